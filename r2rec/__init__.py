@@ -1,0 +1,1 @@
+"""R2Rec command line and the few things every part shares (paths, user-facing errors)."""

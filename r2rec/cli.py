@@ -1,0 +1,40 @@
+"""The `r2rec` command line: one entry point, one sub-command group per part.
+
+    r2rec data list | import INTERACTIONS ITEMS --name NAME
+    r2rec eval --dataset ml-100k --model all
+    r2rec graph load --dataset ml-100k --store memory
+    r2rec bench graph
+
+Each group lives beside the part it drives (``recdata/cli.py``, ``evaluation/cli.py``,
+...) and imports its heavy dependencies (torch, transformers) inside the command, so
+``r2rec --help`` stays fast. Usage errors exit with code 2 and a one-line message.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from evaluation.cli import eval_command
+from r2rec.errors import UserInputError
+from recdata.cli import app as data_app
+
+app = typer.Typer(
+    name="r2rec",
+    help="R2Rec: a reasoning recommender (graph store, LLM ranker, training, service).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+bench_app = typer.Typer(help="Benchmarks that print figures (latency, throughput).", no_args_is_help=True)
+
+app.add_typer(data_app, name="data")
+app.command("eval")(eval_command)
+app.add_typer(bench_app, name="bench")
+
+
+def main() -> None:
+    """Entry point: bad user input is one line on stderr and exit code 2, no traceback."""
+    try:
+        app()
+    except UserInputError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise SystemExit(2) from None

@@ -1,0 +1,31 @@
+"""Where R2Rec keeps generated files: datasets, case files, models, runs.
+
+Everything lives under one home folder, ``$R2REC_HOME`` (default ``./.r2rec`` in the
+current directory), so a fresh clone is self-contained and tests can point it at a
+temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def home() -> Path:
+    return Path(os.environ.get("R2REC_HOME", Path.cwd() / ".r2rec")).resolve()
+
+
+def datasets_dir() -> Path:
+    return home() / "datasets"
+
+
+def cases_dir() -> Path:
+    return home() / "cases"
+
+
+def models_dir() -> Path:
+    return home() / "models"
+
+
+def results_dir() -> Path:
+    return home() / "results"

@@ -1,0 +1,48 @@
+"""`r2rec data ...`: list datasets and import your own.
+
+    r2rec data list
+    r2rec data import interactions.csv items.csv --name shop [--force]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from r2rec.paths import datasets_dir
+from recdata.importer import import_dataset
+from recdata.store import available_datasets, load_dataset
+
+app = typer.Typer(help="Datasets: list the available ones, import your own.", no_args_is_help=True)
+console = Console()
+
+
+@app.command("list")
+def list_datasets() -> None:
+    """List built-in and imported datasets with their sizes."""
+    table = Table("dataset", "users", "items", "interactions")
+    for name in available_datasets():
+        summary = load_dataset(name).summary()
+        table.add_row(name, *(f"{summary[k]:,}" for k in ("users", "items", "interactions")))
+    console.print(table)
+
+
+@app.command("import")
+def import_command(
+    interactions: Annotated[Path, typer.Argument(help="CSV/Parquet: user_id, item_id, timestamp[, rating]")],
+    items: Annotated[Path, typer.Argument(help="CSV/Parquet: item_id, title[, other text columns]")],
+    name: Annotated[str, typer.Option(help="Name to store the dataset under")],
+    force: Annotated[bool, typer.Option(help="Replace an existing dataset of that name")] = False,
+) -> None:
+    """Validate and store a user dataset; nothing is written unless all of it is valid."""
+    dataset, dropped = import_dataset(interactions, items, name, datasets_dir(), overwrite=force)
+    s = dataset.summary()
+    console.print(
+        f"imported '{name}': {s['users']:,} users, {s['items']:,} items, "
+        f"{s['interactions']:,} interactions"
+        + (f" ({dropped:,} exact duplicates dropped)" if dropped else "")
+    )

@@ -1,0 +1,187 @@
+"""Import a user's own data: an interactions file plus an items file (CSV or Parquet).
+
+    r2rec data import interactions.csv items.csv --name shop
+
+Interactions need ``user_id``, ``item_id``, ``timestamp`` (Unix seconds or ISO-8601) and
+may carry ``rating``; items need ``item_id`` and ``title`` and may carry any other text
+columns. Every problem is reported as one line naming the file, the row (1 = first data
+row) and the column, and the import writes nothing unless the whole input is valid: the
+dataset is built in a temporary folder and moved into place in one rename.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from r2rec.errors import DataFileError, UserInputError
+from recdata.schema import Dataset
+
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+MAX_ID_LENGTH = 128
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file with every column as a string (no type guessing)."""
+    if not path.is_file():
+        raise DataFileError(str(path), "file not found")
+    suffixes = "".join(path.suffixes).lower()
+    try:
+        if ".parquet" in suffixes:
+            frame = pd.read_parquet(path)
+            frame = frame.astype({c: "string" for c in frame.columns})
+        else:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    except pd.errors.EmptyDataError:
+        raise DataFileError(str(path), "file is empty") from None
+    except (ValueError, OSError, pd.errors.ParserError) as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataFileError(str(path), f"cannot be read: {first_line}") from None
+    if frame.empty:
+        raise DataFileError(str(path), "file has a header but no rows")
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def _require_columns(frame: pd.DataFrame, path: Path, columns: tuple[str, ...]) -> None:
+    for column in columns:
+        if column not in frame.columns:
+            found = ", ".join(map(str, frame.columns))
+            raise DataFileError(str(path), f"missing column (found: {found})", column=column)
+
+
+def _check_ids(frame: pd.DataFrame, path: Path, column: str) -> pd.Series:
+    values = frame[column].astype("string").str.strip()
+    bad = values.isna() | (values == "") | (values.str.len() > MAX_ID_LENGTH)
+    bad |= values.str.contains(r"[\x00-\x1f\x7f]", regex=True, na=False)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataFileError(
+            str(path),
+            f"empty, over-long (> {MAX_ID_LENGTH}) or control-character id {frame[column].iloc[row]!r}",
+            row=row + 1,
+            column=column,
+        )
+    return values
+
+
+def parse_timestamps(values: pd.Series, path: Path) -> np.ndarray:
+    """Unix seconds (integers) or ISO-8601 date-times (UTC assumed when no zone) -> int64."""
+    text = values.astype("string").str.strip()
+    as_number = pd.to_numeric(text, errors="coerce")
+    is_int = as_number.notna() & (as_number == np.floor(as_number))
+    out = np.zeros(len(text), dtype=np.int64)
+    out[is_int.to_numpy()] = as_number[is_int].astype("int64").to_numpy()
+    rest = ~is_int.to_numpy()
+    if rest.any():
+        parsed = pd.to_datetime(text[rest], errors="coerce", utc=True, format="ISO8601")
+        if parsed.isna().any():
+            row = int(np.flatnonzero(rest)[int(np.flatnonzero(parsed.isna().to_numpy())[0])])
+            raise DataFileError(
+                str(path),
+                f"unparsable timestamp {values.iloc[row]!r} (want Unix seconds or ISO-8601)",
+                row=row + 1,
+                column="timestamp",
+            )
+        out[rest] = parsed.astype("datetime64[s, UTC]").astype("int64").to_numpy()
+    return out
+
+
+def validate(interactions_path: Path, items_path: Path, name: str) -> tuple[Dataset, int]:
+    """Read and check both files; returns the dataset and the number of dropped duplicates."""
+    items = read_table(items_path)
+    _require_columns(items, items_path, ("item_id", "title"))
+    item_ids = _check_ids(items, items_path, "item_id")
+    duplicated = item_ids.duplicated()
+    if duplicated.any():
+        row = int(np.flatnonzero(duplicated.to_numpy())[0])
+        raise DataFileError(
+            str(items_path), f"duplicate item id {item_ids.iloc[row]!r}", row=row + 1, column="item_id"
+        )
+    items["item_id"] = item_ids
+    titles = items["title"].astype("string").str.strip()
+    if (titles.isna() | (titles == "")).any():
+        row = int(np.flatnonzero((titles.isna() | (titles == "")).to_numpy())[0])
+        raise DataFileError(str(items_path), "empty title", row=row + 1, column="title")
+    items["title"] = titles
+
+    inter = read_table(interactions_path)
+    _require_columns(inter, interactions_path, ("user_id", "item_id", "timestamp"))
+    inter["user_id"] = _check_ids(inter, interactions_path, "user_id")
+    inter["item_id"] = _check_ids(inter, interactions_path, "item_id")
+    unknown = ~inter["item_id"].isin(set(item_ids))
+    if unknown.any():
+        row = int(np.flatnonzero(unknown.to_numpy())[0])
+        raise DataFileError(
+            str(interactions_path),
+            f"item {inter['item_id'].iloc[row]!r} is not in {items_path.name}",
+            row=row + 1,
+            column="item_id",
+        )
+    inter["timestamp"] = parse_timestamps(inter["timestamp"], interactions_path)
+    if "rating" in inter.columns:
+        rating = pd.to_numeric(inter["rating"], errors="coerce")
+        bad = rating.isna() & inter["rating"].notna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataFileError(
+                str(interactions_path),
+                f"rating {inter['rating'].iloc[row]!r} is not a number",
+                row=row + 1,
+                column="rating",
+            )
+        inter["rating"] = rating
+    before = len(inter)
+    inter = inter.drop_duplicates(["user_id", "item_id", "timestamp"])
+    dataset = Dataset.from_frames(name, inter, items, meta={"source": "import"})
+    return dataset, before - len(inter)
+
+
+def write_dataset(dataset: Dataset, root: Path, *, overwrite: bool = False) -> Path:
+    """Write ``root/<name>/`` atomically: a temp folder renamed into place."""
+    target = root / dataset.name
+    if target.exists() and not overwrite:
+        raise UserInputError(f"dataset '{dataset.name}' already exists at {target} (use --force)")
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dataset.name}-", dir=root))
+    staging.chmod(0o755)
+    try:
+        dataset.interactions.to_parquet(staging / "interactions.parquet", index=False)
+        dataset.items.to_parquet(staging / "items.parquet", index=False)
+        manifest = {"name": dataset.name, **dataset.summary(), "meta": dataset.meta}
+        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        if target.exists():
+            retired = Path(tempfile.mkdtemp(prefix=f".{dataset.name}-old-", dir=root))
+            os.replace(target, retired / "data")
+            os.replace(staging, target)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.replace(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def import_dataset(
+    interactions_path: Path, items_path: Path, name: str, root: Path, *, overwrite: bool = False
+) -> tuple[Dataset, int]:
+    """Validate both files and store them as dataset ``name`` under ``root``."""
+    from recdata.builtin import BUILTIN
+
+    if not NAME_PATTERN.match(name):
+        raise UserInputError(
+            f"invalid dataset name {name!r}: use 1-64 of a-z 0-9 . _ - starting with a letter or digit"
+        )
+    if name in BUILTIN:
+        raise UserInputError(f"dataset name {name!r} is reserved for a built-in dataset")
+    dataset, dropped = validate(interactions_path, items_path, name)
+    write_dataset(dataset, root, overwrite=overwrite)
+    return dataset, dropped
