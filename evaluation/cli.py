@@ -1,7 +1,7 @@
 """`r2rec eval`: score models on the protocol's case files and print the metrics table.
 
-    r2rec eval --dataset ml-100k --model sasrec
-    r2rec eval --dataset ml-latest-small --model all --out results/ml-latest-small.json
+r2rec eval --dataset ml-100k --model sasrec
+r2rec eval --dataset ml-latest-small --model all --out results/ml-latest-small.json
 """
 
 from __future__ import annotations
@@ -21,10 +21,14 @@ console = Console()
 
 def eval_command(
     dataset: Annotated[str, typer.Option(help="Dataset name (r2rec data list)")] = "ml-100k",
-    model: Annotated[str, typer.Option(help="A baseline name, or 'all' for every baseline")] = "all",
+    model: Annotated[
+        str, typer.Option(help="A baseline name, or 'all' for every baseline")
+    ] = "all",
     split: Annotated[str, typer.Option(help="valid or test")] = "test",
     seed: Annotated[int, typer.Option(help="Protocol seed (candidate sampling)")] = 0,
-    out: Annotated[Path | None, typer.Option(help="JSON results path (a .md table is written beside it)")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="JSON results path (a .md table is written beside it)")
+    ] = None,
 ) -> None:
     """Evaluate one model or every baseline on the protocol; prints a Markdown table."""
     from baselines import BASELINE_NAMES, make_baseline
@@ -44,7 +48,7 @@ def eval_command(
     results = []
     for name in names:
         with console.status(f"[bold]{name}[/]: tuning, fitting and ranking on {dataset}/{split}"):
-            result = evaluate(make_baseline(name), data, split, protocol)  # type: ignore[arg-type]
+            result = evaluate(make_baseline(name), data, split, protocol)
         console.print(
             f"{name}: HR@1 {result.metrics['HR@1']:.4f}  NDCG@10 {result.metrics['NDCG@10']:.4f}"
             f"  ({result.runtime_seconds:.1f} s)"

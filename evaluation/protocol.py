@@ -92,8 +92,9 @@ def _sample_negatives(
     return chosen
 
 
-def build_cases(dataset: Dataset, split: Split, config: ProtocolConfig = ProtocolConfig()) -> list[Case]:
+def build_cases(dataset: Dataset, split: Split, config: ProtocolConfig | None = None) -> list[Case]:
     """Make the protocol's cases for one split, users in sorted id order."""
+    config = config or ProtocolConfig()
     frame = positions(dataset, config.min_interactions)
     catalogue = np.sort(dataset.items["item_id"].astype(str).to_numpy())
     offset = _offset_from_end(split)
@@ -156,7 +157,10 @@ def write_cases(dataset: Dataset, config: ProtocolConfig, root: Path | None = No
     for split in SPLITS:
         text = _serialise(build_cases(dataset, split, config))
         _write_atomic(folder / f"{split}.jsonl", text)
-        files[split] = {"sha256": hashlib.sha256(text.encode()).hexdigest(), "cases": text.count("\n")}
+        files[split] = {
+            "sha256": hashlib.sha256(text.encode()).hexdigest(),
+            "cases": text.count("\n"),
+        }
     manifest = {
         "protocol_version": PROTOCOL_VERSION,
         "dataset": dataset.name,
@@ -168,16 +172,22 @@ def write_cases(dataset: Dataset, config: ProtocolConfig, root: Path | None = No
     return folder
 
 
-def read_manifest(dataset_name: str, seed: int, root: Path | None = None) -> dict[str, object] | None:
+def read_manifest(
+    dataset_name: str, seed: int, root: Path | None = None
+) -> dict[str, object] | None:
     path = cases_path(dataset_name, seed, root) / "manifest.json"
     return json.loads(path.read_text()) if path.is_file() else None
 
 
 def load_cases(
-    dataset: Dataset, split: Split, config: ProtocolConfig = ProtocolConfig(), root: Path | None = None
+    dataset: Dataset,
+    split: Split,
+    config: ProtocolConfig | None = None,
+    root: Path | None = None,
 ) -> list[Case]:
     """Read the split's case file, writing both splits first if they are missing, were
     made with another protocol config, or the dataset has changed since."""
+    config = config or ProtocolConfig()
     manifest = read_manifest(dataset.name, config.seed, root)
     current = (
         manifest is not None

@@ -66,12 +66,13 @@ def evaluate(
     ranker: Ranker,
     dataset: Dataset,
     split: Split = "test",
-    protocol: ProtocolConfig = ProtocolConfig(),
+    protocol: ProtocolConfig | None = None,
     cases_root: Path | None = None,
     limit: int | None = None,
 ) -> EvalResult:
     """Tune (if the ranker can), fit, rank and score. ``limit`` scores only the first N cases
     (for quick looks; full runs leave it unset)."""
+    protocol = protocol or ProtocolConfig()
     cases = load_cases(dataset, split, protocol, cases_root)[:limit]
     tune_seconds = 0.0
     tune = getattr(ranker, "tune", None)

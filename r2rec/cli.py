@@ -24,7 +24,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-bench_app = typer.Typer(help="Benchmarks that print figures (latency, throughput).", no_args_is_help=True)
+bench_app = typer.Typer(
+    help="Benchmarks that print figures (latency, throughput).", no_args_is_help=True
+)
 
 app.add_typer(data_app, name="data")
 app.command("eval")(eval_command)

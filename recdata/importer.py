@@ -65,7 +65,8 @@ def _check_ids(frame: pd.DataFrame, path: Path, column: str) -> pd.Series:
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataFileError(
             str(path),
-            f"empty, over-long (> {MAX_ID_LENGTH}) or control-character id {frame[column].iloc[row]!r}",
+            f"empty, over-long (> {MAX_ID_LENGTH}) or control-character id "
+            f"{frame[column].iloc[row]!r}",
             row=row + 1,
             column=column,
         )
@@ -103,7 +104,10 @@ def validate(interactions_path: Path, items_path: Path, name: str) -> tuple[Data
     if duplicated.any():
         row = int(np.flatnonzero(duplicated.to_numpy())[0])
         raise DataFileError(
-            str(items_path), f"duplicate item id {item_ids.iloc[row]!r}", row=row + 1, column="item_id"
+            str(items_path),
+            f"duplicate item id {item_ids.iloc[row]!r}",
+            row=row + 1,
+            column="item_id",
         )
     items["item_id"] = item_ids
     titles = items["title"].astype("string").str.strip()
@@ -178,7 +182,8 @@ def import_dataset(
 
     if not NAME_PATTERN.match(name):
         raise UserInputError(
-            f"invalid dataset name {name!r}: use 1-64 of a-z 0-9 . _ - starting with a letter or digit"
+            f"invalid dataset name {name!r}: use 1-64 characters of a-z 0-9 . _ -, "
+            "starting with a letter or digit"
         )
     if name in BUILTIN:
         raise UserInputError(f"dataset name {name!r} is reserved for a built-in dataset")

@@ -1,8 +1,8 @@
 """Find a dataset by name: a built-in one (from its package) or one imported by the user.
 
-    >>> from recdata import load_dataset, available_datasets
-    >>> load_dataset("ml-100k").summary()
-    {'users': 943, 'items': 1682, 'interactions': 100000}
+>>> from recdata import load_dataset, available_datasets
+>>> load_dataset("ml-100k").summary()
+{'users': 943, 'items': 1682, 'interactions': 100000}
 """
 
 from __future__ import annotations

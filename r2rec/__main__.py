@@ -1,0 +1,5 @@
+"""`python -m r2rec` runs the CLI."""
+
+from r2rec.cli import main
+
+main()
