@@ -2,6 +2,8 @@
 
 r2rec eval --dataset ml-100k --model sasrec
 r2rec eval --dataset ml-latest-small --model all --out results/ml-latest-small.json
+r2rec eval --model llm --checkpoint .r2rec/models/smollm2-135m-instruct --no-explain
+r2rec eval --model llm --backend vllm --llm-url http://127.0.0.1:8000/v1 --explain
 """
 
 from __future__ import annotations
@@ -12,23 +14,71 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from evaluation.protocol import SPLITS, ProtocolConfig
+from evaluation.protocol import SPLITS, ProtocolConfig, Split
+from evaluation.ranker import Ranker
 from r2rec.errors import UserInputError
 from r2rec.paths import results_dir
 
-console = Console()
+console = Console(stderr=True)
+LLM = "llm"
+
+
+def _llm_ranker(
+    checkpoint: Path | None,
+    backend: str,
+    llm_url: str,
+    served_model: str | None,
+    explain: bool,
+    batch_size: int,
+    max_reasoning_tokens: int,
+) -> Ranker:
+    from evaluation.llm_ranker import LLMRanker
+    from reasoning.backends import make_backend
+    from reasoning.models import default_base_dir, is_complete
+    from reasoning.recommender import RecommenderConfig
+
+    if backend == "local":
+        path = checkpoint or default_base_dir()
+        has_weights = any((path / f).is_file() for f in ("config.json", "adapter_config.json"))
+        if not (is_complete(path) or has_weights):
+            raise UserInputError(
+                f"no model at {path}: pass --checkpoint, or run `r2rec model prepare-base`"
+            )
+        make = lambda: make_backend("local", model_path=str(path), batch_size=batch_size)  # noqa: E731
+        name = path.name
+    elif backend == "vllm":
+        make = lambda: make_backend("vllm", base_url=llm_url, model=served_model)  # noqa: E731
+        name = served_model or "vllm"
+    else:
+        raise UserInputError(f"--backend must be local or vllm, got {backend!r}")
+    config = RecommenderConfig(max_reasoning_tokens=max_reasoning_tokens)
+    return LLMRanker(make, explain=explain, config=config, batch_size=batch_size, name=name)
 
 
 def eval_command(
     dataset: Annotated[str, typer.Option(help="Dataset name (r2rec data list)")] = "ml-100k",
     model: Annotated[
-        str, typer.Option(help="A baseline name, or 'all' for every baseline")
+        str, typer.Option(help="A baseline name, 'all' for every baseline, or 'llm'")
     ] = "all",
     split: Annotated[str, typer.Option(help="valid or test")] = "test",
     seed: Annotated[int, typer.Option(help="Protocol seed (candidate sampling)")] = 0,
+    limit: Annotated[int | None, typer.Option(help="Score only the first N cases")] = None,
     out: Annotated[
         Path | None, typer.Option(help="JSON results path (a .md table is written beside it)")
     ] = None,
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="llm: model folder (default: the prepared base model)")
+    ] = None,
+    backend: Annotated[str, typer.Option(help="llm: local (in-process) or vllm")] = "local",
+    llm_url: Annotated[
+        str, typer.Option(help="llm: OpenAI-compatible base URL")
+    ] = "http://127.0.0.1:8000/v1",
+    served_model: Annotated[str | None, typer.Option(help="llm: served model name")] = None,
+    explain: Annotated[
+        bool, typer.Option(help="llm: reason, then answer (else score letters)")
+    ] = False,
+    batch_size: Annotated[int, typer.Option(help="llm: cases per LLM batch")] = 8,
+    max_reasoning_tokens: Annotated[int, typer.Option(help="llm: thought token budget")] = 256,
 ) -> None:
     """Evaluate one model or every baseline on the protocol; prints a Markdown table."""
     from baselines import BASELINE_NAMES, make_baseline
@@ -37,24 +87,33 @@ def eval_command(
 
     if split not in SPLITS:
         raise UserInputError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
+    if limit is not None and limit < 1:
+        raise UserInputError(f"--limit must be >= 1, got {limit}")
     names = list(BASELINE_NAMES) if model == "all" else [model]
-    unknown = [n for n in names if n not in BASELINE_NAMES]
+    unknown = [n for n in names if n not in (*BASELINE_NAMES, LLM)]
     if unknown:
         raise UserInputError(
-            f"unknown model {unknown[0]!r}; choose from: all, {', '.join(BASELINE_NAMES)}"
+            f"unknown model {unknown[0]!r}; choose from: all, {', '.join(BASELINE_NAMES)}, {LLM}"
         )
     data = load_dataset(dataset)
     protocol = ProtocolConfig(seed=seed)
+    chosen_split: Split = "test" if split == "test" else "valid"
     results = []
     for name in names:
-        with console.status(f"[bold]{name}[/]: tuning, fitting and ranking on {dataset}/{split}"):
-            result = evaluate(make_baseline(name), data, split, protocol)
+        ranker = (
+            _llm_ranker(checkpoint, backend, llm_url, served_model, explain, batch_size,
+                        max_reasoning_tokens)
+            if name == LLM else make_baseline(name)
+        )  # fmt: skip
+        with console.status(f"[bold]{ranker.name}[/]: fitting and ranking on {dataset}/{split}"):
+            result = evaluate(ranker, data, chosen_split, protocol, limit=limit)
         console.print(
-            f"{name}: HR@1 {result.metrics['HR@1']:.4f}  NDCG@10 {result.metrics['NDCG@10']:.4f}"
-            f"  ({result.runtime_seconds:.1f} s)"
+            f"{ranker.name}: HR@1 {result.metrics['HR@1']:.4f}  "
+            f"NDCG@10 {result.metrics['NDCG@10']:.4f}  ({result.runtime_seconds:.1f} s)"
         )
         results.append(result)
-    path = out or results_dir() / dataset / f"{split}-seed{seed}-{model}.json"
+    suffix = f"-limit{limit}" if limit else ""
+    path = out or results_dir() / dataset / f"{split}-seed{seed}-{model}{suffix}.json"
     write_results(results, path)
     typer.echo(markdown_table(results))
     console.print(f"[dim]wrote {path} and {path.with_suffix('.md')}[/]")

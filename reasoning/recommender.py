@@ -1,0 +1,375 @@
+"""The `Recommender` pipeline that the service and the evaluator share.
+
+graph store -> candidates (retrieved, or given) -> chains -> prompt -> LLM -> parsed ranking
+
+    rec = Recommender(graph, llm, RecommenderConfig())
+    result = await rec.recommend("42", explain=True)           # one user
+    results = await rec.recommend_many(requests, explain=False)  # a batch (evaluation)
+
+Modes:
+- ``explain=False``: no reasoning. One prefill scores every candidate letter as the next
+  token after the assistant text ``"Answer:"``: a full ranking from one forward pass.
+- ``explain=True``: the model writes numbered thoughts (stopping at ``"Answer:"``), then
+  the answer is generated under a regex constraint that admits only candidate letters.
+  Candidates the answer leaves out are ranked after it by next-token log-probability.
+
+Degradation: a user with no history gets popular items (``cold_start``) without asking
+the LLM. When the LLM is down or slow (`LLMUnavailable`, `LLMTimeout`) and
+``fallback_on_llm_error`` is set, the graph co-interaction scorer ranks instead
+(``fallback``) and the explanation is written from the evidence chains.
+More than 20 given candidates: the graph scorer picks the 20 the LLM sees; the rest
+follow in graph order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from graph_store.base import GraphStore
+from graph_store.types import Chain, ChainParams, HistoryEntry, Item
+from reasoning.backends import (
+    AnswerConstraint,
+    GenerationParams,
+    LLMBackend,
+    LLMTimeout,
+    LLMUnavailable,
+    continue_with,
+)
+from reasoning.parse import parse_ranking
+from reasoning.prompt import (
+    ANSWER_PREFIX,
+    MAX_CANDIDATES,
+    ChainView,
+    ItemInfo,
+    answer_letter_tokens,
+    answer_regex,
+    render_messages,
+)
+
+
+class UnknownItemsError(ValueError):
+    """Given candidate ids that the graph store does not know."""
+
+    def __init__(self, item_ids: Sequence[str]) -> None:
+        shown = ", ".join(repr(i) for i in list(item_ids)[:10])
+        super().__init__(f"unknown candidate item ids: {shown}")
+        self.item_ids = list(item_ids)
+
+
+@dataclass(frozen=True)
+class RecommenderConfig:
+    """Knobs of the pipeline; the defaults are what the service runs."""
+
+    history_size: int = field(default=10, metadata={"help": "History items shown to the model."})
+    n_candidates: int = field(
+        default=MAX_CANDIDATES, metadata={"help": "Candidates retrieved when none are given."}
+    )
+    chains: ChainParams = field(
+        default_factory=lambda: ChainParams(max_chains=8),
+        metadata={"help": "Chain sampling bounds (max_chains = chains shown)."},
+    )
+    seed: int = field(default=0, metadata={"help": "Seed for chain sampling and generation."})
+    max_reasoning_tokens: int = field(default=256, metadata={"help": "Token budget, thoughts."})
+    temperature: float = field(default=0.0, metadata={"help": "0 = greedy reasoning."})
+    constrain_answer: bool = field(
+        default=True, metadata={"help": "Constrain the explain-mode answer to candidate letters."}
+    )
+    fallback_on_llm_error: bool = field(
+        default=True, metadata={"help": "Rank with the graph scorer when the LLM fails."}
+    )
+
+
+@dataclass(frozen=True)
+class RankedItem:
+    item_id: str
+    title: str
+    score: float  # higher is better; comparable within one response only
+    rank: int  # 1 = best
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The full ranking of the candidates plus what explains it."""
+
+    user_id: str
+    items: tuple[RankedItem, ...]
+    explanation: str
+    thoughts: tuple[str, ...]
+    chains: tuple[Chain, ...]
+    valid: bool  # the model's own output parsed into a valid ranking
+    reason: str  # "ok", a parser note, "cold start", or why the fallback ran
+    cold_start: bool = False
+    fallback: bool = False
+    llm_seconds: float = 0.0
+    raw_text: str = ""
+
+
+@dataclass
+class _Prepared:
+    user_id: str
+    history: list[HistoryEntry]
+    candidates: list[Item]  # what the LLM ranks (<= 20)
+    overflow: list[Item]  # given candidates beyond 20, in graph order
+    graph_scores: dict[str, float]
+    chains: list[Chain]
+    messages: list[dict[str, str]]
+
+
+def item_info(item: Item) -> ItemInfo:
+    attrs = item.attributes
+    return ItemInfo(item.item_id, item.title, attrs.get("year", ""), attrs.get("genres", ""))
+
+
+def chain_view(chain: Chain) -> ChainView:
+    return ChainView(
+        shared_titles=tuple(s.title for s in chain.shared),
+        next_title=chain.next_title,
+        next_item_id=chain.next_item_id,
+        neighbour=chain.neighbour_id,
+    )
+
+
+def chains_explanation(chains: Sequence[Chain], top: Item | None) -> str:
+    """A plain-language explanation from the evidence chains (used when no LLM reasoned)."""
+    if not chains:
+        return "Ranked by how often people with overlapping histories chose each item."
+    lines = [chain.sentence() + "." for chain in chains[:3]]
+    lead = f'"{top.title}" ranks first. ' if top is not None else ""
+    return lead + "Evidence from people with similar histories: " + " ".join(lines)
+
+
+class Recommender:
+    def __init__(self, graph: GraphStore, llm: LLMBackend, config: RecommenderConfig) -> None:
+        self.graph = graph
+        self.llm = llm
+        self.config = config
+
+    async def recommend(
+        self, user_id: str, candidates: Sequence[str] | None = None, explain: bool = True
+    ) -> Recommendation:
+        return (await self.recommend_many([(user_id, candidates)], explain))[0]
+
+    async def recommend_many(
+        self, requests: Sequence[tuple[str, Sequence[str] | None]], explain: bool
+    ) -> list[Recommendation]:
+        """Rank for several users at once; the LLM sees them as one batch."""
+        prepared = await asyncio.gather(*(self._prepare(u, c) for u, c in requests))
+        results: list[Recommendation | None] = [None] * len(prepared)
+        asks = []
+        for index, prep in enumerate(prepared):
+            if not prep.history:
+                results[index] = self._graph_ranking(prep, reason="cold start", cold_start=True)
+            else:
+                asks.append(index)
+        if asks:
+            batch = [prepared[i] for i in asks]
+            started = time.perf_counter()
+            try:
+                ranked = await (self._explain(batch) if explain else self._score(batch))
+            except (LLMUnavailable, LLMTimeout) as err:
+                if not self.config.fallback_on_llm_error:
+                    raise
+                why = f"LLM {'timed out' if isinstance(err, LLMTimeout) else 'unavailable'}"
+                ranked = [self._graph_ranking(p, reason=why, fallback=True) for p in batch]
+            seconds = (time.perf_counter() - started) / len(batch)
+            for index, rec in zip(asks, ranked, strict=True):
+                results[index] = rec if rec.fallback else replace(rec, llm_seconds=seconds)
+        return [r for r in results if r is not None]
+
+    async def _prepare(self, user_id: str, given: Sequence[str] | None) -> _Prepared:
+        cfg = self.config
+        history = await self.graph.history(user_id, cfg.history_size)
+        history.reverse()  # oldest first, as the prompt shows it
+        if given is None:
+            found = await self.graph.candidates(user_id, cfg.n_candidates)
+            ordered = [c.item for c in found]
+            scores = {c.item.item_id: float(c.score) for c in found}
+        else:
+            unique = list(dict.fromkeys(given))
+            known = await self.graph.items(unique)
+            missing = [i for i in unique if i not in known]
+            if missing:
+                raise UnknownItemsError(missing)
+            found = await self.graph.candidates(user_id, len(unique), among=unique)
+            scores = {c.item.item_id: float(c.score) for c in found}
+            in_graph_order = [c.item.item_id for c in found]
+            rest = [i for i in unique if i not in scores]
+            ordered_ids = in_graph_order + rest if len(unique) > MAX_CANDIDATES else unique
+            ordered = [known[i] for i in ordered_ids]
+        shown, overflow = ordered[:MAX_CANDIDATES], ordered[MAX_CANDIDATES:]
+        chains = await self.graph.chains(
+            user_id, cfg.chains, seed=cfg.seed, candidates=[i.item_id for i in shown]
+        ) if history and shown else []  # fmt: skip
+        messages = render_messages(
+            [item_info(h.item) for h in history],
+            [chain_view(c) for c in chains],
+            [item_info(i) for i in shown],
+        ) if shown else []  # fmt: skip
+        return _Prepared(user_id, history, shown, overflow, scores, chains, messages)
+
+    async def _letter_logprobs(
+        self, batch: Sequence[_Prepared], prefixes: Sequence[str]
+    ) -> list[list[float]]:
+        """Per request, the log-probability of each candidate's letter as the next token
+        after its assistant ``prefix`` (one prefill each; requests grouped by size)."""
+        groups: dict[int, list[int]] = {}
+        for index, prep in enumerate(batch):
+            groups.setdefault(len(prep.candidates), []).append(index)
+        out: list[list[float]] = [[] for _ in batch]
+        for size, indices in groups.items():
+            tokens = answer_letter_tokens(size)
+            for prefix in {prefixes[i] for i in indices}:
+                same = [i for i in indices if prefixes[i] == prefix]
+                scored = await self.llm.score_choices(
+                    [batch[i].messages for i in same], prefix, tokens
+                )
+                for i, logprobs in zip(same, scored, strict=True):
+                    out[i] = [logprobs[t] for t in tokens]
+        return out
+
+    async def _score(self, batch: list[_Prepared]) -> list[Recommendation]:
+        """explain=False: next-token log-probabilities of the letters after "Answer:"."""
+        letter_logprobs = await self._letter_logprobs(batch, [ANSWER_PREFIX] * len(batch))
+        out = []
+        for prep, values in zip(batch, letter_logprobs, strict=True):
+            order = sorted(range(len(values)), key=lambda j: (-values[j], j))
+            ordered = [prep.candidates[j] for j in order]
+            out.append(
+                self._ranking(
+                    prep,
+                    ordered,
+                    [math.exp(values[j]) for j in order],
+                    thoughts=(),
+                    explanation=chains_explanation(prep.chains, ordered[0]),
+                    valid=True,
+                    reason="ok",
+                    raw=ANSWER_PREFIX + answer_letter_tokens(len(values))[order[0]],
+                )
+            )
+        return out
+
+    async def _explain(self, batch: list[_Prepared]) -> list[Recommendation]:
+        """explain=True: free thoughts, then a constrained answer, parsed; letters the
+        answer leaves out follow by next-token log-probability."""
+        cfg = self.config
+        thinking = GenerationParams(
+            max_tokens=cfg.max_reasoning_tokens,
+            temperature=cfg.temperature,
+            seed=cfg.seed,
+            stop=(ANSWER_PREFIX,),
+        )
+        thoughts = await self.llm.generate([p.messages for p in batch], thinking)
+        prefixes = [_answer_prefix(g.text) for g in thoughts]
+        answers = await asyncio.gather(
+            *(self._answer(prep, prefix) for prep, prefix in zip(batch, prefixes, strict=True))
+        )
+        letter_logprobs = await self._letter_logprobs(batch, prefixes)
+        out = []
+        for prep, prefix, answer, values in zip(
+            batch, prefixes, answers, letter_logprobs, strict=True
+        ):
+            text = prefix + answer
+            ids = [i.item_id for i in prep.candidates]
+            parsed = parse_ranking(text, ids)
+            score_of = dict(zip(ids, values, strict=True))
+            stated = list(parsed.stated_ids)
+            rest = sorted((i for i in ids if i not in stated), key=lambda i: -score_of[i])
+            by_id = {i.item_id: i for i in prep.candidates}
+            ordered = [by_id[i] for i in stated + rest]
+            n = len(ordered)
+            out.append(
+                self._ranking(
+                    prep,
+                    ordered,
+                    [(n - r) / n for r in range(n)],
+                    thoughts=parsed.thoughts,
+                    explanation=parsed.explanation or chains_explanation(prep.chains, ordered[0]),
+                    valid=parsed.valid,
+                    reason=parsed.reason,
+                    raw=text,
+                )
+            )
+        return out
+
+    async def _answer(self, prep: _Prepared, prefix: str) -> str:
+        """The answer after ``prefix`` (which ends in "Answer:"), letters only if constrained."""
+        n = len(prep.candidates)
+        constraint = (
+            AnswerConstraint(regex=answer_regex(n, with_prefix=False))
+            if self.config.constrain_answer
+            else None
+        )
+        params = GenerationParams(max_tokens=4 * n + 4, temperature=0.0, constraint=constraint)
+        gens = await self.llm.generate([continue_with(prep.messages, prefix)], params)
+        return gens[0].text
+
+    def _graph_ranking(
+        self, prep: _Prepared, reason: str, cold_start: bool = False, fallback: bool = False
+    ) -> Recommendation:
+        """Rank by the graph's co-interaction scores (popularity for a cold user)."""
+        order = sorted(prep.candidates, key=lambda i: -prep.graph_scores.get(i.item_id, 0.0))
+        top = max(prep.graph_scores.values(), default=0.0) or 1.0
+        rec = self._ranking(
+            prep,
+            order,
+            [prep.graph_scores.get(i.item_id, 0.0) / top for i in order],
+            thoughts=(),
+            explanation=(
+                "New user: these are the most popular items." if cold_start
+                else chains_explanation(prep.chains, order[0] if order else None)
+            ),
+            valid=False,
+            reason=reason,
+            raw="",
+        )  # fmt: skip
+        return replace(rec, cold_start=cold_start, fallback=fallback)
+
+    def _ranking(
+        self,
+        prep: _Prepared,
+        ordered: Sequence[Item],
+        scores: Sequence[float],
+        *,
+        thoughts: Sequence[str],
+        explanation: str,
+        valid: bool,
+        reason: str,
+        raw: str,
+    ) -> Recommendation:
+        items = [*ordered, *prep.overflow]
+        low = min(scores, default=0.0)
+        all_scores = [*scores, *(low - 1.0 - k for k in range(len(prep.overflow)))]
+        ranked = tuple(
+            RankedItem(i.item_id, i.title, float(s), r)
+            for r, (i, s) in enumerate(zip(items, all_scores, strict=True), start=1)
+        )
+        return Recommendation(
+            user_id=prep.user_id,
+            items=ranked,
+            explanation=explanation,
+            thoughts=tuple(thoughts),
+            chains=tuple(prep.chains),
+            valid=valid,
+            reason=reason,
+            raw_text=raw,
+        )
+
+
+def _answer_prefix(thoughts: str) -> str:
+    """The assistant text before the answer: the thoughts, a newline, "Answer:"."""
+    body = thoughts.rstrip()
+    return (body + "\n" if body else "") + ANSWER_PREFIX
+
+
+__all__ = [
+    "RankedItem",
+    "Recommendation",
+    "Recommender",
+    "RecommenderConfig",
+    "UnknownItemsError",
+    "chains_explanation",
+]

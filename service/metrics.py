@@ -1,0 +1,35 @@
+"""Prometheus metrics for ``GET /metrics``: request latency per endpoint, LLM latency,
+cache hits and misses, fallbacks. Each app owns its registry, so several apps (tests) can
+live in one process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        self.requests = Histogram(
+            "r2rec_request_seconds", "HTTP request latency by route template and status",
+            ["method", "route", "status"], registry=self.registry, buckets=LATENCY_BUCKETS,
+        )  # fmt: skip
+        self.llm = Histogram(
+            "r2rec_llm_seconds", "LLM call latency by mode (explain, score)",
+            ["mode"], registry=self.registry, buckets=LATENCY_BUCKETS,
+        )  # fmt: skip
+        self.cache = Counter(
+            "r2rec_cache_total", "Recommendation cache lookups by result (hit, miss)",
+            ["result"], registry=self.registry,
+        )  # fmt: skip
+        self.fallbacks = Counter(
+            "r2rec_fallback_total", "Recommendations ranked by the graph scorer, by reason",
+            ["reason"], registry=self.registry,
+        )  # fmt: skip

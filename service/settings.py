@@ -1,0 +1,65 @@
+"""The service's one configuration object, read from environment variables ``R2REC_*``.
+
+Every field below is a variable: ``graph_store`` is ``R2REC_GRAPH_STORE``, ``redis_url``
+is ``R2REC_REDIS_URL`` and so on (a ``.env`` file in the working directory is read too).
+The defaults run everything in one process: the embedded graph store loaded with
+ML-100K, the in-process model, no Redis.
+
+    R2REC_GRAPH_STORE=neo4j R2REC_NEO4J_URI=bolt://neo4j:7687 \
+    R2REC_LLM_BACKEND=vllm R2REC_LLM_URL=http://vllm:8000/v1 \
+    R2REC_REDIS_URL=redis://redis:6379/0 r2rec serve
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="R2REC_", env_file=".env", extra="ignore")
+
+    # graph store
+    graph_store: Literal["memory", "neo4j"] = Field("memory", description="Which graph store")
+    dataset: str = Field("ml-100k", description="Dataset the embedded store is loaded with")
+    neo4j_uri: str = Field("bolt://127.0.0.1:7687", description="Bolt URI (neo4j:// to route)")
+    neo4j_user: str = Field("neo4j", description="Neo4j user")
+    neo4j_password: SecretStr = Field(SecretStr("neo4j"), description="Neo4j password")
+    neo4j_database: str = Field("neo4j", description="Database name, passed on every query")
+    neo4j_pool_size: int = Field(50, ge=1, description="Driver connection pool size")
+    neo4j_timeout_s: float = Field(5.0, gt=0, description="Per-query timeout (seconds)")
+
+    # the model
+    llm_backend: Literal["local", "vllm"] = Field("local", description="In-process or vLLM")
+    llm_url: str = Field("http://127.0.0.1:8001/v1", description="OpenAI-compatible base URL")
+    llm_model: str = Field("r2rec", description="Served model name at the LLM URL")
+    llm_api_key: SecretStr = Field(SecretStr("EMPTY"), description="Key for the LLM server")
+    model_path: Path | None = Field(
+        None, description="Checkpoint folder for the in-process backend (default: published "
+        "model, else the prepared base model)"
+    )  # fmt: skip
+    model_version: str | None = Field(None, description="Version tag (default: folder name)")
+    llm_timeout_s: float = Field(30.0, gt=0, description="Per-request LLM timeout (seconds)")
+    llm_max_retries: int = Field(1, ge=0, description="Retries on LLM connection errors")
+    max_reasoning_tokens: int = Field(256, ge=16, description="Token budget for the thoughts")
+    chains_per_request: int = Field(8, ge=0, le=32, description="Evidence chains per request")
+
+    # cache
+    redis_url: str | None = Field(None, description="Redis URL; unset = no cache")
+    cache_ttl_s: int = Field(600, ge=1, description="Cached recommendation lifetime (seconds)")
+    redis_timeout_s: float = Field(0.25, gt=0, description="Redis socket timeout (seconds)")
+
+    # security and limits
+    api_key: SecretStr | None = Field(None, description="API key for the X-API-Key header")
+    require_key_for_reads: bool = Field(False, description="Also require the key for reads")
+    max_body_bytes: int = Field(1_000_000, ge=1024, description="Largest request body accepted")
+    max_batch_interactions: int = Field(10_000, ge=1, description="Interactions per POST")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
