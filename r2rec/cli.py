@@ -15,8 +15,12 @@ from __future__ import annotations
 import typer
 
 from evaluation.cli import eval_command
+from graph_store.bench import bench_graph
+from graph_store.cli import app as graph_app
 from r2rec.errors import UserInputError
+from reasoning.cli import model_app
 from recdata.cli import app as data_app
+from service.cli import serve_command
 
 app = typer.Typer(
     name="r2rec",
@@ -31,6 +35,10 @@ bench_app = typer.Typer(
 app.add_typer(data_app, name="data")
 app.command("eval")(eval_command)
 app.add_typer(bench_app, name="bench")
+app.add_typer(graph_app, name="graph")
+bench_app.command("graph")(bench_graph)
+app.add_typer(model_app, name="model")
+app.command("serve")(serve_command)
 
 
 def main() -> None:

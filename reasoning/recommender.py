@@ -78,6 +78,9 @@ class RecommenderConfig:
     constrain_answer: bool = field(
         default=True, metadata={"help": "Constrain the explain-mode answer to candidate letters."}
     )
+    llm_timeout_s: float | None = field(
+        default=None, metadata={"help": "Time limit for the LLM part of one batch; None = none."}
+    )
     fallback_on_llm_error: bool = field(
         default=True, metadata={"help": "Rank with the graph scorer when the LLM fails."}
     )
@@ -133,13 +136,20 @@ def chain_view(chain: Chain) -> ChainView:
     )
 
 
-def chains_explanation(chains: Sequence[Chain], top: Item | None) -> str:
-    """A plain-language explanation from the evidence chains (used when no LLM reasoned)."""
-    if not chains:
-        return "Ranked by how often people with overlapping histories chose each item."
-    lines = [chain.sentence() + "." for chain in chains[:3]]
-    lead = f'"{top.title}" ranks first. ' if top is not None else ""
-    return lead + "Evidence from people with similar histories: " + " ".join(lines)
+def chains_explanation(chains: Sequence[Chain], ranking: Sequence[Item]) -> str:
+    """A plain-language explanation from the evidence chains (used when no LLM reasoned):
+    the chains that lead to the best-ranked items come first."""
+    if not ranking:
+        return "No candidate items to rank."
+    rank_of = {item.item_id: r for r, item in enumerate(ranking)}
+    relevant = sorted(
+        (c for c in chains if c.next_item_id in rank_of), key=lambda c: rank_of[c.next_item_id]
+    )
+    lead = f'"{ranking[0].title}" ranks first.'
+    if not relevant:
+        return lead + " Ranked by how often people with overlapping histories chose each item."
+    evidence = " ".join(chain.sentence() + "." for chain in relevant[:3])
+    return f"{lead} Evidence from people with similar histories: {evidence}"
 
 
 class Recommender:
@@ -169,11 +179,12 @@ class Recommender:
             batch = [prepared[i] for i in asks]
             started = time.perf_counter()
             try:
-                ranked = await (self._explain(batch) if explain else self._score(batch))
-            except (LLMUnavailable, LLMTimeout) as err:
+                work = self._explain(batch) if explain else self._score(batch)
+                ranked = await asyncio.wait_for(work, self.config.llm_timeout_s)
+            except (LLMUnavailable, LLMTimeout, TimeoutError) as err:
                 if not self.config.fallback_on_llm_error:
                     raise
-                why = f"LLM {'timed out' if isinstance(err, LLMTimeout) else 'unavailable'}"
+                why = "LLM unavailable" if isinstance(err, LLMUnavailable) else "LLM timed out"
                 ranked = [self._graph_ranking(p, reason=why, fallback=True) for p in batch]
             seconds = (time.perf_counter() - started) / len(batch)
             for index, rec in zip(asks, ranked, strict=True):
@@ -244,7 +255,7 @@ class Recommender:
                     ordered,
                     [math.exp(values[j]) for j in order],
                     thoughts=(),
-                    explanation=chains_explanation(prep.chains, ordered[0]),
+                    explanation=chains_explanation(prep.chains, ordered),
                     valid=True,
                     reason="ok",
                     raw=ANSWER_PREFIX + answer_letter_tokens(len(values))[order[0]],
@@ -287,7 +298,7 @@ class Recommender:
                     ordered,
                     [(n - r) / n for r in range(n)],
                     thoughts=parsed.thoughts,
-                    explanation=parsed.explanation or chains_explanation(prep.chains, ordered[0]),
+                    explanation=parsed.explanation or chains_explanation(prep.chains, ordered),
                     valid=parsed.valid,
                     reason=parsed.reason,
                     raw=text,
@@ -320,7 +331,7 @@ class Recommender:
             thoughts=(),
             explanation=(
                 "New user: these are the most popular items." if cold_start
-                else chains_explanation(prep.chains, order[0] if order else None)
+                else chains_explanation(prep.chains, order)
             ),
             valid=False,
             reason=reason,

@@ -65,7 +65,9 @@ class RecommendationCache:
             await self.client.delete(*(KEY_PREFIX + u for u in users))
             self._pending_invalidations.difference_update(users)
 
-    async def get(self, user_id: str, version: str, params: dict[str, Any]) -> dict[str, Any] | None:
+    async def get(
+        self, user_id: str, version: str, params: dict[str, Any]
+    ) -> dict[str, Any] | None:
         """The cached response body, or None (miss, expired, or Redis unavailable)."""
         if self._skip():
             return None
@@ -83,7 +85,9 @@ class RecommendationCache:
             return None
         return dict(entry["body"])
 
-    async def put(self, user_id: str, version: str, params: dict[str, Any], body: dict[str, Any]) -> None:
+    async def put(
+        self, user_id: str, version: str, params: dict[str, Any], body: dict[str, Any]
+    ) -> None:
         if self._skip():
             return
         key = KEY_PREFIX + user_id

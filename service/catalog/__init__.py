@@ -1,0 +1,1 @@
+"""GET /users/{id}/history and GET /items/{id}."""

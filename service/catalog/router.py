@@ -1,0 +1,59 @@
+"""Routes: a user's history and item lookup, straight from the graph store."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel
+
+from graph_store.types import Item
+from service.deps import RuntimeDep
+from service.ids import PathId
+from service.security import ReadKey
+
+router = APIRouter(tags=["catalog"], dependencies=[ReadKey])
+
+
+class ItemOut(BaseModel):
+    item_id: str
+    title: str
+    attributes: dict[str, str]
+    placeholder: bool
+
+    @classmethod
+    def of(cls, item: Item) -> ItemOut:
+        return cls(item_id=item.item_id, title=item.title, attributes=dict(item.attributes),
+                   placeholder=item.placeholder)  # fmt: skip
+
+
+class HistoryEntryOut(BaseModel):
+    item: ItemOut
+    timestamp: int
+    rating: float | None
+
+
+class HistoryOut(BaseModel):
+    user_id: str
+    entries: list[HistoryEntryOut]
+
+
+@router.get("/users/{user_id}/history", response_model=HistoryOut)
+async def history(
+    user_id: PathId, runtime: RuntimeDep, n: Annotated[int, Query(ge=1, le=200)] = 20
+) -> HistoryOut:
+    """The user's most recent interactions, newest first (unknown user: empty)."""
+    entries = await runtime.graph.history(user_id, n)
+    return HistoryOut(
+        user_id=user_id,
+        entries=[HistoryEntryOut(item=ItemOut.of(e.item), timestamp=e.ts, rating=e.rating)
+                 for e in entries],
+    )  # fmt: skip
+
+
+@router.get("/items/{item_id}", response_model=ItemOut)
+async def item(item_id: PathId, runtime: RuntimeDep) -> ItemOut:
+    found = await runtime.graph.item(item_id)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown item {item_id!r}")
+    return ItemOut.of(found)

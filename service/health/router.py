@@ -1,0 +1,84 @@
+"""Routes: liveness, readiness (graph store, Redis and LLM each reported) and metrics.
+
+/readyz answers 503 only when the graph store is down (nothing can be served); a down
+LLM (the graph scorer answers instead) or Redis (served uncached) makes it "degraded".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from service.deps import RuntimeDep
+from service.runtime import Runtime
+
+router = APIRouter(tags=["operations"])
+CHECK_TIMEOUT_S = 2.0
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+async def _timed(check: Any) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        detail = await asyncio.wait_for(check, CHECK_TIMEOUT_S)
+        ok = True
+    except Exception as err:  # any failure of a dependency is a "down" report, not a 500
+        ok, detail = False, f"{type(err).__name__}: {err}"[:300]
+    return {"ok": ok, "detail": detail, "ms": round((time.perf_counter() - started) * 1000, 2)}
+
+
+async def _graph(runtime: Runtime) -> str:
+    counts = await runtime.graph.counts()
+    return f"{counts.users} users, {counts.items} items, {counts.interactions} interactions"
+
+
+async def _llm(runtime: Runtime) -> str:
+    settings = runtime.settings
+    if settings.llm_backend == "local":
+        return f"in-process model {runtime.model_version}"
+    async with httpx.AsyncClient(timeout=CHECK_TIMEOUT_S) as client:
+        reply = await client.get(
+            settings.llm_url.rstrip("/") + "/models",
+            headers={"Authorization": f"Bearer {settings.llm_api_key.get_secret_value()}"},
+        )
+        reply.raise_for_status()
+    return f"{settings.llm_url} serves {settings.llm_model}"
+
+
+async def _redis(runtime: Runtime) -> str:
+    if runtime.cache is None:
+        return "not configured"
+    ok, detail = await runtime.cache.ping()
+    if not ok:
+        raise ConnectionError(detail)
+    return detail
+
+
+@router.get("/readyz")
+async def readyz(runtime: RuntimeDep) -> JSONResponse:
+    graph, llm, redis = await asyncio.gather(
+        _timed(_graph(runtime)), _timed(_llm(runtime)), _timed(_redis(runtime))
+    )
+    status = "ok" if graph["ok"] and llm["ok"] and redis["ok"] else "degraded"
+    if not graph["ok"]:
+        status = "unavailable"
+    body = {"status": status, "model": runtime.model_version,
+            "checks": {"graph_store": graph, "llm": llm, "redis": redis}}  # fmt: skip
+    return JSONResponse(body, status_code=503 if status == "unavailable" else 200)
+
+
+@router.get("/metrics")
+async def metrics(runtime: RuntimeDep) -> Response:
+    """Prometheus text format."""
+    return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)

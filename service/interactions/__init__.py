@@ -1,0 +1,1 @@
+"""POST /interactions: batch ingestion."""

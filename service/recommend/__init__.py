@@ -1,0 +1,1 @@
+"""POST /recommend and GET /users/{id}/recommendations."""

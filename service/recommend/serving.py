@@ -1,0 +1,64 @@
+"""The logic behind /recommend: cache, pipeline, metrics, response.
+
+Only LLM rankings are cached: a fallback or cold-start answer is not stored, so the next
+request tries the model again.
+"""
+
+from __future__ import annotations
+
+import time
+
+from reasoning.recommender import Recommendation
+from service.recommend.protocol import (
+    EvidenceChain,
+    RecommendedItem,
+    RecommendRequest,
+    RecommendResponse,
+)
+from service.runtime import Runtime
+
+
+def to_response(rec: Recommendation, k: int, model: str, started: float) -> RecommendResponse:
+    return RecommendResponse(
+        user_id=rec.user_id,
+        items=[RecommendedItem(item_id=i.item_id, title=i.title, score=i.score, rank=i.rank)
+               for i in rec.items[:k]],
+        explanation=rec.explanation,
+        thoughts=list(rec.thoughts),
+        evidence=[
+            EvidenceChain(shared_items=[s.title for s in c.shared], neighbour_id=c.neighbour_id,
+                          next_item_id=c.next_item_id, next_title=c.next_title,
+                          sentence=c.sentence())
+            for c in rec.chains
+        ],
+        model=model,
+        cached=False,
+        fallback=rec.fallback,
+        cold_start=rec.cold_start,
+        valid=rec.valid,
+        latency_ms=(time.perf_counter() - started) * 1000,
+        llm_ms=rec.llm_seconds * 1000,
+    )  # fmt: skip
+
+
+async def recommend(runtime: Runtime, request: RecommendRequest) -> RecommendResponse:
+    started = time.perf_counter()
+    params = request.model_dump(exclude={"user_id"})
+    cache = runtime.cache
+    if cache is not None:
+        body = await cache.get(request.user_id, runtime.model_version, params)
+        runtime.metrics.cache.labels("hit" if body is not None else "miss").inc()
+        if body is not None:
+            body.update(cached=True, latency_ms=(time.perf_counter() - started) * 1000)
+            return RecommendResponse.model_validate(body)
+    rec = await runtime.recommender.recommend(request.user_id, request.candidates, request.explain)
+    if rec.fallback:
+        runtime.metrics.fallbacks.labels(rec.reason).inc()
+    elif not rec.cold_start:
+        runtime.metrics.llm.labels("explain" if request.explain else "score").observe(
+            rec.llm_seconds
+        )
+    response = to_response(rec, request.k, runtime.model_version, started)
+    if cache is not None and not rec.fallback and not rec.cold_start:
+        await cache.put(request.user_id, runtime.model_version, params, response.model_dump())
+    return response

@@ -1,0 +1,120 @@
+"""What the service holds for its lifetime: graph store, LLM backend, recommender, cache.
+
+Built once in the app's lifespan from `Settings` and closed on shutdown:
+
+    runtime = await Runtime.start(settings)
+    ...
+    await runtime.close()
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from graph_store.base import GraphStore
+from graph_store.types import ChainParams
+from reasoning.backends import LLMBackend, make_backend
+from reasoning.recommender import Recommender, RecommenderConfig
+from service.cache import RecommendationCache
+from service.metrics import Metrics
+from service.settings import Settings
+
+log = logging.getLogger("r2rec.service")
+
+
+class StartupError(RuntimeError):
+    """The service cannot start with these settings; the message says what to fix."""
+
+
+def resolve_model_path(settings: Settings) -> Path:
+    """The checkpoint the in-process backend loads: the configured one, else the published
+    model, else the prepared base model."""
+    from r2rec.paths import models_dir
+    from reasoning.models import default_base_dir
+
+    candidates = [settings.model_path] if settings.model_path else [
+        models_dir() / "published", default_base_dir()
+    ]  # fmt: skip
+    for path in candidates:
+        if path is not None and (path / "config.json").is_file():
+            return path.resolve()
+    raise StartupError(
+        f"no model at {', '.join(map(str, candidates))}: set R2REC_MODEL_PATH or run "
+        "`r2rec model prepare-base`"
+    )
+
+
+async def open_graph_store(settings: Settings) -> GraphStore:
+    if settings.graph_store == "neo4j":
+        from graph_store.neo4j_store import Neo4jConfig, Neo4jGraphStore
+
+        config = Neo4jConfig(
+            uri=settings.neo4j_uri,
+            user=settings.neo4j_user,
+            password=settings.neo4j_password.get_secret_value(),
+            database=settings.neo4j_database,
+            max_pool_size=settings.neo4j_pool_size,
+            query_timeout_s=settings.neo4j_timeout_s,
+        )
+        return await Neo4jGraphStore.connect(config)
+    from graph_store.memory import MemoryGraphStore
+    from recdata import load_dataset
+
+    return MemoryGraphStore.from_dataset(load_dataset(settings.dataset))
+
+
+def open_llm(settings: Settings) -> tuple[LLMBackend, str]:
+    """The backend and the model version string used in cache keys and responses."""
+    if settings.llm_backend == "vllm":
+        llm = make_backend(
+            "vllm",
+            base_url=settings.llm_url,
+            model=settings.llm_model,
+            api_key=settings.llm_api_key.get_secret_value(),
+            timeout_s=settings.llm_timeout_s,
+            max_retries=settings.llm_max_retries,
+        )
+        return llm, settings.model_version or settings.llm_model
+    path = resolve_model_path(settings)
+    llm = make_backend("local", model_path=str(path))
+    return llm, settings.model_version or path.name
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    graph: GraphStore
+    llm: LLMBackend
+    model_version: str
+    recommender: Recommender
+    cache: RecommendationCache | None
+    metrics: Metrics
+
+    @classmethod
+    async def start(cls, settings: Settings) -> Runtime:
+        graph = await open_graph_store(settings)
+        try:
+            llm, version = open_llm(settings)
+        except Exception:
+            await graph.close()
+            raise
+        config = RecommenderConfig(
+            max_reasoning_tokens=settings.max_reasoning_tokens,
+            chains=ChainParams(max_chains=settings.chains_per_request),
+            llm_timeout_s=settings.llm_timeout_s,
+        )
+        cache = (
+            RecommendationCache.from_url(settings.redis_url, settings.cache_ttl_s,
+                                         settings.redis_timeout_s)
+            if settings.redis_url else None
+        )  # fmt: skip
+        log.info("serving model %s with the %s graph store", version, settings.graph_store)
+        return cls(settings, graph, llm, version, Recommender(graph, llm, config), cache, Metrics())
+
+    async def close(self) -> None:
+        if self.cache is not None:
+            await self.cache.close()
+        await self.llm.aclose()
+        await self.graph.close()
