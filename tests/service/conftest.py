@@ -1,0 +1,57 @@
+"""Service fixtures: a tiny in-process model, a real Redis, and app factories."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from reasoning.models import build_tiny_model
+from service.main import create_app
+from service.settings import Settings
+from tests.harness.redis import RedisServer, RedisUnavailable
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    try:
+        server = RedisServer.start()
+    except RedisUnavailable as err:
+        if os.environ.get("R2REC_REQUIRE_SERVERS"):
+            raise
+        pytest.skip(str(err))
+    yield server
+    server.stop()
+
+
+def settings_for(tiny_model: Path, **overrides: object) -> Settings:
+    """Embedded ML-100K graph, the tiny model, short reasoning: fast on CPU."""
+    base: dict[str, object] = {
+        "model_path": tiny_model,
+        "max_reasoning_tokens": 16,
+        "chains_per_request": 3,
+    }
+    return Settings(**{**base, **overrides})  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def make_client(tiny_model: Path) -> Iterator:
+    clients: list[TestClient] = []
+
+    def make(**overrides: object) -> TestClient:
+        client = TestClient(create_app(settings_for(tiny_model, **overrides)))
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
