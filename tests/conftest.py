@@ -1,10 +1,24 @@
-"""Suite-wide fixtures: every test gets its own R2REC_HOME so nothing leaks between tests."""
+"""Suite-wide fixtures: a private R2REC_HOME per test, and the session's shared servers.
+
+The tiny model and the real vLLM server (one per test session, ~45 s to start) are
+shared by every part's tests; they start only when a test asks for them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.harness.vllm import (
+    REQUIRE_ENV,
+    VLLMServer,
+    run_vllm_server,
+    vllm_available,
+    vllm_python,
+    vllm_required,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -12,3 +26,22 @@ def r2rec_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "r2rec-home"
     monkeypatch.setenv("R2REC_HOME", str(home))
     return home
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from reasoning.models import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny-qwen2")
+
+
+@pytest.fixture(scope="session")
+def vllm_server(tiny_model_dir: Path) -> Iterator[VLLMServer]:
+    if not vllm_available():
+        message = f"{vllm_python()} missing: run `bash scripts/setup_vllm.sh`"
+        if vllm_required():
+            pytest.fail(f"{REQUIRE_ENV} is set but {message}")
+        pytest.skip(f"real vLLM not installed ({message}; set {REQUIRE_ENV}=1 to require it)")
+    with run_vllm_server(tiny_model_dir, name="tiny") as server:
+        print(f"\n[vllm] healthy after {server.startup_s:.1f} s on port {server.port}")
+        yield server

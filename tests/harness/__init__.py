@@ -1,1 +1,1 @@
-"""Launchers for real servers (Bolt, Redis, vLLM) that the test suite starts on free loopback ports."""
+"""Launchers of real servers (Bolt, Redis, vLLM) that tests start on free loopback ports."""

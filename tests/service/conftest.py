@@ -9,15 +9,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from reasoning.models import build_tiny_model
 from service.main import create_app
 from service.settings import Settings
 from tests.harness.redis import RedisServer, RedisUnavailable
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny")
 
 
 @pytest.fixture(scope="session")
@@ -32,10 +26,10 @@ def redis_server() -> Iterator[RedisServer]:
     server.stop()
 
 
-def settings_for(tiny_model: Path, **overrides: object) -> Settings:
+def settings_for(tiny_model_dir: Path, **overrides: object) -> Settings:
     """Embedded ML-100K graph, the tiny model, short reasoning: fast on CPU."""
     base: dict[str, object] = {
-        "model_path": tiny_model,
+        "model_path": tiny_model_dir,
         "max_reasoning_tokens": 16,
         "chains_per_request": 3,
     }
@@ -43,11 +37,11 @@ def settings_for(tiny_model: Path, **overrides: object) -> Settings:
 
 
 @pytest.fixture
-def make_client(tiny_model: Path) -> Iterator:
+def make_client(tiny_model_dir: Path) -> Iterator:
     clients: list[TestClient] = []
 
     def make(**overrides: object) -> TestClient:
-        client = TestClient(create_app(settings_for(tiny_model, **overrides)))
+        client = TestClient(create_app(settings_for(tiny_model_dir, **overrides)))
         client.__enter__()
         clients.append(client)
         return client

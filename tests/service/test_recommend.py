@@ -6,13 +6,13 @@ import pytest
 
 
 @pytest.fixture(scope="module")
-def client(tiny_model):
+def client(tiny_model_dir):
     from fastapi.testclient import TestClient
 
     from service.main import create_app
     from tests.service.conftest import settings_for
 
-    with TestClient(create_app(settings_for(tiny_model))) as c:
+    with TestClient(create_app(settings_for(tiny_model_dir))) as c:
         yield c
 
 
@@ -27,7 +27,7 @@ def test_scoring_mode_ranks_k_retrieved_unseen_items(client) -> None:
     assert body["thoughts"] == [] and body["explanation"].startswith(
         f'"{body["items"][0]["title"]}"'
     )
-    assert body["model"] == "tiny"
+    assert body["model"] == "tiny-qwen2"  # the folder name when no version is set
 
 
 def test_explain_mode_returns_the_given_candidates_only_with_evidence(client) -> None:

@@ -8,13 +8,13 @@ INGEST = {"interactions": [{"user_id": "u", "item_id": "1", "timestamp": 1}]}
 
 
 @pytest.fixture(scope="module")
-def secured(tiny_model):
+def secured(tiny_model_dir):
     from fastapi.testclient import TestClient
 
     from service.main import create_app
     from tests.service.conftest import settings_for
 
-    settings = settings_for(tiny_model, api_key="s3cret", max_body_bytes=4096)
+    settings = settings_for(tiny_model_dir, api_key="s3cret", max_body_bytes=4096)
     with TestClient(create_app(settings)) as client:
         yield client
 

