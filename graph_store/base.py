@@ -1,0 +1,284 @@
+"""The one ``GraphStore`` interface, and the logic every implementation shares.
+
+``GraphStore`` (a ``typing.Protocol``) is what callers type against. ``GraphStoreBase``
+implements the public methods once -- input validation, the popular-items fill of
+candidates, chain enumeration and the seeded draw (``graph_store.chains``) -- on top of
+a few primitives each store answers from its own data (numpy arrays or Cypher):
+
+- ``_history`` / ``_items`` / ``_counts`` / ``_ingest``: direct answers;
+- ``_cooccurrence``: top-n unseen items by co-interaction with the user's recent window,
+  voted by the top neighbours (score desc, item id asc);
+- ``_popular``: items by distinct users desc, item id asc, minus an exclusion set;
+- ``_chain_neighbours`` / ``_next_items``: bounded raw rows for ``graph_store.chains``.
+
+Ordering everywhere: "most recent" = ts desc then item id desc (the reverse of the
+evaluation protocol's (ts, item id) order); ranks break ties by ascending id.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Collection, Iterable, Sequence
+from typing import Protocol, runtime_checkable
+
+import pandas as pd
+
+from graph_store.chains import (
+    NeighbourRow,
+    NextRequest,
+    NextRow,
+    build_chains,
+    plan_next,
+    refill,
+)
+from graph_store.types import (
+    Candidate,
+    CandidateParams,
+    Chain,
+    ChainParams,
+    GraphCounts,
+    HistoryEntry,
+    IngestResult,
+    InvalidRecordError,
+    Item,
+    ItemRecord,
+    NewInteraction,
+    validate_id,
+)
+
+ProgressCallback = Callable[[int], None]  # called with the number of rows just written
+
+
+@runtime_checkable
+class GraphStore(Protocol):
+    """Users, items and timestamped interactions; what the service and training ask of it."""
+
+    async def history(self, user_id: str, n: int = 10) -> list[HistoryEntry]: ...
+    async def item(self, item_id: str) -> Item | None: ...
+    async def items(self, item_ids: Sequence[str]) -> dict[str, Item]: ...
+    async def candidates(
+        self,
+        user_id: str,
+        n: int = 20,
+        params: CandidateParams = ...,
+        among: Collection[str] | None = None,
+    ) -> list[Candidate]: ...
+    async def chains(
+        self,
+        user_id: str,
+        params: ChainParams = ...,
+        seed: int = 0,
+        candidates: Collection[str] | None = None,
+    ) -> list[Chain]: ...
+    async def ingest(
+        self, interactions: Iterable[NewInteraction], items: Iterable[ItemRecord] = ()
+    ) -> IngestResult: ...
+    async def load_frames(
+        self,
+        interactions: pd.DataFrame,
+        items: pd.DataFrame,
+        chunk_size: int | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> GraphCounts: ...
+    async def counts(self) -> GraphCounts: ...
+    async def close(self) -> None: ...
+
+
+def _validate_n(n: int, name: str = "n") -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise InvalidRecordError(f"{name} must be a non-negative integer, got {n!r}")
+    return n
+
+
+def _validate_ids(ids: Collection[str] | None, kind: str) -> frozenset[str] | None:
+    if ids is None:
+        return None
+    if isinstance(ids, str):
+        raise InvalidRecordError(f"{kind} ids must be a collection of ids, not one string")
+    return frozenset(validate_id(i, kind) for i in ids)
+
+
+def prepare_batch(
+    interactions: Iterable[NewInteraction], items: Iterable[ItemRecord]
+) -> tuple[list[NewInteraction], list[ItemRecord]]:
+    """Validate everything first (nothing is written on bad input); drop repeated edges."""
+    rows: dict[tuple[str, str, int], NewInteraction] = {}
+    for row in interactions:
+        if not isinstance(row, NewInteraction):
+            raise InvalidRecordError(f"expected NewInteraction, got {type(row).__name__}")
+        valid = row.validated()
+        rows.setdefault((valid.user_id, valid.item_id, valid.ts), valid)
+    records: dict[str, ItemRecord] = {}
+    for record in items:
+        if not isinstance(record, ItemRecord):
+            raise InvalidRecordError(f"expected ItemRecord, got {type(record).__name__}")
+        valid_item = record.validated()
+        records[valid_item.item_id] = valid_item
+    return list(rows.values()), list(records.values())
+
+
+class GraphStoreBase(ABC):
+    """Public methods over per-store primitives; subclass and implement the ``_`` methods."""
+
+    async def history(self, user_id: str, n: int = 10) -> list[HistoryEntry]:
+        """The user's ``n`` most recent interactions (unknown user: empty list)."""
+        return await self._history(validate_id(user_id, "user"), _validate_n(n))
+
+    async def item(self, item_id: str) -> Item | None:
+        found = await self._items([validate_id(item_id, "item")])
+        return found.get(item_id)
+
+    async def items(self, item_ids: Sequence[str]) -> dict[str, Item]:
+        """Known items among ``item_ids`` (unknown ids are simply absent)."""
+        ids = _validate_ids(item_ids, "item") or frozenset()
+        return await self._items(sorted(ids)) if ids else {}
+
+    async def candidates(
+        self,
+        user_id: str,
+        n: int = 20,
+        params: CandidateParams = CandidateParams(),  # noqa: B008 (frozen, immutable)
+        among: Collection[str] | None = None,
+    ) -> list[Candidate]:
+        """Top-n unseen items by co-interaction, filled up with popular items.
+
+        ``among`` restricts the answer to those items (e.g. to rank a fixed candidate list).
+        """
+        user_id = validate_id(user_id, "user")
+        _validate_n(n)
+        among_set = _validate_ids(among, "item")
+        if n == 0:
+            return []
+        found = await self._cooccurrence(user_id, n, params, among_set)
+        if len(found) < n:
+            exclude = await self._seen_items(user_id) | {c.item.item_id for c in found}
+            found += await self._popular(n - len(found), exclude, among_set)
+        return found
+
+    async def chains(
+        self,
+        user_id: str,
+        params: ChainParams = ChainParams(),  # noqa: B008 (frozen, immutable)
+        seed: int = 0,
+        candidates: Collection[str] | None = None,
+    ) -> list[Chain]:
+        """Seeded closed chains u0 -> i0 -> u1 -> i1 (see ``graph_store.chains``).
+
+        With ``candidates``, every chain's next item is one of them.
+        """
+        user_id = validate_id(user_id, "user")
+        allowed = _validate_ids(candidates, "item")
+        if allowed is not None and not allowed:
+            return []
+        neighbours = await self._chain_neighbours(user_id, params, allowed)
+        if not neighbours:
+            return []
+        requests = plan_next(neighbours, params)
+        next_rows = await self._next_items(user_id, requests, allowed)
+        again = refill(neighbours, next_rows, requests, params)
+        if again:
+            redo = {r.neighbour_id for r in again}
+            next_rows = [r for r in next_rows if r.neighbour_id not in redo]
+            next_rows += await self._next_items(user_id, again, allowed)
+        return build_chains(user_id, neighbours, next_rows, params, seed)
+
+    async def ingest(
+        self, interactions: Iterable[NewInteraction], items: Iterable[ItemRecord] = ()
+    ) -> IngestResult:
+        """Add interactions (and item metadata) atomically; repeats are no-ops.
+
+        Unknown users and items are created; an item without metadata gets a placeholder
+        title and ``placeholder=True`` until its metadata arrives.
+        """
+        rows, records = prepare_batch(interactions, items)
+        if not rows and not records:
+            return IngestResult(0, 0)
+        return await self._ingest(rows, records)
+
+    async def counts(self) -> GraphCounts:
+        return await self._counts()
+
+    @abstractmethod
+    async def load_frames(
+        self,
+        interactions: pd.DataFrame,
+        items: pd.DataFrame,
+        chunk_size: int | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> GraphCounts:
+        """Bulk-load canonical frames (see ``recdata.schema``); ``on_progress(rows)``."""
+
+    async def close(self) -> None:
+        return None
+
+    @abstractmethod
+    async def _history(self, user_id: str, n: int) -> list[HistoryEntry]: ...
+
+    @abstractmethod
+    async def _items(self, item_ids: Sequence[str]) -> dict[str, Item]: ...
+
+    @abstractmethod
+    async def _seen_items(self, user_id: str) -> set[str]: ...
+
+    @abstractmethod
+    async def _cooccurrence(
+        self, user_id: str, n: int, params: CandidateParams, among: frozenset[str] | None
+    ) -> list[Candidate]: ...
+
+    @abstractmethod
+    async def _popular(
+        self, n: int, exclude: Collection[str], among: frozenset[str] | None
+    ) -> list[Candidate]: ...
+
+    @abstractmethod
+    async def _chain_neighbours(
+        self, user_id: str, params: ChainParams, candidates: frozenset[str] | None
+    ) -> list[NeighbourRow]:
+        """Top ``max_neighbours`` users sharing >= ``min_overlap`` of the user's ``window``
+        most recent items (overlap desc, id asc), each with at least its ``max_shared``
+        most recent shared items; with ``candidates``, only users who reached one."""
+
+    @abstractmethod
+    async def _next_items(
+        self, user_id: str, requests: Sequence[NextRequest], candidates: frozenset[str] | None
+    ) -> list[NextRow]:
+        """Per request, the neighbour's first ``limit`` unseen items in ``order_next`` order
+        (after ``anchor`` first: ts asc, id asc; then the rest: ts desc, id desc)."""
+
+    @abstractmethod
+    async def _ingest(
+        self, rows: list[NewInteraction], records: list[ItemRecord]
+    ) -> IngestResult: ...
+
+    @abstractmethod
+    async def _counts(self) -> GraphCounts: ...
+
+
+def frame_records(items: pd.DataFrame) -> list[ItemRecord]:
+    """Item metadata rows of a canonical items frame (extra columns become attributes)."""
+    extra = [c for c in items.columns if c not in ("item_id", "title")]
+    columns = [items["item_id"].astype(str), items["title"].fillna("").astype(str)]
+    columns += [items[c].fillna("").astype(str) for c in extra]
+    return [
+        ItemRecord(row[0], row[1], dict(zip(extra, row[2:], strict=True)))
+        for row in zip(*columns, strict=True)
+    ]
+
+
+def frame_interactions(interactions: pd.DataFrame) -> list[NewInteraction]:
+    """Rows of a canonical interactions frame as ``NewInteraction`` (NaN rating -> None)."""
+    ratings = (
+        interactions["rating"].astype("float64")
+        if "rating" in interactions
+        else pd.Series(float("nan"), index=interactions.index)
+    )
+    return [
+        NewInteraction(u, i, int(t), None if r != r else float(r))
+        for u, i, t, r in zip(
+            interactions["user_id"].astype(str),
+            interactions["item_id"].astype(str),
+            interactions["timestamp"].astype("int64"),
+            ratings,
+            strict=True,
+        )
+    ]

@@ -1,0 +1,331 @@
+"""The graph store over Bolt: Neo4j 5 (production) or any Bolt + Cypher server (ArcadeDB).
+
+Uses the official async ``neo4j`` driver. The database name goes with every query;
+pool size and timeouts come from ``Neo4jConfig``. Schema (two uniqueness constraints and
+an index on ``INTERACTED.ts``) is created idempotently by ``connect``.
+
+    store = await Neo4jGraphStore.connect(Neo4jConfig(uri="bolt://localhost:7687",
+                                                      user="neo4j", password="..."))
+    await store.load_frames(ds.interactions, ds.items)   # UNWIND chunks, 1 tx per chunk
+    await store.chains("42", seed=0)
+    await store.close()
+
+``ingest`` writes one batch in one transaction (all or nothing); ``load_frames`` commits
+chunk by chunk (a failed chunk leaves earlier ones, and re-running is idempotent).
+Unreachable server, failed login or a timeout raise ``GraphStoreUnavailable`` (-> 503).
+The Cypher and its portability notes are in ``graph_store.cypher``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import neo4j
+import neo4j.exceptions as neo_errors
+import pandas as pd
+
+from graph_store import cypher
+from graph_store.base import (
+    GraphStoreBase,
+    ProgressCallback,
+    frame_interactions,
+    frame_records,
+    prepare_batch,
+)
+from graph_store.chains import NeighbourRow, NextRequest, NextRow, SharedRow, recent_first
+from graph_store.types import (
+    PLACEHOLDER_TITLE,
+    Candidate,
+    CandidateParams,
+    ChainParams,
+    GraphCounts,
+    GraphStoreError,
+    GraphStoreUnavailable,
+    HistoryEntry,
+    IngestResult,
+    Item,
+    ItemRecord,
+    NewInteraction,
+)
+
+T = TypeVar("T")
+BOLT_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
+_UNAVAILABLE = (
+    neo_errors.ServiceUnavailable,
+    neo_errors.SessionExpired,
+    neo_errors.AuthError,
+    neo_errors.TransientError,
+    neo_errors.DriverError,
+    OSError,
+    TimeoutError,
+)
+
+
+@dataclass(frozen=True)
+class Neo4jConfig:
+    """Where the Bolt server is and how hard to try; every field has a safe default."""
+
+    uri: str = field(default="bolt://127.0.0.1:7687", metadata={"help": "bolt:// or neo4j://"})
+    user: str = field(default="neo4j", metadata={"help": "login user"})
+    password: str = field(default="", repr=False, metadata={"help": "login password"})
+    database: str = field(default="neo4j", metadata={"help": "database, sent with every query"})
+    max_pool_size: int = field(default=50, metadata={"help": "connections kept per server"})
+    connect_timeout_s: float = field(default=5.0, metadata={"help": "TCP + handshake limit"})
+    acquire_timeout_s: float = field(default=5.0, metadata={"help": "wait for a pooled conn"})
+    query_timeout_s: float = field(default=10.0, metadata={"help": "per query, client+server"})
+    retry_time_s: float = field(default=5.0, metadata={"help": "retrying transient write errors"})
+    chunk_size: int = field(default=5000, metadata={"help": "rows per UNWIND in load_frames"})
+    popular_cache_s: float = field(default=60.0, metadata={"help": "popular-items cache life"})
+    popular_cache_size: int = field(default=5000, metadata={"help": "popular items cached"})
+
+
+def _item(record: Mapping[str, Any]) -> Item:
+    props = record["props"] or {}
+    attributes = {
+        k: str(v)
+        for k, v in props.items()
+        if k not in ("id", "title", "placeholder") and v is not None
+    }
+    return Item(record["id"], record["title"] or "", attributes, bool(record["placeholder"]))
+
+
+class Neo4jGraphStore(GraphStoreBase):
+    """Graph store over a Bolt server; build with ``await Neo4jGraphStore.connect(config)``."""
+
+    def __init__(self, driver: neo4j.AsyncDriver, config: Neo4jConfig) -> None:
+        self._driver = driver
+        self._config = config
+        self._popular_cache: tuple[float, list[Candidate]] | None = None
+
+    @classmethod
+    async def connect(cls, config: Neo4jConfig, create_schema: bool = True) -> Neo4jGraphStore:
+        """Open the driver, check the server answers, create the schema if asked."""
+        scheme = config.uri.split("://", 1)[0] if "://" in config.uri else ""
+        if scheme not in BOLT_SCHEMES:
+            raise GraphStoreError(
+                f"bad Bolt configuration: uri {config.uri!r} must start with one of "
+                + ", ".join(f"{s}://" for s in BOLT_SCHEMES)
+            )
+        try:
+            driver = neo4j.AsyncGraphDatabase.driver(
+                config.uri,
+                auth=(config.user, config.password),
+                max_connection_pool_size=config.max_pool_size,
+                connection_timeout=config.connect_timeout_s,
+                connection_acquisition_timeout=config.acquire_timeout_s,
+                max_transaction_retry_time=config.retry_time_s,
+            )
+        except (ValueError, neo_errors.ConfigurationError) as err:
+            raise GraphStoreError(f"bad Bolt configuration for {config.uri!r}: {err}") from err
+        store = cls(driver, config)
+        try:
+            await store._read(cypher.PING)
+            if create_schema:
+                for statement in cypher.SCHEMA:
+                    await store._guard(functools.partial(store._write_once, statement))
+        except BaseException:
+            await driver.close()
+            raise
+        return store
+
+    async def close(self) -> None:
+        await self._driver.close()
+
+    async def _guard(self, make: Callable[[], Awaitable[T]]) -> T:
+        """Run one driver call under the query timeout; map outages to GraphStoreUnavailable."""
+        where = f"graph server {self._config.uri} (database {self._config.database!r})"
+        try:
+            return await asyncio.wait_for(make(), timeout=self._config.query_timeout_s)
+        except neo_errors.AuthError as err:
+            raise GraphStoreUnavailable(f"{where}: login refused: {err.message}") from err
+        except _UNAVAILABLE as err:
+            reason = "timed out" if isinstance(err, TimeoutError) else f"unavailable: {err}"
+            raise GraphStoreUnavailable(f"{where}: {reason}") from err
+        except neo_errors.Neo4jError as err:
+            raise GraphStoreError(f"{where}: query failed: {err.code}: {err.message}") from err
+
+    def _query(self, text: str) -> neo4j.Query:
+        return neo4j.Query(text, timeout=self._config.query_timeout_s)
+
+    async def _read(self, text: str, **params: Any) -> list[neo4j.Record]:
+        async def run() -> list[neo4j.Record]:
+            result = await self._driver.execute_query(
+                self._query(text),
+                params,
+                database_=self._config.database,
+                routing_=neo4j.RoutingControl.READ,
+            )
+            return list(result.records)
+
+        return await self._guard(run)
+
+    async def _write_once(self, text: str, **params: Any) -> None:
+        await self._driver.execute_query(self._query(text), params, database_=self._config.database)
+
+    async def _write_tx(self, steps: Sequence[tuple[str, dict[str, Any]]]) -> int:
+        """Run the statements in ONE managed transaction; return the last ``created`` sum."""
+
+        @neo4j.unit_of_work(timeout=self._config.query_timeout_s)
+        async def work(tx: neo4j.AsyncManagedTransaction) -> int:
+            created = 0
+            for text, params in steps:
+                result = await tx.run(text, params)
+                record = await result.single()
+                if record is not None:
+                    created = int(record.get("created") or 0)
+            return created
+
+        async def run() -> int:
+            async with self._driver.session(database=self._config.database) as session:
+                return await session.execute_write(work)
+
+        return await self._guard(run)
+
+    async def _history(self, user_id: str, n: int) -> list[HistoryEntry]:
+        if n == 0:
+            return []
+        records = await self._read(cypher.HISTORY, uid=user_id, n=n)
+        return [
+            HistoryEntry(
+                _item(r), int(r["ts"]), None if r["rating"] is None else float(r["rating"])
+            )
+            for r in records
+        ]
+
+    async def _items(self, item_ids: Sequence[str]) -> dict[str, Item]:
+        records = await self._read(cypher.ITEMS, ids=list(item_ids))
+        return {r["id"]: _item(r) for r in records}
+
+    async def _seen_items(self, user_id: str) -> set[str]:
+        return {r["id"] for r in await self._read(cypher.SEEN, uid=user_id)}
+
+    async def _cooccurrence(
+        self, user_id: str, n: int, params: CandidateParams, among: frozenset[str] | None
+    ) -> list[Candidate]:
+        seen = sorted(await self._seen_items(user_id))
+        if not seen:
+            return []
+        records = await self._read(
+            cypher.COOCCURRENCE, uid=user_id, seen=seen, window=params.window,
+            k=params.max_neighbours, n=n, among=None if among is None else sorted(among),
+        )  # fmt: skip
+        return [Candidate(_item(r), int(r["score"]), "co-interaction") for r in records]
+
+    async def _popular(
+        self, n: int, exclude: Collection[str], among: frozenset[str] | None
+    ) -> list[Candidate]:
+        if among is not None:
+            records = await self._read(
+                cypher.POPULAR_AMONG, among=sorted(among), exclude=sorted(exclude), n=n
+            )
+            return [Candidate(_item(r), int(r["score"]), "popular") for r in records]
+        ranked = await self._popular_ranking()
+        found = [c for c in ranked if c.item.item_id not in exclude][:n]
+        if len(found) < n and len(ranked) == self._config.popular_cache_size:
+            records = await self._read(cypher.POPULAR_EXCLUDING, exclude=sorted(exclude), n=n)
+            found = [Candidate(_item(r), int(r["score"]), "popular") for r in records]
+        return found
+
+    async def _popular_ranking(self) -> list[Candidate]:
+        """Items by distinct users, cached for ``popular_cache_s`` (dropped on our writes)."""
+        now = time.monotonic()
+        if (
+            self._popular_cache is not None
+            and now - self._popular_cache[0] < self._config.popular_cache_s
+        ):
+            return self._popular_cache[1]
+        records = await self._read(cypher.POPULAR_ALL, n=self._config.popular_cache_size)
+        ranked = [Candidate(_item(r), int(r["score"]), "popular") for r in records]
+        self._popular_cache = (now, ranked)
+        return ranked
+
+    async def _chain_neighbours(
+        self, user_id: str, params: ChainParams, candidates: frozenset[str] | None
+    ) -> list[NeighbourRow]:
+        records = await self._read(
+            cypher.CHAIN_NEIGHBOURS, uid=user_id, window=params.window,
+            min_overlap=params.min_overlap, k=params.max_neighbours,
+            cands=None if candidates is None else sorted(candidates),
+        )  # fmt: skip
+        rows = []
+        for r in records:
+            shared = recent_first(
+                [SharedRow(s[0], s[1] or "", int(s[2]), int(s[3])) for s in r["shared"]]
+            )
+            rows.append(
+                NeighbourRow(r["vid"], int(r["overlap"]), tuple(shared[: params.max_shared]))
+            )
+        return rows
+
+    async def _next_items(
+        self, user_id: str, requests: Sequence[NextRequest], candidates: frozenset[str] | None
+    ) -> list[NextRow]:
+        reqs = [{"vid": q.neighbour_id, "anchor": q.anchor, "limit": q.limit} for q in requests]
+        records = await self._read(
+            cypher.NEXT_ITEMS, seen=sorted(await self._seen_items(user_id)), reqs=reqs,
+            cands=None if candidates is None else sorted(candidates),
+        )  # fmt: skip
+        return [
+            NextRow(r["vid"], row[0], row[1] or "", int(row[2]))
+            for r in records
+            for row in r["rows"]
+        ]
+
+    async def _ingest(self, rows: list[NewInteraction], records: list[ItemRecord]) -> IngestResult:
+        created = await self._write_tx(self._batch_steps(rows, records))
+        self._popular_cache = None
+        return IngestResult(len(rows), created)
+
+    @staticmethod
+    def _batch_steps(
+        rows: Sequence[NewInteraction], records: Sequence[ItemRecord]
+    ) -> list[tuple[str, dict[str, Any]]]:
+        steps: list[tuple[str, dict[str, Any]]] = []
+        if records:
+            items = [
+                {"id": r.item_id, "title": r.title, "attrs": dict(r.attributes)} for r in records
+            ]
+            steps.append((cypher.UPSERT_ITEMS, {"items": items}))
+        if rows:
+            ids = sorted({r.item_id for r in rows})
+            bare = [{"id": i, "title": PLACEHOLDER_TITLE.format(item_id=i)} for i in ids]
+            edges = [{"u": r.user_id, "i": r.item_id, "ts": r.ts, "rating": r.rating} for r in rows]
+            steps.append((cypher.PLACEHOLDER_ITEMS, {"items": bare}))
+            steps.append((cypher.EDGES, {"rows": edges}))
+        return steps
+
+    async def load_frames(
+        self,
+        interactions: pd.DataFrame,
+        items: pd.DataFrame,
+        chunk_size: int | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> GraphCounts:
+        """Bulk-load canonical frames: items then interactions, one transaction per chunk."""
+        size = max(int(chunk_size or self._config.chunk_size), 1)
+        rows, records = prepare_batch(frame_interactions(interactions), frame_records(items))
+        for start in range(0, len(records), size):
+            await self._write_tx(self._batch_steps([], records[start : start + size]))
+        for start in range(0, len(rows), size):
+            chunk = rows[start : start + size]
+            await self._write_tx(self._batch_steps(chunk, []))
+            if on_progress is not None:
+                on_progress(len(chunk))
+        self._popular_cache = None
+        return await self._counts()
+
+    async def _counts(self) -> GraphCounts:
+        record = (await self._read(cypher.COUNTS))[0]
+        return GraphCounts(int(record["users"]), int(record["items"]), int(record["interactions"]))
+
+    async def clear(self) -> None:
+        """Delete every User and Item node and their edges (tests and re-loads)."""
+        await self._guard(
+            lambda: self._write_once("MATCH (n) WHERE n:User OR n:Item DETACH DELETE n")
+        )
+        self._popular_cache = None
