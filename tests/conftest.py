@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.arcadedb import ArcadeDBServer, ArcadeDBUnavailable, arcadedb_server
 from tests.harness.vllm import (
     REQUIRE_ENV,
     VLLMServer,
     run_vllm_server,
+    servers_required,
     vllm_available,
     vllm_python,
-    vllm_required,
 )
 
 
@@ -39,9 +40,21 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def vllm_server(tiny_model_dir: Path) -> Iterator[VLLMServer]:
     if not vllm_available():
         message = f"{vllm_python()} missing: run `bash scripts/setup_vllm.sh`"
-        if vllm_required():
+        if servers_required():
             pytest.fail(f"{REQUIRE_ENV} is set but {message}")
         pytest.skip(f"real vLLM not installed ({message}; set {REQUIRE_ENV}=1 to require it)")
     with run_vllm_server(tiny_model_dir, name="tiny") as server:
         print(f"\n[vllm] healthy after {server.startup_s:.1f} s on port {server.port}")
         yield server
+
+
+@pytest.fixture(scope="session")
+def arcadedb() -> Iterator[ArcadeDBServer]:
+    """A real Bolt + Cypher server (ArcadeDB) for the whole session."""
+    try:
+        with arcadedb_server() as server:
+            yield server
+    except ArcadeDBUnavailable as err:
+        if servers_required():
+            pytest.fail(f"{REQUIRE_ENV} is set but ArcadeDB is unavailable: {err}")
+        pytest.skip(str(err))

@@ -9,7 +9,7 @@ Bolt stores are wiped (User/Item nodes only) before each test.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pandas as pd
 import pytest
@@ -18,7 +18,7 @@ import pytest_asyncio
 from graph_store.base import GraphStoreBase
 from graph_store.memory import MemoryGraphStore
 from graph_store.neo4j_store import Neo4jConfig, Neo4jGraphStore
-from tests.harness.arcadedb import ArcadeDBServer, ArcadeDBUnavailable, arcadedb_server
+from tests.harness.arcadedb import ArcadeDBServer
 
 BACKENDS = ["memory", "arcadedb", "neo4j"]
 StoreFactory = Callable[[pd.DataFrame, pd.DataFrame], Awaitable[GraphStoreBase]]
@@ -42,15 +42,6 @@ def toy_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
         }
     )
     return inter, items
-
-
-@pytest.fixture(scope="session")
-def arcadedb() -> Iterator[ArcadeDBServer]:
-    try:
-        with arcadedb_server() as server:
-            yield server
-    except ArcadeDBUnavailable as err:
-        pytest.skip(str(err))
 
 
 def neo4j_env_config() -> Neo4jConfig | None:

@@ -19,7 +19,6 @@ import importlib.util
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -27,6 +26,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.harness.net import free_port
 
 READY_LINE = "ArcadeDB Server started"
 INSTALL_HINT = "run scripts/setup_arcadedb.sh (pip install arcadedb-embedded==26.10.2.post1)"
@@ -54,12 +55,6 @@ def package_dir() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise ArcadeDBUnavailable(f"arcadedb-embedded is not installed: {INSTALL_HINT}")
     return Path(next(iter(spec.submodule_search_locations)))
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _command(

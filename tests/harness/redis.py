@@ -1,8 +1,8 @@
 """A real redis-server on a free loopback port, that tests can stop and start again.
 
-    server = RedisServer.start()        # redis-server from PATH (scripts/setup_redis.sh)
-    server.url                          # redis://127.0.0.1:PORT/0
-    server.stop(); server.restart()     # for fault tests: Redis killed mid-run
+server = RedisServer.start()        # redis-server from PATH (scripts/setup_redis.sh)
+server.url                          # redis://127.0.0.1:PORT/0
+server.stop(); server.restart()     # for fault tests: Redis killed mid-run
 """
 
 from __future__ import annotations

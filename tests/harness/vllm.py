@@ -51,7 +51,7 @@ def vllm_available() -> bool:
     return vllm_python().is_file()
 
 
-def vllm_required() -> bool:
+def servers_required() -> bool:
     return os.environ.get(REQUIRE_ENV, "") not in ("", "0", "false")
 
 
