@@ -20,6 +20,7 @@ from graph_store.cli import app as graph_app
 from r2rec.errors import UserInputError
 from reasoning.cli import model_app
 from recdata.cli import app as data_app
+from service.bench import bench_service
 from service.cli import serve_command
 
 app = typer.Typer(
@@ -39,6 +40,7 @@ app.add_typer(graph_app, name="graph")
 bench_app.command("graph")(bench_graph)
 app.add_typer(model_app, name="model")
 app.command("serve")(serve_command)
+bench_app.command("service")(bench_service)
 
 
 def main() -> None:

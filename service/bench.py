@@ -1,0 +1,179 @@
+"""`r2rec bench service`: latency and throughput of the running service, loopback only.
+
+Starts the app (uvicorn, in this process, on a free 127.0.0.1 port) with the usual
+``R2REC_*`` settings plus the options below, then for each path (cached, explain=false,
+explain=true) and each concurrency sends a bounded number of requests and prints p50/p99
+latency, requests/s, and the service's own overhead (total minus LLM time, from the
+responses). The cached path needs Redis: ``--redis-url``, or a private ``redis-server``
+started on a free port when one is on PATH.
+
+    r2rec bench service --requests 64 --concurrency 1,8,32
+    r2rec bench service --llm-backend vllm --llm-url http://127.0.0.1:8001/v1 --llm-model r2rec
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+USERS = [str(u) for u in range(1, 944)]  # ML-100K user ids
+_next_user = iter(range(10**9))  # uncached paths never repeat a user (no cache hits)
+
+
+@dataclass
+class PathResult:
+    path: str
+    concurrency: int
+    requests: int
+    p50_ms: float
+    p99_ms: float
+    rps: float
+    overhead_p99_ms: float
+    fallbacks: int
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start_redis() -> tuple[subprocess.Popen[bytes], str] | None:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        return None
+    port = _free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    time.sleep(0.3)
+    return proc, f"redis://127.0.0.1:{port}/0"
+
+
+async def _drive(
+    base: str, path: str, concurrency: int, n: int, explain: bool, same_user: bool
+) -> PathResult:
+    latencies: list[float] = []
+    overheads: list[float] = []
+    fallbacks = 0
+    queue = list(range(n))
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, timeout=600, limits=limits) as client:
+
+        async def worker() -> None:
+            nonlocal fallbacks
+            while queue:
+                queue.pop()
+                user = USERS[0] if same_user else USERS[next(_next_user) % len(USERS)]
+                started = time.perf_counter()
+                reply = await client.post(
+                    "/recommend", json={"user_id": user, "k": 10, "explain": explain}
+                )
+                latencies.append((time.perf_counter() - started) * 1000)
+                body: dict[str, Any] = reply.json()
+                reply.raise_for_status()
+                fallbacks += int(body["fallback"])
+                overheads.append(latencies[-1] - float(body["llm_ms"]))
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        wall = time.perf_counter() - started
+    return PathResult(
+        path, concurrency, n, float(np.percentile(latencies, 50)),
+        float(np.percentile(latencies, 99)), n / wall, float(np.percentile(overheads, 99)),
+        fallbacks,
+    )  # fmt: skip
+
+
+def bench_service(
+    requests: Annotated[int, typer.Option(help="Requests per path and concurrency")] = 64,
+    concurrency: Annotated[str, typer.Option(help="Comma-separated concurrencies")] = "1,8,32",
+    paths: Annotated[
+        str, typer.Option(help="Any of cached,score,explain")
+    ] = "cached,score,explain",
+    explain_requests: Annotated[int, typer.Option(help="Requests for explain=true (slow)")] = 16,
+    llm_backend: Annotated[str | None, typer.Option(help="local or vllm")] = None,
+    llm_url: Annotated[str | None, typer.Option(help="vLLM base URL")] = None,
+    llm_model: Annotated[str | None, typer.Option(help="Served model name")] = None,
+    model_path: Annotated[Path | None, typer.Option(help="In-process checkpoint")] = None,
+    redis_url: Annotated[str | None, typer.Option(help="Redis URL (else a private one)")] = None,
+) -> None:
+    """Measure the service: p50/p99 latency, requests/s and overhead per path."""
+    import uvicorn
+
+    from service.main import create_app
+    from service.settings import Settings
+
+    overrides: dict[str, Any] = {}
+    for key, value in (("llm_backend", llm_backend), ("llm_url", llm_url),
+                       ("llm_model", llm_model), ("model_path", model_path)):  # fmt: skip
+        if value is not None:
+            overrides[key] = value
+    redis = None
+    if redis_url is None and "cached" in paths:
+        redis = _start_redis()
+        redis_url = redis[1] if redis else None
+    if redis_url is not None:
+        overrides["redis_url"] = redis_url
+    settings = Settings(**overrides)
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.1)
+        results = asyncio.run(_all(f"http://127.0.0.1:{port}", paths, concurrency, requests,
+                                   explain_requests, redis_url is not None))  # fmt: skip
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        if redis is not None:
+            redis[0].kill()
+    title = f"service on the {settings.llm_backend} LLM"
+    table = Table("path", "concurrency", "requests", "p50 ms", "p99 ms", "req/s",
+                  "overhead p99 ms", "fallbacks", title=title)  # fmt: skip
+    for r in results:
+        table.add_row(r.path, str(r.concurrency), str(r.requests), f"{r.p50_ms:.1f}",
+                      f"{r.p99_ms:.1f}", f"{r.rps:.1f}", f"{r.overhead_p99_ms:.2f}",
+                      str(r.fallbacks))  # fmt: skip
+    console.print(table)
+
+
+async def _all(
+    base: str, paths: str, concurrency: str, n: int, n_explain: int, has_redis: bool
+) -> list[PathResult]:
+    levels = [int(c) for c in concurrency.split(",") if c.strip()]
+    wanted = [p.strip() for p in paths.split(",")]
+    results = []
+    if "cached" in wanted:
+        if not has_redis:
+            console.print("[yellow]no Redis: skipping the cached path[/]")
+        else:
+            await _drive(base, "warm-up", 1, 1, False, same_user=True)
+            for c in levels:
+                results.append(await _drive(base, "cached", c, max(n, 10 * c), False, True))
+    if "score" in wanted:
+        for c in levels:
+            results.append(await _drive(base, "explain=false", c, n, False, same_user=False))
+    if "explain" in wanted:
+        for c in levels:
+            results.append(await _drive(base, "explain=true", c, n_explain, True, False))
+    return results

@@ -1,0 +1,44 @@
+"""The service against the real vLLM server: both modes, and concurrent requests."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.main import create_app
+from tests.service.conftest import settings_for
+
+
+@pytest.fixture(scope="module")
+def vllm_client(tiny_model_dir, vllm_server):
+    settings = settings_for(
+        tiny_model_dir, llm_backend="vllm", llm_url=vllm_server.base_url,
+        llm_model=vllm_server.model, llm_timeout_s=120,
+    )  # fmt: skip
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def test_both_modes_through_vllm(vllm_client) -> None:
+    for explain in (False, True):
+        body = vllm_client.post("/recommend", json={"user_id": "3", "k": 5, "explain": explain})
+        assert body.status_code == 200
+        payload = body.json()
+        assert payload["fallback"] is False and payload["model"] == "tiny"
+        assert len(payload["items"]) == 5 and payload["llm_ms"] > 0
+    ready = vllm_client.get("/readyz").json()
+    assert ready["status"] == "ok" and ready["checks"]["llm"]["ok"] is True
+
+
+def test_concurrent_requests_all_succeed_without_fallback(vllm_client) -> None:
+    def ask(user: int) -> dict:
+        reply = vllm_client.post("/recommend", json={"user_id": str(user), "k": 3, "explain": True})
+        assert reply.status_code == 200
+        return reply.json()
+
+    with ThreadPoolExecutor(8) as pool:
+        bodies = list(pool.map(ask, range(10, 18)))
+    assert all(not b["fallback"] for b in bodies)
+    assert len({b["user_id"] for b in bodies}) == 8
