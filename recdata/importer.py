@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,13 @@ def read_table(path: Path) -> pd.DataFrame:
     return frame
 
 
+def _fail_first(bad: pd.Series, path: Path, column: str, describe: Callable[[int], str]) -> None:
+    """Raise a DataFileError at the first row flagged in ``bad`` (rows count from 1)."""
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataFileError(str(path), describe(row), row=row + 1, column=column)
+
+
 def _require_columns(frame: pd.DataFrame, path: Path, columns: tuple[str, ...]) -> None:
     for column in columns:
         if column not in frame.columns:
@@ -61,15 +69,15 @@ def _check_ids(frame: pd.DataFrame, path: Path, column: str) -> pd.Series:
     values = frame[column].astype("string").str.strip()
     bad = values.isna() | (values == "") | (values.str.len() > MAX_ID_LENGTH)
     bad |= values.str.contains(r"[\x00-\x1f\x7f]", regex=True, na=False)
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataFileError(
-            str(path),
+    _fail_first(
+        bad,
+        path,
+        column,
+        lambda row: (
             f"empty, over-long (> {MAX_ID_LENGTH}) or control-character id "
-            f"{frame[column].iloc[row]!r}",
-            row=row + 1,
-            column=column,
-        )
+            f"{frame[column].iloc[row]!r}"
+        ),
+    )
     return values
 
 
@@ -100,47 +108,36 @@ def validate(interactions_path: Path, items_path: Path, name: str) -> tuple[Data
     items = read_table(items_path)
     _require_columns(items, items_path, ("item_id", "title"))
     item_ids = _check_ids(items, items_path, "item_id")
-    duplicated = item_ids.duplicated()
-    if duplicated.any():
-        row = int(np.flatnonzero(duplicated.to_numpy())[0])
-        raise DataFileError(
-            str(items_path),
-            f"duplicate item id {item_ids.iloc[row]!r}",
-            row=row + 1,
-            column="item_id",
-        )
+    _fail_first(
+        item_ids.duplicated(),
+        items_path,
+        "item_id",
+        lambda r: f"duplicate item id {item_ids.iloc[r]!r}",
+    )
     items["item_id"] = item_ids
     titles = items["title"].astype("string").str.strip()
-    if (titles.isna() | (titles == "")).any():
-        row = int(np.flatnonzero((titles.isna() | (titles == "")).to_numpy())[0])
-        raise DataFileError(str(items_path), "empty title", row=row + 1, column="title")
+    _fail_first(titles.isna() | (titles == ""), items_path, "title", lambda _: "empty title")
     items["title"] = titles
 
     inter = read_table(interactions_path)
     _require_columns(inter, interactions_path, ("user_id", "item_id", "timestamp"))
     inter["user_id"] = _check_ids(inter, interactions_path, "user_id")
     inter["item_id"] = _check_ids(inter, interactions_path, "item_id")
-    unknown = ~inter["item_id"].isin(set(item_ids))
-    if unknown.any():
-        row = int(np.flatnonzero(unknown.to_numpy())[0])
-        raise DataFileError(
-            str(interactions_path),
-            f"item {inter['item_id'].iloc[row]!r} is not in {items_path.name}",
-            row=row + 1,
-            column="item_id",
-        )
+    _fail_first(
+        ~inter["item_id"].isin(set(item_ids)),
+        interactions_path,
+        "item_id",
+        lambda r: f"item {inter['item_id'].iloc[r]!r} is not in {items_path.name}",
+    )
     inter["timestamp"] = parse_timestamps(inter["timestamp"], interactions_path)
     if "rating" in inter.columns:
         rating = pd.to_numeric(inter["rating"], errors="coerce")
-        bad = rating.isna() & inter["rating"].notna()
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DataFileError(
-                str(interactions_path),
-                f"rating {inter['rating'].iloc[row]!r} is not a number",
-                row=row + 1,
-                column="rating",
-            )
+        _fail_first(
+            rating.isna() & inter["rating"].notna(),
+            interactions_path,
+            "rating",
+            lambda r: f"rating {inter['rating'].iloc[r]!r} is not a number",
+        )
         inter["rating"] = rating
     before = len(inter)
     inter = inter.drop_duplicates(["user_id", "item_id", "timestamp"])
