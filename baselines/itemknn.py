@@ -1,0 +1,114 @@
+"""ItemKNN: item-item cosine similarity on the binary user-item matrix.
+
+    sim(i, j) = |U_i & U_j| / (sqrt(|U_i| * |U_j|) + shrinkage)
+
+Each item keeps only its ``neighbours`` most similar items (None keeps all). A candidate's
+score is the sum of its similarities to the user's history items (each counted once).
+The history is the user's whole training sequence merged with ``case.history`` (see
+`baselines.common.case_sequence`), cut to the ``history_window`` most recent items.
+
+Defaults were chosen on the ML-100K *validation* split (NDCG@10): the 10 most recent
+items beat the whole profile clearly (0.665 vs 0.609 NDCG@10, HR@1 0.399 vs 0.320 with
+all neighbours) — in MovieLens the latest interactions predict the next one best — and
+500 neighbours match "all" (0.662) while keeping the matrix sparse on large catalogs.
+
+    ranker = ItemKNNRanker(ItemKNNConfig(neighbours=100)); ranker.fit(train, items)
+
+The neighbour lists are built in blocks of items so that large catalogs never hold a
+dense items x items matrix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from baselines.common import (
+    Catalog,
+    NotFittedError,
+    case_sequence,
+    empty_result,
+    fill_unknown,
+    user_sequences,
+)
+from evaluation.ranker import Case, RankResult
+
+_BLOCK = 1024  # items per block when building neighbour lists
+
+
+@dataclass
+class ItemKNNConfig:
+    neighbours: int | None = 500  # similar items kept per item; None keeps every co-interacted item
+    shrinkage: float = 10.0  # added to the cosine denominator; damps pairs with little support
+    history_window: int | None = 10  # most recent items of the merged sequence; None = all
+
+
+def cosine_neighbours(
+    user_item: sp.csr_matrix, neighbours: int | None, shrinkage: float
+) -> sp.csr_matrix:
+    """items x items shrunk-cosine similarities, top ``neighbours`` per row, diagonal 0."""
+    x = sp.csc_matrix(user_item, dtype=np.float64, copy=True)
+    x.data[:] = 1.0
+    n_items = x.shape[1]
+    degree = np.asarray(x.sum(axis=0)).ravel()
+    norm = np.sqrt(degree)
+    blocks: list[sp.csr_matrix] = []
+    for start in range(0, n_items, _BLOCK):
+        stop = min(start + _BLOCK, n_items)
+        co = (x[:, start:stop].T @ x).toarray()
+        denom = norm[start:stop, None] * norm[None, :] + shrinkage
+        sim = np.divide(co, denom, out=np.zeros_like(co), where=denom > 0)
+        sim[np.arange(stop - start), np.arange(start, stop)] = 0.0
+        if neighbours is not None and neighbours < n_items:
+            cut = np.argpartition(-sim, neighbours - 1, axis=1)[:, neighbours:]
+            np.put_along_axis(sim, cut, 0.0, axis=1)
+        blocks.append(sp.csr_matrix(sim))
+    return sp.vstack(blocks).tocsr() if blocks else sp.csr_matrix((0, 0))
+
+
+class ItemKNNRanker:
+    """Score = sum of (top-k, shrunk) cosine similarities to the user's history items."""
+
+    name = "itemknn"
+    generative = False
+
+    def __init__(self, config: ItemKNNConfig | None = None) -> None:
+        self.config = config or ItemKNNConfig()
+        if self.config.neighbours is not None and self.config.neighbours < 1:
+            raise ValueError("neighbours must be >= 1 or None")
+        if self.config.shrinkage < 0:
+            raise ValueError("shrinkage must be >= 0")
+        if self.config.history_window is not None and self.config.history_window < 1:
+            raise ValueError("history_window must be >= 1 or None")
+        self._catalog: Catalog | None = None
+        self._seqs: list[np.ndarray] = []
+        self._sim = sp.csr_matrix((0, 0))
+
+    def fit(self, train: pd.DataFrame, items: pd.DataFrame) -> None:
+        catalog = Catalog.build(train, items)
+        self._sim = cosine_neighbours(
+            catalog.binary_matrix(train), self.config.neighbours, self.config.shrinkage
+        )
+        self._seqs = user_sequences(train, catalog)
+        self._catalog = catalog
+
+    def rank(self, cases: Sequence[Case]) -> RankResult:
+        if self._catalog is None:
+            raise NotFittedError(self.name)
+        if not cases:
+            return empty_result()
+        cand = self._catalog.candidate_indices(cases)
+        scores = np.zeros(cand.shape)
+        window = self.config.history_window
+        for row, case in enumerate(cases):
+            seq = case_sequence(case, self._catalog, self._seqs)
+            hist = np.unique(seq if window is None else seq[-window:])
+            known = cand[row] >= 0
+            if len(hist):
+                block = self._sim[hist][:, cand[row, known]]
+                scores[row, known] = np.asarray(block.sum(axis=0)).ravel()
+        return RankResult.all_valid(fill_unknown(scores, cand))
