@@ -16,6 +16,7 @@ an evaluated user holds exactly the interactions before the target, while
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -210,3 +211,52 @@ class PositiveSet:
                 break
             out[clash] = rng.integers(low, self._n_items, size=int(clash.sum()))
         return out
+
+
+class HistoryScorer(ABC):
+    """Base of rankers that score candidates from the user's recent items (ItemKNN, graph).
+
+    ``fit`` builds the catalog and per-user sequences and calls `_learn`; ``rank`` takes
+    each case's merged sequence, keeps its last ``history_window`` distinct items (None =
+    all) and asks `_score` for the known candidates; unknown candidates rank last.
+    """
+
+    name: str
+    generative = False
+
+    def __init__(self, history_window: int | None) -> None:
+        if history_window is not None and history_window < 1:
+            raise ValueError("history_window must be >= 1 or None")
+        self.history_window = history_window
+        self._catalog: Catalog | None = None
+        self._seqs: list[np.ndarray] = []
+
+    @abstractmethod
+    def _learn(self, catalog: Catalog, train: pd.DataFrame) -> None:
+        """Fit the model's matrices from the training log."""
+
+    @abstractmethod
+    def _score(self, history: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        """Scores of ``candidates`` (item indices) given distinct ``history`` indices (>= 1)."""
+
+    def fit(self, train: pd.DataFrame, items: pd.DataFrame) -> None:
+        catalog = Catalog.build(train, items)
+        self._learn(catalog, train)
+        self._seqs = user_sequences(train, catalog)
+        self._catalog = catalog
+
+    def rank(self, cases: Sequence[Case]) -> RankResult:
+        if self._catalog is None:
+            raise NotFittedError(self.name)
+        if not cases:
+            return empty_result()
+        cand = self._catalog.candidate_indices(cases)
+        scores = np.zeros(cand.shape)
+        window = self.history_window
+        for row, case in enumerate(cases):
+            seq = case_sequence(case, self._catalog, self._seqs)
+            hist = np.unique(seq if window is None else seq[-window:])
+            known = cand[row] >= 0
+            if len(hist):
+                scores[row, known] = self._score(hist, cand[row, known])
+        return RankResult.all_valid(fill_unknown(scores, cand))

@@ -26,22 +26,13 @@ popularity, and damping 1.0 over-corrects (HR@1 0.02). 10 items is also what the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from baselines.common import (
-    Catalog,
-    NotFittedError,
-    case_sequence,
-    empty_result,
-    fill_unknown,
-    user_sequences,
-)
-from evaluation.ranker import Case, RankResult
+from baselines.common import Catalog, HistoryScorer
 
 
 def co_count_matrix(user_item: sp.spmatrix) -> sp.csr_matrix:
@@ -113,41 +104,20 @@ class GraphConfig:
     damping: float = 0.5  # divide by deg(candidate)**damping; 0 = raw path counts
 
 
-class GraphRanker:
+class GraphRanker(HistoryScorer):
     """Ranks candidates by co-interaction path counts from the user's history."""
 
     name = "graph"
-    generative = False
 
     def __init__(self, config: GraphConfig | None = None) -> None:
         self.config = config or GraphConfig()
-        if self.config.history_window is not None and self.config.history_window < 1:
-            raise ValueError("history_window must be >= 1 or None")
+        super().__init__(self.config.history_window)
         if self.config.damping < 0:
             raise ValueError("damping must be >= 0")
-        self._catalog: Catalog | None = None
-        self._seqs: list[np.ndarray] = []
         self._x = sp.csc_matrix((0, 0))
 
-    def fit(self, train: pd.DataFrame, items: pd.DataFrame) -> None:
-        catalog = Catalog.build(train, items)
+    def _learn(self, catalog: Catalog, train: pd.DataFrame) -> None:
         self._x = catalog.binary_matrix(train).tocsc()
-        self._seqs = user_sequences(train, catalog)
-        self._catalog = catalog
 
-    def rank(self, cases: Sequence[Case]) -> RankResult:
-        if self._catalog is None:
-            raise NotFittedError(self.name)
-        if not cases:
-            return empty_result()
-        cand = self._catalog.candidate_indices(cases)
-        scores = np.zeros(cand.shape)
-        window = self.config.history_window
-        for row, case in enumerate(cases):
-            seq = case_sequence(case, self._catalog, self._seqs)
-            hist = seq if window is None else seq[-window:]
-            known = cand[row] >= 0
-            scores[row, known] = path_counts(
-                self._x, hist, cand[row, known], damping=self.config.damping
-            )
-        return RankResult.all_valid(fill_unknown(scores, cand))
+    def _score(self, history: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        return path_counts(self._x, history, candidates, damping=self.config.damping)

@@ -20,22 +20,13 @@ dense items x items matrix.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from baselines.common import (
-    Catalog,
-    NotFittedError,
-    case_sequence,
-    empty_result,
-    fill_unknown,
-    user_sequences,
-)
-from evaluation.ranker import Case, RankResult
+from baselines.common import Catalog, HistoryScorer
 
 _BLOCK = 1024  # items per block when building neighbour lists
 
@@ -70,45 +61,24 @@ def cosine_neighbours(
     return sp.vstack(blocks).tocsr() if blocks else sp.csr_matrix((0, 0))
 
 
-class ItemKNNRanker:
+class ItemKNNRanker(HistoryScorer):
     """Score = sum of (top-k, shrunk) cosine similarities to the user's history items."""
 
     name = "itemknn"
-    generative = False
 
     def __init__(self, config: ItemKNNConfig | None = None) -> None:
         self.config = config or ItemKNNConfig()
+        super().__init__(self.config.history_window)
         if self.config.neighbours is not None and self.config.neighbours < 1:
             raise ValueError("neighbours must be >= 1 or None")
         if self.config.shrinkage < 0:
             raise ValueError("shrinkage must be >= 0")
-        if self.config.history_window is not None and self.config.history_window < 1:
-            raise ValueError("history_window must be >= 1 or None")
-        self._catalog: Catalog | None = None
-        self._seqs: list[np.ndarray] = []
         self._sim = sp.csr_matrix((0, 0))
 
-    def fit(self, train: pd.DataFrame, items: pd.DataFrame) -> None:
-        catalog = Catalog.build(train, items)
+    def _learn(self, catalog: Catalog, train: pd.DataFrame) -> None:
         self._sim = cosine_neighbours(
             catalog.binary_matrix(train), self.config.neighbours, self.config.shrinkage
         )
-        self._seqs = user_sequences(train, catalog)
-        self._catalog = catalog
 
-    def rank(self, cases: Sequence[Case]) -> RankResult:
-        if self._catalog is None:
-            raise NotFittedError(self.name)
-        if not cases:
-            return empty_result()
-        cand = self._catalog.candidate_indices(cases)
-        scores = np.zeros(cand.shape)
-        window = self.config.history_window
-        for row, case in enumerate(cases):
-            seq = case_sequence(case, self._catalog, self._seqs)
-            hist = np.unique(seq if window is None else seq[-window:])
-            known = cand[row] >= 0
-            if len(hist):
-                block = self._sim[hist][:, cand[row, known]]
-                scores[row, known] = np.asarray(block.sum(axis=0)).ravel()
-        return RankResult.all_valid(fill_unknown(scores, cand))
+    def _score(self, history: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        return np.asarray(self._sim[history][:, candidates].sum(axis=0)).ravel()
