@@ -9,5 +9,6 @@ bash scripts/setup.sh
 bash scripts/setup_arcadedb.sh   # a real Bolt + Cypher server (ArcadeDB) for graph-store tests
 bash scripts/setup_redis.sh      # a real redis-server for the cache tests
 bash scripts/setup_vllm.sh       # vLLM's CPU build in its own venv, .venv-vllm
+bash scripts/setup_deploy_tools.sh  # docker compose (config checks) and hadolint
 export R2REC_REQUIRE_SERVERS=1   # a server that cannot start fails its tests, never skips them
 .venv/bin/python -m pytest "$@"

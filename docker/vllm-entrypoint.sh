@@ -1,0 +1,24 @@
+#!/bin/sh
+# Starts vLLM's OpenAI-compatible server on the model R2Rec serves, in either vLLM image
+# (the official GPU image vllm/vllm-openai, or docker/vllm-cpu.Dockerfile).
+#   sh vllm-entrypoint.sh --served-model-name r2rec --max-logprobs 32 [more vLLM flags]
+# The model is the published checkpoint ($MODEL_ROOT/models/published, written by
+# `r2rec retrain` / `r2rec model publish`) when one exists, else the prepared base model
+# ($MODEL_ROOT/models/smollm2-135m-instruct, written by `r2rec model prepare-base`).
+# The choice is made at start: restart this container after a new model is published.
+# Extra flags are passed to vLLM unchanged. The module path is used rather than
+# `vllm serve` because the CPU build's `vllm serve` entry point does not start.
+set -eu
+root="${MODEL_ROOT:-/checkpoints}"
+model="$root/models/published"
+if [ ! -f "$model/config.json" ]; then
+  model="$root/models/smollm2-135m-instruct"
+fi
+if [ ! -f "$model/config.json" ]; then
+  echo "vllm-entrypoint: no model in $root/models (published/ or smollm2-135m-instruct/);" \
+       "run the model-init service: docker compose run --rm model-init" >&2
+  exit 2
+fi
+echo "vllm-entrypoint: serving $model" >&2
+exec python3 -m vllm.entrypoints.openai.api_server --model "$model" \
+  --host 0.0.0.0 --port 8000 "$@"
