@@ -22,6 +22,8 @@ from reasoning.cli import model_app
 from recdata.cli import app as data_app
 from service.bench import bench_service
 from service.cli import serve_command
+from training.bench import bench_train
+from training.cli import publish_command, retrain_command, train_app
 
 app = typer.Typer(
     name="r2rec",
@@ -41,6 +43,10 @@ bench_app.command("graph")(bench_graph)
 app.add_typer(model_app, name="model")
 app.command("serve")(serve_command)
 bench_app.command("service")(bench_service)
+app.add_typer(train_app, name="train")
+model_app.command("publish")(publish_command)
+app.command("retrain")(retrain_command)
+bench_app.command("train")(bench_train)
 
 
 def main() -> None:

@@ -1,0 +1,107 @@
+"""Smoke-scale end-to-end training on a tiny model and a handful of ML-100K users:
+the retrain job (export -> data -> SFT -> GRPO -> evaluate -> publish) crashes in GRPO,
+resumes without redoing finished stages, and publishes a servable model; the SFT
+prompt rendering is the serving backend's."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from reasoning.backends import make_backend
+from reasoning.backends.transformers_backend import TransformersBackend
+from training import grpo as grpo_module
+from training.artifacts import published_dir
+from training.data import read_examples
+from training.publish import current, publish
+from training.retrain import STAGES, RetrainConfig, job_dir, run_retrain, stage_done
+from training.runs import is_complete, run_dir
+from training.sft import text_pairs
+
+TINY = {"max_length": "3072", "batch_size": "1", "save_steps": "1", "logging_steps": "1",
+        "eval_limit": "3", "device": "cpu"}  # fmt: skip
+
+
+def _job(tiny_model_dir: Path) -> RetrainConfig:
+    return RetrainConfig(
+        dataset="ml-100k",
+        name="smoke",
+        limit_users=4,
+        targets_per_user=1,
+        sft_overrides={**TINY, "base_model": str(tiny_model_dir), "max_steps": "2"},
+        grpo_overrides={**TINY, "max_steps": "1", "batch_size": "2", "num_generations": "2",
+                        "max_completion_length": "12", "eval_splits": "valid"},
+    )  # fmt: skip
+
+
+def test_retrain_resumes_after_a_crash_and_publishes(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, r2rec_home: Path
+) -> None:
+    job = _job(tiny_model_dir)
+    assert job_dir("smoke").is_relative_to(r2rec_home)
+
+    def crash(config):
+        raise RuntimeError("simulated crash in GRPO")
+
+    with monkeypatch.context() as patch, pytest.raises(RuntimeError, match="simulated crash"):
+        patch.setattr(grpo_module, "run_grpo", crash)
+        run_retrain(job)
+    assert [s for s in STAGES if stage_done("smoke", s)] == ["export", "data", "sft"]
+    trained = json.loads((run_dir("smoke-sft") / "trained.json").read_text())
+    assert trained["global_step"] == 2
+    assert (run_dir("smoke-sft") / "adapter" / "adapter_config.json").is_file()
+    sft_mtime = (run_dir("smoke-sft") / "model" / "config.json").stat().st_mtime_ns
+
+    record = run_retrain(job)
+    assert [s for s in STAGES if stage_done("smoke", s)] == list(STAGES)
+    assert (run_dir("smoke-sft") / "model" / "config.json").stat().st_mtime_ns == sft_mtime
+    assert "sft already done, skipped" in (job_dir("smoke") / "retrain.log").read_text()
+    assert is_complete("smoke-grpo")
+    grpo_stats = json.loads((run_dir("smoke-grpo") / "trained.json").read_text())
+    assert grpo_stats["global_step"] == 1 and grpo_stats["start_model"].endswith("smoke-sft/model")
+    metrics = json.loads((run_dir("smoke-grpo") / "metrics.json").read_text())
+    assert metrics["valid"]["metrics"]["cases"] == 3
+    sft_metrics = json.loads((run_dir("smoke-sft") / "metrics.json").read_text())
+    assert set(sft_metrics) == {"valid", "test"}
+    assert "| valid | 3 |" in (run_dir("smoke-sft") / "README.md").read_text()
+
+    # the first model is published; the same run again does not beat itself
+    assert record["published"] is True and current()["run"] == "smoke-grpo"  # type: ignore[index]
+    again = publish("smoke-grpo")
+    assert not again.published and "does not beat" in again.reason
+    # a second run of the finished job does nothing
+    assert run_retrain(job) == record
+    assert job_dir("smoke").is_relative_to(r2rec_home)  # nothing escaped the test's home
+
+    # the published folder is a full model the in-process backend serves
+    backend = make_backend("local", model_path=str(published_dir()))
+    scores = (await_all(backend.score_choices(
+        [[{"role": "user", "content": "Pick one."}]], "Answer:", [" A", " B"]
+    )))[0]  # fmt: skip
+    assert set(scores) == {" A", " B"}
+
+
+def await_all(coro):
+    import asyncio
+
+    return asyncio.run(coro)
+
+
+def test_sft_prompts_are_rendered_like_the_serving_backend(
+    tiny_model_dir: Path, smoke_data
+) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    rows = read_examples(smoke_data.folder)[:6]
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
+    pairs = text_pairs(rows, model, tokenizer, "tiny")
+    served = make_backend("local", model_path=str(tiny_model_dir))
+    assert isinstance(served, TransformersBackend)
+    for row, pair in zip(rows, pairs, strict=True):
+        assert pair["prompt"] == served.render(row["prompt"])
+        assert pair["completion"] == row["completion"][0]["content"] + tokenizer.eos_token
+        if row["variant"]:  # the given thoughts stay open in the assistant turn
+            assert pair["prompt"].endswith(row["prompt"][-1]["content"])

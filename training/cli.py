@@ -1,0 +1,167 @@
+"""`r2rec train ...`, `r2rec model publish`, `r2rec retrain`: the training command line.
+
+    r2rec train data --dataset ml-100k [--split valid] [--limit-users N] [--teacher-url URL]
+    r2rec train sft  [--config FILE] [--name N] [--data D] [--max-steps S] [--set key=value]
+    r2rec train grpo [--config FILE] --init-run SFT_RUN [--set key=value]
+    r2rec model publish RUN [--force]
+    r2rec retrain --dataset ml-100k [--limit-users N] [--no-grpo]
+
+Registered in ``r2rec/cli.py``. Heavy imports (torch, transformers, trl) happen inside
+the commands. Bad input exits with code 2 and one line; a failed retrain stage exits 1.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+train_app = typer.Typer(
+    help="Build training data, fine-tune (SFT) and reinforce (GRPO) the R2Rec model.",
+    no_args_is_help=True,
+)
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML config file.")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override: key=value (repeat).")]
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+
+@train_app.command("data")
+def data_command(
+    dataset: Annotated[str, typer.Option(help="Dataset name (r2rec data list).")] = "ml-100k",
+    split: Annotated[str, typer.Option(help="Data precedes this split's targets.")] = "valid",
+    limit_users: Annotated[int | None, typer.Option(help="Only the first N users.")] = None,
+    targets_per_user: Annotated[int, typer.Option(help="Targets per user.")] = 2,
+    seed: Annotated[int, typer.Option(help="Seed of negatives and chains.")] = 0,
+    masked: Annotated[bool, typer.Option(help="Add progressively masked variants.")] = True,
+    teacher_url: Annotated[str | None, typer.Option(help="OpenAI-compatible teacher.")] = None,
+    teacher_model: Annotated[str | None, typer.Option(help="Teacher model name.")] = None,
+    name: Annotated[str | None, typer.Option(help="Dataset folder name.")] = None,
+    force: Annotated[bool, typer.Option(help="Rebuild even if identical.")] = False,
+) -> None:
+    """Build a versioned training dataset of traces under $R2REC_HOME/data/NAME."""
+    from recdata import load_dataset
+    from training.data import DataConfig, build_dataset
+
+    config = DataConfig(
+        dataset=dataset, split=split, limit_users=limit_users, targets_per_user=targets_per_user,
+        seed=seed, masked=masked, teacher_url=teacher_url, teacher_model=teacher_model,
+    )  # fmt: skip
+    built = build_dataset(config, load_dataset(dataset), name=name, force=force)
+    state = "unchanged, skipped" if built.skipped else "written"
+    typer.echo(f"{built.folder}: {state}; sha256 {built.manifest['sha256'][:16]}")
+    typer.echo(json.dumps(built.manifest["counts"]))
+
+
+def _overrides(options: dict[str, Any], sets: list[str] | None) -> dict[str, Any]:
+    from training.config import parse_sets
+
+    return {**{k: v for k, v in options.items() if v is not None}, **parse_sets(sets or [])}
+
+
+@train_app.command("sft")
+def sft_command(
+    config: ConfigOpt = None,
+    name: Annotated[str | None, typer.Option(help="Run name.")] = None,
+    data: Annotated[str | None, typer.Option(help="Dataset folder name.")] = None,
+    base_model: Annotated[str | None, typer.Option(help="Model folder to start from.")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Optimiser steps.")] = None,
+    eval_limit: Annotated[int | None, typer.Option(help="Cases per split scored.")] = None,
+    full: Annotated[bool, typer.Option(help="Full fine-tuning instead of LoRA.")] = False,
+    sets: SetOpt = None,
+    show_config: Annotated[bool, typer.Option(help="Print every field and exit.")] = False,
+) -> None:
+    """Supervised fine-tuning (TRL SFTTrainer) into $R2REC_HOME/runs/NAME."""
+    from training.config import SFTConfig, describe, load_config, to_yaml
+
+    if show_config:
+        typer.echo(describe(SFTConfig))
+        return
+    options = {"name": name, "data": data, "base_model": base_model, "max_steps": max_steps,
+               "eval_limit": eval_limit, "lora": False if full else None}  # fmt: skip
+    resolved = load_config(SFTConfig, config, _overrides(options, sets))
+    _logging()
+    typer.echo(to_yaml(resolved))
+    from training.sft import run_sft
+
+    typer.echo(f"{run_sft(resolved)}: done")
+
+
+@train_app.command("grpo")
+def grpo_command(
+    config: ConfigOpt = None,
+    name: Annotated[str | None, typer.Option(help="Run name.")] = None,
+    data: Annotated[str | None, typer.Option(help="Dataset folder name.")] = None,
+    init_run: Annotated[str | None, typer.Option(help="Start from this run's model.")] = None,
+    base_model: Annotated[str | None, typer.Option(help="Model folder to start from.")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Optimiser steps.")] = None,
+    eval_limit: Annotated[int | None, typer.Option(help="Cases per split scored.")] = None,
+    sets: SetOpt = None,
+    show_config: Annotated[bool, typer.Option(help="Print every field and exit.")] = False,
+) -> None:
+    """GRPO with the shared rewards (TRL GRPOTrainer) into $R2REC_HOME/runs/NAME."""
+    from training.config import GRPOConfig, describe, load_config, to_yaml
+
+    if show_config:
+        typer.echo(describe(GRPOConfig))
+        return
+    options = {"name": name, "data": data, "init_run": init_run, "base_model": base_model,
+               "max_steps": max_steps, "eval_limit": eval_limit}  # fmt: skip
+    resolved = load_config(GRPOConfig, config, _overrides(options, sets))
+    _logging()
+    typer.echo(to_yaml(resolved))
+    from training.grpo import run_grpo
+
+    typer.echo(f"{run_grpo(resolved)}: done")
+
+
+def publish_command(
+    run: Annotated[str, typer.Argument(help="Run name under $R2REC_HOME/runs.")],
+    force: Annotated[bool, typer.Option(help="Publish even if not better.")] = False,
+) -> None:
+    """Promote a run's model if its validation HR@1 beats the published model's."""
+    from training.publish import publish
+
+    decision = publish(run, force=force)
+    verb = "published" if decision.published else "not published"
+    typer.echo(f"{run}: {verb} (valid HR@1 {decision.valid_hr1:.4f}): {decision.reason}")
+
+
+def retrain_command(
+    dataset: Annotated[str, typer.Option(help="Dataset (built-in or imported).")] = "ml-100k",
+    name: Annotated[str | None, typer.Option(help="Job name (default retrain-DATASET).")] = None,
+    limit_users: Annotated[int | None, typer.Option(help="Only the first N users.")] = None,
+    targets_per_user: Annotated[int, typer.Option(help="Targets per user.")] = 2,
+    sft_config: Annotated[Path | None, typer.Option(help="SFT YAML config.")] = None,
+    grpo_config: Annotated[Path | None, typer.Option(help="GRPO YAML config.")] = None,
+    sft_set: Annotated[list[str] | None, typer.Option(help="SFT key=value (repeat).")] = None,
+    grpo_set: Annotated[list[str] | None, typer.Option(help="GRPO key=value (repeat).")] = None,
+    grpo: Annotated[bool, typer.Option(help="Run the GRPO stage.")] = True,
+) -> None:
+    """Batch job: export -> data -> SFT -> GRPO -> evaluate -> publish if better."""
+    from training.config import parse_sets
+    from training.retrain import RetrainConfig, run_retrain, validate_job
+
+    config = RetrainConfig(
+        dataset=dataset, name=name, limit_users=limit_users, targets_per_user=targets_per_user,
+        sft_config=sft_config, grpo_config=grpo_config, sft_overrides=parse_sets(sft_set or []),
+        grpo_overrides=parse_sets(grpo_set or []), grpo=grpo,
+    )  # fmt: skip
+    validate_job(config)
+    _logging()
+    try:
+        record = run_retrain(config)
+    except Exception as err:
+        from r2rec.errors import UserInputError
+
+        if isinstance(err, UserInputError):
+            raise
+        typer.echo(f"error: retrain {config.job} failed: {err}", err=True)
+        raise SystemExit(1) from None
+    typer.echo(json.dumps({k: record.get(k) for k in ("published", "reason", "run", "valid_hr1")}))

@@ -1,0 +1,317 @@
+"""Training data for the R2Rec ranker: prompts, traces and masked variants from the graph.
+
+    r2rec train data --dataset ml-100k [--split valid] [--limit-users 50] [--targets-per-user 2]
+
+What one example is (all rendering through `reasoning.prompt`, as the service renders):
+
+1. The graph store is loaded with the protocol's training log for ``split``
+   (`evaluation.protocol.training_log`: everything before each evaluated user's
+   ``split`` target), so no validation/test target is ever a training target. The
+   default ``split="valid"`` keeps the validation split held out for model selection.
+2. Training targets: per user, the last ``targets_per_user`` interactions of that log.
+   Round r (r = 1..targets_per_user) loads an embedded graph store
+   (`graph_store.MemoryGraphStore`) with the log minus every user's last r interactions;
+   the target is the user's r-th last interaction. The prompt's history and chains then
+   come from `GraphStore.history` / `GraphStore.chains`, exactly as at serving time,
+   from a graph that holds nothing of the user at or after the target.
+3. Candidates: the target plus ``n_negatives`` items the user never interacted with in the
+   whole dataset (so a future target is never a negative), drawn by the protocol's sampler
+   with a generator seeded from (seed, round, user id), shuffled.
+4. Chains: ``GraphStore.chains(user, ChainParams(max_chains=8), seed, candidates=...)``
+   (the serving defaults), every chain ending at a candidate.
+5. Optional teacher (`training.teacher`, ``teacher_url``): rewrites a trace's thoughts as
+   prose; the rewrite replaces the template trace only if its answer still ranks the
+   target first.
+6. Trace and masked variants: `training.traces` (chains that reach the target become
+   thoughts; the answer is the target, then the graph's co-interaction order).
+
+Written to ``$R2REC_HOME/data/<name>/``: ``examples.jsonl`` (one JSON object per
+example, keys sorted) and ``manifest.json`` (config, seed, counts, sha256 of the file,
+dataset fingerprint). Building again with the same config and data finds the same
+manifest and is skipped; the content hash is deterministic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from evaluation.protocol import _sample_negatives, dataset_fingerprint, training_log
+from graph_store.memory import MemoryGraphStore
+from graph_store.types import ChainParams
+from r2rec.errors import UserInputError
+from reasoning.prompt import evidence_titles, render_messages
+from reasoning.recommender import chain_view, item_info
+from recdata.schema import Dataset
+from training.artifacts import data_root, read_json, sha256_text, stable_json, write_text_atomic
+from training.traces import build_trace, masked_variants
+
+DATA_FORMAT_VERSION = 1
+EXAMPLES_FILE = "examples.jsonl"
+MANIFEST_FILE = "manifest.json"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """How a training dataset is built; every field enters the manifest and the hash."""
+
+    dataset: str = field(default="ml-100k", metadata={"help": "Dataset name (r2rec data list)."})
+    split: str = field(
+        default="valid",
+        metadata={"help": "Training data precedes this split's targets (valid keeps valid out)."},
+    )
+    targets_per_user: int = field(
+        default=2, metadata={"help": "Training targets per user: the last N of the log."}
+    )
+    limit_users: int | None = field(
+        default=None, metadata={"help": "Use only the first N users (sorted ids); None = all."}
+    )
+    seed: int = field(default=0, metadata={"help": "Seeds negatives and chain sampling."})
+    n_negatives: int = field(default=19, metadata={"help": "Negatives per example."})
+    history_size: int = field(default=10, metadata={"help": "History items in the prompt."})
+    min_history: int = field(default=3, metadata={"help": "Skip targets with a shorter history."})
+    max_chains: int = field(default=8, metadata={"help": "Evidence chains in the prompt."})
+    max_chain_thoughts: int = field(
+        default=3, metadata={"help": "At most this many chain thoughts per trace."}
+    )
+    masked: bool = field(
+        default=True, metadata={"help": "Add the progressively masked variants (k = 1..n)."}
+    )
+    teacher_url: str | None = field(
+        default=None, metadata={"help": "OpenAI-compatible teacher URL; None = no teacher."}
+    )
+    teacher_model: str | None = field(default=None, metadata={"help": "Teacher model name."})
+
+    def __post_init__(self) -> None:
+        if self.split not in ("valid", "test"):
+            raise UserInputError(f"split must be valid or test, got {self.split!r}")
+        for name in ("targets_per_user", "n_negatives", "history_size", "max_chains"):
+            if getattr(self, name) < 1:
+                raise UserInputError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.limit_users is not None and self.limit_users < 1:
+            raise UserInputError(f"limit_users must be >= 1, got {self.limit_users}")
+        if self.n_negatives + 1 > 20:
+            raise UserInputError("n_negatives + 1 must be <= 20 (letters A-T)")
+
+    def default_name(self) -> str:
+        users = f"-u{self.limit_users}" if self.limit_users else ""
+        return f"{self.dataset}-{self.split}-t{self.targets_per_user}{users}-s{self.seed}"
+
+
+@dataclass(frozen=True)
+class BuiltData:
+    """Where a dataset lives and what its manifest says."""
+
+    folder: Path
+    manifest: dict[str, Any]
+    skipped: bool  # an identical dataset was already there
+
+    @property
+    def examples_path(self) -> Path:
+        return self.folder / EXAMPLES_FILE
+
+
+def _round_rng(seed: int, round_: int, user_id: str) -> np.random.Generator:
+    digest = hashlib.sha256(f"train\x00{round_}\x00{user_id}".encode()).digest()
+    return np.random.default_rng([seed, int.from_bytes(digest[:8], "little")])
+
+
+def _with_from_end(log: pd.DataFrame) -> pd.DataFrame:
+    frame = log.sort_values(["user_id", "timestamp", "item_id"], kind="stable").reset_index(
+        drop=True
+    )
+    per_user = frame.groupby("user_id", sort=False)["item_id"]
+    frame["from_end"] = per_user.transform("size").to_numpy() - 1 - per_user.cumcount().to_numpy()
+    return frame
+
+
+async def _round_examples(
+    config: DataConfig,
+    round_: int,
+    log: pd.DataFrame,
+    dataset: Dataset,
+    users: list[str],
+    seen: dict[str, set[str]],
+) -> list[dict[str, Any]]:
+    """Examples whose target is each user's ``round_``-th last training interaction."""
+    graph = MemoryGraphStore.from_frames(
+        log.loc[log["from_end"] >= round_, ["user_id", "item_id", "timestamp", "rating"]],
+        dataset.items,
+    )
+    targets = log.loc[log["from_end"] == round_ - 1].set_index("user_id")["item_id"]
+    catalogue = np.sort(dataset.items["item_id"].astype(str).to_numpy())
+    chain_params = ChainParams(max_chains=config.max_chains)
+    out: list[dict[str, Any]] = []
+    for user in users:
+        if user not in targets.index:
+            continue
+        history = list(reversed(await graph.history(user, config.history_size)))
+        if len(history) < config.min_history:
+            continue
+        rng = _round_rng(config.seed, round_, user)
+        negatives = _sample_negatives(rng, catalogue, seen[user], config.n_negatives)
+        if negatives is None:
+            continue
+        target = str(targets[user])
+        pool = [target, *negatives]
+        candidate_ids = [pool[i] for i in rng.permutation(len(pool))]
+        items = await graph.items(candidate_ids)
+        chains = await graph.chains(user, chain_params, seed=config.seed, candidates=candidate_ids)
+        scored = await graph.candidates(user, len(candidate_ids), among=candidate_ids)
+        graph_order = [c.item.item_id for c in scored if c.source == "co-interaction"]
+        score_of = {c.item.item_id: float(c.score) for c in scored if c.source == "co-interaction"}
+        hist_infos = [item_info(h.item) for h in history]
+        cand_infos = [item_info(items[i]) for i in candidate_ids]
+        views = [chain_view(c) for c in chains]
+        trace = build_trace(
+            cand_infos[candidate_ids.index(target)], hist_infos, chains, candidate_ids,
+            graph_order, score_of.get(target, 0.0), config.max_chain_thoughts,
+        )  # fmt: skip
+        base = {
+            "user_id": user,
+            "round": round_,
+            "target": target,
+            "candidates": candidate_ids,
+            "evidence_titles": evidence_titles(hist_infos, views, cand_infos),
+            "prompt": render_messages(hist_infos, views, cand_infos),
+            "target_reached": trace.target_reached,
+            "thoughts": list(trace.thoughts),
+            "ranked_ids": list(trace.ranked_ids),
+            "source": "graph",
+        }
+        out.append(base)
+    return out
+
+
+def expand_variants(base: dict[str, Any], masked: bool) -> list[dict[str, Any]]:
+    """The training rows of one base example: variant 0, plus k = 1..n when ``masked``.
+
+    ``prompt`` gains an assistant message holding the given prefix for k >= 1;
+    ``completion`` is one assistant message with the text to learn.
+    """
+    from training.traces import Trace
+
+    trace = Trace(tuple(base["thoughts"]), tuple(base["ranked_ids"]), base["target_reached"])
+    rows = []
+    for variant in masked_variants(trace, base["candidates"]):
+        if variant.k and not masked:
+            break
+        prompt = list(base["prompt"])
+        if variant.prefix:
+            prompt.append({"role": "assistant", "content": variant.prefix})
+        rows.append(
+            {
+                **base,
+                "id": f"{base['source']}-u{base['user_id']}-r{base['round']}-k{variant.k}",
+                "variant": variant.k,
+                "prompt": prompt,
+                "completion": [{"role": "assistant", "content": variant.completion}],
+            }
+        )
+    return rows
+
+
+Rewriter = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+
+
+def build_examples(
+    config: DataConfig, dataset: Dataset, rewrite: Rewriter | None = None
+) -> list[dict[str, Any]]:
+    """Every training row (base examples, optional teacher rewrites, masked variants)."""
+    log = _with_from_end(training_log(dataset, config.split))  # type: ignore[arg-type]
+    users = sorted(log["user_id"].astype(str).unique())
+    if config.limit_users is not None:
+        users = users[: config.limit_users]
+    chosen = set(users)
+    seen = {
+        str(u): set(g.astype(str))
+        for u, g in dataset.interactions.groupby("user_id")["item_id"]
+        if str(u) in chosen
+    }
+    bases: list[dict[str, Any]] = []
+    for round_ in range(1, config.targets_per_user + 1):
+        bases += asyncio.run(_round_examples(config, round_, log, dataset, users, seen))
+    bases.sort(key=lambda b: (b["user_id"], b["round"]))
+    if rewrite is None and config.teacher_url:
+        from training.teacher import TeacherConfig, make_teacher_rewriter
+
+        rewrite = make_teacher_rewriter(TeacherConfig(config.teacher_url, config.teacher_model))
+    if rewrite is not None:
+        bases = rewrite(bases)
+    return [row for base in bases for row in expand_variants(base, config.masked)]
+
+
+def dataset_folder(name: str) -> Path:
+    if not name or "/" in name or name.startswith("."):
+        raise UserInputError(f"bad dataset name {name!r}")
+    return data_root() / name
+
+
+def _manifest(config: DataConfig, dataset: Dataset, text: str, rows: list[dict[str, Any]]):
+    bases = [r for r in rows if r["variant"] == 0]
+    return {
+        "format_version": DATA_FORMAT_VERSION,
+        "config": asdict(config),
+        "seed": config.seed,
+        "dataset_fingerprint": dataset_fingerprint(dataset),
+        "sha256": sha256_text(text),
+        "counts": {
+            "rows": len(rows),
+            "examples": len(bases),
+            "users": len({r["user_id"] for r in bases}),
+            "target_reached": sum(r["target_reached"] for r in bases),
+            "teacher_rewrites": sum(r["source"] == "teacher" for r in bases),
+            "by_variant": {str(k): sum(r["variant"] == k for r in rows)
+                           for k in sorted({r["variant"] for r in rows})},
+        },
+    }  # fmt: skip
+
+
+def build_dataset(
+    config: DataConfig,
+    dataset: Dataset,
+    name: str | None = None,
+    rewrite: Rewriter | None = None,
+    force: bool = False,
+) -> BuiltData:
+    """Build and write the dataset (examples first, manifest last); skip an identical one."""
+    folder = dataset_folder(name or config.default_name())
+    old = read_json(folder / MANIFEST_FILE)
+    if (
+        not force
+        and old is not None
+        and old.get("config") == asdict(config)
+        and old.get("format_version") == DATA_FORMAT_VERSION
+        and old.get("dataset_fingerprint") == dataset_fingerprint(dataset)
+        and (folder / EXAMPLES_FILE).is_file()
+        and sha256_text((folder / EXAMPLES_FILE).read_text(encoding="utf-8")) == old.get("sha256")
+    ):
+        return BuiltData(folder, old, skipped=True)
+    rows = build_examples(config, dataset, rewrite)
+    if not rows:
+        raise UserInputError(f"{config.dataset}: no training examples (too few interactions?)")
+    text = "".join(stable_json(r) + "\n" for r in rows)
+    manifest = _manifest(config, dataset, text, rows)
+    write_text_atomic(folder / EXAMPLES_FILE, text)
+    write_text_atomic(folder / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
+    return BuiltData(folder, manifest, skipped=False)
+
+
+def read_examples(folder: Path) -> list[dict[str, Any]]:
+    """The rows of a built dataset, after checking the file against its manifest hash."""
+    manifest = read_json(folder / MANIFEST_FILE)
+    path = folder / EXAMPLES_FILE
+    if manifest is None or not path.is_file():
+        raise UserInputError(f"{folder}: no training dataset here (run `r2rec train data`)")
+    text = path.read_text(encoding="utf-8")
+    if sha256_text(text) != manifest.get("sha256"):
+        raise UserInputError(f"{path}: content does not match its manifest's sha256")
+    return [json.loads(line) for line in text.splitlines()]

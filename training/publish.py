@@ -1,0 +1,89 @@
+"""`r2rec model publish RUN`: promote a run's model only if it beats the published one.
+
+The published model is ``$R2REC_HOME/models/published/`` (a full model folder; the
+service's `service.runtime.resolve_model_path` loads it by default) and its record
+``$R2REC_HOME/models/published.json`` (run name, metrics, time). A run is promoted only if
+its validation HR@1 is strictly higher than the published model's, measured on the same
+validation cases (same case-file hash); ``force`` skips the comparison. The folder is
+copied beside the target and renamed into place, then the record is written.
+
+    decision = publish("sft-smollm2")        # Decision(published=True, reason=...)
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from r2rec.errors import UserInputError
+from training.artifacts import (
+    published_dir,
+    published_manifest,
+    read_json,
+    replace_dir,
+    staging_dir,
+    write_json_atomic,
+)
+from training.runs import run_dir, run_metrics
+
+
+@dataclass(frozen=True)
+class Decision:
+    published: bool
+    reason: str
+    run: str
+    valid_hr1: float
+    previous_run: str | None
+    previous_hr1: float | None
+
+
+def current() -> dict[str, Any] | None:
+    """The published model's record, or None."""
+    record = read_json(published_manifest())
+    return dict(record) if record else None
+
+
+def _valid(metrics: dict[str, Any], run: str) -> dict[str, Any]:
+    if "valid" not in metrics:
+        raise UserInputError(f"run {run!r} has no validation metrics: evaluate it on valid")
+    return dict(metrics["valid"])
+
+
+def publish(run: str, force: bool = False) -> Decision:
+    model = run_dir(run) / "model"
+    if not (model / "config.json").is_file():
+        raise UserInputError(f"run {run!r} has no merged model at {model}")
+    valid = _valid(run_metrics(run), run)
+    hr1 = float(valid["metrics"]["HR@1"])
+    old = current()
+    old_hr1 = float(old["valid_hr1"]) if old else None
+    old_run = str(old["run"]) if old else None
+    if old is not None and not force:
+        if old.get("valid_cases_sha256") != valid["cases_sha256"]:
+            return Decision(False, "the published model was scored on other validation cases; "
+                            "re-evaluate or use --force", run, hr1, old_run, old_hr1)  # fmt: skip
+        if not hr1 > float(old["valid_hr1"]):
+            why = f"validation HR@1 {hr1:.4f} does not beat the published {old_hr1:.4f} ({old_run})"
+            return Decision(False, why, run, hr1, old_run, old_hr1)
+    with staging_dir(published_dir()) as staging:
+        shutil.copytree(model, staging, dirs_exist_ok=True)
+        replace_dir(staging, published_dir())
+    record = {
+        "run": run,
+        "valid_hr1": hr1,
+        "valid_cases_sha256": valid["cases_sha256"],
+        "metrics": run_metrics(run),
+        "published_unix": time.time(),
+        "published_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "previous": old_run,
+    }
+    write_json_atomic(published_manifest(), record)
+    why = "forced" if force and old else ("first published model" if old is None else
+                                          f"beats {old_run} ({old_hr1:.4f})")  # fmt: skip
+    return Decision(True, why, run, hr1, old_run, old_hr1)
+
+
+def decision_json(decision: Decision) -> dict[str, Any]:
+    return asdict(decision)
