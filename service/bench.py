@@ -1,6 +1,7 @@
 """`r2rec bench service`: latency and throughput of the running service, loopback only.
 
-Starts the app (uvicorn, in this process, on a free 127.0.0.1 port) with the usual
+Starts the service (``r2rec serve`` in a child process, on a free 127.0.0.1 port, so
+the load generator does not share its interpreter) with the usual
 ``R2REC_*`` settings plus the options below, then for each path (cached, explain=false,
 explain=true) and each concurrency sends a bounded number of requests and prints p50/p99
 latency, requests/s, and the service's own overhead (total minus LLM time, from the
@@ -14,10 +15,11 @@ started on a free port when one is on PATH.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import socket
 import subprocess
-import threading
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,40 +116,34 @@ def bench_service(
     redis_url: Annotated[str | None, typer.Option(help="Redis URL (else a private one)")] = None,
 ) -> None:
     """Measure the service: p50/p99 latency, requests/s and overhead per path."""
-    import uvicorn
-
-    from service.main import create_app
-    from service.settings import Settings
-
-    overrides: dict[str, Any] = {}
+    env = dict(os.environ)
     for key, value in (("llm_backend", llm_backend), ("llm_url", llm_url),
                        ("llm_model", llm_model), ("model_path", model_path)):  # fmt: skip
         if value is not None:
-            overrides[key] = value
+            env[f"R2REC_{key.upper()}"] = str(value)
     redis = None
     if redis_url is None and "cached" in paths:
         redis = _start_redis()
         redis_url = redis[1] if redis else None
     if redis_url is not None:
-        overrides["redis_url"] = redis_url
-    settings = Settings(**overrides)
+        env["R2REC_REDIS_URL"] = redis_url
     port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "r2rec", "serve", "--port", str(port)], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
     try:
-        while not server.started:
-            time.sleep(0.1)
-        results = asyncio.run(_all(f"http://127.0.0.1:{port}", paths, concurrency, requests,
-                                   explain_requests, redis_url is not None))  # fmt: skip
+        _wait_ready(base, server)
+        results = asyncio.run(_all(base, paths, concurrency, requests, explain_requests,
+                                   redis_url is not None))  # fmt: skip
     finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+        server.terminate()
+        server.wait(timeout=30)
         if redis is not None:
             redis[0].kill()
-    title = f"service on the {settings.llm_backend} LLM"
+    backend = env.get("R2REC_LLM_BACKEND", "local")
+    title = f"service on the {backend} LLM"
     table = Table("path", "concurrency", "requests", "p50 ms", "p99 ms", "req/s",
                   "overhead p99 ms", "fallbacks", title=title)  # fmt: skip
     for r in results:
@@ -155,6 +151,20 @@ def bench_service(
                       f"{r.p99_ms:.1f}", f"{r.rps:.1f}", f"{r.overhead_p99_ms:.2f}",
                       str(r.fallbacks))  # fmt: skip
     console.print(table)
+
+
+def _wait_ready(base: str, server: subprocess.Popen[bytes], timeout_s: float = 300) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the service exited with code {server.returncode}")
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"the service did not answer /healthz within {timeout_s:.0f} s")
 
 
 async def _all(

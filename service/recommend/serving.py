@@ -49,7 +49,7 @@ async def recommend(runtime: Runtime, request: RecommendRequest) -> RecommendRes
         body = await cache.get(request.user_id, runtime.model_version, params)
         runtime.metrics.cache.labels("hit" if body is not None else "miss").inc()
         if body is not None:
-            body.update(cached=True, latency_ms=(time.perf_counter() - started) * 1000)
+            body.update(cached=True, latency_ms=(time.perf_counter() - started) * 1000, llm_ms=0.0)
             return RecommendResponse.model_validate(body)
     rec = await runtime.recommender.recommend(request.user_id, request.candidates, request.explain)
     if rec.fallback:
