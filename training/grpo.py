@@ -24,22 +24,17 @@ from typing import Any, cast
 
 from r2rec.errors import UserInputError
 from reasoning.rewards import format_reward, grounding_reward, rank_reward
-from training.artifacts import data_root, read_json, write_json_atomic
+from training.artifacts import write_json_atomic
 from training.config import GRPOConfig
-from training.data import read_examples
 from training.runs import (
-    attach_file_log,
-    evaluate_model,
-    finish_run,
-    is_complete,
     last_checkpoint,
-    prepare_run_dir,
     resolve_device,
-    run_dir,
+    run_stage,
     save_outputs,
     start_model_path,
+    tokens_seen,
 )
-from training.sft import _tokens_seen, load_model, peft_config, run_callbacks, trainer_common
+from training.sft import load_model, peft_config, run_callbacks, trainer_common
 
 log = logging.getLogger("r2rec.training")
 
@@ -96,7 +91,7 @@ def train_grpo(config: GRPOConfig, folder: Path, rows: list[dict[str, Any]]) -> 
              **{k: v for k, v in output.metrics.items() if isinstance(v, int | float)},
              "mean_reward_first": rewards[0] if rewards else None,
              "mean_reward_last": rewards[-1] if rewards else None,
-             "num_tokens": _tokens_seen(trainer.state.log_history),
+             "num_tokens": tokens_seen(trainer.state.log_history),
              "start_model": str(model_path), "device": device}  # fmt: skip
     write_json_atomic(folder / "trained.json", stats)
     return stats
@@ -104,21 +99,4 @@ def train_grpo(config: GRPOConfig, folder: Path, rows: list[dict[str, Any]]) -> 
 
 def run_grpo(config: GRPOConfig) -> Path:
     """Train (or resume), evaluate and write the run folder; a finished run is skipped."""
-    folder = run_dir(config.name)
-    if is_complete(config.name):
-        log.info("run %s is complete: skipped", config.name)
-        return folder
-    folder = prepare_run_dir(config)
-    handler = attach_file_log(folder)
-    try:
-        data_folder = data_root() / config.data
-        rows = read_examples(data_folder)
-        stats = read_json(folder / "trained.json")
-        if stats is None or not (folder / "model" / "config.json").is_file():
-            stats = train_grpo(config, folder, rows)
-        metrics = evaluate_model(folder / "model", config)
-        finish_run(folder, config, "grpo", metrics, read_json(data_folder / "manifest.json"), stats)
-    finally:
-        log.removeHandler(handler)
-        handler.close()
-    return folder
+    return run_stage(config, "grpo", train_grpo)

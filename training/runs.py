@@ -19,12 +19,14 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from r2rec.errors import UserInputError
 from training.artifacts import (
+    data_root,
     read_json,
     replace_dir,
     runs_root,
@@ -194,3 +196,38 @@ def run_metrics(name: str) -> dict[str, Any]:
 
 def log_history_lines(history: list[dict[str, Any]]) -> str:
     return "".join(json.dumps(entry) + "\n" for entry in history)
+
+
+def run_stage(
+    config: RunConfig,
+    kind: str,
+    train: Callable[[Any, Path, list[dict[str, Any]]], dict[str, Any]],
+) -> Path:
+    """Train (or resume) with ``train(config, folder, rows)``, evaluate, and write the run
+    folder; a finished run is skipped. Shared by SFT and GRPO."""
+    from training.data import read_examples
+
+    folder = run_dir(config.name)
+    if is_complete(config.name):
+        log.info("run %s is complete: skipped", config.name)
+        return folder
+    folder = prepare_run_dir(config)
+    handler = attach_file_log(folder)
+    try:
+        data_folder = data_root() / config.data
+        rows = read_examples(data_folder)
+        stats = read_json(folder / "trained.json")
+        if stats is None or not (folder / "model" / "config.json").is_file():
+            stats = train(config, folder, rows)
+        metrics = evaluate_model(folder / "model", config)
+        finish_run(folder, config, kind, metrics, read_json(data_folder / "manifest.json"), stats)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+    return folder
+
+
+def tokens_seen(history: list[dict[str, Any]]) -> float | None:
+    """The trainer's running count of input tokens (its last logged value)."""
+    counts = [e["num_tokens"] for e in history if "num_tokens" in e]
+    return float(counts[-1]) if counts else None

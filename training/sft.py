@@ -24,20 +24,15 @@ import logging
 from pathlib import Path
 from typing import Any, cast
 
-from training.artifacts import data_root, read_json, write_json_atomic
+from training.artifacts import write_json_atomic
 from training.config import SFTConfig
-from training.data import read_examples
 from training.runs import (
-    attach_file_log,
-    evaluate_model,
-    finish_run,
-    is_complete,
     last_checkpoint,
-    prepare_run_dir,
     resolve_device,
-    run_dir,
+    run_stage,
     save_outputs,
     start_model_path,
+    tokens_seen,
 )
 
 log = logging.getLogger("r2rec.training")
@@ -155,7 +150,7 @@ def train_sft(config: SFTConfig, folder: Path, rows: list[dict[str, Any]]) -> di
     save_outputs(trainer.model, tokenizer, folder, config.lora)
     stats = {"global_step": output.global_step, "train_loss": output.training_loss,
              **{k: v for k, v in output.metrics.items() if isinstance(v, int | float)},
-             "num_tokens": _tokens_seen(trainer.state.log_history),
+             "num_tokens": tokens_seen(trainer.state.log_history),
              "start_model": str(model_path), "device": device, "rows": len(rows)}  # fmt: skip
     write_json_atomic(folder / "trained.json", stats)
     return stats
@@ -163,27 +158,4 @@ def train_sft(config: SFTConfig, folder: Path, rows: list[dict[str, Any]]) -> di
 
 def run_sft(config: SFTConfig) -> Path:
     """Train (or resume), evaluate and write the run folder; a finished run is skipped."""
-    folder = run_dir(config.name)
-    if is_complete(config.name):
-        log.info("run %s is complete: skipped", config.name)
-        return folder
-    folder = prepare_run_dir(config)
-    handler = attach_file_log(folder)
-    try:
-        data_folder = data_root() / config.data
-        rows = read_examples(data_folder)
-        stats = read_json(folder / "trained.json")
-        if stats is None or not (folder / "model" / "config.json").is_file():
-            stats = train_sft(config, folder, rows)
-        metrics = evaluate_model(folder / "model", config)
-        finish_run(folder, config, "sft", metrics, read_json(data_folder / "manifest.json"), stats)
-    finally:
-        log.removeHandler(handler)
-        handler.close()
-    return folder
-
-
-def _tokens_seen(history: list[dict[str, Any]]) -> float | None:
-    """The trainer's running count of input tokens (its last logged value)."""
-    counts = [e["num_tokens"] for e in history if "num_tokens" in e]
-    return float(counts[-1]) if counts else None
+    return run_stage(config, "sft", train_sft)
