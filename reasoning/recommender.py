@@ -107,7 +107,7 @@ class Recommendation:
     reason: str  # "ok", a parser note, "cold start", or why the fallback ran
     cold_start: bool = False
     fallback: bool = False
-    llm_seconds: float = 0.0
+    llm_seconds: float = 0.0  # wall time of the LLM call this ranking waited for
     raw_text: str = ""
 
 
@@ -186,7 +186,7 @@ class Recommender:
                     raise
                 why = "LLM unavailable" if isinstance(err, LLMUnavailable) else "LLM timed out"
                 ranked = [self._graph_ranking(p, reason=why, fallback=True) for p in batch]
-            seconds = (time.perf_counter() - started) / len(batch)
+            seconds = time.perf_counter() - started  # what each request waited on the LLM
             for index, rec in zip(asks, ranked, strict=True):
                 results[index] = rec if rec.fallback else replace(rec, llm_seconds=seconds)
         return [r for r in results if r is not None]

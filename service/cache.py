@@ -21,6 +21,7 @@ import json
 import time
 from typing import Any
 
+import orjson
 from redis import asyncio as aioredis
 from redis.exceptions import RedisError
 
@@ -80,7 +81,7 @@ class RecommendationCache:
         self.last_error = None
         if raw is None:
             return None
-        entry = json.loads(raw)
+        entry = orjson.loads(raw)
         if time.time() - float(entry["at"]) > self.ttl_s:
             return None
         return dict(entry["body"])
@@ -91,7 +92,7 @@ class RecommendationCache:
         if self._skip():
             return
         key = KEY_PREFIX + user_id
-        value = json.dumps({"at": time.time(), "body": body}, separators=(",", ":"))
+        value = orjson.dumps({"at": time.time(), "body": body})
         try:
             await self._flush_pending()
             async with self.client.pipeline(transaction=True) as pipe:

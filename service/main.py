@@ -5,16 +5,16 @@ uvicorn service.main:create_app --factory --port 8000      (or: r2rec serve)
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 
 from service.catalog.router import router as catalog_router
 from service.errors import BodySizeLimit, install_error_handlers
 from service.health.router import router as health_router
 from service.interactions.router import router as interactions_router
+from service.metrics import RequestMetrics
 from service.recommend.router import router as recommend_router
 from service.runtime import Runtime
 from service.settings import Settings, get_settings
@@ -35,20 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Reasoning recommendations over an interaction graph.")  # fmt: skip
     app.state.settings = settings
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-
-    @app.middleware("http")
-    async def observe(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        runtime = getattr(request.app.state, "runtime", None)
-        if runtime is not None:
-            runtime.metrics.requests.labels(request.method, route, response.status_code).observe(
-                time.perf_counter() - started
-            )
-        return response
+    app.add_middleware(RequestMetrics)
 
     install_error_handlers(app)
     for router in (recommend_router, interactions_router, catalog_router, health_router):

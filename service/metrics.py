@@ -1,13 +1,15 @@
 """Prometheus metrics for ``GET /metrics``: request latency per endpoint, LLM latency,
 cache hits and misses, fallbacks. Each app owns its registry, so several apps (tests) can
-live in one process.
+live in one process. `RequestMetrics` is the ASGI middleware that times every request.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -33,3 +35,35 @@ class Metrics:
             "r2rec_fallback_total", "Recommendations ranked by the graph scorer, by reason",
             ["reason"], registry=self.registry,
         )  # fmt: skip
+
+
+class RequestMetrics:
+    """Pure ASGI middleware: observe each HTTP request's latency by method, route template
+    and status in the app runtime's `Metrics` (no per-request task or body copy, unlike
+    Starlette's ``BaseHTTPMiddleware``)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def observed_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observed_send)
+        finally:
+            runtime = getattr(scope["app"].state, "runtime", None)
+            if runtime is not None:
+                route = getattr(scope.get("route"), "path", "unmatched")
+                runtime.metrics.requests.labels(scope["method"], route, status).observe(
+                    time.perf_counter() - started
+                )

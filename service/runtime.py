@@ -10,13 +10,15 @@ Built once in the app's lifespan from `Settings` and closed on shutdown:
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from graph_store.base import GraphStore
 from graph_store.types import ChainParams
 from reasoning.backends import LLMBackend, make_backend
-from reasoning.recommender import Recommender, RecommenderConfig
+from reasoning.recommender import Recommendation, Recommender, RecommenderConfig
+from service.batching import RecommendBatcher
 from service.cache import RecommendationCache
 from service.metrics import Metrics
 from service.settings import Settings
@@ -91,6 +93,15 @@ class Runtime:
     recommender: Recommender
     cache: RecommendationCache | None
     metrics: Metrics
+    batcher: RecommendBatcher | None = None
+
+    async def recommend(
+        self, user_id: str, candidates: Sequence[str] | None, explain: bool
+    ) -> Recommendation:
+        """One ranking; concurrent calls share a forward pass on the in-process model."""
+        if self.batcher is not None:
+            return await self.batcher.recommend(user_id, candidates, explain)
+        return await self.recommender.recommend(user_id, candidates, explain)
 
     @classmethod
     async def start(cls, settings: Settings) -> Runtime:
@@ -110,8 +121,13 @@ class Runtime:
                                          settings.redis_timeout_s)
             if settings.redis_url else None
         )  # fmt: skip
+        recommender = Recommender(graph, llm, config)
+        batcher = (
+            RecommendBatcher(recommender, settings.local_batch_size)
+            if settings.llm_backend == "local" and settings.local_batch_size > 1 else None
+        )  # fmt: skip
         log.info("serving model %s with the %s graph store", version, settings.graph_store)
-        return cls(settings, graph, llm, version, Recommender(graph, llm, config), cache, Metrics())
+        return cls(settings, graph, llm, version, recommender, cache, Metrics(), batcher)
 
     async def close(self) -> None:
         if self.cache is not None:

@@ -119,6 +119,18 @@ class BuiltData:
         return self.folder / EXAMPLES_FILE
 
 
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What identifies a built dataset besides its data: the task, the row format
+    version, the builder's config (as a dict) and seed, and how rows are counted."""
+
+    task: str
+    format_version: int
+    config: dict[str, Any]
+    seed: int | None
+    counts: Callable[[list[dict[str, Any]]], dict[str, Any]]
+
+
 def _round_rng(seed: int, round_: int, user_id: str) -> np.random.Generator:
     digest = hashlib.sha256(f"train\x00{round_}\x00{user_id}".encode()).digest()
     return np.random.default_rng([seed, int.from_bytes(digest[:8], "little")])
@@ -255,24 +267,60 @@ def dataset_folder(name: str) -> Path:
     return data_root() / name
 
 
-def _manifest(config: DataConfig, dataset: Dataset, text: str, rows: list[dict[str, Any]]):
+def _counts(rows: list[dict[str, Any]]) -> dict[str, Any]:
     bases = [r for r in rows if r["variant"] == 0]
     return {
-        "format_version": DATA_FORMAT_VERSION,
-        "config": asdict(config),
-        "seed": config.seed,
-        "dataset_fingerprint": dataset_fingerprint(dataset),
-        "sha256": sha256_text(text),
-        "counts": {
-            "rows": len(rows),
-            "examples": len(bases),
-            "users": len({r["user_id"] for r in bases}),
-            "target_reached": sum(r["target_reached"] for r in bases),
-            "teacher_rewrites": sum(r["source"] == "teacher" for r in bases),
-            "by_variant": {str(k): sum(r["variant"] == k for r in rows)
-                           for k in sorted({r["variant"] for r in rows})},
-        },
+        "rows": len(rows),
+        "examples": len(bases),
+        "users": len({r["user_id"] for r in bases}),
+        "target_reached": sum(r["target_reached"] for r in bases),
+        "teacher_rewrites": sum(r["source"] == "teacher" for r in bases),
+        "by_variant": {str(k): sum(r["variant"] == k for r in rows)
+                       for k in sorted({r["variant"] for r in rows})},
     }  # fmt: skip
+
+
+def write_versioned(
+    folder: Path,
+    spec: DatasetSpec,
+    dataset: Dataset,
+    make_rows: Callable[[], list[dict[str, Any]]],
+    force: bool = False,
+) -> BuiltData:
+    """Write ``make_rows()`` as examples.jsonl + manifest.json (examples first, manifest
+    last), unless an identical dataset (same spec, data and file hash) is already there.
+
+    Shared by every task's data builder (`build_dataset`, `training.rating.data`).
+    """
+    old = read_json(folder / MANIFEST_FILE)
+    fingerprint = dataset_fingerprint(dataset)
+    if (
+        not force
+        and old is not None
+        and old.get("config") == spec.config
+        and old.get("format_version") == spec.format_version
+        and dataset_task(old) == spec.task
+        and old.get("dataset_fingerprint") == fingerprint
+        and (folder / EXAMPLES_FILE).is_file()
+        and sha256_text((folder / EXAMPLES_FILE).read_text(encoding="utf-8")) == old.get("sha256")
+    ):
+        return BuiltData(folder, old, skipped=True)
+    rows = make_rows()
+    if not rows:
+        raise UserInputError(f"{dataset.name}: no training examples (too few interactions?)")
+    text = "".join(stable_json(r) + "\n" for r in rows)
+    manifest = {
+        "format_version": spec.format_version,
+        "task": spec.task,
+        "config": spec.config,
+        "seed": spec.seed,
+        "dataset_fingerprint": fingerprint,
+        "sha256": sha256_text(text),
+        "counts": spec.counts(rows),
+    }
+    write_text_atomic(folder / EXAMPLES_FILE, text)
+    write_text_atomic(folder / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
+    return BuiltData(folder, manifest, skipped=False)
 
 
 def build_dataset(
@@ -282,27 +330,18 @@ def build_dataset(
     rewrite: Rewriter | None = None,
     force: bool = False,
 ) -> BuiltData:
-    """Build and write the dataset (examples first, manifest last); skip an identical one."""
-    folder = dataset_folder(name or config.default_name())
-    old = read_json(folder / MANIFEST_FILE)
-    if (
-        not force
-        and old is not None
-        and old.get("config") == asdict(config)
-        and old.get("format_version") == DATA_FORMAT_VERSION
-        and old.get("dataset_fingerprint") == dataset_fingerprint(dataset)
-        and (folder / EXAMPLES_FILE).is_file()
-        and sha256_text((folder / EXAMPLES_FILE).read_text(encoding="utf-8")) == old.get("sha256")
-    ):
-        return BuiltData(folder, old, skipped=True)
-    rows = build_examples(config, dataset, rewrite)
-    if not rows:
-        raise UserInputError(f"{config.dataset}: no training examples (too few interactions?)")
-    text = "".join(stable_json(r) + "\n" for r in rows)
-    manifest = _manifest(config, dataset, text, rows)
-    write_text_atomic(folder / EXAMPLES_FILE, text)
-    write_text_atomic(folder / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
-    return BuiltData(folder, manifest, skipped=False)
+    """Build and write the ranking dataset; skip an identical one (`write_versioned`)."""
+    spec = DatasetSpec("rank", DATA_FORMAT_VERSION, asdict(config), config.seed, _counts)
+    return write_versioned(
+        dataset_folder(name or config.default_name()), spec, dataset,
+        lambda: build_examples(config, dataset, rewrite), force,
+    )  # fmt: skip
+
+
+def dataset_task(manifest: dict[str, Any]) -> str:
+    """The task a dataset was built for: "rank" (also for manifests older than the field)
+    or "rating"."""
+    return str(manifest.get("task", "rank"))
 
 
 def read_examples(folder: Path) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from service.deps import RuntimeDep
 from service.ids import PathId
@@ -16,7 +16,7 @@ router = APIRouter(tags=["recommendations"], dependencies=[ReadKey])
 
 
 @router.post("/recommend", response_model=RecommendResponse)
-async def recommend(request: RecommendRequest, runtime: RuntimeDep) -> RecommendResponse:
+async def recommend(request: RecommendRequest, runtime: RuntimeDep) -> Response:
     """Rank candidates for a user, with step-by-step reasoning when `explain` is true."""
     return await serving.recommend(runtime, request)
 
@@ -27,6 +27,6 @@ async def user_recommendations(
     runtime: RuntimeDep,
     k: Annotated[int, Query(ge=1, le=20)] = 10,
     explain: bool = True,
-) -> RecommendResponse:
+) -> Response:
     """The same as POST /recommend with retrieved candidates."""
     return await serving.recommend(runtime, RecommendRequest(user_id=user_id, k=k, explain=explain))

@@ -7,6 +7,10 @@ request tries the model again.
 from __future__ import annotations
 
 import time
+from typing import Any
+
+import orjson
+from fastapi import Response
 
 from reasoning.recommender import Recommendation
 from service.recommend.protocol import (
@@ -41,7 +45,13 @@ def to_response(rec: Recommendation, k: int, model: str, started: float) -> Reco
     )  # fmt: skip
 
 
-async def recommend(runtime: Runtime, request: RecommendRequest) -> RecommendResponse:
+def json_body(payload: dict[str, Any]) -> Response:
+    return Response(orjson.dumps(payload), media_type="application/json")
+
+
+async def recommend(runtime: Runtime, request: RecommendRequest) -> Response:
+    """The /recommend response, already serialised: a cache hit is answered from the stored
+    JSON without rebuilding the pydantic model (it was validated when it was stored)."""
     started = time.perf_counter()
     params = request.model_dump(exclude={"user_id"})
     cache = runtime.cache
@@ -50,15 +60,15 @@ async def recommend(runtime: Runtime, request: RecommendRequest) -> RecommendRes
         runtime.metrics.cache.labels("hit" if body is not None else "miss").inc()
         if body is not None:
             body.update(cached=True, latency_ms=(time.perf_counter() - started) * 1000, llm_ms=0.0)
-            return RecommendResponse.model_validate(body)
-    rec = await runtime.recommender.recommend(request.user_id, request.candidates, request.explain)
+            return json_body(body)
+    rec = await runtime.recommend(request.user_id, request.candidates, request.explain)
     if rec.fallback:
         runtime.metrics.fallbacks.labels(rec.reason).inc()
     elif not rec.cold_start:
         runtime.metrics.llm.labels("explain" if request.explain else "score").observe(
             rec.llm_seconds
         )
-    response = to_response(rec, request.k, runtime.model_version, started)
+    payload = to_response(rec, request.k, runtime.model_version, started).model_dump(mode="json")
     if cache is not None and not rec.fallback and not rec.cold_start:
-        await cache.put(request.user_id, runtime.model_version, params, response.model_dump())
-    return response
+        await cache.put(request.user_id, runtime.model_version, params, payload)
+    return json_body(payload)
