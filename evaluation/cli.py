@@ -4,12 +4,18 @@ r2rec eval --dataset ml-100k --model sasrec
 r2rec eval --dataset ml-latest-small --model all --out results/ml-latest-small.json
 r2rec eval --model llm --checkpoint .r2rec/models/smollm2-135m-instruct --no-explain
 r2rec eval --model llm --backend vllm --llm-url http://127.0.0.1:8000/v1 --explain
+r2rec eval --task rating --dataset ml-100k [--limit 200] [--checkpoint runs/recone/model]
+
+``--task rating`` scores 1-5 rating prediction instead (`training.rating.evaluate`): MAE
+and RMSE of the global/user/item-mean baselines, and of a model when ``--checkpoint`` is
+given or ``--model llm`` (the prepared base model by default).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -23,6 +29,28 @@ console = Console(stderr=True)
 LLM = "llm"
 
 
+def _llm_backend(
+    checkpoint: Path | None, backend: str, llm_url: str, served_model: str | None, batch_size: int
+) -> tuple[Callable[[], Any], str]:
+    """(a factory of the LLM backend, the model's name) for the chosen backend."""
+    from reasoning.backends import make_backend
+    from reasoning.models import default_base_dir, is_complete
+
+    if backend == "local":
+        path = checkpoint or default_base_dir()
+        has_weights = any((path / f).is_file() for f in ("config.json", "adapter_config.json"))
+        if not (is_complete(path) or has_weights):
+            raise UserInputError(
+                f"no model at {path}: pass --checkpoint, or run `r2rec model prepare-base`"
+            )
+        make = lambda: make_backend("local", model_path=str(path), batch_size=batch_size)  # noqa: E731
+        return make, path.name
+    if backend == "vllm":
+        make = lambda: make_backend("vllm", base_url=llm_url, model=served_model)  # noqa: E731
+        return make, served_model or "vllm"
+    raise UserInputError(f"--backend must be local or vllm, got {backend!r}")
+
+
 def _llm_ranker(
     checkpoint: Path | None,
     backend: str,
@@ -33,26 +61,39 @@ def _llm_ranker(
     max_reasoning_tokens: int,
 ) -> Ranker:
     from evaluation.llm_ranker import LLMRanker
-    from reasoning.backends import make_backend
-    from reasoning.models import default_base_dir, is_complete
     from reasoning.recommender import RecommenderConfig
 
-    if backend == "local":
-        path = checkpoint or default_base_dir()
-        has_weights = any((path / f).is_file() for f in ("config.json", "adapter_config.json"))
-        if not (is_complete(path) or has_weights):
-            raise UserInputError(
-                f"no model at {path}: pass --checkpoint, or run `r2rec model prepare-base`"
-            )
-        make = lambda: make_backend("local", model_path=str(path), batch_size=batch_size)  # noqa: E731
-        name = path.name
-    elif backend == "vllm":
-        make = lambda: make_backend("vllm", base_url=llm_url, model=served_model)  # noqa: E731
-        name = served_model or "vllm"
-    else:
-        raise UserInputError(f"--backend must be local or vllm, got {backend!r}")
+    make, name = _llm_backend(checkpoint, backend, llm_url, served_model, batch_size)
     config = RecommenderConfig(max_reasoning_tokens=max_reasoning_tokens)
     return LLMRanker(make, explain=explain, config=config, batch_size=batch_size, name=name)
+
+
+def _rating_eval(
+    dataset: str, split: Split, limit: int | None, out: Path | None, model: str,
+    make: Callable[[], Any] | None, name: str, max_tokens: int, batch_size: int,
+) -> None:  # fmt: skip
+    """--task rating: the mean baselines, and the model when one is given."""
+    import json
+
+    from recdata import load_dataset
+    from training.rating.evaluate import evaluate_rating, markdown_table
+
+    if model not in ("all", LLM):
+        raise UserInputError(f"--task rating takes --model all or {LLM}, got {model!r}")
+    data = load_dataset(dataset)
+    with console.status(f"[bold]rating[/]: {name if make else 'baselines'} on {dataset}/{split}"):
+        results = evaluate_rating(data, [split], limit, make, name, max_tokens, batch_size)
+    table = markdown_table(results)
+    suffix = f"-limit{limit}" if limit else ""
+    path = (
+        out
+        or results_dir() / dataset / f"rating-{split}-{name if make else 'baselines'}{suffix}.json"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    path.with_suffix(".md").write_text(table + "\n")
+    typer.echo(table)
+    console.print(f"[dim]wrote {path} and {path.with_suffix('.md')}[/]")
 
 
 def eval_command(
@@ -79,6 +120,9 @@ def eval_command(
     ] = False,
     batch_size: Annotated[int, typer.Option(help="llm: cases per LLM batch")] = 8,
     max_reasoning_tokens: Annotated[int, typer.Option(help="llm: thought token budget")] = 256,
+    task: Annotated[
+        str, typer.Option(help="rank (HR/NDCG) or rating (MAE/RMSE vs the mean baselines)")
+    ] = "rank",
 ) -> None:
     """Evaluate one model or every baseline on the protocol; prints a Markdown table."""
     from baselines import BASELINE_NAMES, make_baseline
@@ -89,6 +133,16 @@ def eval_command(
         raise UserInputError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
     if limit is not None and limit < 1:
         raise UserInputError(f"--limit must be >= 1, got {limit}")
+    if task not in ("rank", "rating"):
+        raise UserInputError(f"--task must be rank or rating, got {task!r}")
+    chosen: Split = "test" if split == "test" else "valid"
+    if task == "rating":
+        make, name = None, "baselines"
+        if checkpoint is not None or model == LLM:
+            make, name = _llm_backend(checkpoint, backend, llm_url, served_model, batch_size)
+        _rating_eval(dataset, chosen, limit, out, model, make, name, max_reasoning_tokens,
+                     batch_size)  # fmt: skip
+        return
     names = list(BASELINE_NAMES) if model == "all" else [model]
     unknown = [n for n in names if n not in (*BASELINE_NAMES, LLM)]
     if unknown:
@@ -97,7 +151,6 @@ def eval_command(
         )
     data = load_dataset(dataset)
     protocol = ProtocolConfig(seed=seed)
-    chosen_split: Split = "test" if split == "test" else "valid"
     results = []
     for name in names:
         ranker = (
@@ -106,7 +159,7 @@ def eval_command(
             if name == LLM else make_baseline(name)
         )  # fmt: skip
         with console.status(f"[bold]{ranker.name}[/]: fitting and ranking on {dataset}/{split}"):
-            result = evaluate(ranker, data, chosen_split, protocol, limit=limit)
+            result = evaluate(ranker, data, chosen, protocol, limit=limit)
         console.print(
             f"{ranker.name}: HR@1 {result.metrics['HR@1']:.4f}  "
             f"NDCG@10 {result.metrics['NDCG@10']:.4f}  ({result.runtime_seconds:.1f} s)"

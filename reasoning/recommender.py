@@ -181,14 +181,15 @@ class Recommender:
             try:
                 work = self._explain(batch) if explain else self._score(batch)
                 ranked = await asyncio.wait_for(work, self.config.llm_timeout_s)
+                seconds = time.perf_counter() - started  # what each request waited on the LLM
             except (LLMUnavailable, LLMTimeout, TimeoutError) as err:
                 if not self.config.fallback_on_llm_error:
                     raise
+                seconds = time.perf_counter() - started  # spent on the LLM before giving up
                 why = "LLM unavailable" if isinstance(err, LLMUnavailable) else "LLM timed out"
                 ranked = [self._graph_ranking(p, reason=why, fallback=True) for p in batch]
-            seconds = time.perf_counter() - started  # what each request waited on the LLM
             for index, rec in zip(asks, ranked, strict=True):
-                results[index] = rec if rec.fallback else replace(rec, llm_seconds=seconds)
+                results[index] = replace(rec, llm_seconds=seconds)
         return [r for r in results if r is not None]
 
     async def _prepare(self, user_id: str, given: Sequence[str] | None) -> _Prepared:

@@ -98,8 +98,9 @@ class Runtime:
     async def recommend(
         self, user_id: str, candidates: Sequence[str] | None, explain: bool
     ) -> Recommendation:
-        """One ranking; concurrent calls share a forward pass on the in-process model."""
-        if self.batcher is not None:
+        """One ranking. On the in-process model, concurrent explain=true calls share batched
+        generation; scoring calls run one by one (see `service.batching`)."""
+        if self.batcher is not None and explain:
             return await self.batcher.recommend(user_id, candidates, explain)
         return await self.recommender.recommend(user_id, candidates, explain)
 

@@ -47,8 +47,8 @@ class Settings(BaseSettings):
     llm_max_retries: int = Field(1, ge=0, description="Retries on LLM connection errors")
     max_reasoning_tokens: int = Field(256, ge=16, description="Token budget for the thoughts")
     local_batch_size: int = Field(
-        8, ge=1, le=64, description="Concurrent requests the in-process model ranks in one "
-        "batch (1 = one at a time); vLLM batches by itself"
+        8, ge=1, le=64, description="Concurrent explain=true requests the in-process model "
+        "generates for in one batch (1 = one at a time); vLLM batches by itself"
     )  # fmt: skip
     chains_per_request: int = Field(8, ge=1, le=32, description="Evidence chains per request")
 

@@ -3,6 +3,8 @@
     r2rec train data --dataset ml-100k [--split valid] [--limit-users N] [--teacher-url URL]
     r2rec train sft  [--config FILE] [--name N] [--data D] [--max-steps S] [--set key=value]
     r2rec train grpo [--config FILE] --init-run SFT_RUN [--set key=value]
+    r2rec train data --task rating --dataset ml-100k               # rating data
+    r2rec train grpo --task rating --init base|sft --name N        # RecZero | RecOne
     r2rec model publish RUN [--force]
     r2rec retrain --dataset ml-100k [--limit-users N] [--no-grpo]
 
@@ -25,6 +27,10 @@ train_app = typer.Typer(
 )
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML config file.")]
+TaskOpt = Annotated[
+    str | None,
+    typer.Option(help="rank (default) or rating (RecZero/RecOne, MAE/RMSE); sets `task`."),
+]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override: key=value (repeat).")]
 
 
@@ -44,16 +50,34 @@ def data_command(
     teacher_model: Annotated[str | None, typer.Option(help="Teacher model name.")] = None,
     name: Annotated[str | None, typer.Option(help="Dataset folder name.")] = None,
     force: Annotated[bool, typer.Option(help="Rebuild even if identical.")] = False,
+    task: Annotated[
+        str, typer.Option(help="rank: ranking traces; rating: rating examples (no sampling).")
+    ] = "rank",
 ) -> None:
-    """Build a versioned training dataset of traces under $R2REC_HOME/data/NAME."""
+    """Build a versioned training dataset (traces, or rating examples) under
+    $R2REC_HOME/data/NAME."""
+    from r2rec.errors import UserInputError
     from recdata import load_dataset
-    from training.data import DataConfig, build_dataset
+    from training.data import BuiltData, DataConfig, build_dataset
 
-    config = DataConfig(
-        dataset=dataset, split=split, limit_users=limit_users, targets_per_user=targets_per_user,
-        seed=seed, masked=masked, teacher_url=teacher_url, teacher_model=teacher_model,
-    )  # fmt: skip
-    built = build_dataset(config, load_dataset(dataset), name=name, force=force)
+    built: BuiltData
+    if task == "rating":
+        from training.rating.data import RatingDataConfig, build_rating_dataset
+
+        if teacher_url or teacher_model or seed != 0:
+            raise UserInputError("--teacher-url/--teacher-model/--seed are for --task rank")
+        rating = RatingDataConfig(dataset=dataset, split=split, limit_users=limit_users,
+                                  targets_per_user=targets_per_user)  # fmt: skip
+        built = build_rating_dataset(rating, load_dataset(dataset), name=name, force=force)
+    elif task == "rank":
+        config = DataConfig(
+            dataset=dataset, split=split, limit_users=limit_users,
+            targets_per_user=targets_per_user, seed=seed, masked=masked,
+            teacher_url=teacher_url, teacher_model=teacher_model,
+        )  # fmt: skip
+        built = build_dataset(config, load_dataset(dataset), name=name, force=force)
+    else:
+        raise UserInputError(f"--task must be rank or rating, got {task!r}")
     state = "unchanged, skipped" if built.skipped else "written"
     typer.echo(f"{built.folder}: {state}; sha256 {built.manifest['sha256'][:16]}")
     typer.echo(json.dumps(built.manifest["counts"]))
@@ -74,6 +98,7 @@ def sft_command(
     max_steps: Annotated[int | None, typer.Option(help="Optimiser steps.")] = None,
     eval_limit: Annotated[int | None, typer.Option(help="Cases per split scored.")] = None,
     full: Annotated[bool, typer.Option(help="Full fine-tuning instead of LoRA.")] = False,
+    task: TaskOpt = None,
     sets: SetOpt = None,
     show_config: Annotated[bool, typer.Option(help="Print every field and exit.")] = False,
 ) -> None:
@@ -84,7 +109,8 @@ def sft_command(
         typer.echo(describe(SFTConfig))
         return
     options = {"name": name, "data": data, "base_model": base_model, "max_steps": max_steps,
-               "eval_limit": eval_limit, "lora": False if full else None}  # fmt: skip
+               "eval_limit": eval_limit, "lora": False if full else None,
+               "task": task}  # fmt: skip
     resolved = load_config(SFTConfig, config, _overrides(options, sets))
     _logging()
     typer.echo(to_yaml(resolved))
@@ -102,23 +128,50 @@ def grpo_command(
     base_model: Annotated[str | None, typer.Option(help="Model folder to start from.")] = None,
     max_steps: Annotated[int | None, typer.Option(help="Optimiser steps.")] = None,
     eval_limit: Annotated[int | None, typer.Option(help="Cases per split scored.")] = None,
+    task: TaskOpt = None,
+    init: Annotated[
+        str | None,
+        typer.Option(
+            help="Task rating: base = RecZero (GRPO from the base model, default); "
+            "sft = RecOne (SFT cold start into NAME-coldstart, then GRPO)."
+        ),
+    ] = None,
+    coldstart_steps: Annotated[
+        int | None, typer.Option(help="RecOne: SFT cold-start optimiser steps (default 30).")
+    ] = None,
+    coldstart_set: Annotated[
+        list[str] | None, typer.Option(help="RecOne: cold-start SFT key=value (repeat).")
+    ] = None,
     sets: SetOpt = None,
     show_config: Annotated[bool, typer.Option(help="Print every field and exit.")] = False,
 ) -> None:
     """GRPO with the shared rewards (TRL GRPOTrainer) into $R2REC_HOME/runs/NAME."""
-    from training.config import GRPOConfig, describe, load_config, to_yaml
+    from r2rec.errors import UserInputError
+    from training.config import GRPOConfig, describe, load_config, parse_sets, to_yaml
+    from training.rating.recipes import recipe_configs, run_recipe
 
     if show_config:
         typer.echo(describe(GRPOConfig))
         return
     options = {"name": name, "data": data, "init_run": init_run, "base_model": base_model,
-               "max_steps": max_steps, "eval_limit": eval_limit}  # fmt: skip
+               "max_steps": max_steps, "eval_limit": eval_limit, "task": task}  # fmt: skip
     resolved = load_config(GRPOConfig, config, _overrides(options, sets))
-    _logging()
-    typer.echo(to_yaml(resolved))
-    from training.grpo import run_grpo
+    if init != "sft" and (coldstart_steps is not None or coldstart_set):
+        raise UserInputError("--coldstart-steps/--coldstart-set go with --init sft")
+    if init is None:  # either task, from init_run or the base model
+        _logging()
+        typer.echo(to_yaml(resolved))
+        from training.grpo import run_grpo
 
-    typer.echo(f"{run_grpo(resolved)}: done")
+        typer.echo(f"{run_grpo(resolved)}: done")
+        return
+    steps, coldstart = coldstart_steps or 30, parse_sets(coldstart_set or [])
+    sft, grpo = recipe_configs(resolved, init, steps, coldstart)
+    _logging()
+    if sft is not None:
+        typer.echo(f"RecOne: cold start {sft.name} ({sft.max_steps} SFT steps), then GRPO")
+    typer.echo(to_yaml(grpo))
+    typer.echo(f"{run_recipe(resolved, init, steps, coldstart)}: done")
 
 
 def publish_command(

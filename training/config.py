@@ -23,6 +23,9 @@ import yaml
 from r2rec.errors import UserInputError
 
 C = TypeVar("C")
+TASKS = ("rank", "rating")
+RANK_DEFAULT_DATA = "ml-100k-valid-t2-s0"
+RATING_DEFAULT_DATA = "ml-100k-rating-valid-t2"
 
 
 @dataclass(frozen=True)
@@ -30,9 +33,16 @@ class RunConfig:
     """What every training run shares: data, model, run folder, device, evaluation."""
 
     name: str = field(default="r2rec-sft", metadata={"help": "Run folder: $R2REC_HOME/runs/NAME."})
+    task: str = field(
+        default="rank",
+        metadata={"help": "rank: the 20-candidate ranker (HR/NDCG); rating: RecZero/RecOne "
+                  "1-5 rating prediction (MAE/RMSE beside the mean baselines)."},
+    )  # fmt: skip
     data: str = field(
-        default="ml-100k-valid-t2-s0", metadata={"help": "Dataset folder under $R2REC_HOME/data."}
-    )
+        default=RANK_DEFAULT_DATA,
+        metadata={"help": "Dataset folder under $R2REC_HOME/data (built for the same task; "
+                  f"task rating turns the default into {RATING_DEFAULT_DATA})."},
+    )  # fmt: skip
     dataset: str = field(default="ml-100k", metadata={"help": "Dataset scored after training."})
     base_model: str | None = field(
         default=None,
@@ -68,6 +78,10 @@ class RunConfig:
         default=False, metadata={"help": "Evaluate in explain mode (slow) instead of scoring."}
     )
     eval_batch_size: int = field(default=8, metadata={"help": "Cases per evaluation batch."})
+    rating_max_tokens: int = field(
+        default=192,
+        metadata={"help": "Task rating: reasoning tokens written before <rate> is forced."},
+    )
     report_to: str = field(
         default="none", metadata={"help": "Trainer loggers: none, mlflow, trackio, tensorboard."}
     )
@@ -75,7 +89,12 @@ class RunConfig:
     def __post_init__(self) -> None:
         if not self.name or "/" in self.name or self.name.startswith("."):
             raise UserInputError(f"bad run name {self.name!r}")
-        positive = ("max_steps", "batch_size", "grad_accum", "max_length", "save_steps")
+        if self.task not in TASKS:
+            raise UserInputError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        if self.task == "rating" and self.data == RANK_DEFAULT_DATA:
+            object.__setattr__(self, "data", RATING_DEFAULT_DATA)
+        positive = ("max_steps", "batch_size", "grad_accum", "max_length", "save_steps",
+                    "eval_batch_size", "rating_max_tokens")  # fmt: skip
         for key in positive:
             if getattr(self, key) < 1:
                 raise UserInputError(f"{key} must be >= 1, got {getattr(self, key)}")
@@ -88,7 +107,7 @@ class RunConfig:
 
 @dataclass(frozen=True)
 class SFTConfig(RunConfig):
-    """Supervised fine-tuning on traces (loss on the completion only)."""
+    """Supervised fine-tuning on traces or rating completions (loss on the completion only)."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +123,11 @@ class GRPOConfig(RunConfig):
     beta: float = field(default=0.0, metadata={"help": "KL coefficient (0 = no reference)."})
     reward_weights: tuple[float, ...] = field(
         default=(0.5, 1.0, 0.25),
-        metadata={"help": "Weights of format_reward, rank_reward, grounding_reward."},
+        metadata={"help": "Task rank: weights of format_reward, rank_reward, grounding_reward."},
+    )
+    rating_reward_weights: tuple[float, ...] = field(
+        default=(0.25, 1.0),
+        metadata={"help": "Task rating: weights of rating_format_reward, rating_reward."},
     )
     use_vllm: bool = field(default=False, metadata={"help": "Generate with vLLM (colocate)."})
     vllm_mode: str = field(default="colocate", metadata={"help": "vLLM mode: colocate/server."})
@@ -115,6 +138,10 @@ class GRPOConfig(RunConfig):
             raise UserInputError(f"num_generations must be >= 2, got {self.num_generations}")
         if len(self.reward_weights) != 3:
             raise UserInputError(f"reward_weights needs 3 values, got {self.reward_weights}")
+        if len(self.rating_reward_weights) != 2:
+            raise UserInputError(
+                f"rating_reward_weights needs 2 values, got {self.rating_reward_weights}"
+            )
 
 
 def _coerce(name: str, hint: Any, value: Any) -> Any:

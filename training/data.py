@@ -26,9 +26,10 @@ What one example is (all rendering through `reasoning.prompt`, as the service re
    thoughts; the answer is the target, then the graph's co-interaction order).
 
 Written to ``$R2REC_HOME/data/<name>/``: ``examples.jsonl`` (one JSON object per
-example, keys sorted) and ``manifest.json`` (config, seed, counts, sha256 of the file,
-dataset fingerprint). Building again with the same config and data finds the same
-manifest and is skipped; the content hash is deterministic.
+example, keys sorted) and ``manifest.json`` (task, config, seed, counts, sha256 of the
+file, dataset fingerprint). Building again with the same config and data finds the same
+manifest and is skipped; the content hash is deterministic. `write_versioned` does this
+for every task (the rating task's rows come from `training.rating.data`).
 """
 
 from __future__ import annotations

@@ -10,8 +10,10 @@ fresh LoRA adapter (or the full model) with group-relative policy optimisation:
 - ``num_generations`` (>= 2) completions per prompt, generated in-process by
   transformers (``use_vllm=true`` hands generation to vLLM in colocate mode where it is
   installed: configuration only, not exercised here);
-- rewards from `reasoning.rewards`: ``format_reward``, ``rank_reward`` and
-  ``grounding_reward``, summed with ``reward_weights``.
+- rewards from `reasoning.rewards`: task rank: ``format_reward``, ``rank_reward`` and
+  ``grounding_reward``, summed with ``reward_weights``; task rating (RecZero / RecOne,
+  `training.rating.recipes`): ``rating_format_reward`` and ``rating_reward`` (which reads
+  the rows' ``rating`` column), summed with ``rating_reward_weights``.
 
 Outputs and resumption are those of every run (`training.runs`).
 """
@@ -23,7 +25,14 @@ from pathlib import Path
 from typing import Any, cast
 
 from r2rec.errors import UserInputError
-from reasoning.rewards import format_reward, grounding_reward, rank_reward
+from reasoning.rewards import (
+    RewardFunc,
+    format_reward,
+    grounding_reward,
+    rank_reward,
+    rating_format_reward,
+    rating_reward,
+)
 from training.artifacts import write_json_atomic
 from training.config import GRPOConfig
 from training.runs import (
@@ -40,11 +49,25 @@ log = logging.getLogger("r2rec.training")
 
 REWARDS = (format_reward, rank_reward, grounding_reward)
 COLUMNS = ("prompt", "candidates", "target", "evidence_titles")
+RATING_REWARDS = (rating_format_reward, rating_reward)
+RATING_COLUMNS = ("prompt", "rating")
 
 
-def prompt_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def task_rewards(config: GRPOConfig) -> tuple[list[RewardFunc], list[float], tuple[str, ...]]:
+    """(reward functions, their weights, the dataset columns they read) of the run's task."""
+    if config.task == "rating":
+        return list(RATING_REWARDS), list(config.rating_reward_weights), RATING_COLUMNS
+    return list(REWARDS), list(config.reward_weights), COLUMNS
+
+
+def prompt_rows(
+    rows: list[dict[str, Any]], columns: tuple[str, ...] = COLUMNS
+) -> list[dict[str, Any]]:
     """One row per distinct prompt (the full variant), with the columns the rewards read."""
-    return [{c: r[c] for c in COLUMNS} for r in rows if r.get("variant", 0) == 0]
+    missing = sorted({c for c in columns for r in rows[:1] if c not in r})
+    if missing:
+        raise UserInputError(f"training rows lack the columns {missing} (data of another task?)")
+    return [{c: r[c] for c in columns} for r in rows if r.get("variant", 0) == 0]
 
 
 def train_grpo(config: GRPOConfig, folder: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -58,6 +81,8 @@ def train_grpo(config: GRPOConfig, folder: Path, rows: list[dict[str, Any]]) -> 
             f"batch_size x grad_accum ({config.batch_size}x{config.grad_accum}) must be a "
             f"multiple of num_generations ({config.num_generations})"
         )
+    reward_funcs, weights, columns = task_rewards(config)
+    train_rows = prompt_rows(rows, columns)
     model_path = start_model_path(config)
     model, tokenizer = load_model(model_path, device)
     extra: dict[str, Any] = (
@@ -69,14 +94,14 @@ def train_grpo(config: GRPOConfig, folder: Path, rows: list[dict[str, Any]]) -> 
         max_completion_length=config.max_completion_length,
         temperature=config.temperature,
         beta=config.beta,
-        reward_weights=list(config.reward_weights),
+        reward_weights=weights,
         **extra,
     )
     trainer = GRPOTrainer(
         model=model,
-        reward_funcs=cast(Any, list(REWARDS)),
+        reward_funcs=cast(Any, reward_funcs),
         args=args,
-        train_dataset=HFDataset.from_list(prompt_rows(rows)),
+        train_dataset=HFDataset.from_list(train_rows),
         processing_class=tokenizer,
         peft_config=peft_config(config) if config.lora else None,
         callbacks=run_callbacks(config.time_limit_minutes),

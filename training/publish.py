@@ -48,6 +48,8 @@ def current() -> dict[str, Any] | None:
 def _valid(metrics: dict[str, Any], run: str) -> dict[str, Any]:
     if "valid" not in metrics:
         raise UserInputError(f"run {run!r} has no validation metrics: evaluate it on valid")
+    if "HR@1" not in metrics["valid"].get("metrics", {}):
+        raise UserInputError(f"run {run!r} is not a ranking run; only rankers are published")
     return dict(metrics["valid"])
 
 

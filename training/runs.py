@@ -7,7 +7,9 @@
         adapter/             the LoRA adapter (LoRA runs)
         model/               the merged model: config.json + safetensors + tokenizer,
                              servable by vLLM and by make_backend("local", model_path=...)
-        metrics.json         protocol results per split (evaluation.runner.evaluate)
+        metrics.json         protocol results per split (evaluation.runner.evaluate);
+                             task rating: MAE/RMSE and the mean baselines per split
+                             (training.rating.evaluate)
         README.md            a short model card
         run.json             status: "complete" once everything above is written
 
@@ -118,13 +120,38 @@ def save_outputs(trained: Any, tokenizer: Any, folder: Path, lora: bool) -> Path
     return folder / "model"
 
 
+def evaluate_rating_model(model_dir: Path, config: RunConfig) -> dict[str, Any]:
+    """Task rating: MAE/RMSE of the merged model beside the mean baselines, per split."""
+    from reasoning.backends import make_backend
+    from recdata import load_dataset
+    from training.rating.evaluate import evaluate_rating
+
+    device = resolve_device(config.device)
+    started = time.perf_counter()
+    results = evaluate_rating(
+        load_dataset(config.dataset), config.eval_splits, config.eval_limit,  # type: ignore[arg-type]
+        lambda: make_backend("local", model_path=str(model_dir), device=device,
+                             batch_size=config.eval_batch_size),
+        model_name=config.name, max_tokens=config.rating_max_tokens,
+        batch_size=config.eval_batch_size,
+    )  # fmt: skip
+    for split, result in results.items():
+        log.info("%s %s: MAE %.4f RMSE %.4f", config.name, split, result["metrics"]["MAE"],
+                 result["metrics"]["RMSE"])  # fmt: skip
+    log.info("rating evaluation took %.1f s", time.perf_counter() - started)
+    return results
+
+
 def evaluate_model(model_dir: Path, config: RunConfig) -> dict[str, Any]:
-    """Score the merged model on the protocol (valid/test) through the serving pipeline."""
+    """Score the merged model on the protocol (valid/test) through the serving pipeline
+    (task rank), or on the rating targets (task rating)."""
     from evaluation.llm_ranker import LLMRanker
     from evaluation.runner import evaluate
     from reasoning.backends import make_backend
     from recdata import load_dataset
 
+    if config.task == "rating":
+        return evaluate_rating_model(model_dir, config)
     dataset = load_dataset(config.dataset)
     device = resolve_device(config.device)
     results: dict[str, Any] = {}
@@ -158,6 +185,20 @@ def model_card(config: RunConfig, kind: str, metrics: dict[str, Any], data: dict
         f"Training data: `{config.data}` (sha256 {str(data.get('sha256', ''))[:12]}, "
         f"{data.get('counts', {}).get('rows', '?')} rows).",
         "",
+    ]
+    if config.task == "rating":
+        from training.rating.evaluate import markdown_table
+
+        lines += [
+            "Task: rating (1-5). MAE/RMSE of the expected rating on the protocol's "
+            "leave-one-out targets, beside the mean baselines fitted on the training log.",
+            "",
+            markdown_table(metrics),
+            "",
+            f"Dataset {config.dataset}, first {config.eval_limit} targets per split.",
+        ]
+        return "\n".join(lines) + "\n"
+    lines += [
         "| split | cases | HR@1 | HR@5 | NDCG@10 | ValidRatio |",
         "|---|---:|---:|---:|---:|---:|",
     ]
@@ -182,8 +223,8 @@ def finish_run(
     write_text_atomic(folder / "README.md", model_card(config, kind, metrics, data))
     write_json_atomic(
         folder / "run.json",
-        {"status": "complete", "kind": kind, "name": config.name, "finished_unix": time.time(),
-         "train": train_stats, "data_sha256": data.get("sha256")},
+        {"status": "complete", "kind": kind, "task": config.task, "name": config.name,
+         "finished_unix": time.time(), "train": train_stats, "data_sha256": data.get("sha256")},
     )  # fmt: skip
 
 
@@ -205,17 +246,24 @@ def run_stage(
 ) -> Path:
     """Train (or resume) with ``train(config, folder, rows)``, evaluate, and write the run
     folder; a finished run is skipped. Shared by SFT and GRPO."""
-    from training.data import read_examples
+    from training.data import dataset_task, read_examples
 
     folder = run_dir(config.name)
+    check_run_task(config)
     if is_complete(config.name):
         log.info("run %s is complete: skipped", config.name)
         return folder
+    data_folder = data_root() / config.data
+    rows = read_examples(data_folder)
+    data_task = dataset_task(read_json(data_folder / "manifest.json"))
+    if data_task != config.task:
+        raise UserInputError(
+            f"dataset {config.data!r} was built for task {data_task}, the run is task "
+            f"{config.task}: build it with `r2rec train data --task {config.task}`"
+        )
     folder = prepare_run_dir(config)
     handler = attach_file_log(folder)
     try:
-        data_folder = data_root() / config.data
-        rows = read_examples(data_folder)
         stats = read_json(folder / "trained.json")
         if stats is None or not (folder / "model" / "config.json").is_file():
             stats = train(config, folder, rows)
@@ -225,6 +273,21 @@ def run_stage(
         log.removeHandler(handler)
         handler.close()
     return folder
+
+
+def check_run_task(config: RunConfig) -> None:
+    """Refuse to reuse a run folder made for the other task (its checkpoints and model)."""
+    import yaml
+
+    saved = run_dir(config.name) / "config.yaml"
+    if not saved.is_file():
+        return
+    task = (yaml.safe_load(saved.read_text()) or {}).get("task", "rank")  # older runs ranked
+    if task != config.task:
+        raise UserInputError(
+            f"run {config.name!r} is a task {task} run; choose another --name for task "
+            f"{config.task}"
+        )
 
 
 def tokens_seen(history: list[dict[str, Any]]) -> float | None:

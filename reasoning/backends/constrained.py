@@ -77,7 +77,7 @@ def constrained_decode(
     for _ in range(max_tokens):
         if deadline is not None and time.monotonic() > deadline:
             return ConstrainedResult(ids, text, "length", timed_out=True)
-        output = model(input_ids=step_input, past_key_values=past, use_cache=True)
+        output = model(input_ids=step_input, past_key_values=past, use_cache=True, logits_to_keep=1)
         past = output.past_key_values
         scores = _ranking_scores(output.logits[0, -1].float(), temperature, top_p, generator)
         chosen = _best_allowed(scores, text, compiled, token_texts, eos_ids)

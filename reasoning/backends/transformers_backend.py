@@ -278,7 +278,9 @@ class TransformersBackend:
         for chunk in self._chunks(prompts):
             batch = self._encode(chunk)
             positions = (batch["attention_mask"].cumsum(dim=1) - 1).clamp(min=0)
-            logits = self.model(**batch, position_ids=positions).logits[:, -1, :].float()
+            # left padding: the last position is every row's next token; keep only its logits
+            output = self.model(**batch, position_ids=positions, logits_to_keep=1, use_cache=False)
+            logits = output.logits[:, -1, :].float()
             rows.extend(torch.log_softmax(logits[:, index], dim=-1).tolist())
             if deadline is not None and time.monotonic() > deadline:
                 break

@@ -1,0 +1,274 @@
+"""Rating training data (RecZero / RecOne): rated history -> target item -> true rating.
+
+    r2rec train data --task rating --dataset ml-100k [--split valid] [--limit-users N]
+
+One example per training target, all from the protocol's training log for ``split``
+(`evaluation.protocol.training_log`: everything before each evaluated user's ``split``
+target), so no validation/test target is ever a training target or shown in a history:
+
+1. Targets: per user, the last ``targets_per_user`` rated interactions of that log
+   (round r = the r-th last), in the protocol's (timestamp, item_id) order.
+2. History: the up to ``history_size`` rated items just before the target, oldest first;
+   targets with fewer than ``min_history`` are skipped.
+3. Prompt: `reasoning.rating.render_rating_messages(history, target)`.
+4. Cold-start completion (RecOne's SFT; GRPO ignores it), rendered by
+   `render_rating_completion` from facts (`completion_facts`):
+   - analyse_user: the mean of the history's ratings, the liked genres (mean rating in the
+     history >= 4) and disliked ones (mean <= 2.5), at most 3 each, the most frequent first;
+   - analyse_item: the target's title, year and genres, and its mean rating among the
+     other users of the log (never the user's own rating);
+   - match: which liked/disliked genres the item has, and the estimate the two means give;
+   - rate: the true rating (clipped to 1-5 for the text; ``rating`` keeps the true value).
+
+Interactions without a rating (NaN) are dropped first; a dataset without any is refused.
+Rows (keys sorted): ``id``, ``user_id``, ``item_id``, ``round``, ``timestamp``,
+``history`` (item ids, oldest first), ``prompt`` (messages), ``completion`` (one assistant
+message), ``rating`` (float, the column `reasoning.rewards.rating_reward` reads),
+``variant`` 0, ``source`` "template". Written through `training.data.write_versioned`
+(manifest with ``task: rating``, config, counts, sha256; an identical rebuild is skipped).
+Nothing is sampled, so the manifest's seed is null and the bytes depend on config and data.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from evaluation.protocol import training_log
+from r2rec.errors import UserInputError
+from reasoning.prompt import ItemInfo, clean_title
+from reasoning.rating import (
+    RATING_MAX,
+    RATING_MIN,
+    RatedItem,
+    render_rating_completion,
+    render_rating_messages,
+)
+from recdata.schema import Dataset
+from training.data import BuiltData, DatasetSpec, dataset_folder, write_versioned
+
+RATING_FORMAT_VERSION = 1
+LIKED_AT = 4.0
+DISLIKED_AT = 2.5
+MAX_GENRES = 3
+
+
+@dataclass(frozen=True)
+class RatingDataConfig:
+    """How a rating dataset is built; every field enters the manifest."""
+
+    dataset: str = field(default="ml-100k", metadata={"help": "Dataset name (r2rec data list)."})
+    split: str = field(
+        default="valid",
+        metadata={"help": "Training data precedes this split's targets (valid keeps valid out)."},
+    )
+    targets_per_user: int = field(
+        default=2, metadata={"help": "Training targets per user: the last N of the log."}
+    )
+    limit_users: int | None = field(
+        default=None, metadata={"help": "Use only the first N users (sorted ids); None = all."}
+    )
+    history_size: int = field(default=10, metadata={"help": "Rated history items in the prompt."})
+    min_history: int = field(default=3, metadata={"help": "Skip targets with a shorter history."})
+
+    def __post_init__(self) -> None:
+        if self.split not in ("valid", "test"):
+            raise UserInputError(f"split must be valid or test, got {self.split!r}")
+        for name in ("targets_per_user", "history_size", "min_history"):
+            if getattr(self, name) < 1:
+                raise UserInputError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.limit_users is not None and self.limit_users < 1:
+            raise UserInputError(f"limit_users must be >= 1, got {self.limit_users}")
+        if self.min_history > self.history_size:
+            raise UserInputError("min_history must be <= history_size")
+
+    def default_name(self) -> str:
+        users = f"-u{self.limit_users}" if self.limit_users else ""
+        return f"{self.dataset}-rating-{self.split}-t{self.targets_per_user}{users}"
+
+
+def item_infos(dataset: Dataset) -> dict[str, ItemInfo]:
+    """item_id -> ItemInfo (year and genres where the dataset has those columns)."""
+    items = dataset.items
+    blank = pd.Series([""] * len(items), index=items.index)
+    years, genres = items.get("year", blank), items.get("genres", blank)
+    return {
+        str(i): ItemInfo(str(i), str(t), str(y), str(g))
+        for i, t, y, g in zip(items["item_id"], items["title"], years, genres, strict=True)
+    }
+
+
+def rated_log(dataset: Dataset, split: str) -> pd.DataFrame:
+    """The split's training log without unrated interactions; refuses unrated datasets."""
+    log = training_log(dataset, split)  # type: ignore[arg-type]
+    log = log.loc[log["rating"].notna()].reset_index(drop=True)
+    if log.empty:
+        raise UserInputError(f"{dataset.name}: no explicit ratings, the rating task needs them")
+    return log
+
+
+def genres_of(info: ItemInfo) -> list[str]:
+    """The item's genre names, without ML-100K's placeholder "unknown"."""
+    parts = [g.strip() for g in str(info.genres).split("|")]
+    return [g for g in parts if g and g.lower() not in ("unknown", "nan", "(no genres listed)")]
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a cold-start completion says; all from the prompt or from other users."""
+
+    user_mean: float
+    liked: tuple[str, ...]
+    disliked: tuple[str, ...]
+    item_mean: float | None  # other users' mean rating of the target; None when nobody
+    item_count: int
+
+
+def completion_facts(
+    history: Sequence[RatedItem], item_mean: float | None, item_count: int
+) -> Facts:
+    """The user's mean and liked/disliked genres from the rated history shown."""
+    if not history:
+        raise ValueError("a cold-start completion needs a rated history")
+    by_genre: dict[str, list[float]] = defaultdict(list)
+    for entry in history:
+        for genre in genres_of(entry.item):
+            by_genre[genre].append(entry.rating)
+    means = {g: (float(np.mean(v)), len(v)) for g, v in by_genre.items()}
+    liked = sorted(
+        (g for g, (m, _) in means.items() if m >= LIKED_AT),
+        key=lambda g: (-means[g][1], -means[g][0], g),
+    )
+    disliked = sorted(
+        (g for g, (m, _) in means.items() if m <= DISLIKED_AT),
+        key=lambda g: (-means[g][1], means[g][0], g),
+    )
+    return Facts(
+        user_mean=float(np.mean([e.rating for e in history])),
+        liked=tuple(liked[:MAX_GENRES]),
+        disliked=tuple(disliked[:MAX_GENRES]),
+        item_mean=item_mean,
+        item_count=item_count,
+    )
+
+
+def _names(genres: Sequence[str]) -> str:
+    return ", ".join(genres) if genres else "none stands out"
+
+
+def cold_start_completion(facts: Facts, target: ItemInfo, history_len: int, rating: float) -> str:
+    """The template completion of one example (see the module docstring)."""
+    user = (
+        f"The user's ratings average {facts.user_mean:.1f}/5 over {history_len} items. "
+        f"Liked genres: {_names(facts.liked)}. Disliked genres: {_names(facts.disliked)}."
+    )
+    genres = genres_of(target)
+    what = f'"{clean_title(target.title)}"' + (f" ({target.year})" if target.year else "")
+    item = f"{what} is {', '.join(genres) if genres else 'of unknown genre'}. "
+    if facts.item_mean is None:
+        item += "No other user has rated it."
+    else:
+        plural = "s" if facts.item_count != 1 else ""
+        item += (
+            f"Other users rate it {facts.item_mean:.1f}/5 on average "
+            f"({facts.item_count} rating{plural})."
+        )
+    likes = ", ".join(g for g in genres if g in facts.liked)
+    dislikes = ", ".join(g for g in genres if g in facts.disliked)
+    if likes and dislikes:
+        match = (
+            f"It has {likes}, which the user likes, but also {dislikes}, which the user dislikes."
+        )
+    elif likes:
+        match = f"It has {likes}, which the user likes."
+    elif dislikes:
+        match = f"It has {dislikes}, which the user dislikes."
+    else:
+        match = "None of its genres is among the user's liked or disliked ones."
+    means = [facts.user_mean] + ([facts.item_mean] if facts.item_mean is not None else [])
+    match += f" The averages suggest about {float(np.mean(means)):.1f}."
+    shown = min(max(rating, RATING_MIN), RATING_MAX)
+    return render_rating_completion(user, item, match, shown)
+
+
+def _item_totals(
+    log: pd.DataFrame,
+) -> tuple[dict[str, tuple[float, int]], dict[tuple[str, str], tuple[float, int]]]:
+    """(item -> (sum, count), (user, item) -> (sum, count)) of the log's ratings."""
+    per_item = log.groupby("item_id")["rating"].agg(["sum", "count"])
+    per_pair = log.groupby(["user_id", "item_id"])["rating"].agg(["sum", "count"])
+    items = {str(i): (float(s), int(c)) for i, s, c in per_item.itertuples()}
+    pairs = {(str(u), str(i)): (float(s), int(c)) for (u, i), s, c in per_pair.itertuples()}
+    return items, pairs
+
+
+def build_rating_examples(config: RatingDataConfig, dataset: Dataset) -> list[dict[str, Any]]:
+    """Every rating training row, ordered by (user id, round)."""
+    log = rated_log(dataset, config.split)
+    infos = item_infos(dataset)
+    item_totals, pair_totals = _item_totals(log)
+    users = sorted(log["user_id"].astype(str).unique())
+    if config.limit_users is not None:
+        users = users[: config.limit_users]
+    chosen = set(users)
+    rows: list[dict[str, Any]] = []
+    for user, frame in log.groupby("user_id", sort=True):
+        user = str(user)
+        if user not in chosen:
+            continue
+        entries = list(zip(frame["item_id"].astype(str), frame["rating"].astype(float),
+                           frame["timestamp"].astype(int), strict=True))  # fmt: skip
+        for round_ in range(1, config.targets_per_user + 1):
+            pos = len(entries) - round_
+            before = entries[max(0, pos - config.history_size) : max(0, pos)]
+            if pos < 0 or len(before) < config.min_history:
+                continue
+            item, rating, timestamp = entries[pos]
+            history = [RatedItem(infos[i], r) for i, r, _ in before]
+            total, count = item_totals[item]
+            own_total, own_count = pair_totals[(user, item)]
+            others = count - own_count
+            item_mean = (total - own_total) / others if others else None
+            facts = completion_facts(history, item_mean, others)
+            text = cold_start_completion(facts, infos[item], len(history), rating)
+            rows.append({
+                "id": f"rating-u{user}-r{round_}",
+                "user_id": user,
+                "item_id": item,
+                "round": round_,
+                "timestamp": timestamp,
+                "history": [i for i, _, _ in before],
+                "prompt": render_rating_messages(history, infos[item]),
+                "completion": [{"role": "assistant", "content": text}],
+                "rating": rating,
+                "variant": 0,
+                "source": "template",
+            })  # fmt: skip
+    return rows
+
+
+def _counts(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    ratings = [r["rating"] for r in rows]
+    return {
+        "rows": len(rows),
+        "examples": len(rows),
+        "users": len({r["user_id"] for r in rows}),
+        "mean_rating": round(float(np.mean(ratings)), 4) if ratings else None,
+        "by_rating": {f"{k:g}": ratings.count(k) for k in sorted(set(ratings))},
+    }
+
+
+def build_rating_dataset(
+    config: RatingDataConfig, dataset: Dataset, name: str | None = None, force: bool = False
+) -> BuiltData:
+    """Build and write the rating dataset; an identical one already there is skipped."""
+    spec = DatasetSpec("rating", RATING_FORMAT_VERSION, asdict(config), None, _counts)
+    return write_versioned(
+        dataset_folder(name or config.default_name()), spec, dataset,
+        lambda: build_rating_examples(config, dataset), force,
+    )  # fmt: skip

@@ -1,0 +1,290 @@
+"""Rating evaluation: MAE and RMSE of a model beside the global/user/item-mean baselines.
+
+    r2rec eval --task rating --dataset ml-100k --split test [--limit N] [--checkpoint DIR]
+
+Targets (`rating_targets`): the evaluation protocol's leave-one-out cases
+(`evaluation.protocol.load_cases`), one per evaluated user: the case's target item and its
+true rating from the dataset, with the case's history (the up to 10 items before it,
+oldest first) and the user's ratings of them. Cases whose target or history has no rating
+are left out. ``limit`` keeps the first N targets (users in sorted id order).
+
+Baselines (`baseline_predictions`), fitted on the split's training log (everything before
+the split's targets): ``global_mean``; ``user_mean`` and ``item_mean``, each falling back
+to the global mean for a user/item the log does not rate.
+
+Model (`predict_ratings`), per target: the model writes its reasoning greedily from
+`render_rating_messages(history, target)` until it writes ``<rate>`` (or its token budget
+runs out), then ``<rate>`` is appended and `score_choices` reads the next-token
+probabilities of "1".."5" (renormalised over the five). The predicted rating is their
+expectation (the RMSE-optimal point prediction under the model's distribution).
+``ValidRatio``: the share of targets whose reasoning, completed as
+``TEXT<rate>N</rate>`` with N the most likely choice, parses as a valid four-step rating
+completion (`reasoning.rating.parse_rating(...).valid`): it measures whether the model
+writes the three analysis steps in order, since the rating itself is always read.
+
+Metrics: ``MAE``, ``RMSE`` (of the expected rating), ``MAE argmax`` (of the most likely
+choice), ``ValidRatio``, ``cases``; every baseline gets ``MAE``, ``RMSE``, ``cases``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from evaluation.protocol import Split, load_cases
+from r2rec.errors import UserInputError
+from reasoning.backends.base import Conversation, GenerationParams, LLMBackend
+from reasoning.prompt import ItemInfo
+from reasoning.rating import RatedItem, parse_rating, render_rating_messages
+from recdata.schema import Dataset
+from training.rating.data import item_infos, rated_log
+
+CHOICES: tuple[str, ...] = ("1", "2", "3", "4", "5")
+RATE_OPEN = "<rate>"
+BASELINES = ("global_mean", "user_mean", "item_mean")
+
+
+@dataclass(frozen=True)
+class RatingTarget:
+    """One evaluation target: the user's protocol case with ratings."""
+
+    user_id: str
+    item_id: str
+    rating: float
+    history: tuple[RatedItem, ...]
+    target: ItemInfo
+
+    def messages(self) -> Conversation:
+        return render_rating_messages(self.history, self.target)
+
+
+@dataclass(frozen=True)
+class RatingPrediction:
+    """The model's answer for one target."""
+
+    expected: float  # sum_k k * p_k over "1".."5"
+    argmax: int
+    probabilities: tuple[float, ...]  # of "1".."5", summing to 1
+    reasoning: str  # the generated text before <rate>
+    valid: bool
+
+
+def rating_targets(dataset: Dataset, split: Split, limit: int | None = None) -> list[RatingTarget]:
+    """The protocol's cases of ``split`` as rating targets (see the module docstring)."""
+    if dataset.interactions["rating"].notna().sum() == 0:
+        raise UserInputError(f"{dataset.name}: no explicit ratings, the rating task needs them")
+    infos = item_infos(dataset)
+    frame = dataset.sorted_interactions()
+    per_user: dict[str, list[tuple[str, int, float]]] = {}
+    for user, rows in frame.groupby("user_id", sort=False):
+        per_user[str(user)] = list(zip(rows["item_id"].astype(str), rows["timestamp"].astype(int),
+                                       rows["rating"].astype(float), strict=True))  # fmt: skip
+    targets: list[RatingTarget] = []
+    for case in load_cases(dataset, split):
+        entries = per_user[case.user_id]
+        pos = next(i for i in range(len(entries) - 1, -1, -1)
+                   if entries[i][:2] == (case.target, case.timestamp))  # fmt: skip
+        before = entries[pos - len(case.history) : pos]
+        if tuple(e[0] for e in before) != case.history:
+            raise ValueError(f"user {case.user_id}: case history does not match the dataset")
+        ratings = [e[2] for e in [*before, entries[pos]]]
+        if not all(math.isfinite(r) for r in ratings):
+            continue
+        targets.append(RatingTarget(
+            case.user_id, case.target, entries[pos][2],
+            tuple(RatedItem(infos[i], r) for i, _, r in before), infos[case.target],
+        ))  # fmt: skip
+        if limit is not None and len(targets) >= limit:
+            break
+    return targets
+
+
+def targets_digest(targets: Sequence[RatingTarget]) -> str:
+    """sha256 over (user, item, rating) of the targets: equal digests, same targets."""
+    text = "".join(f"{t.user_id}\x1f{t.item_id}\x1f{t.rating:g}\n" for t in targets)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def error_metrics(
+    predicted: Sequence[float] | np.ndarray, true: Sequence[float] | np.ndarray
+) -> dict[str, float]:
+    """MAE, RMSE and the number of cases."""
+    p, t = np.asarray(predicted, dtype=np.float64), np.asarray(true, dtype=np.float64)
+    if p.shape != t.shape or p.ndim != 1:
+        raise ValueError(f"predictions {p.shape} and truths {t.shape} must be equal 1-d shapes")
+    if not len(p):
+        return {"MAE": float("nan"), "RMSE": float("nan"), "cases": 0.0}
+    err = p - t
+    return {
+        "MAE": float(np.mean(np.abs(err))),
+        "RMSE": float(np.sqrt(np.mean(err**2))),
+        "cases": float(len(p)),
+    }
+
+
+def baseline_predictions(
+    train: pd.DataFrame, pairs: Sequence[tuple[str, str]]
+) -> dict[str, np.ndarray]:
+    """Predictions of each baseline for (user, item) pairs, fitted on ``train``'s ratings."""
+    rated = train.loc[train["rating"].notna()]
+    if rated.empty:
+        raise UserInputError("the training log has no ratings to fit the baselines on")
+    overall = float(rated["rating"].mean())
+    user_mean = rated.groupby(rated["user_id"].astype(str))["rating"].mean().to_dict()
+    item_mean = rated.groupby(rated["item_id"].astype(str))["rating"].mean().to_dict()
+    return {
+        "global_mean": np.full(len(pairs), overall),
+        "user_mean": np.array([float(user_mean.get(u, overall)) for u, _ in pairs]),
+        "item_mean": np.array([float(item_mean.get(i, overall)) for _, i in pairs]),
+    }
+
+
+def baseline_metrics(
+    dataset: Dataset, split: Split, targets: Sequence[RatingTarget]
+) -> dict[str, dict[str, float]]:
+    """MAE/RMSE of every baseline on ``targets``, fitted on the split's training log."""
+    predictions = baseline_predictions(
+        rated_log(dataset, split), [(t.user_id, t.item_id) for t in targets]
+    )
+    truth = [t.rating for t in targets]
+    return {name: error_metrics(predictions[name], truth) for name in BASELINES}
+
+
+def _prediction(logprobs: dict[str, float], reasoning: str) -> RatingPrediction:
+    probs = np.exp(np.array([logprobs[c] for c in CHOICES], dtype=np.float64))
+    probs = probs / probs.sum()
+    best = int(np.argmax(probs)) + 1
+    valid = parse_rating(f"{reasoning}{RATE_OPEN}{best}</rate>").valid
+    expected = float(np.dot(probs, np.arange(1, len(CHOICES) + 1)))
+    return RatingPrediction(expected, best, tuple(float(p) for p in probs), reasoning, valid)
+
+
+async def predict_ratings(
+    backend: LLMBackend,
+    targets: Sequence[RatingTarget],
+    max_tokens: int = 192,
+    batch_size: int = 8,
+) -> list[RatingPrediction]:
+    """Reason (greedy, up to ``<rate>``), then read the rating distribution (see above)."""
+    params = GenerationParams(max_tokens=max_tokens, temperature=0.0, stop=(RATE_OPEN,))
+    out: list[RatingPrediction] = []
+    for start in range(0, len(targets), batch_size):
+        batch = [t.messages() for t in targets[start : start + batch_size]]
+        generations = await backend.generate(batch, params)
+        # each conversation continues its own reasoning, so each is scored on its own
+        scores = await asyncio.gather(*(
+            backend.score_choices([m], g.text + RATE_OPEN, CHOICES)
+            for m, g in zip(batch, generations, strict=True)
+        ))  # fmt: skip
+        out += [_prediction(s[0], g.text) for s, g in zip(scores, generations, strict=True)]
+    return out
+
+
+def model_metrics(
+    predictions: Sequence[RatingPrediction], targets: Sequence[RatingTarget]
+) -> dict[str, float]:
+    """MAE/RMSE of the expected rating, MAE of the argmax, ValidRatio, cases."""
+    truth = [t.rating for t in targets]
+    metrics = error_metrics([p.expected for p in predictions], truth)
+    metrics["MAE argmax"] = error_metrics([p.argmax for p in predictions], truth)["MAE"]
+    metrics["ValidRatio"] = (
+        float(np.mean([p.valid for p in predictions])) if predictions else float("nan")
+    )
+    return metrics
+
+
+def _split_result(dataset: Dataset, split: Split, targets: list[RatingTarget], limit: int | None):
+    if not targets:
+        raise UserInputError(f"{dataset.name}/{split}: no rated evaluation targets")
+    return {
+        "dataset": dataset.name, "split": split, "limit": limit,
+        "targets_sha256": targets_digest(targets),
+        "baselines": baseline_metrics(dataset, split, targets),
+    }  # fmt: skip
+
+
+async def _score_model(
+    make_backend: Callable[[], LLMBackend],
+    targets: dict[str, list[RatingTarget]],
+    results: dict[str, dict[str, Any]],
+    model_name: str,
+    max_tokens: int,
+    batch_size: int,
+) -> None:
+    backend = make_backend()
+    try:
+        for split, split_targets in targets.items():
+            started = time.perf_counter()
+            predictions = await predict_ratings(backend, split_targets, max_tokens, batch_size)
+            shown = list(zip(split_targets, predictions, strict=True))[:3]
+            results[split].update(
+                model=model_name,
+                metrics=model_metrics(predictions, split_targets),
+                runtime_seconds=time.perf_counter() - started,
+                examples=[{"user_id": t.user_id, "item_id": t.item_id, "rating": t.rating,
+                           "expected": p.expected, "reasoning": p.reasoning} for t, p in shown],
+            )  # fmt: skip
+    finally:
+        await backend.aclose()
+
+
+def evaluate_rating(
+    dataset: Dataset,
+    splits: Sequence[Split],
+    limit: int | None = None,
+    make_backend: Callable[[], LLMBackend] | None = None,
+    model_name: str = "model",
+    max_tokens: int = 192,
+    batch_size: int = 8,
+) -> dict[str, dict[str, Any]]:
+    """Per split (JSON-ready): the baselines, and the model when ``make_backend`` is given
+    (one backend for every split, closed at the end); ``examples`` shows three answers."""
+    targets: dict[str, list[RatingTarget]] = {
+        split: rating_targets(dataset, split, limit) for split in splits
+    }
+    results: dict[str, dict[str, Any]] = {
+        split: _split_result(dataset, split, t, limit)  # type: ignore[arg-type]
+        for split, t in targets.items()
+    }
+    if make_backend is not None:
+        asyncio.run(
+            _score_model(make_backend, targets, results, model_name, max_tokens, batch_size)
+        )
+    return results
+
+
+def markdown_rows(result: dict[str, Any], label: str | None = None) -> list[str]:
+    """Table rows of one split's result: the model (if scored), then the baselines."""
+    prefix = f"| {label} " if label is not None else ""
+    rows = []
+    if "metrics" in result:
+        m = result["metrics"]
+        rows.append(f"{prefix}| {result.get('model', 'model')} | {int(m['cases'])} | "
+                    f"{m['MAE']:.4f} | {m['RMSE']:.4f} | {m['ValidRatio']:.4f} |")  # fmt: skip
+    for name, m in result["baselines"].items():
+        rows.append(
+            f"{prefix}| {name} | {int(m['cases'])} | {m['MAE']:.4f} | {m['RMSE']:.4f} | - |"
+        )
+    return rows
+
+
+def markdown_table(results: dict[str, dict[str, Any]]) -> str:
+    """The rating table over splits: model and baselines per split, then where from."""
+    lines = ["| split | model | cases | MAE | RMSE | ValidRatio |", "|---|---|---:|---:|---:|---:|"]
+    for split, result in results.items():
+        lines += markdown_rows(result, split)
+    lines.append("")
+    lines += [
+        f"{r['dataset']}, {split} split: protocol leave-one-out targets "
+        f"(sha256 {r['targets_sha256'][:12]}); baselines fitted on the split's training log."
+        for split, r in results.items()
+    ]
+    return "\n".join(lines)
