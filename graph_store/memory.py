@@ -19,7 +19,6 @@ built for read-heavy use; batch writes where possible.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
@@ -400,14 +399,8 @@ class MemoryGraphStore(GraphStoreBase):
             v = snap.user_index[req.neighbour_id]
             start, end = int(snap.pair_ptr[v]), int(snap.pair_ptr[v + 1])
             split = start + int(np.searchsorted(snap.pair_neg_ts[start:end], -req.anchor, "left"))
-            taken = 0
-            for k in itertools.chain(range(split - 1, start - 1, -1), range(split, end)):
-                if taken == req.limit:
-                    break
-                item = int(snap.pair_item[k])
-                if blocked[item]:
-                    continue
-                taken += 1
-                it = snap.items[item]
+            walk = np.concatenate((np.arange(split - 1, start - 1, -1), np.arange(split, end)))
+            for k in walk[~blocked[snap.pair_item[walk]]][: req.limit].tolist():
+                it = snap.items[int(snap.pair_item[k])]
                 rows.append(NextRow(req.neighbour_id, it.item_id, it.title, int(snap.pair_ts[k])))
         return rows

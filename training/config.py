@@ -64,6 +64,10 @@ class RunConfig:
     time_limit_minutes: float | None = field(
         default=None, metadata={"help": "Stop training (and save) after this many minutes."}
     )
+    gradient_checkpointing: bool = field(
+        default=True,
+        metadata={"help": "Recompute activations in the backward pass: less memory, ~30% slower."},
+    )
     save_steps: int = field(default=25, metadata={"help": "Checkpoint every N steps."})
     logging_steps: int = field(default=5, metadata={"help": "Log every N steps."})
     seed: int = field(default=0, metadata={"help": "Training seed."})

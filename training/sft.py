@@ -94,6 +94,7 @@ def trainer_common(config: Any, folder: Path, device: str) -> dict[str, Any]:
         "report_to": [] if config.report_to == "none" else [config.report_to],
         "disable_tqdm": True,
         "dataloader_num_workers": 0,
+        "gradient_checkpointing": config.gradient_checkpointing,
     }
 
 
