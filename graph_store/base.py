@@ -9,7 +9,8 @@ a few primitives each store answers from its own data (numpy arrays or Cypher):
 - ``_cooccurrence``: top-n unseen items by co-interaction with the user's recent window,
   voted by the top neighbours (score desc, item id asc);
 - ``_popular``: items by distinct users desc, item id asc, minus an exclusion set;
-- ``_chain_neighbours`` / ``_next_items``: bounded raw rows for ``graph_store.chains``.
+- ``_chain_neighbours`` / ``_next_items``: bounded raw rows for ``graph_store.chains``
+  (or an override of ``chains``, as in the Bolt store).
 
 Ordering everywhere: "most recent" = ts desc then item id desc (the reverse of the
 evaluation protocol's (ts, item id) order); ranks break ties by ascending id.
@@ -90,7 +91,7 @@ def _validate_n(n: int, name: str = "n") -> int:
     return n
 
 
-def _validate_ids(ids: Collection[str] | None, kind: str) -> frozenset[str] | None:
+def validate_ids(ids: Collection[str] | None, kind: str) -> frozenset[str] | None:
     if ids is None:
         return None
     if isinstance(ids, str):
@@ -130,7 +131,7 @@ class GraphStoreBase(ABC):
 
     async def items(self, item_ids: Sequence[str]) -> dict[str, Item]:
         """Known items among ``item_ids`` (unknown ids are simply absent)."""
-        ids = _validate_ids(item_ids, "item") or frozenset()
+        ids = validate_ids(item_ids, "item") or frozenset()
         return await self._items(sorted(ids)) if ids else {}
 
     async def candidates(
@@ -146,7 +147,7 @@ class GraphStoreBase(ABC):
         """
         user_id = validate_id(user_id, "user")
         _validate_n(n)
-        among_set = _validate_ids(among, "item")
+        among_set = validate_ids(among, "item")
         if n == 0:
             return []
         found = await self._cooccurrence(user_id, n, params, among_set)
@@ -167,7 +168,7 @@ class GraphStoreBase(ABC):
         With ``candidates``, every chain's next item is one of them.
         """
         user_id = validate_id(user_id, "user")
-        allowed = _validate_ids(candidates, "item")
+        allowed = validate_ids(candidates, "item")
         if allowed is not None and not allowed:
             return []
         neighbours = await self._chain_neighbours(user_id, params, allowed)
@@ -230,20 +231,22 @@ class GraphStoreBase(ABC):
         self, n: int, exclude: Collection[str], among: frozenset[str] | None
     ) -> list[Candidate]: ...
 
-    @abstractmethod
+    # The two primitives of the generic `chains`; a store that overrides `chains` (the Bolt
+    # store ranks a fetched neighbourhood with the embedded store's code) needs neither.
     async def _chain_neighbours(
         self, user_id: str, params: ChainParams, candidates: frozenset[str] | None
     ) -> list[NeighbourRow]:
         """Top ``max_neighbours`` users sharing >= ``min_overlap`` of the user's ``window``
         most recent items (overlap desc, id asc), each with at least its ``max_shared``
         most recent shared items; with ``candidates``, only users who reached one."""
+        raise NotImplementedError
 
-    @abstractmethod
     async def _next_items(
         self, user_id: str, requests: Sequence[NextRequest], candidates: frozenset[str] | None
     ) -> list[NextRow]:
         """Per request, the neighbour's first ``limit`` unseen items in ``order_next`` order
         (after ``anchor`` first: ts asc, id asc; then the rest: ts desc, id desc)."""
+        raise NotImplementedError
 
     @abstractmethod
     async def _ingest(

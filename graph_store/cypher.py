@@ -1,25 +1,33 @@
 """The Cypher the Bolt store runs, kept to what both Neo4j 5 and ArcadeDB execute.
 
-Model: ``(:User {id})``, ``(:Item {id, title, placeholder, <attributes>})``,
-``(:User)-[:INTERACTED {ts, rating}]->(:Item)``; a repeated (user, item, ts) is one edge.
-Every query is parameterised (no string building from input). Orderings mirror
-``graph_store.base``: recency = ts desc then id desc; ranks tie-break on id asc.
+Model: ``(:User {id, adj_items, adj_ts})``, ``(:Item {id, title, placeholder,
+adj_users, adj_ts, <attributes>})``, ``(:User)-[:INTERACTED {ts, rating}]->(:Item)``; a
+repeated (user, item, ts) is one edge. Every query is parameterised (no string building
+from input). Orderings mirror ``graph_store.base``: recency = ts desc then id desc; ranks
+tie-break on id asc.
+
+Adjacency lists: each node also carries its edges as two parallel list properties
+(``adj_items``/``adj_ts`` on a user, ``adj_users``/``adj_ts`` on an item), appended by
+``EDGES`` in the same transaction that creates the edge, so they are never out of step
+with the edges. Candidates and chains read them (`graph_store.neighbourhood`) instead of
+traversing: on ArcadeDB a traversal cost ~12 us per edge and a request touches ~10,000
+edges, while the lists need three indexed lookups. ``ADJACENCY_REBUILD`` rebuilds them from
+the edges (a graph written before they existed; `Neo4jGraphStore.connect` runs it when a
+user lacks them).
 
 Portability notes (checked on ArcadeDB 26.10 and written to Neo4j 5 syntax):
 - ``CREATE CONSTRAINT ... IF NOT EXISTS ... IS UNIQUE`` and ``CREATE INDEX ... IF NOT
   EXISTS FOR ()-[r:INTERACTED]-() ON (r.ts)`` work on both; ArcadeDB lists extra
   entries in ``SHOW CONSTRAINTS``/``SHOW INDEXES`` (we never read them).
-- Relying on ``ORDER BY`` before ``collect()`` to keep order: Neo4j does so in practice
-  and ArcadeDB too; the per-neighbour slice in ``NEXT_ITEMS`` depends on it, and the
-  cross-store contract test would catch a divergence.
+- Several ``SET`` items of an ``ON CREATE SET`` may write other bound nodes (the
+  adjacency lists); rows of one ``UNWIND`` are applied in order on both servers, so a
+  batch touching one node twice appends twice.
 - String order is Java's (UTF-16 code units) on both servers; Python orders by code
   point. They differ only between supplementary characters and U+E000-U+FFFF.
 - "Was this edge new?" is counted with OPTIONAL MATCH + ``count()`` before the MERGE:
   the aggregation forces every row to be read before any is written. An ``EXISTS {}``
   in the same place is evaluated lazily by ArcadeDB (after the MERGE, always true),
   while Neo4j's planner makes it eager; the aggregation is correct on both.
-- "Unseen by the user" is ``NOT j.id IN $seen`` with the user's item ids fetched first
-  (``SEEN``): on ArcadeDB a per-row ``NOT EXISTS { (u)-->(j) }`` was 1.3-3x slower.
 - No APOC or GDS: neither is needed.
 """
 
@@ -32,7 +40,9 @@ SCHEMA = (
 )
 
 _ITEM_FIELDS = (
-    "{id}.id AS id, {id}.title AS title, {id}.placeholder AS placeholder, properties({id}) AS props"
+    "{id}.id AS id, {id}.title AS title, {id}.placeholder AS placeholder, "
+    "[k IN keys({id}) WHERE NOT k IN ['id', 'title', 'placeholder', 'adj_users', 'adj_ts'] "
+    "| [k, {id}[k]]] AS attrs"
 )
 
 HISTORY = f"""
@@ -52,23 +62,19 @@ MATCH (:User {id: $uid})-[:INTERACTED]->(i:Item)
 RETURN DISTINCT i.id AS id
 """
 
-_WINDOW = """
-MATCH (u:User {id: $uid})-[r:INTERACTED]->(i:Item)
-WITH u, i, max(r.ts) AS uts ORDER BY uts DESC, i.id DESC LIMIT $window
+USER_ADJACENCY = """
+UNWIND $ids AS uid
+MATCH (u:User {id: uid})
+RETURN uid AS id, coalesce(u.adj_items, []) AS others,
+       CASE WHEN $with_ts THEN coalesce(u.adj_ts, []) ELSE null END AS ts
 """
 
-COOCCURRENCE = (
-    _WINDOW
-    + f"""
-MATCH (i)<-[:INTERACTED]-(v:User) WHERE v <> u
-WITH u, v, count(DISTINCT i) AS overlap ORDER BY overlap DESC, v.id ASC LIMIT $k
-MATCH (v)-[:INTERACTED]->(j:Item)
-WHERE NOT j.id IN $seen AND ($among IS NULL OR j.id IN $among)
-WITH DISTINCT v, overlap, j
-WITH j, sum(overlap) AS score ORDER BY score DESC, j.id ASC LIMIT $n
-RETURN {_ITEM_FIELDS.format(id="j")}, score
+ITEM_ADJACENCY = """
+UNWIND $ids AS iid
+MATCH (i:Item {id: iid})
+RETURN iid AS id, coalesce(i.adj_users, []) AS others,
+       CASE WHEN $with_ts THEN coalesce(i.adj_ts, []) ELSE null END AS ts
 """
-)
 
 POPULAR_ALL = f"""
 MATCH (v:User)-[:INTERACTED]->(i:Item)
@@ -87,31 +93,6 @@ UNWIND $among AS iid
 MATCH (i:Item {{id: iid}})<-[:INTERACTED]-(v:User) WHERE NOT i.id IN $exclude
 WITH i, count(DISTINCT v) AS score ORDER BY score DESC, i.id ASC LIMIT $n
 RETURN {_ITEM_FIELDS.format(id="i")}, score
-"""
-
-CHAIN_NEIGHBOURS = (
-    _WINDOW
-    + """
-MATCH (i)<-[r2:INTERACTED]-(v:User) WHERE v <> u
-WITH v, i, uts, max(r2.ts) AS vts
-WITH v, count(i) AS overlap, collect([i.id, i.title, uts, vts]) AS shared
-WHERE overlap >= $min_overlap
-  AND ($cands IS NULL OR EXISTS { MATCH (v)-[:INTERACTED]->(c:Item) WHERE c.id IN $cands })
-RETURN v.id AS vid, overlap, shared ORDER BY overlap DESC, vid ASC LIMIT $k
-"""
-)
-
-NEXT_ITEMS = """
-UNWIND $reqs AS req
-MATCH (v:User {id: req.vid})-[r:INTERACTED]->(j:Item)
-WHERE NOT j.id IN $seen AND ($cands IS NULL OR j.id IN $cands)
-WITH req, j, max(r.ts) AS ts
-WITH req, j, ts, CASE WHEN ts > req.anchor THEN 0 ELSE 1 END AS later
-ORDER BY req.vid, later ASC, CASE WHEN later = 0 THEN ts ELSE -ts END ASC,
-         CASE WHEN later = 0 THEN j.id ELSE '' END ASC,
-         CASE WHEN later = 0 THEN '' ELSE j.id END DESC
-WITH req, collect([j.id, j.title, ts]) AS rows
-RETURN req.vid AS vid, rows[..req.limit] AS rows
 """
 
 UPSERT_ITEMS = """
@@ -135,7 +116,9 @@ MATCH (i:Item {id: row.i})
 OPTIONAL MATCH (u)-[old:INTERACTED {ts: row.ts}]->(i)
 WITH u, i, row, count(old) AS existed
 MERGE (u)-[r:INTERACTED {ts: row.ts}]->(i)
-ON CREATE SET r.rating = row.rating
+ON CREATE SET r.rating = row.rating,
+    u.adj_items = coalesce(u.adj_items, []) + [row.i], u.adj_ts = coalesce(u.adj_ts, []) + [row.ts],
+    i.adj_users = coalesce(i.adj_users, []) + [row.u], i.adj_ts = coalesce(i.adj_ts, []) + [row.ts]
 RETURN sum(CASE WHEN existed > 0 THEN 0 ELSE 1 END) AS created
 """
 
@@ -145,5 +128,25 @@ CALL { MATCH (i:Item) RETURN count(i) AS items }
 CALL { MATCH ()-[r:INTERACTED]->() RETURN count(r) AS interactions }
 RETURN users, items, interactions
 """
+
+ADJACENCY_MISSING = """
+MATCH (u:User) WHERE u.adj_items IS NULL
+RETURN u.id AS id LIMIT 1
+"""
+
+ADJACENCY_REBUILD = (
+    """
+MATCH (u:User)
+OPTIONAL MATCH (u)-[r:INTERACTED]->(i:Item)
+WITH u, collect(i.id) AS items, collect(r.ts) AS ts
+SET u.adj_items = items, u.adj_ts = ts
+""",
+    """
+MATCH (i:Item)
+OPTIONAL MATCH (i)<-[r:INTERACTED]-(u:User)
+WITH i, collect(u.id) AS users, collect(r.ts) AS ts
+SET i.adj_users = users, i.adj_ts = ts
+""",
+)
 
 PING = "RETURN 1 AS ok"

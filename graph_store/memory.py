@@ -148,6 +148,20 @@ class MemoryGraphStore(GraphStoreBase):
         store._load(interactions, items)
         return store
 
+    @classmethod
+    def from_edges(cls, users: np.ndarray, items: np.ndarray, ts: np.ndarray) -> MemoryGraphStore:
+        """A store over bare ``(user, item, ts)`` edge columns (no ratings, no item metadata:
+        items get empty titles); used to rank a neighbourhood fetched from a server."""
+        user_codes, user_ids = pd.factorize(users)
+        item_codes, item_ids = pd.factorize(items)
+        store = cls()
+        store._snap = _build(
+            [str(u) for u in user_ids], [Item(str(i), "", {}) for i in item_ids],
+            user_codes.astype(np.int64), item_codes.astype(np.int64),
+            np.asarray(ts, dtype=np.int64), np.full(len(ts), np.nan),
+        )  # fmt: skip
+        return store
+
     async def load_frames(
         self,
         interactions: pd.DataFrame,

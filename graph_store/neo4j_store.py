@@ -13,6 +13,8 @@ an index on ``INTERACTED.ts``) is created idempotently by ``connect``.
 ``ingest`` writes one batch in one transaction (all or nothing); ``load_frames`` commits
 chunk by chunk (a failed chunk leaves earlier ones, and re-running is idempotent).
 Unreachable server, failed login or a timeout raise ``GraphStoreUnavailable`` (-> 503).
+Candidates and chains read the nodes' adjacency lists and rank the fetched neighbourhood
+with the embedded store's code (`graph_store.neighbourhood`).
 The Cypher and its portability notes are in ``graph_store.cypher``.
 """
 
@@ -22,7 +24,7 @@ import asyncio
 import functools
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import neo4j
@@ -36,12 +38,14 @@ from graph_store.base import (
     frame_interactions,
     frame_records,
     prepare_batch,
+    validate_ids,
 )
-from graph_store.chains import NeighbourRow, NextRequest, NextRow, SharedRow, recent_first
+from graph_store.neighbourhood import Adjacency, Kind, NeighbourhoodFetch
 from graph_store.types import (
     PLACEHOLDER_TITLE,
     Candidate,
     CandidateParams,
+    Chain,
     ChainParams,
     GraphCounts,
     GraphStoreError,
@@ -51,6 +55,7 @@ from graph_store.types import (
     Item,
     ItemRecord,
     NewInteraction,
+    validate_id,
 )
 
 T = TypeVar("T")
@@ -85,12 +90,7 @@ class Neo4jConfig:
 
 
 def _item(record: Mapping[str, Any]) -> Item:
-    props = record["props"] or {}
-    attributes = {
-        k: str(v)
-        for k, v in props.items()
-        if k not in ("id", "title", "placeholder") and v is not None
-    }
+    attributes = {str(k): str(v) for k, v in record["attrs"] or () if v is not None}
     return Item(record["id"], record["title"] or "", attributes, bool(record["placeholder"]))
 
 
@@ -128,6 +128,7 @@ class Neo4jGraphStore(GraphStoreBase):
             if create_schema:
                 for statement in cypher.SCHEMA:
                     await store._guard(functools.partial(store._write_once, statement))
+                await store.rebuild_adjacency(only_if_missing=True)
         except BaseException:
             await driver.close()
             raise
@@ -135,6 +136,15 @@ class Neo4jGraphStore(GraphStoreBase):
 
     async def close(self) -> None:
         await self._driver.close()
+
+    async def rebuild_adjacency(self, only_if_missing: bool = False) -> bool:
+        """Rebuild every node's adjacency lists from its edges (see `graph_store.cypher`);
+        with ``only_if_missing``, only when some user lacks them. True if it ran."""
+        if only_if_missing and not await self._read(cypher.ADJACENCY_MISSING):
+            return False
+        for statement in cypher.ADJACENCY_REBUILD:
+            await self._guard(functools.partial(self._write_once, statement))
+        return True
 
     async def _guard(self, make: Callable[[], Awaitable[T]]) -> T:
         """Run one driver call under the query timeout; map outages to GraphStoreUnavailable."""
@@ -204,17 +214,47 @@ class Neo4jGraphStore(GraphStoreBase):
     async def _seen_items(self, user_id: str) -> set[str]:
         return {r["id"] for r in await self._read(cypher.SEEN, uid=user_id)}
 
+    async def _adjacency(self, kind: Kind, ids: list[str], with_ts: bool) -> dict[str, Adjacency]:
+        query = cypher.USER_ADJACENCY if kind == "user" else cypher.ITEM_ADJACENCY
+        records = await self._read(query, ids=ids, with_ts=with_ts)
+        return {r["id"]: (r["others"], r["ts"]) for r in records}
+
     async def _cooccurrence(
         self, user_id: str, n: int, params: CandidateParams, among: frozenset[str] | None
     ) -> list[Candidate]:
-        seen = sorted(await self._seen_items(user_id))
-        if not seen:
+        local = await NeighbourhoodFetch(user_id, self._adjacency).for_candidates(params)
+        if local is None:
             return []
-        records = await self._read(
-            cypher.COOCCURRENCE, uid=user_id, seen=seen, window=params.window,
-            k=params.max_neighbours, n=n, among=None if among is None else sorted(among),
-        )  # fmt: skip
-        return [Candidate(_item(r), int(r["score"]), "co-interaction") for r in records]
+        found = await local._cooccurrence(user_id, n, params, among)
+        items = await self._items([c.item.item_id for c in found])
+        return [replace(c, item=items[c.item.item_id]) for c in found]
+
+    async def chains(
+        self,
+        user_id: str,
+        params: ChainParams = ChainParams(),  # noqa: B008 (frozen, immutable)
+        seed: int = 0,
+        candidates: Collection[str] | None = None,
+    ) -> list[Chain]:
+        """The embedded store's chains over the user's neighbourhood (same definition)."""
+        user_id = validate_id(user_id, "user")
+        allowed = validate_ids(candidates, "item")
+        if allowed is not None and not allowed:
+            return []
+        local = await NeighbourhoodFetch(user_id, self._adjacency).for_chains(params, allowed)
+        if local is None:
+            return []
+        found = await local.chains(user_id, params, seed, allowed)
+        wanted = {s.item_id for c in found for s in c.shared} | {c.next_item_id for c in found}
+        titles = {i: item.title for i, item in (await self._items(sorted(wanted))).items()}
+        return [
+            replace(
+                c,
+                shared=tuple(replace(s, title=titles[s.item_id]) for s in c.shared),
+                next_title=titles[c.next_item_id],
+            )
+            for c in found
+        ]
 
     async def _popular(
         self, n: int, exclude: Collection[str], among: frozenset[str] | None
@@ -243,38 +283,6 @@ class Neo4jGraphStore(GraphStoreBase):
         ranked = [Candidate(_item(r), int(r["score"]), "popular") for r in records]
         self._popular_cache = (now, ranked)
         return ranked
-
-    async def _chain_neighbours(
-        self, user_id: str, params: ChainParams, candidates: frozenset[str] | None
-    ) -> list[NeighbourRow]:
-        records = await self._read(
-            cypher.CHAIN_NEIGHBOURS, uid=user_id, window=params.window,
-            min_overlap=params.min_overlap, k=params.max_neighbours,
-            cands=None if candidates is None else sorted(candidates),
-        )  # fmt: skip
-        rows = []
-        for r in records:
-            shared = recent_first(
-                [SharedRow(s[0], s[1] or "", int(s[2]), int(s[3])) for s in r["shared"]]
-            )
-            rows.append(
-                NeighbourRow(r["vid"], int(r["overlap"]), tuple(shared[: params.max_shared]))
-            )
-        return rows
-
-    async def _next_items(
-        self, user_id: str, requests: Sequence[NextRequest], candidates: frozenset[str] | None
-    ) -> list[NextRow]:
-        reqs = [{"vid": q.neighbour_id, "anchor": q.anchor, "limit": q.limit} for q in requests]
-        records = await self._read(
-            cypher.NEXT_ITEMS, seen=sorted(await self._seen_items(user_id)), reqs=reqs,
-            cands=None if candidates is None else sorted(candidates),
-        )  # fmt: skip
-        return [
-            NextRow(r["vid"], row[0], row[1] or "", int(row[2]))
-            for r in records
-            for row in r["rows"]
-        ]
 
     async def _ingest(self, rows: list[NewInteraction], records: list[ItemRecord]) -> IngestResult:
         created = await self._write_tx(self._batch_steps(rows, records))

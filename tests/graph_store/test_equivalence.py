@@ -6,8 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from graph_store.base import GraphStoreBase
 from graph_store.memory import MemoryGraphStore
-from graph_store.types import CandidateParams, ChainParams
+from graph_store.neo4j_store import Neo4jConfig, Neo4jGraphStore
+from graph_store.types import CandidateParams, ChainParams, NewInteraction
 from tests.graph_store.conftest import StoreFactory
 
 pytestmark = pytest.mark.asyncio
@@ -64,3 +66,46 @@ async def test_memory_and_bolt_agree(backend: str, make_store: StoreFactory) -> 
             assert only == await bolt.chains(user, params, 0, candidates=restrict)
             assert all(c.next_item_id in restrict for c in only)
     assert n_chains > 100  # the comparison covered real chains, not empty lists
+
+
+async def _assert_same_rankings(mem: GraphStoreBase, bolt: GraphStoreBase, users: list[str]):
+    params = ChainParams(window=6, max_neighbours=4, max_chains=3)
+    for user in users:
+        assert await mem.candidates(user, 10) == await bolt.candidates(user, 10), user
+        assert await mem.chains(user, params, 3) == await bolt.chains(user, params, 3), user
+
+
+async def test_ingested_edges_keep_the_adjacency_lists_in_step(
+    backend: str, make_store: StoreFactory
+) -> None:
+    if backend == "memory":
+        pytest.skip("compares memory against a Bolt backend")
+    inter, items = random_frames(seed=3)
+    mem = MemoryGraphStore.from_frames(inter, items)
+    bolt = await make_store(inter, items)
+    batch = [
+        NewInteraction("u1", "i5", 100, 4.0), NewInteraction("u1", "i5", 100, 4.0),  # repeat
+        NewInteraction("u1", "i7", 101), NewInteraction("new-user", "i5", 50),
+        NewInteraction("u2", "brand-new-item", 60), NewInteraction("u3", "i1", 0),
+    ]  # fmt: skip
+    assert await mem.ingest(batch) == await bolt.ingest(batch)
+    await _assert_same_rankings(mem, bolt, ["u1", "u2", "u3", "new-user", "u9"])
+
+
+async def test_connect_rebuilds_adjacency_lists_missing_from_an_older_graph(
+    backend: str, make_store: StoreFactory, bolt_config: Neo4jConfig | None
+) -> None:
+    if backend == "memory" or bolt_config is None:
+        pytest.skip("Bolt stores only")
+    inter, items = random_frames(seed=5)
+    mem = MemoryGraphStore.from_frames(inter, items)
+    bolt = await make_store(inter, items)
+    assert isinstance(bolt, Neo4jGraphStore)
+    await bolt._write_once("MATCH (n) REMOVE n.adj_items, n.adj_users, n.adj_ts")
+    assert await bolt.candidates("u1", 10) != await mem.candidates("u1", 10)  # lists gone
+    reopened = await Neo4jGraphStore.connect(bolt_config)
+    try:
+        assert not await reopened.rebuild_adjacency(only_if_missing=True)  # already rebuilt
+        await _assert_same_rankings(mem, reopened, [f"u{u}" for u in range(0, 40, 4)])
+    finally:
+        await reopened.close()
