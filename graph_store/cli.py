@@ -10,6 +10,11 @@ Bolt options also read ``NEO4J_URI`` / ``NEO4J_USER`` / ``NEO4J_PASSWORD`` /
 ``NEO4J_DATABASE``. The embedded store lives in the process that builds it (the
 service builds its own at start-up); ``--store memory`` checks the data and timing.
 Loading into Bolt is idempotent: re-running adds nothing twice.
+
+    r2rec graph rebuild-adjacency --uri bolt://localhost:7687 ...
+
+rebuilds the nodes' adjacency lists (`graph_store.cypher`) from the edges, for a graph
+whose INTERACTED edges were written by another tool.
 """
 
 from __future__ import annotations
@@ -112,3 +117,32 @@ def load_command(
         f"{counts.interactions:,} interactions ({len(inter):,} rows from {dataset}/{split.value}) "
         f"in {seconds:.1f} s"
     )
+
+
+async def _rebuild(config: Neo4jConfig) -> None:
+    store = await Neo4jGraphStore.connect(config, create_schema=False)
+    try:
+        await store.rebuild_adjacency()
+    finally:
+        await store.close()
+
+
+@app.command("rebuild-adjacency")
+def rebuild_adjacency_command(
+    uri: Annotated[
+        str, typer.Option(envvar="NEO4J_URI", help="Bolt URI")
+    ] = "bolt://127.0.0.1:7687",
+    user: Annotated[str, typer.Option(envvar="NEO4J_USER", help="Bolt user")] = "neo4j",
+    password: Annotated[str, typer.Option(envvar="NEO4J_PASSWORD", help="Bolt password")] = "",
+    database: Annotated[str, typer.Option(envvar="NEO4J_DATABASE", help="database")] = "neo4j",
+) -> None:
+    """Rebuild the nodes' adjacency lists from the INTERACTED edges (after edges were
+    written by anything other than r2rec)."""
+    started = time.perf_counter()
+    try:
+        asyncio.run(_rebuild(Neo4jConfig(uri=uri, user=user, password=password,
+                                         database=database)))  # fmt: skip
+    except GraphStoreError as err:
+        console.print(f"[red]graph store error:[/red] {err}")
+        raise typer.Exit(1) from err
+    typer.echo(f"adjacency lists rebuilt in {time.perf_counter() - started:.1f} s")

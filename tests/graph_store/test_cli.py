@@ -20,3 +20,38 @@ def test_graph_commands_are_registered_on_the_root_cli() -> None:
     runner = CliRunner()
     assert runner.invoke(root_app, ["graph", "load", "--help"]).exit_code == 0
     assert runner.invoke(root_app, ["bench", "graph", "--help"]).exit_code == 0
+
+
+def test_rebuild_adjacency_restores_the_lists_from_the_edges(arcadedb) -> None:
+    import asyncio
+
+    from graph_store.memory import MemoryGraphStore
+    from graph_store.neo4j_store import Neo4jConfig, Neo4jGraphStore
+    from tests.graph_store.conftest import toy_frames
+
+    config = Neo4jConfig(uri=arcadedb.uri, user=arcadedb.user, password=arcadedb.password,
+                         database=arcadedb.database)  # fmt: skip
+    inter, items = toy_frames()
+
+    async def load_then_strip() -> None:
+        store = await Neo4jGraphStore.connect(config)
+        await store.clear()
+        await store.load_frames(inter, items)
+        await store._write_once("MATCH (n) REMOVE n.adj_items, n.adj_users, n.adj_ts")
+        await store.close()
+
+    async def candidates() -> list:
+        store = await Neo4jGraphStore.connect(config, create_schema=False)  # no auto-rebuild
+        try:
+            return await store.candidates("a", 3)
+        finally:
+            await store.close()
+
+    asyncio.run(load_then_strip())
+    expected = asyncio.run(MemoryGraphStore.from_frames(inter, items).candidates("a", 3))
+    assert asyncio.run(candidates()) != expected
+    env = {"NEO4J_URI": config.uri, "NEO4J_USER": config.user,
+           "NEO4J_PASSWORD": config.password, "NEO4J_DATABASE": config.database}  # fmt: skip
+    result = CliRunner().invoke(root_app, ["graph", "rebuild-adjacency"], env=env)
+    assert result.exit_code == 0, result.output
+    assert asyncio.run(candidates()) == expected

@@ -80,7 +80,8 @@ def run_vllm_server(
         raise RuntimeError(f"{vllm_python()} missing: run `bash scripts/setup_vllm.sh`")
     port = free_port()
     scratch = Path(tempfile.mkdtemp(prefix="r2rec-vllm-"))  # vLLM's temp files and our log
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": "1"}
+    kv_cache_gib = os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1")  # the harness default: 1 GiB
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": kv_cache_gib}
     env["TMPDIR"] = str(scratch)
     env.pop("CUDA_VISIBLE_DEVICES", None)
     log_path = scratch / "server.log"
