@@ -1,24 +1,26 @@
-"""Micro-batching of concurrent /recommend calls for the in-process model.
+"""The queue in front of the in-process model: micro-batching and just-in-time preparation.
 
-The in-process backend runs one forward pass at a time, so N concurrent requests would
-queue behind each other. `RecommendBatcher` collects the requests that arrive while a batch
-is running and ranks them together in the next `Recommender.recommend_many` call (one
-batched forward pass per explain mode), up to ``max_batch`` at a time. There is no waiting
-window: a request arriving at an idle batcher starts at once.
+The in-process backend runs one forward pass at a time. `RecommendBatcher` queues the
+/recommend calls per mode and feeds them to `Recommender.recommend_many` in arrival order:
+explain=true calls that arrived while a batch was running are ranked together (up to
+``explain_batch``: decoding many sequences together costs little more than one), scoring
+calls one at a time by default (``score_batch``: scoring is one long prefill per request,
+and batching unequal prompts on CPU pads them all to the longest; measured with the tiny
+test model, 8 scoring requests took 1.3 s batched against 0.16 s one by one). There is no
+waiting window: a call arriving at an idle queue starts at once.
 
-Time spent queued for a batch is added to the ranking's ``llm_seconds``: like the queue
-inside a vLLM server, it is waiting for the model, not work of the service.
-
-Only explain=true requests are batched by the service (`Runtime.recommend`): decoding
-many sequences together costs little more than one, while scoring is one long prefill per
-request, and batching unequal prompts on CPU pads them all to the longest (measured with
-the tiny test model: 8 scoring requests took 1.3 s batched against 0.16 s one by one).
+A call is prepared (history, candidates and chains from the graph, the prompt) when its
+batch is taken from the queue, not when it arrives, so a burst of arrivals does not make
+each request wait on the event loop behind every other request's preparation, and the
+prompt holds the graph as it is when the model reads it. Time spent queued is added to the
+ranking's ``llm_seconds``: like the queue inside a vLLM server, it is waiting for the
+model, not work of the service.
 
 A batch that fails (a graph-store error, unknown candidate items) is retried one request
 at a time, so one bad request never fails its neighbours. A vLLM server batches by itself
 (continuous batching), so the service sends those requests straight through.
 
-    batcher = RecommendBatcher(recommender, max_batch=8)
+    batcher = RecommendBatcher(recommender, explain_batch=8)
     rec = await batcher.recommend("42", None, explain=False)
 """
 
@@ -41,11 +43,11 @@ class _Waiting:
 
 
 class RecommendBatcher:
-    def __init__(self, recommender: Recommender, max_batch: int) -> None:
-        if max_batch < 1:
-            raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+    def __init__(self, recommender: Recommender, explain_batch: int, score_batch: int = 1) -> None:
+        if min(explain_batch, score_batch) < 1:
+            raise ValueError(f"batch sizes must be >= 1, got {explain_batch}, {score_batch}")
         self.recommender = recommender
-        self.max_batch = max_batch
+        self.max_batch = {True: explain_batch, False: score_batch}
         self._waiting: dict[bool, list[_Waiting]] = {True: [], False: []}
         self._drainers: dict[bool, asyncio.Task[None]] = {}
 
@@ -59,11 +61,11 @@ class RecommendBatcher:
         return await future
 
     async def _drain(self, explain: bool) -> None:
-        queue = self._waiting[explain]
+        queue, size = self._waiting[explain], self.max_batch[explain]
         try:
             while queue:
-                batch = [w for w in queue[: self.max_batch] if not w.future.done()]
-                del queue[: self.max_batch]
+                batch = [w for w in queue[:size] if not w.future.done()]
+                del queue[:size]
                 if batch:
                     await self._run(batch, explain)
         finally:

@@ -180,7 +180,7 @@ def bench_service(
                   "overhead p99 ms", "fallbacks", title=title)  # fmt: skip
     for r in results:
         table.add_row(r.path, str(r.concurrency), str(r.requests), f"{r.p50_ms:.1f}",
-                      f"{r.p99_ms:.1f}", f"{r.rps:.1f}", f"{r.overhead_p99_ms:.2f}",
+                      f"{r.p99_ms:.1f}", f"{r.rps:.3g}", f"{r.overhead_p99_ms:.2f}",
                       str(r.fallbacks))  # fmt: skip
     console.print(table)
 

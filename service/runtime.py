@@ -98,9 +98,8 @@ class Runtime:
     async def recommend(
         self, user_id: str, candidates: Sequence[str] | None, explain: bool
     ) -> Recommendation:
-        """One ranking. On the in-process model, concurrent explain=true calls share batched
-        generation; scoring calls run one by one (see `service.batching`)."""
-        if self.batcher is not None and explain:
+        """One ranking; on the in-process model through its queue (`service.batching`)."""
+        if self.batcher is not None:
             return await self.batcher.recommend(user_id, candidates, explain)
         return await self.recommender.recommend(user_id, candidates, explain)
 
@@ -124,8 +123,8 @@ class Runtime:
         )  # fmt: skip
         recommender = Recommender(graph, llm, config)
         batcher = (
-            RecommendBatcher(recommender, settings.local_batch_size)
-            if settings.llm_backend == "local" and settings.local_batch_size > 1 else None
+            RecommendBatcher(recommender, explain_batch=settings.local_batch_size)
+            if settings.llm_backend == "local" else None
         )  # fmt: skip
         log.info("serving model %s with the %s graph store", version, settings.graph_store)
         return cls(settings, graph, llm, version, recommender, cache, Metrics(), batcher)

@@ -50,7 +50,7 @@ async def test_concurrent_calls_are_ranked_in_shared_batches_with_the_same_resul
     recommender, cases = setup
     alone = [await recommender.recommend(c.user_id, list(c.candidates), False) for c in cases]
     recommender.batches = []
-    batcher = RecommendBatcher(recommender, max_batch=4)
+    batcher = RecommendBatcher(recommender, explain_batch=4, score_batch=4)
     together = await asyncio.gather(
         *(batcher.recommend(c.user_id, list(c.candidates), False) for c in cases)
     )
@@ -62,7 +62,7 @@ async def test_concurrent_calls_are_ranked_in_shared_batches_with_the_same_resul
 
 async def test_a_failing_request_does_not_fail_its_batch(setup):
     recommender, cases = setup
-    batcher = RecommendBatcher(recommender, max_batch=8)
+    batcher = RecommendBatcher(recommender, explain_batch=8, score_batch=8)
     calls = [batcher.recommend(c.user_id, list(c.candidates), False) for c in cases[:3]]
     calls.insert(1, batcher.recommend(cases[3].user_id, ["no-such-item"], False))
     results = await asyncio.gather(*calls, return_exceptions=True)
@@ -74,7 +74,7 @@ async def test_a_failing_request_does_not_fail_its_batch(setup):
 async def test_explain_and_scoring_requests_are_batched_separately(setup):
     recommender, cases = setup
     recommender.batches = []
-    batcher = RecommendBatcher(recommender, max_batch=8)
+    batcher = RecommendBatcher(recommender, explain_batch=8, score_batch=8)
     results = await asyncio.gather(
         *(batcher.recommend(c.user_id, list(c.candidates), i % 2 == 0)
           for i, c in enumerate(cases[:4]))
@@ -83,6 +83,14 @@ async def test_explain_and_scoring_requests_are_batched_separately(setup):
     assert [r.user_id for r in results] == [c.user_id for c in cases[:4]]
 
 
-def test_max_batch_must_be_positive(setup):
-    with pytest.raises(ValueError, match="max_batch"):
-        RecommendBatcher(setup[0], max_batch=0)
+async def test_scoring_calls_go_one_at_a_time_by_default(setup):
+    recommender, cases = setup
+    recommender.batches = []
+    batcher = RecommendBatcher(recommender, explain_batch=8)
+    await asyncio.gather(*(batcher.recommend(c.user_id, None, False) for c in cases[:3]))
+    assert recommender.batches == [(1, False)] * 3
+
+
+def test_batch_sizes_must_be_positive(setup):
+    with pytest.raises(ValueError, match="batch sizes"):
+        RecommendBatcher(setup[0], explain_batch=0)
