@@ -10,6 +10,7 @@ Built once in the app's lifespan from `Settings` and closed on shutdown:
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from service.metrics import Metrics
 from service.settings import Settings
 
 log = logging.getLogger("r2rec.service")
+GIL_SWITCH_INTERVAL_S = 0.0005
 
 
 class StartupError(RuntimeError):
@@ -81,6 +83,9 @@ def open_llm(settings: Settings) -> tuple[LLMBackend, str]:
         return llm, settings.model_version or settings.llm_model
     path = resolve_model_path(settings)
     llm = make_backend("local", model_path=str(path))
+    # The model runs in a worker thread; a shorter GIL switch interval (default 5 ms) lets
+    # the event loop answer between the model's Python steps instead of waiting them out.
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     return llm, settings.model_version or path.name
 
 
