@@ -62,7 +62,7 @@ def _command(
 ) -> list[str]:
     return [
         str(pkg / "jre" / "bin" / "java"),
-        "-Xmx512m",
+        f"-Xmx{os.environ.get('R2REC_ARCADEDB_HEAP', '512m')}",  # JVM heap (tests: 512m)
         "-cp",
         str(pkg / "jars" / "*"),
         f"-Darcadedb.server.rootPath={root}",
