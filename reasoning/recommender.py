@@ -138,7 +138,8 @@ def chain_view(chain: Chain) -> ChainView:
 
 def chains_explanation(chains: Sequence[Chain], ranking: Sequence[Item]) -> str:
     """A plain-language explanation from the evidence chains (used when no LLM reasoned):
-    the chains that lead to the best-ranked items come first."""
+    the chains that lead to the best-ranked items come first, each sentence once (two
+    neighbours with the same shared items and next item read the same)."""
     if not ranking:
         return "No candidate items to rank."
     rank_of = {item.item_id: r for r, item in enumerate(ranking)}
@@ -148,7 +149,8 @@ def chains_explanation(chains: Sequence[Chain], ranking: Sequence[Item]) -> str:
     lead = f'"{ranking[0].title}" ranks first.'
     if not relevant:
         return lead + " Ranked by how often people with overlapping histories chose each item."
-    evidence = " ".join(chain.sentence() + "." for chain in relevant[:3])
+    sentences = list(dict.fromkeys(chain.sentence() for chain in relevant))  # no repeats
+    evidence = " ".join(sentence + "." for sentence in sentences[:3])
     return f"{lead} Evidence from people with similar histories: {evidence}"
 
 

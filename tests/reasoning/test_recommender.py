@@ -11,7 +11,12 @@ from evaluation.protocol import load_cases, training_log
 from graph_store.memory import MemoryGraphStore
 from reasoning.backends import LLMBackend, OpenAICompatBackend, OpenAICompatConfig
 from reasoning.prompt import ANSWER_PREFIX, answer_letter_tokens
-from reasoning.recommender import Recommender, RecommenderConfig, UnknownItemsError
+from reasoning.recommender import (
+    Recommender,
+    RecommenderConfig,
+    UnknownItemsError,
+    chains_explanation,
+)
 from recdata import load_dataset
 from tests.harness.net import free_port
 
@@ -123,3 +128,16 @@ async def test_unknown_candidates_are_named(local_backend: LLMBackend, ml100k) -
     graph, _ = ml100k
     with pytest.raises(UnknownItemsError, match="'nope'"):
         await Recommender(graph, local_backend, CONFIG).recommend("1", ["1", "nope"])
+
+
+def test_explanation_states_each_evidence_sentence_once() -> None:
+    from graph_store.types import Chain, Item, SharedItem
+
+    shared = (SharedItem("1", "Alien", 5, 6), SharedItem("2", "Brazil", 4, 7))
+    same = [Chain("u", shared, f"n{k}", 2, "9", "Dune", 8, True) for k in range(3)]
+    other = Chain("u", shared, "n9", 2, "8", "Fargo", 9, False)
+    ranking = [Item("9", "Dune"), Item("8", "Fargo")]
+    text = chains_explanation([*same, other], ranking)
+    assert text.startswith('"Dune" ranks first.')
+    assert text.count("went on to watch Dune") == 1
+    assert "also watched Fargo" in text
