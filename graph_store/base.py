@@ -1,16 +1,17 @@
 """The one ``GraphStore`` interface, and the logic every implementation shares.
 
 ``GraphStore`` (a ``typing.Protocol``) is what callers type against. ``GraphStoreBase``
-implements the public methods once -- input validation, the popular-items fill of
-candidates, chain enumeration and the seeded draw (``graph_store.chains``) -- on top of
-a few primitives each store answers from its own data (numpy arrays or Cypher):
+implements the public methods once -- input validation and the popular-items fill of
+candidates -- on top of a few primitives each store answers from its own data (numpy
+arrays, or Cypher and the fetched neighbourhood):
 
 - ``_history`` / ``_items`` / ``_counts`` / ``_ingest``: direct answers;
 - ``_cooccurrence``: top-n unseen items by co-interaction with the user's recent window,
   voted by the top neighbours (score desc, item id asc);
 - ``_popular``: items by distinct users desc, item id asc, minus an exclusion set;
-- ``_chain_neighbours`` / ``_next_items``: bounded raw rows for ``graph_store.chains``
-  (or an override of ``chains``, as in the Bolt store).
+- ``_chains``: the embedded store enumerates chains from bounded raw rows
+  (``graph_store.chains``); the Bolt store runs the embedded store's code on the user's
+  fetched neighbourhood.
 
 Ordering everywhere: "most recent" = ts desc then item id desc (the reverse of the
 evaluation protocol's (ts, item id) order); ranks break ties by ascending id.
@@ -24,14 +25,6 @@ from typing import Protocol, runtime_checkable
 
 import pandas as pd
 
-from graph_store.chains import (
-    NeighbourRow,
-    NextRequest,
-    NextRow,
-    build_chains,
-    plan_next,
-    refill,
-)
 from graph_store.types import (
     Candidate,
     CandidateParams,
@@ -91,7 +84,7 @@ def _validate_n(n: int, name: str = "n") -> int:
     return n
 
 
-def validate_ids(ids: Collection[str] | None, kind: str) -> frozenset[str] | None:
+def _validate_ids(ids: Collection[str] | None, kind: str) -> frozenset[str] | None:
     if ids is None:
         return None
     if isinstance(ids, str):
@@ -131,7 +124,7 @@ class GraphStoreBase(ABC):
 
     async def items(self, item_ids: Sequence[str]) -> dict[str, Item]:
         """Known items among ``item_ids`` (unknown ids are simply absent)."""
-        ids = validate_ids(item_ids, "item") or frozenset()
+        ids = _validate_ids(item_ids, "item") or frozenset()
         return await self._items(sorted(ids)) if ids else {}
 
     async def candidates(
@@ -147,7 +140,7 @@ class GraphStoreBase(ABC):
         """
         user_id = validate_id(user_id, "user")
         _validate_n(n)
-        among_set = validate_ids(among, "item")
+        among_set = _validate_ids(among, "item")
         if n == 0:
             return []
         found = await self._cooccurrence(user_id, n, params, among_set)
@@ -168,20 +161,10 @@ class GraphStoreBase(ABC):
         With ``candidates``, every chain's next item is one of them.
         """
         user_id = validate_id(user_id, "user")
-        allowed = validate_ids(candidates, "item")
+        allowed = _validate_ids(candidates, "item")
         if allowed is not None and not allowed:
             return []
-        neighbours = await self._chain_neighbours(user_id, params, allowed)
-        if not neighbours:
-            return []
-        requests = plan_next(neighbours, params)
-        next_rows = await self._next_items(user_id, requests, allowed)
-        again = refill(neighbours, next_rows, requests, params)
-        if again:
-            redo = {r.neighbour_id for r in again}
-            next_rows = [r for r in next_rows if r.neighbour_id not in redo]
-            next_rows += await self._next_items(user_id, again, allowed)
-        return build_chains(user_id, neighbours, next_rows, params, seed)
+        return await self._chains(user_id, params, seed, allowed)
 
     async def ingest(
         self, interactions: Iterable[NewInteraction], items: Iterable[ItemRecord] = ()
@@ -231,22 +214,11 @@ class GraphStoreBase(ABC):
         self, n: int, exclude: Collection[str], among: frozenset[str] | None
     ) -> list[Candidate]: ...
 
-    # The two primitives of the generic `chains`; a store that overrides `chains` (the Bolt
-    # store ranks a fetched neighbourhood with the embedded store's code) needs neither.
-    async def _chain_neighbours(
-        self, user_id: str, params: ChainParams, candidates: frozenset[str] | None
-    ) -> list[NeighbourRow]:
-        """Top ``max_neighbours`` users sharing >= ``min_overlap`` of the user's ``window``
-        most recent items (overlap desc, id asc), each with at least its ``max_shared``
-        most recent shared items; with ``candidates``, only users who reached one."""
-        raise NotImplementedError
-
-    async def _next_items(
-        self, user_id: str, requests: Sequence[NextRequest], candidates: frozenset[str] | None
-    ) -> list[NextRow]:
-        """Per request, the neighbour's first ``limit`` unseen items in ``order_next`` order
-        (after ``anchor`` first: ts asc, id asc; then the rest: ts desc, id desc)."""
-        raise NotImplementedError
+    @abstractmethod
+    async def _chains(
+        self, user_id: str, params: ChainParams, seed: int, candidates: frozenset[str] | None
+    ) -> list[Chain]:
+        """`chains` after validation (``candidates`` is None or non-empty)."""
 
     @abstractmethod
     async def _ingest(

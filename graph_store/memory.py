@@ -26,11 +26,20 @@ import numpy as np
 import pandas as pd
 
 from graph_store.base import GraphStoreBase, ProgressCallback, frame_records
-from graph_store.chains import NeighbourRow, NextRequest, NextRow, SharedRow
+from graph_store.chains import (
+    NeighbourRow,
+    NextRequest,
+    NextRow,
+    SharedRow,
+    build_chains,
+    plan_next,
+    refill,
+)
 from graph_store.types import (
     PLACEHOLDER_TITLE,
     Candidate,
     CandidateParams,
+    Chain,
     ChainParams,
     GraphCounts,
     HistoryEntry,
@@ -363,6 +372,22 @@ class MemoryGraphStore(GraphStoreBase):
             if len(found) == n:
                 break
         return found
+
+    async def _chains(
+        self, user_id: str, params: ChainParams, seed: int, candidates: frozenset[str] | None
+    ) -> list[Chain]:
+        """Neighbour rows, then a bounded fetch of their next items (`graph_store.chains`)."""
+        neighbours = await self._chain_neighbours(user_id, params, candidates)
+        if not neighbours:
+            return []
+        requests = plan_next(neighbours, params)
+        next_rows = await self._next_items(user_id, requests, candidates)
+        again = refill(neighbours, next_rows, requests, params)
+        if again:
+            redo = {r.neighbour_id for r in again}
+            next_rows = [r for r in next_rows if r.neighbour_id not in redo]
+            next_rows += await self._next_items(user_id, again, candidates)
+        return build_chains(user_id, neighbours, next_rows, params, seed)
 
     async def _chain_neighbours(
         self, user_id: str, params: ChainParams, candidates: frozenset[str] | None

@@ -38,7 +38,6 @@ from graph_store.base import (
     frame_interactions,
     frame_records,
     prepare_batch,
-    validate_ids,
 )
 from graph_store.neighbourhood import Adjacency, Kind, NeighbourhoodFetch
 from graph_store.types import (
@@ -55,7 +54,6 @@ from graph_store.types import (
     Item,
     ItemRecord,
     NewInteraction,
-    validate_id,
 )
 
 T = TypeVar("T")
@@ -229,22 +227,14 @@ class Neo4jGraphStore(GraphStoreBase):
         items = await self._items([c.item.item_id for c in found])
         return [replace(c, item=items[c.item.item_id]) for c in found]
 
-    async def chains(
-        self,
-        user_id: str,
-        params: ChainParams = ChainParams(),  # noqa: B008 (frozen, immutable)
-        seed: int = 0,
-        candidates: Collection[str] | None = None,
+    async def _chains(
+        self, user_id: str, params: ChainParams, seed: int, candidates: frozenset[str] | None
     ) -> list[Chain]:
         """The embedded store's chains over the user's neighbourhood (same definition)."""
-        user_id = validate_id(user_id, "user")
-        allowed = validate_ids(candidates, "item")
-        if allowed is not None and not allowed:
-            return []
-        local = await NeighbourhoodFetch(user_id, self._adjacency).for_chains(params, allowed)
+        local = await NeighbourhoodFetch(user_id, self._adjacency).for_chains(params, candidates)
         if local is None:
             return []
-        found = await local.chains(user_id, params, seed, allowed)
+        found = await local._chains(user_id, params, seed, candidates)
         wanted = {s.item_id for c in found for s in c.shared} | {c.next_item_id for c in found}
         titles = {i: item.title for i, item in (await self._items(sorted(wanted))).items()}
         return [
