@@ -41,6 +41,12 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 
+UriOpt = Annotated[str, typer.Option(envvar="NEO4J_URI", help="Bolt URI")]
+UserOpt = Annotated[str, typer.Option(envvar="NEO4J_USER", help="Bolt user")]
+PasswordOpt = Annotated[str, typer.Option(envvar="NEO4J_PASSWORD", help="Bolt password")]
+DatabaseOpt = Annotated[str, typer.Option(envvar="NEO4J_DATABASE", help="database")]
+
+
 class StoreKind(StrEnum):
     neo4j = "neo4j"
     memory = "memory"
@@ -90,12 +96,10 @@ def load_command(
     dataset: Annotated[str, typer.Option(help="dataset name (r2rec data list)")],
     store: Annotated[StoreKind, typer.Option(help="neo4j (any Bolt server) or memory")],
     split: Annotated[Split, typer.Option(help="train: protocol training log only")] = Split.all,
-    uri: Annotated[
-        str, typer.Option(envvar="NEO4J_URI", help="Bolt URI")
-    ] = "bolt://127.0.0.1:7687",
-    user: Annotated[str, typer.Option(envvar="NEO4J_USER", help="Bolt user")] = "neo4j",
-    password: Annotated[str, typer.Option(envvar="NEO4J_PASSWORD", help="Bolt password")] = "",
-    database: Annotated[str, typer.Option(envvar="NEO4J_DATABASE", help="database")] = "neo4j",
+    uri: UriOpt = "bolt://127.0.0.1:7687",
+    user: UserOpt = "neo4j",
+    password: PasswordOpt = "",
+    database: DatabaseOpt = "neo4j",
     chunk_size: Annotated[int, typer.Option(min=1, help="rows per transaction")] = 5000,
 ) -> None:
     """Load a dataset's users, items and interactions into a graph store."""
@@ -129,12 +133,10 @@ async def _rebuild(config: Neo4jConfig) -> None:
 
 @app.command("rebuild-adjacency")
 def rebuild_adjacency_command(
-    uri: Annotated[
-        str, typer.Option(envvar="NEO4J_URI", help="Bolt URI")
-    ] = "bolt://127.0.0.1:7687",
-    user: Annotated[str, typer.Option(envvar="NEO4J_USER", help="Bolt user")] = "neo4j",
-    password: Annotated[str, typer.Option(envvar="NEO4J_PASSWORD", help="Bolt password")] = "",
-    database: Annotated[str, typer.Option(envvar="NEO4J_DATABASE", help="database")] = "neo4j",
+    uri: UriOpt = "bolt://127.0.0.1:7687",
+    user: UserOpt = "neo4j",
+    password: PasswordOpt = "",
+    database: DatabaseOpt = "neo4j",
 ) -> None:
     """Rebuild the nodes' adjacency lists from the INTERACTED edges (after edges were
     written by anything other than r2rec)."""
