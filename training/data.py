@@ -61,8 +61,8 @@ MANIFEST_FILE = "manifest.json"
 
 
 @dataclass(frozen=True)
-class DataConfig:
-    """How a training dataset is built; every field enters the manifest and the hash."""
+class TargetsConfig:
+    """What every training dataset shares: which log, which targets, how much history."""
 
     dataset: str = field(default="ml-100k", metadata={"help": "Dataset name (r2rec data list)."})
     split: str = field(
@@ -75,10 +75,25 @@ class DataConfig:
     limit_users: int | None = field(
         default=None, metadata={"help": "Use only the first N users (sorted ids); None = all."}
     )
-    seed: int = field(default=0, metadata={"help": "Seeds negatives and chain sampling."})
-    n_negatives: int = field(default=19, metadata={"help": "Negatives per example."})
     history_size: int = field(default=10, metadata={"help": "History items in the prompt."})
     min_history: int = field(default=3, metadata={"help": "Skip targets with a shorter history."})
+
+    def __post_init__(self) -> None:
+        if self.split not in ("valid", "test"):
+            raise UserInputError(f"split must be valid or test, got {self.split!r}")
+        for name in ("targets_per_user", "history_size"):
+            if getattr(self, name) < 1:
+                raise UserInputError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.limit_users is not None and self.limit_users < 1:
+            raise UserInputError(f"limit_users must be >= 1, got {self.limit_users}")
+
+
+@dataclass(frozen=True)
+class DataConfig(TargetsConfig):
+    """How a ranking dataset is built; every field enters the manifest and the hash."""
+
+    seed: int = field(default=0, metadata={"help": "Seeds negatives and chain sampling."})
+    n_negatives: int = field(default=19, metadata={"help": "Negatives per example."})
     max_chains: int = field(default=8, metadata={"help": "Evidence chains in the prompt."})
     max_chain_thoughts: int = field(
         default=3, metadata={"help": "At most this many chain thoughts per trace."}
@@ -92,13 +107,10 @@ class DataConfig:
     teacher_model: str | None = field(default=None, metadata={"help": "Teacher model name."})
 
     def __post_init__(self) -> None:
-        if self.split not in ("valid", "test"):
-            raise UserInputError(f"split must be valid or test, got {self.split!r}")
-        for name in ("targets_per_user", "n_negatives", "history_size", "max_chains"):
+        super().__post_init__()
+        for name in ("n_negatives", "max_chains"):
             if getattr(self, name) < 1:
                 raise UserInputError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.limit_users is not None and self.limit_users < 1:
-            raise UserInputError(f"limit_users must be >= 1, got {self.limit_users}")
         if self.n_negatives + 1 > 20:
             raise UserInputError("n_negatives + 1 must be <= 20 (letters A-T)")
 

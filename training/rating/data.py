@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -50,7 +50,13 @@ from reasoning.rating import (
     render_rating_messages,
 )
 from recdata.schema import Dataset
-from training.data import BuiltData, DatasetSpec, dataset_folder, write_versioned
+from training.data import (
+    BuiltData,
+    DatasetSpec,
+    TargetsConfig,
+    dataset_folder,
+    write_versioned,
+)
 
 RATING_FORMAT_VERSION = 1
 LIKED_AT = 4.0
@@ -59,31 +65,14 @@ MAX_GENRES = 3
 
 
 @dataclass(frozen=True)
-class RatingDataConfig:
-    """How a rating dataset is built; every field enters the manifest."""
-
-    dataset: str = field(default="ml-100k", metadata={"help": "Dataset name (r2rec data list)."})
-    split: str = field(
-        default="valid",
-        metadata={"help": "Training data precedes this split's targets (valid keeps valid out)."},
-    )
-    targets_per_user: int = field(
-        default=2, metadata={"help": "Training targets per user: the last N of the log."}
-    )
-    limit_users: int | None = field(
-        default=None, metadata={"help": "Use only the first N users (sorted ids); None = all."}
-    )
-    history_size: int = field(default=10, metadata={"help": "Rated history items in the prompt."})
-    min_history: int = field(default=3, metadata={"help": "Skip targets with a shorter history."})
+class RatingDataConfig(TargetsConfig):
+    """How a rating dataset is built (the history holds rated items); every field enters
+    the manifest."""
 
     def __post_init__(self) -> None:
-        if self.split not in ("valid", "test"):
-            raise UserInputError(f"split must be valid or test, got {self.split!r}")
-        for name in ("targets_per_user", "history_size", "min_history"):
-            if getattr(self, name) < 1:
-                raise UserInputError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.limit_users is not None and self.limit_users < 1:
-            raise UserInputError(f"limit_users must be >= 1, got {self.limit_users}")
+        super().__post_init__()
+        if self.min_history < 1:
+            raise UserInputError(f"min_history must be >= 1, got {self.min_history}")
         if self.min_history > self.history_size:
             raise UserInputError("min_history must be <= history_size")
 
