@@ -261,9 +261,9 @@ def evaluate_rating(
     return results
 
 
-def markdown_rows(result: dict[str, Any], label: str | None = None) -> list[str]:
+def markdown_rows(result: dict[str, Any], split: str) -> list[str]:
     """Table rows of one split's result: the model (if scored), then the baselines."""
-    prefix = f"| {label} " if label is not None else ""
+    prefix = f"| {split} "
     rows = []
     if "metrics" in result:
         m = result["metrics"]
