@@ -25,6 +25,9 @@ from tests.harness.vllm import VLLMServer, free_port
 
 MESSAGES = [{"role": "user", "content": "Tell me a long story about films."}]
 LONG = GenerationParams(max_tokens=900)
+# The tiny random model may end at once on its own EOS; a constraint makes it write ~600
+# tokens, which cannot arrive within the 50 ms limit.
+FORCED_LONG = GenerationParams(max_tokens=900, constraint=AnswerConstraint(regex="(film ){300}"))
 
 
 async def test_vllm_timeout_raises_llm_timeout(vllm_server: VLLMServer) -> None:
@@ -34,7 +37,7 @@ async def test_vllm_timeout_raises_llm_timeout(vllm_server: VLLMServer) -> None:
     backend = OpenAICompatBackend(config)
     try:
         with pytest.raises(LLMTimeout, match="no answer within"):
-            await backend.generate([MESSAGES], LONG)
+            await backend.generate([MESSAGES], FORCED_LONG)
     finally:
         await backend.aclose()
 
