@@ -11,9 +11,9 @@ Adjacency lists: each node also carries its edges as two parallel list propertie
 ``EDGES`` in the same transaction that creates the edge, so they are never out of step
 with the edges. Candidates and chains read them (`graph_store.neighbourhood`) instead of
 traversing: on ArcadeDB a traversal cost ~12 us per edge and a request touches ~10,000
-edges, while the lists need three indexed lookups. ``ADJACENCY_REBUILD`` rebuilds them from
-the edges (a graph written before they existed; `Neo4jGraphStore.connect` runs it when a
-user lacks them).
+edges, while the lists need two indexed reads (``USER_ADJACENCY``, ``NEIGHBOURS``).
+``ADJACENCY_REBUILD`` rebuilds them from the edges (a graph written before they existed;
+`Neo4jGraphStore.connect` runs it when a user lacks them).
 
 Portability notes (checked on ArcadeDB 26.10 and written to Neo4j 5 syntax):
 - ``CREATE CONSTRAINT ... IF NOT EXISTS ... IS UNIQUE`` and ``CREATE INDEX ... IF NOT
@@ -63,17 +63,24 @@ RETURN DISTINCT i.id AS id
 """
 
 USER_ADJACENCY = """
-UNWIND $ids AS uid
-MATCH (u:User {id: uid})
-RETURN uid AS id, coalesce(u.adj_items, []) AS others,
-       CASE WHEN $with_ts THEN coalesce(u.adj_ts, []) ELSE null END AS ts
+MATCH (u:User {id: $uid})
+RETURN coalesce(u.adj_items, []) AS others, coalesce(u.adj_ts, []) AS ts
 """
 
-ITEM_ADJACENCY = """
-UNWIND $ids AS iid
-MATCH (i:Item {id: iid})
-RETURN iid AS id, coalesce(i.adj_users, []) AS others,
-       CASE WHEN $with_ts THEN coalesce(i.adj_ts, []) ELSE null END AS ts
+# `graph_store.neighbourhood.NeighbourQuery`: $items holds the window items
+# ({id, in_window: true}) and the reach items ({id, in_window: false}, with an item in
+# both listed once per role). A user counts each window item once, however many edges.
+NEIGHBOURS = """
+UNWIND $items AS row
+MATCH (i:Item {id: row.id})
+UNWIND i.adj_users AS v
+WITH v, count(DISTINCT CASE WHEN row.in_window THEN row.id END) AS overlap,
+     max(CASE WHEN row.in_window THEN 0 ELSE 1 END) AS reached
+WHERE v <> $uid AND overlap >= $min_overlap AND (NOT $must_reach OR reached = 1)
+WITH v, overlap ORDER BY overlap DESC, v ASC LIMIT $k
+MATCH (n:User {id: v})
+RETURN v AS id, coalesce(n.adj_items, []) AS others,
+       CASE WHEN $with_ts THEN coalesce(n.adj_ts, []) ELSE null END AS ts
 """
 
 POPULAR_ALL = f"""

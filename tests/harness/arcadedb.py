@@ -63,6 +63,9 @@ def _command(
     return [
         str(pkg / "jre" / "bin" / "java"),
         f"-Xmx{os.environ.get('R2REC_ARCADEDB_HEAP', '512m')}",  # JVM heap (tests: 512m)
+        # On 2 cores the parallel collector's short pauses beat G1's concurrent threads
+        # competing with the queries (bench, 1,000 users: candidates p99 25 -> 21 ms).
+        "-XX:+UseParallelGC",
         "-cp",
         str(pkg / "jars" / "*"),
         f"-Darcadedb.server.rootPath={root}",
