@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import AbstractContextManager
 
 import pytest
 from fastapi.testclient import TestClient
@@ -10,7 +11,7 @@ from fastapi.testclient import TestClient
 from graph_store.neo4j_store import Neo4jConfig, Neo4jGraphStore
 from service.main import create_app
 from tests.factories import make_dataset
-from tests.harness.arcadedb import ArcadeDBUnavailable, arcadedb_server
+from tests.harness.arcadedb import ArcadeDBServer, ArcadeDBUnavailable, arcadedb_server
 from tests.harness.vllm import servers_required
 from tests.service.conftest import settings_for
 
@@ -28,7 +29,8 @@ async def _load(config: Neo4jConfig) -> None:
 
 def test_bolt_backed_service_answers_then_503s_when_the_server_dies(tiny_model_dir) -> None:
     try:
-        server_cm = arcadedb_server()
+        server_cm: AbstractContextManager[ArcadeDBServer] | None = arcadedb_server()
+        assert server_cm is not None
         server = server_cm.__enter__()
     except ArcadeDBUnavailable as err:
         if servers_required():
