@@ -30,13 +30,15 @@ def _check(settings: Settings, presented: str | None) -> None:
         )
 
 
-def require_write_key(
+async def require_write_key(
     request: Request, key: Annotated[str | None, Depends(api_key_header)]
 ) -> None:
     _check(request.app.state.settings, key)
 
 
-def require_read_key(request: Request, key: Annotated[str | None, Depends(api_key_header)]) -> None:
+async def require_read_key(
+    request: Request, key: Annotated[str | None, Depends(api_key_header)]
+) -> None:
     settings: Settings = request.app.state.settings
     if settings.require_key_for_reads:
         _check(settings, key)
