@@ -7,7 +7,11 @@ explain=true calls that arrived while a batch was running are ranked together (u
 calls one at a time by default (``score_batch``: scoring is one long prefill per request,
 and batching unequal prompts on CPU pads them all to the longest; measured with the tiny
 test model, 8 scoring requests took 1.3 s batched against 0.16 s one by one). There is no
-waiting window: a call arriving at an idle queue starts at once.
+waiting window. Before each batch the queue yields to the event loop until a pass of the
+loop admits no new call (`ADMIT_PASSES` at most): a burst that has already reached the
+sockets is parsed and queued first, so it joins the batch instead of waiting behind it,
+and its parsing does not compete with the model for the CPUs and the GIL. An idle
+queue's call starts after those few passes (microseconds).
 
 A call is prepared (history, candidates and chains from the graph, the prompt) when its
 batch is taken from the queue, not when it arrives, so a burst of arrivals does not make
@@ -32,6 +36,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from reasoning.recommender import Recommendation, Recommender
+
+ADMIT_PASSES = 32  # most event-loop passes spent admitting arrivals before a batch starts
 
 
 @dataclass
@@ -64,12 +70,24 @@ class RecommendBatcher:
         queue, size = self._waiting[explain], self.max_batch[explain]
         try:
             while queue:
+                await self._admit_arrivals(queue)
                 batch = [w for w in queue[:size] if not w.future.done()]
                 del queue[:size]
                 if batch:
                     await self._run(batch, explain)
         finally:
             del self._drainers[explain]
+
+    @staticmethod
+    async def _admit_arrivals(queue: list[_Waiting]) -> None:
+        """Yield until two passes of the event loop in a row queue nothing new."""
+        quiet = 0
+        for _ in range(ADMIT_PASSES):
+            before = len(queue)
+            await asyncio.sleep(0)
+            quiet = quiet + 1 if len(queue) == before else 0
+            if quiet == 2:
+                return
 
     async def _run(self, batch: list[_Waiting], explain: bool) -> None:
         started = time.perf_counter()

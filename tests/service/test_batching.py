@@ -60,6 +60,24 @@ async def test_concurrent_calls_are_ranked_in_shared_batches_with_the_same_resul
         assert other.valid and not other.fallback
 
 
+
+async def test_a_burst_arriving_over_several_loop_passes_joins_one_batch(setup):
+    """As requests parsed off different sockets do: each call reaches the queue one pass of
+    the event loop after the previous one, yet they all start together."""
+    recommender, cases = setup
+    batcher = RecommendBatcher(recommender, explain_batch=4, score_batch=4)
+
+    async def arrive_after(passes: int, user_id: str, candidates: list[str]) -> Recommendation:
+        for _ in range(passes):
+            await asyncio.sleep(0)
+        return await batcher.recommend(user_id, candidates, False)
+
+    recommender.batches = []
+    await asyncio.gather(
+        *(arrive_after(k, c.user_id, list(c.candidates)) for k, c in enumerate(cases[:4]))
+    )
+    assert recommender.batches == [(4, False)]
+
 async def test_a_failing_request_does_not_fail_its_batch(setup):
     recommender, cases = setup
     batcher = RecommendBatcher(recommender, explain_batch=8, score_batch=8)
