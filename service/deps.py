@@ -2,7 +2,8 @@
 
 Dependencies here and in `service.security` are ``async def`` although they never await:
 FastAPI runs a plain ``def`` dependency in its thread pool, a thread hop per request that
-competes with the in-process model for the GIL (it cost ~0.3 ms a request in a burst).
+also competes with the in-process model for the GIL (making them async took the cached
+path from 1,963 / 2,334 / 1,976 to 2,220 / 3,640 / 3,990 req/s at concurrency 1 / 8 / 32).
 """
 
 from __future__ import annotations
