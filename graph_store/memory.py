@@ -82,7 +82,7 @@ def _lexorder(keys: Sequence[IntArray], stable: bool = False) -> IntArray:
     for key in keys:  # least significant first
         low, width = int(key.min()), int(key.max()) - int(key.min()) + 1
         if width <= 2 * n:
-            rank = key.astype(np.int64) - low
+            rank = key - low
         else:
             values, rank = np.unique(key, return_inverse=True)
             width = len(values)

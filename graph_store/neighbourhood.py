@@ -37,28 +37,22 @@ from graph_store.types import CandidateParams, ChainParams
 
 # neighbour ids and, when asked for, the edge times (parallel lists)
 Adjacency = tuple[Sequence[str], Sequence[int] | None]
+TimedAdjacency = tuple[Sequence[str], Sequence[int]]
 # The time given to edges fetched without times (the neighbours' edges, for candidates):
 # they only say who is connected to whom, and nothing that reads them looks at the time.
 UNTIMED = -(2**62)
 
 
-def latest_times(adjacency: Adjacency) -> dict[str, int]:
-    """Distinct neighbours with their latest edge time."""
-    others, times = adjacency
-    latest: dict[str, int] = {}
-    for other, ts in zip(others, times or [UNTIMED] * len(others), strict=True):
-        if ts > latest.get(other, ts - 1):
-            latest[other] = ts
-    return latest
-
-
-def recent_window(adjacency: Adjacency, window: int) -> list[str]:
+def recent_window(adjacency: TimedAdjacency, window: int) -> list[str]:
     """A user's ``window`` most recent distinct items (latest ts desc, then id desc).
 
     >>> recent_window((["a", "b", "a", "c"], [1, 5, 7, 5]), 2)
     ['a', 'c']
     """
-    latest = latest_times(adjacency)
+    latest: dict[str, int] = {}
+    for item, ts in zip(*adjacency, strict=True):
+        if ts > latest.get(item, ts - 1):
+            latest[item] = ts
     return sorted(latest, key=lambda i: (latest[i], i), reverse=True)[:window]
 
 
@@ -77,7 +71,7 @@ class NeighbourQuery:
     with_ts: bool
 
 
-FetchOwn = Callable[[str], Awaitable[Adjacency | None]]
+FetchOwn = Callable[[str], Awaitable[TimedAdjacency | None]]
 FetchNeighbours = Callable[[NeighbourQuery], Awaitable[dict[str, Adjacency]]]
 
 

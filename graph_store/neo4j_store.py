@@ -42,7 +42,12 @@ from graph_store.base import (
     frame_records,
     prepare_batch,
 )
-from graph_store.neighbourhood import Adjacency, NeighbourhoodFetch, NeighbourQuery
+from graph_store.neighbourhood import (
+    Adjacency,
+    NeighbourhoodFetch,
+    NeighbourQuery,
+    TimedAdjacency,
+)
 from graph_store.types import (
     PLACEHOLDER_TITLE,
     Candidate,
@@ -240,7 +245,7 @@ class Neo4jGraphStore(GraphStoreBase):
     def _neighbourhood(self, user_id: str) -> NeighbourhoodFetch:
         return NeighbourhoodFetch(user_id, self._own_adjacency, self._neighbour_adjacency)
 
-    async def _own_adjacency(self, user_id: str) -> Adjacency | None:
+    async def _own_adjacency(self, user_id: str) -> TimedAdjacency | None:
         records = await self._read(cypher.USER_ADJACENCY, uid=user_id)
         return (records[0]["others"], records[0]["ts"]) if records else None
 

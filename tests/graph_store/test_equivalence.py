@@ -42,6 +42,14 @@ def random_frames(seed: int = 7) -> tuple[pd.DataFrame, pd.DataFrame]:
     return inter, items
 
 
+@pytest.fixture
+def bolt_only(bolt_config: Neo4jConfig | None) -> Neo4jConfig:
+    """The Bolt server's configuration; the embedded-store run of a test is skipped."""
+    if bolt_config is None:
+        pytest.skip("Bolt stores only")
+    return bolt_config
+
+
 async def test_memory_and_bolt_agree(backend: str, make_store: StoreFactory) -> None:
     if backend == "memory":
         pytest.skip("compares memory against a Bolt backend")
@@ -99,17 +107,15 @@ async def test_ingested_edges_keep_the_adjacency_lists_in_step(
 
 
 async def test_connect_rebuilds_adjacency_lists_missing_from_an_older_graph(
-    backend: str, make_store: StoreFactory, bolt_config: Neo4jConfig | None
+    make_store: StoreFactory, bolt_only: Neo4jConfig
 ) -> None:
-    if backend == "memory" or bolt_config is None:
-        pytest.skip("Bolt stores only")
     inter, items = random_frames(seed=5)
     mem = MemoryGraphStore.from_frames(inter, items)
     bolt = await make_store(inter, items)
     assert isinstance(bolt, Neo4jGraphStore)
     await bolt._write_once("MATCH (n) REMOVE n.adj_items, n.adj_users, n.adj_ts")
     assert await bolt.candidates("u1", 10) != await mem.candidates("u1", 10)  # lists gone
-    reopened = await Neo4jGraphStore.connect(bolt_config)
+    reopened = await Neo4jGraphStore.connect(bolt_only)
     try:
         assert not await reopened.rebuild_adjacency(only_if_missing=True)  # already rebuilt
         await _assert_same_rankings(mem, reopened, [f"u{u}" for u in range(0, 40, 4)])
@@ -118,14 +124,12 @@ async def test_connect_rebuilds_adjacency_lists_missing_from_an_older_graph(
 
 
 async def test_cached_item_metadata_follows_an_outside_writer_after_its_lifetime(
-    backend: str, make_store: StoreFactory, bolt_config: Neo4jConfig | None
+    make_store: StoreFactory, bolt_only: Neo4jConfig
 ) -> None:
-    if backend == "memory" or bolt_config is None:
-        pytest.skip("Bolt stores only")
     inter, items = random_frames(seed=2)
     await make_store(inter, items)
-    reader = await Neo4jGraphStore.connect(replace(bolt_config, item_cache_s=0.5))
-    writer = await Neo4jGraphStore.connect(bolt_config)
+    reader = await Neo4jGraphStore.connect(replace(bolt_only, item_cache_s=0.5))
+    writer = await Neo4jGraphStore.connect(bolt_only)
     try:
         assert (await reader.items(["i1"]))["i1"].title == "Film 1"
         await writer.ingest([], [ItemRecord("i1", "Film One (restored)")])

@@ -60,7 +60,6 @@ async def test_concurrent_calls_are_ranked_in_shared_batches_with_the_same_resul
         assert other.valid and not other.fallback
 
 
-
 async def test_a_burst_arriving_over_several_loop_passes_joins_one_batch(setup):
     """As requests parsed off different sockets do: each call reaches the queue one pass of
     the event loop after the previous one, yet they all start together."""
@@ -77,6 +76,7 @@ async def test_a_burst_arriving_over_several_loop_passes_joins_one_batch(setup):
         *(arrive_after(k, c.user_id, list(c.candidates)) for k, c in enumerate(cases[:4]))
     )
     assert recommender.batches == [(4, False)]
+
 
 async def test_a_failing_request_does_not_fail_its_batch(setup):
     recommender, cases = setup
