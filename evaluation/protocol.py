@@ -28,8 +28,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from common.paths import cases_dir
 from evaluation.ranker import Case
-from r2rec.paths import cases_dir
 from recdata.schema import Dataset
 
 Split = Literal["valid", "test"]

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
-from r2rec.errors import UserInputError
+from common.errors import UserInputError
+from common.ids import id_problem
 
-MAX_ID_LENGTH = 256
 PLACEHOLDER_TITLE = "Unknown item {item_id}"
 RESERVED_ITEM_KEYS = frozenset({"id", "title", "placeholder"})
 _ATTRIBUTE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -48,17 +48,12 @@ class GraphStoreUnavailable(GraphStoreError):
 
 
 def validate_id(value: object, kind: str) -> str:
-    """Return ``value`` if it is a usable id, else raise ``InvalidIdError`` saying why."""
-    if not isinstance(value, str):
-        raise InvalidIdError(f"{kind} id must be a string, got {type(value).__name__}")
-    if not value:
-        raise InvalidIdError(f"{kind} id is empty")
-    if len(value) > MAX_ID_LENGTH:
-        raise InvalidIdError(f"{kind} id is {len(value)} characters long (max {MAX_ID_LENGTH})")
-    for ch in value:
-        if unicodedata.category(ch) in ("Cc", "Cs"):
-            raise InvalidIdError(f"{kind} id {value!r} contains control character {ch!r}")
-    return value
+    """Return ``value`` if it is a usable id (`common.ids`), else raise ``InvalidIdError``."""
+    problem = id_problem(value)
+    if problem is not None:
+        shown = f" {value!r}" if isinstance(value, str) and value and "control" in problem else ""
+        raise InvalidIdError(f"{kind} id{shown} {problem}")
+    return cast(str, value)
 
 
 @dataclass(frozen=True)

@@ -5,25 +5,26 @@
     r2rec graph load --dataset ml-100k --store memory
     r2rec bench graph
 
-Each group lives beside the part it drives (``recdata/cli.py``, ``evaluation/cli.py``,
-...) and imports its heavy dependencies (torch, transformers) inside the command, so
-``r2rec --help`` stays fast. Usage errors exit with code 2 and a one-line message.
+This package is the top layer, the only one that imports every part: each group is a
+module of `r2rec.commands` (``data``, ``graph``, ``eval``, ``model``, ``train``,
+``serve``) and imports its heavy dependencies (torch, transformers) inside the command,
+so ``r2rec --help`` stays fast. Usage errors exit with code 2 and a one-line message.
 """
 
 from __future__ import annotations
 
 import typer
 
-from evaluation.cli import eval_command
+from common.errors import UserInputError
 from graph_store.bench import bench_graph
-from graph_store.cli import app as graph_app
-from r2rec.errors import UserInputError
-from reasoning.cli import model_app
-from recdata.cli import app as data_app
+from r2rec.commands.data import app as data_app
+from r2rec.commands.eval import eval_command
+from r2rec.commands.graph import app as graph_app
+from r2rec.commands.model import model_app
+from r2rec.commands.serve import serve_command
+from r2rec.commands.train import publish_command, retrain_command, train_app
 from service.bench import bench_service
-from service.cli import serve_command
 from training.bench import bench_train
-from training.cli import publish_command, retrain_command, train_app
 
 app = typer.Typer(
     name="r2rec",

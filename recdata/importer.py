@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from r2rec.errors import DataFileError, UserInputError
+from common.errors import DataFileError, UserInputError
+from common.ids import id_problem
 from recdata.schema import Dataset
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-MAX_ID_LENGTH = 128
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -66,18 +66,11 @@ def _require_columns(frame: pd.DataFrame, path: Path, columns: tuple[str, ...]) 
 
 
 def _check_ids(frame: pd.DataFrame, path: Path, column: str) -> pd.Series:
+    """The column's ids, stripped of surrounding spaces, each checked by `common.ids`."""
     values = frame[column].astype("string").str.strip()
-    bad = values.isna() | (values == "") | (values.str.len() > MAX_ID_LENGTH)
-    bad |= values.str.contains(r"[\x00-\x1f\x7f]", regex=True, na=False)
-    _fail_first(
-        bad,
-        path,
-        column,
-        lambda row: (
-            f"empty, over-long (> {MAX_ID_LENGTH}) or control-character id "
-            f"{frame[column].iloc[row]!r}"
-        ),
-    )
+    problems = [id_problem(v) if isinstance(v, str) else "is missing" for v in values]
+    bad = pd.Series([p is not None for p in problems], index=frame.index)
+    _fail_first(bad, path, column, lambda row: f"id {frame[column].iloc[row]!r} {problems[row]}")
     return values
 
 

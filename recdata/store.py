@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from r2rec.errors import UserInputError
-from r2rec.paths import datasets_dir
+from common.errors import UserInputError
+from common.paths import datasets_dir
 from recdata.builtin import BUILTIN, load_builtin
 from recdata.schema import Dataset
 

@@ -36,7 +36,7 @@ class StartupError(RuntimeError):
 def resolve_model_path(settings: Settings) -> Path:
     """The checkpoint the in-process backend loads: the configured one, else the published
     model, else the prepared base model."""
-    from r2rec.paths import models_dir
+    from common.paths import models_dir
     from reasoning.models import default_base_dir
 
     candidates = [settings.model_path] if settings.model_path else [

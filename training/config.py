@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from r2rec.errors import UserInputError
+from common.errors import UserInputError
 
 C = TypeVar("C")
 TASKS = ("rank", "rating")

@@ -45,14 +45,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from common.errors import UserInputError
+from common.files import read_json, sha256_text, stable_json, write_text_atomic
+from common.paths import data_root
 from evaluation.protocol import _sample_negatives, dataset_fingerprint, training_log
 from graph_store.memory import MemoryGraphStore
 from graph_store.types import ChainParams
-from r2rec.errors import UserInputError
 from reasoning.prompt import evidence_titles, render_messages
 from reasoning.recommender import chain_view, item_info
 from recdata.schema import Dataset
-from training.artifacts import data_root, read_json, sha256_text, stable_json, write_text_atomic
 from training.traces import build_trace, masked_variants
 
 DATA_FORMAT_VERSION = 1

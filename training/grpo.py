@@ -24,7 +24,8 @@ import logging
 from pathlib import Path
 from typing import Any, cast
 
-from r2rec.errors import UserInputError
+from common.errors import UserInputError
+from common.files import write_json_atomic
 from reasoning.rewards import (
     RewardFunc,
     format_reward,
@@ -33,7 +34,6 @@ from reasoning.rewards import (
     rating_format_reward,
     rating_reward,
 )
-from training.artifacts import write_json_atomic
 from training.config import GRPOConfig
 from training.runs import (
     last_checkpoint,

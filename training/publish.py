@@ -17,15 +17,9 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from r2rec.errors import UserInputError
-from training.artifacts import (
-    published_dir,
-    published_manifest,
-    read_json,
-    replace_dir,
-    staging_dir,
-    write_json_atomic,
-)
+from common.errors import UserInputError
+from common.files import read_json, replace_dir, staging_dir, write_json_atomic
+from common.paths import published_dir, published_manifest
 from training.runs import run_dir, run_metrics
 
 

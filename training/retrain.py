@@ -30,9 +30,10 @@ from typing import Any
 
 import pandas as pd
 
-from r2rec.errors import UserInputError
+from common.errors import UserInputError
+from common.files import read_json, write_json_atomic
+from common.paths import runs_root
 from recdata.schema import Dataset
-from training.artifacts import read_json, runs_root, write_json_atomic
 from training.config import GRPOConfig, SFTConfig, load_config
 from training.data import DataConfig, build_dataset
 

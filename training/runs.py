@@ -26,16 +26,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from r2rec.errors import UserInputError
-from training.artifacts import (
-    data_root,
-    read_json,
-    replace_dir,
-    runs_root,
-    staging_dir,
-    write_json_atomic,
-    write_text_atomic,
-)
+from common.errors import UserInputError
+from common.files import read_json, replace_dir, staging_dir, write_json_atomic, write_text_atomic
+from common.paths import data_root, runs_root
 from training.config import RunConfig, to_yaml
 
 log = logging.getLogger("r2rec.training")

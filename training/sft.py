@@ -24,7 +24,7 @@ import logging
 from pathlib import Path
 from typing import Any, cast
 
-from training.artifacts import write_json_atomic
+from common.files import write_json_atomic
 from training.config import SFTConfig
 from training.runs import (
     last_checkpoint,

@@ -57,7 +57,7 @@ def test_prefix_is_r2rec() -> None:
 
 
 def test_the_non_setting_variable_is_real(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from r2rec.paths import home
+    from common.paths import home
 
     monkeypatch.setenv("R2REC_HOME", str(tmp_path / "elsewhere"))
     assert home() == (tmp_path / "elsewhere").resolve()

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from r2rec.errors import UserInputError
-from reasoning.cli import model_app
+from common.errors import UserInputError
+from r2rec.commands.model import model_app
 from reasoning.models import (
     COMPLETE_MARKER,
     LETTERS,

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from r2rec.commands.model import model_app
 from reasoning.backends import GenerationParams
 from reasoning.backends.transformers_backend import LocalBackendConfig, TransformersBackend
-from reasoning.cli import model_app
 from reasoning.models import BASE_MODEL_NAME, COMPLETE_MARKER
 
 pytestmark = [

@@ -85,7 +85,7 @@ def test_existing_names_need_force_and_builtin_names_are_reserved(tmp_path: Path
 
 
 def test_unknown_dataset_names_list_the_available_ones() -> None:
-    from r2rec.errors import UserInputError
+    from common.errors import UserInputError
 
     with pytest.raises(UserInputError, match="available: ml-100k, ml-latest-small"):
         load_dataset("nope")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from common.errors import UserInputError
 from r2rec.cli import app
-from r2rec.errors import UserInputError
 from training.config import GRPOConfig, SFTConfig, load_config, parse_sets
 
 CONFIGS = Path(__file__).resolve().parents[2] / "training" / "configs"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from common.errors import UserInputError
 from evaluation.protocol import load_cases
-from r2rec.errors import UserInputError
 from reasoning.parse import parse_ranking
 from reasoning.prompt import ANSWER_PREFIX, LETTERS
 from reasoning.rewards import format_reward, grounding_reward, hit_at_1_reward

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from r2rec.errors import UserInputError
+from common.errors import UserInputError
+from common.paths import published_dir, published_manifest
 from service.runtime import resolve_model_path
 from service.settings import Settings
-from training.artifacts import published_dir, published_manifest
 from training.publish import current, publish
 from training.runs import run_dir
 

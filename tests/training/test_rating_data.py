@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from common.errors import UserInputError
 from evaluation.protocol import load_cases, training_log
-from r2rec.errors import UserInputError
 from reasoning.prompt import ItemInfo, describe_item
 from reasoning.rating import RatedItem, parse_rating, render_rating_messages
 from reasoning.rewards import rating_format_reward, rating_reward

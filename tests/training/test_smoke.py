@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from common.paths import published_dir
 from reasoning.backends import make_backend
 from reasoning.backends.transformers_backend import TransformersBackend
 from training import grpo as grpo_module
-from training.artifacts import published_dir
 from training.data import read_examples
 from training.publish import current, publish
 from training.retrain import STAGES, RetrainConfig, job_dir, run_retrain, stage_done

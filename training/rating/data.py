@@ -39,8 +39,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from common.errors import UserInputError
 from evaluation.protocol import training_log
-from r2rec.errors import UserInputError
 from reasoning.prompt import ItemInfo, clean_title
 from reasoning.rating import (
     RATING_MAX,

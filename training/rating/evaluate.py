@@ -39,8 +39,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from common.errors import UserInputError
 from evaluation.protocol import Split, load_cases
-from r2rec.errors import UserInputError
 from reasoning.backends.base import Conversation, GenerationParams, LLMBackend
 from reasoning.prompt import ItemInfo
 from reasoning.rating import RatedItem, parse_rating, render_rating_messages

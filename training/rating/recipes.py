@@ -21,7 +21,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from r2rec.errors import UserInputError
+from common.errors import UserInputError
 from training.config import GRPOConfig, RunConfig, SFTConfig, load_config
 
 INITS = ("base", "sft")

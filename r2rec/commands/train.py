@@ -56,7 +56,7 @@ def data_command(
 ) -> None:
     """Build a versioned training dataset (traces, or rating examples) under
     $R2REC_HOME/data/NAME."""
-    from r2rec.errors import UserInputError
+    from common.errors import UserInputError
     from recdata import load_dataset
     from training.data import BuiltData, DataConfig, build_dataset
 
@@ -146,7 +146,7 @@ def grpo_command(
     show_config: Annotated[bool, typer.Option(help="Print every field and exit.")] = False,
 ) -> None:
     """GRPO with the shared rewards (TRL GRPOTrainer) into $R2REC_HOME/runs/NAME."""
-    from r2rec.errors import UserInputError
+    from common.errors import UserInputError
     from training.config import GRPOConfig, describe, load_config, parse_sets, to_yaml
     from training.rating.recipes import recipe_configs, run_recipe
 
@@ -211,7 +211,7 @@ def retrain_command(
     try:
         record = run_retrain(config)
     except Exception as err:
-        from r2rec.errors import UserInputError
+        from common.errors import UserInputError
 
         if isinstance(err, UserInputError):
             raise

@@ -20,10 +20,10 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from common.errors import UserInputError
+from common.paths import results_dir
 from evaluation.protocol import SPLITS, ProtocolConfig, Split
 from evaluation.ranker import Ranker
-from r2rec.errors import UserInputError
-from r2rec.paths import results_dir
 
 console = Console(stderr=True)
 LLM = "llm"

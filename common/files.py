@@ -1,14 +1,12 @@
-"""Where training writes, and how: atomic files and folders, content hashes, stage markers.
-
-Layout under ``$R2REC_HOME`` (see `r2rec.paths.home`)::
-
-    data/<name>/examples.jsonl + manifest.json      training datasets (`training.data`)
-    runs/<name>/                                    one training run (`training.runs`)
-    models/published/ + models/published.json      the served model (`training.publish`)
+"""Files and folders written whole: atomic text and JSON, folder swaps, stable hashes.
 
 Every file is written to a temporary sibling and renamed into place, so a crash never
-leaves a half-written file where a reader looks; folders are built beside their target
-and swapped in with `replace_dir`.
+leaves a half-written file where a reader looks; folders are built in `staging_dir`
+beside their target and swapped in with `replace_dir`::
+
+    with staging_dir(target) as staging:
+        (staging / "config.json").write_text("{}")
+        replace_dir(staging, target)
 """
 
 from __future__ import annotations
@@ -23,24 +21,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-from r2rec.paths import home, models_dir
-
-
-def data_root() -> Path:
-    return home() / "data"
-
-
-def runs_root() -> Path:
-    return home() / "runs"
-
-
-def published_dir() -> Path:
-    return models_dir() / "published"
-
-
-def published_manifest() -> Path:
-    return models_dir() / "published.json"
 
 
 def sha256_text(text: str) -> str:
@@ -71,12 +51,14 @@ def write_json_atomic(path: Path, value: Any) -> None:
 
 
 def read_json(path: Path) -> Any:
+    """The JSON value in ``path``, or None when there is no such file."""
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 @contextmanager
 def staging_dir(target: Path) -> Iterator[Path]:
-    """A temporary sibling folder of ``target``; removed on exit unless moved away."""
+    """A temporary sibling folder of ``target`` (same file system, so renaming is atomic);
+    removed on exit unless `replace_dir` moved it away."""
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
@@ -87,8 +69,11 @@ def staging_dir(target: Path) -> Iterator[Path]:
 
 
 def replace_dir(staging: Path, target: Path) -> None:
-    """Move a finished ``staging`` folder to ``target``, swapping out an old copy."""
-    staging.chmod(0o755)
+    """Move a finished ``staging`` folder to ``target``, swapping out an old copy.
+
+    The folder and its files get the usual umask permissions first (mkdtemp makes 0700).
+    """
+    _make_readable(staging)
     if target.exists():
         old = target.with_name(f".{target.name}.old-{time.time_ns()}")
         target.rename(old)
@@ -96,3 +81,11 @@ def replace_dir(staging: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         staging.rename(target)
+
+
+def _make_readable(folder: Path) -> None:
+    umask = os.umask(0)
+    os.umask(umask)
+    folder.chmod(0o777 & ~umask)
+    for entry in folder.rglob("*"):
+        entry.chmod((0o777 if entry.is_dir() else 0o666) & ~umask)

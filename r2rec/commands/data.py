@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from r2rec.paths import datasets_dir
+from common.paths import datasets_dir
 from recdata.importer import import_dataset
 from recdata.store import available_datasets, load_dataset
 
