@@ -76,7 +76,7 @@ def _user_rng(seed: int, split: Split, user_id: str) -> np.random.Generator:
     return np.random.default_rng([seed, int.from_bytes(digest[:8], "little")])
 
 
-def _sample_negatives(
+def sample_negatives(
     rng: np.random.Generator, catalogue: np.ndarray, seen: set[str], k: int
 ) -> list[str] | None:
     """k distinct catalogue items not in ``seen``, uniformly; None if fewer than k exist."""
@@ -106,7 +106,7 @@ def build_cases(dataset: Dataset, split: Split, config: ProtocolConfig | None = 
         if len(history) < config.min_history:
             continue
         rng = _user_rng(config.seed, split, str(user_id))
-        negatives = _sample_negatives(rng, catalogue, set(items), config.n_negatives)
+        negatives = sample_negatives(rng, catalogue, set(items), config.n_negatives)
         if negatives is None:
             continue
         candidates = [items[target_pos], *negatives]

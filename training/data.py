@@ -48,7 +48,7 @@ import pandas as pd
 from common.errors import UserInputError
 from common.files import read_json, sha256_text, stable_json, write_text_atomic
 from common.paths import data_root
-from evaluation.protocol import _sample_negatives, dataset_fingerprint, training_log
+from evaluation.protocol import dataset_fingerprint, sample_negatives, training_log
 from graph_store.memory import MemoryGraphStore
 from graph_store.types import ChainParams
 from reasoning.prompt import evidence_titles, render_messages
@@ -183,7 +183,7 @@ async def _round_examples(
         if len(history) < config.min_history:
             continue
         rng = _round_rng(config.seed, round_, user)
-        negatives = _sample_negatives(rng, catalogue, seen[user], config.n_negatives)
+        negatives = sample_negatives(rng, catalogue, seen[user], config.n_negatives)
         if negatives is None:
             continue
         target = str(targets[user])
