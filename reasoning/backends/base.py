@@ -141,6 +141,11 @@ class LLMBackend(Protocol):
         self, messages_batch: Sequence[Conversation], assistant_prefix: str, choices: Sequence[str]
     ) -> list[dict[str, float]]: ...
 
+    async def ping(self) -> str:
+        """A short description of what answers (e.g. "in-process model X"); raises
+        `LLMError` when the model cannot answer now. Cheap: no generation."""
+        ...
+
     async def aclose(self) -> None: ...
 
 

@@ -121,6 +121,23 @@ class OpenAICompatBackend:
             self._model = listing.data[0].id
         return self._model
 
+    async def ping(self) -> str:
+        """One request to /v1/models, no retries: the server answers and lists a model."""
+        try:
+            listing = await asyncio.wait_for(
+                self._client.models.list(), self.config.connect_timeout_s + 1.0
+            )
+        except TimeoutError as err:
+            raise LLMTimeout(f"{self.config.base_url}: /models did not answer in time") from err
+        except openai.APIStatusError as err:
+            detail = f"{self.config.base_url}: {err.status_code} {err.message}"
+            raise LLMRequestError(detail) from err
+        except openai.APIError as err:
+            raise LLMUnavailable(f"{self.config.base_url}: {err}") from err
+        if not listing.data:
+            raise LLMUnavailable(f"{self.config.base_url}: the server lists no models")
+        return f"{self.config.base_url} serves {self._model or listing.data[0].id}"
+
     async def generate(
         self, messages_batch: Sequence[Conversation], params: GenerationParams | None = None
     ) -> list[Generation]:

@@ -113,6 +113,10 @@ class TransformersBackend:
         self.token_texts = TokenTexts(self.tokenizer)
         self._lock = threading.Lock()
 
+    async def ping(self) -> str:
+        """The model is loaded in this process, so it can answer."""
+        return f"in-process model {Path(self.config.model_path).name} on {self.device.type}"
+
     async def aclose(self) -> None:
         return None
 

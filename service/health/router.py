@@ -10,7 +10,6 @@ import asyncio
 import time
 from typing import Any
 
-import httpx
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -44,16 +43,7 @@ async def _graph(runtime: Runtime) -> str:
 
 
 async def _llm(runtime: Runtime) -> str:
-    settings = runtime.settings
-    if settings.llm_backend == "local":
-        return f"in-process model {runtime.model_version}"
-    async with httpx.AsyncClient(timeout=CHECK_TIMEOUT_S) as client:
-        reply = await client.get(
-            settings.llm_url.rstrip("/") + "/models",
-            headers={"Authorization": f"Bearer {settings.llm_api_key.get_secret_value()}"},
-        )
-        reply.raise_for_status()
-    return f"{settings.llm_url} serves {settings.llm_model}"
+    return await runtime.llm.ping()
 
 
 async def _redis(runtime: Runtime) -> str:

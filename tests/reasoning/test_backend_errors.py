@@ -98,3 +98,26 @@ def test_configs_reject_bad_values(tmp_path: Path) -> None:
         AnswerConstraint()
     with pytest.raises(ValueError, match="invalid regex"):
         AnswerConstraint(regex="[A-")
+
+
+async def test_ping_names_what_answers(
+    vllm_server: VLLMServer, local_backend: TransformersBackend
+) -> None:
+    remote = OpenAICompatBackend(
+        OpenAICompatConfig(base_url=vllm_server.base_url, model=vllm_server.model)
+    )
+    try:
+        assert await remote.ping() == f"{vllm_server.base_url} serves {vllm_server.model}"
+    finally:
+        await remote.aclose()
+    assert (await local_backend.ping()).startswith("in-process model ")
+
+
+async def test_ping_of_a_dead_server_raises_llm_unavailable() -> None:
+    config = OpenAICompatConfig(base_url=f"http://127.0.0.1:{free_port()}/v1", model="m")
+    backend = OpenAICompatBackend(config)
+    try:
+        with pytest.raises(LLMUnavailable, match="127.0.0.1"):
+            await backend.ping()
+    finally:
+        await backend.aclose()
