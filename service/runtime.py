@@ -37,7 +37,7 @@ def resolve_model_path(settings: Settings) -> Path:
     """The checkpoint the in-process backend loads: the configured one, else the published
     model, else the prepared base model."""
     from common.paths import models_dir
-    from reasoning.models import default_base_dir
+    from reasoning.backends.model_folders import default_base_dir
 
     candidates = [settings.model_path] if settings.model_path else [
         models_dir() / "published", default_base_dir()

@@ -45,7 +45,7 @@ def bench_train(
     max_length: Annotated[int, typer.Option(help="Longest SFT sequence, tokens.")] = 1536,
 ) -> None:
     """Print SFT and GRPO throughput (examples/s, tokens/s, s/step)."""
-    from reasoning.models import default_base_dir
+    from reasoning.backends.model_folders import default_base_dir
     from recdata import load_dataset
     from training.config import GRPOConfig, SFTConfig
     from training.data import DataConfig, build_examples

@@ -55,7 +55,7 @@ def resolve_device(device: str) -> str:
 
 def start_model_path(config: RunConfig) -> Path:
     """The model a run starts from: another run's merged model, a folder, or the base."""
-    from reasoning.models import default_base_dir
+    from reasoning.backends.model_folders import default_base_dir
 
     if config.init_run:
         path = run_dir(config.init_run) / "model"

@@ -34,7 +34,7 @@ def _llm_backend(
 ) -> tuple[Callable[[], Any], str]:
     """(a factory of the LLM backend, the model's name) for the chosen backend."""
     from reasoning.backends import make_backend
-    from reasoning.models import default_base_dir, is_complete
+    from reasoning.backends.model_folders import default_base_dir, is_complete
 
     if backend == "local":
         path = checkpoint or default_base_dir()

@@ -35,14 +35,14 @@ def prepare_base_command(
     force: Annotated[bool, typer.Option(help="Rebuild even if the folder is complete.")] = False,
 ) -> None:
     """Build a Hugging Face folder of SmolLM2-135M-Instruct from the packaged GGUF."""
-    from reasoning import models
+    from reasoning.backends import model_folders
 
-    target = out if out is not None else models.default_base_dir()
-    if models.is_complete(target) and not force:
+    target = out if out is not None else model_folders.default_base_dir()
+    if model_folders.is_complete(target) and not force:
         typer.echo(f"{target}: already complete, skipped")
         return
     start = time.perf_counter()
-    folder = models.prepare_base(target, dtype=dtype, force=force)
+    folder = model_folders.prepare_base(target, dtype=dtype, force=force)
     typer.echo(f"{folder}: written in {time.perf_counter() - start:.1f} s")
 
 
@@ -52,7 +52,7 @@ def build_tiny_command(
     seed: Annotated[int, typer.Option(help="Seed of the random weights.")] = 0,
 ) -> None:
     """Write a tiny random Qwen2 model (vLLM-CPU compatible) for tests and smoke runs."""
-    from reasoning import models
+    from reasoning.backends import model_folders
 
-    folder = models.build_tiny_model(out, models.TinyModelConfig(seed=seed))
+    folder = model_folders.build_tiny_model(out, model_folders.TinyModelConfig(seed=seed))
     typer.echo(f"{folder}: tiny model written")

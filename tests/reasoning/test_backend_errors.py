@@ -117,7 +117,7 @@ async def test_ping_of_a_dead_server_raises_llm_unavailable() -> None:
     config = OpenAICompatConfig(base_url=f"http://127.0.0.1:{free_port()}/v1", model="m")
     backend = OpenAICompatBackend(config)
     try:
-        with pytest.raises(LLMUnavailable, match="127.0.0.1"):
+        with pytest.raises(LLMUnavailable, match=r"127\.0\.0\.1"):
             await backend.ping()
     finally:
         await backend.aclose()

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from common.errors import UserInputError
 from r2rec.commands.model import model_app
-from reasoning.models import (
+from reasoning.backends.model_folders import (
     COMPLETE_MARKER,
     LETTERS,
     TinyModelConfig,

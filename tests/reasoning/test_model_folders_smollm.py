@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 
 from r2rec.commands.model import model_app
 from reasoning.backends import GenerationParams
+from reasoning.backends.model_folders import BASE_MODEL_NAME, COMPLETE_MARKER
 from reasoning.backends.transformers_backend import LocalBackendConfig, TransformersBackend
-from reasoning.models import BASE_MODEL_NAME, COMPLETE_MARKER
 
 pytestmark = [
     pytest.mark.slow,
