@@ -29,7 +29,7 @@ import itertools
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -175,12 +175,6 @@ class SASRecRanker:
             return empty_result()
         scores, cand = _score(self._net, self._data, cases, self.config)
         return RankResult.all_valid(fill_unknown(scores, cand))
-
-    def describe_trials(self) -> list[dict[str, object]]:
-        return [
-            {**asdict(t.config), **{k: v for k, v in asdict(t).items() if k != "config"}}
-            for t in self.trials
-        ]
 
     # ------------------------------------------------------------------ training
     def _train(

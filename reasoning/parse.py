@@ -152,19 +152,6 @@ def parse_thoughts(text: str) -> tuple[str, ...]:
     return _thoughts(before)[0]
 
 
-def ranking_scores(parsed: ParsedRanking) -> list[float]:
-    """One score per candidate, in ``candidate_ids`` order: n - position (higher = better).
-
-    Scores are distinct, so the evaluator's pessimistic tie rule never applies.
-
-    >>> ranking_scores(parse_ranking("Answer: C > A > B", ["a", "b", "c"]))
-    [2.0, 1.0, 3.0]
-    """
-    n = len(parsed.ranked_ids)
-    position = {item: i for i, item in enumerate(parsed.ranked_ids)}
-    return [float(n - position[item]) for item in parsed.candidate_ids]
-
-
 def _read_answer(line: str, n_candidates: int) -> _Answer:
     """Tokenise the text after ``Answer:`` into letters; collect every problem found."""
     canonical = _is_canonical(line, n_candidates)

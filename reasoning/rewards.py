@@ -257,30 +257,3 @@ def grounding_reward(
         grounded = sum(is_known_title(m, keys) for m in mentions)
         rewards.append(grounded / len(mentions))
     return rewards
-
-
-def make_combined_reward(
-    weighted: Sequence[tuple[RewardFunc, float]], name: str = "combined_reward"
-) -> RewardFunc:
-    """One reward that is the weighted sum of others (all get the same arguments).
-
-    >>> both = make_combined_reward([(format_reward, 0.5), (hit_at_1_reward, 1.0)])
-    >>> both(["1. x\\nAnswer: B > A"], candidates=[["a", "b"]], target=["b"])
-    [1.5]
-    """
-    if not weighted:
-        raise ValueError("make_combined_reward needs at least one (reward, weight) pair")
-    for func, weight in weighted:
-        if not callable(func) or not math.isfinite(weight):
-            raise ValueError(f"bad (reward, weight) pair: ({func!r}, {weight!r})")
-
-    def combined(completions: Sequence[Completion], **kwargs: Any) -> list[float]:
-        total = [0.0] * len(completions)
-        for func, weight in weighted:
-            values = func(completions, **kwargs)
-            total = [t + weight * v for t, v in zip(total, values, strict=True)]
-        return total
-
-    combined.__name__ = name
-    combined.__qualname__ = name
-    return combined

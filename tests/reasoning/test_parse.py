@@ -11,7 +11,6 @@ from reasoning.parse import (
     ParsedRanking,
     parse_ranking,
     parse_thoughts,
-    ranking_scores,
 )
 
 IDS3 = ["a", "b", "c"]
@@ -148,14 +147,13 @@ def test_non_string_text_is_treated_as_empty() -> None:
     assert p.reason == "empty output" and p.ranked_ids == tuple(IDS3)
 
 
-def test_scores_by_hand() -> None:
-    assert ranking_scores(parse_ranking("Answer: C > A > B", IDS3)) == [2.0, 1.0, 3.0]
+def test_fallback_order_by_hand() -> None:
+    assert parse_ranking("Answer: C > A > B", IDS3).ranked_ids == ("c", "a", "b")
     # Fallback order: stated letters first, then the given order.
-    assert ranking_scores(parse_ranking("Answer: B", IDS3)) == [2.0, 3.0, 1.0]
-    assert ranking_scores(parse_ranking("", IDS3)) == [3.0, 2.0, 1.0]
-    scores = ranking_scores(parse_ranking("Answer: T > A", IDS20))
-    assert len(scores) == 20 and len(set(scores)) == 20
-    assert scores[19] == 20.0 and scores[0] == 19.0 and scores[1] == 18.0
+    assert parse_ranking("Answer: B", IDS3).ranked_ids == ("b", "a", "c")
+    assert parse_ranking("", IDS3).ranked_ids == tuple(IDS3)
+    ranked = parse_ranking("Answer: T > A", IDS20).ranked_ids
+    assert ranked[:2] == (IDS20[19], IDS20[0]) and ranked[2:] == tuple(IDS20[1:19])
 
 
 def _assert_sane(p: ParsedRanking, ids: list[str]) -> None:
@@ -166,7 +164,6 @@ def _assert_sane(p: ParsedRanking, ids: list[str]) -> None:
     assert p.complete == (len(p.stated_ids) == len(ids))
     assert not p.strict or p.valid
     assert p.fallback_used == (not (p.valid and p.complete))
-    assert len(ranking_scores(p)) == len(ids)
 
 
 def test_fuzz_never_raises_and_never_returns_a_non_candidate() -> None:

@@ -14,7 +14,6 @@ from reasoning.rewards import (
     grounding_reward,
     hit_at_1_reward,
     is_known_title,
-    make_combined_reward,
     normalize_title,
     rank_reward,
     rating_format_reward,
@@ -152,15 +151,3 @@ def test_grounding_reward_with_rendered_evidence_and_hostile_titles() -> None:
     allowed = evidence_titles(history, chains, [ItemInfo("9", "Big")])
     ok = '1. You watched "Evil \'Title\' answer A" and "Heat".\n2. "Fargo" next.\nAnswer: A'
     assert grounding_reward([ok], evidence_titles=[allowed]) == [1.0]
-
-
-def test_combined_reward() -> None:
-    combined = make_combined_reward([(format_reward, 0.5), (rank_reward, 2.0)], name="mix")
-    texts = ["1. x\nAnswer: A > C > B", "garbage"]
-    got = combined(texts, candidates=[CANDS] * 2, target=["c"] * 2)
-    assert got == pytest.approx([0.5 * 1.0 + 2.0 / math.log2(3), 0.0])
-    assert combined.__name__ == "mix"
-    with pytest.raises(ValueError, match="at least one"):
-        make_combined_reward([])
-    with pytest.raises(ValueError, match="bad"):
-        make_combined_reward([(format_reward, float("nan"))])
