@@ -1,4 +1,4 @@
-"""Training run configuration: one dataclass per task, loaded from YAML plus overrides.
+"""Training run configuration: one dataclass per stage, loaded from YAML plus overrides.
 
     config = load_config(SFTConfig, Path("training/configs/sft-smollm2.yaml"),
                          {"max_steps": "20", "name": "try"})
@@ -6,7 +6,9 @@
 A YAML file holds a mapping of field names; overrides (``--set key=value`` on the CLI, or
 the dedicated options) win over the file, the file over the defaults. Unknown keys and
 values of the wrong type are refused with a message naming the key. `describe` prints
-every field with its help text (``r2rec train sft --show-config``).
+every field with its help text (``r2rec train sft --show-config``). The ``task`` field
+names a task of `training.tasks` (``rank`` or ``rating``); each task has its own default
+``data`` folder.
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ from typing import Any, TypeVar
 import yaml
 
 from common.errors import UserInputError
+from training.tasks import get_task
+from training.tasks.ranking import DEFAULT_DATA as RANK_DEFAULT_DATA
+from training.tasks.rating import DEFAULT_DATA as RATING_DEFAULT_DATA
 
 C = TypeVar("C")
-TASKS = ("rank", "rating")
-RANK_DEFAULT_DATA = "ml-100k-valid-t2-s0"
-RATING_DEFAULT_DATA = "ml-100k-rating-valid-t2"
 
 
 @dataclass(frozen=True)
@@ -93,10 +95,9 @@ class RunConfig:
     def __post_init__(self) -> None:
         if not self.name or "/" in self.name or self.name.startswith("."):
             raise UserInputError(f"bad run name {self.name!r}")
-        if self.task not in TASKS:
-            raise UserInputError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
-        if self.task == "rating" and self.data == RANK_DEFAULT_DATA:
-            object.__setattr__(self, "data", RATING_DEFAULT_DATA)
+        task = get_task(self.task)  # refuses an unknown name, listing the known ones
+        if self.data == RANK_DEFAULT_DATA:  # the field's default: each task has its own
+            object.__setattr__(self, "data", task.default_data)
         positive = ("max_steps", "batch_size", "grad_accum", "max_length", "save_steps",
                     "eval_batch_size", "rating_max_tokens")  # fmt: skip
         for key in positive:

@@ -29,7 +29,8 @@ Written to ``$R2REC_HOME/data/<name>/``: ``examples.jsonl`` (one JSON object per
 example, keys sorted) and ``manifest.json`` (task, config, seed, counts, sha256 of the
 file, dataset fingerprint). Building again with the same config and data finds the same
 manifest and is skipped; the content hash is deterministic. `write_versioned` does this
-for every task (the rating task's rows come from `training.rating.data`).
+for every task (the rating task's rows come from `training.rating.data`). The rows'
+declared shapes are `training.rows` (`RankBase` per example, `RankRow` per variant).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -54,11 +55,13 @@ from graph_store.types import ChainParams
 from reasoning.prompt import evidence_titles, render_messages
 from reasoning.recommender import chain_view, item_info
 from recdata.schema import Dataset
+from training.rows import RankBase, RankRow, RatingRow, TrainingRow
 from training.traces import build_trace, masked_variants
 
 DATA_FORMAT_VERSION = 1
 EXAMPLES_FILE = "examples.jsonl"
 MANIFEST_FILE = "manifest.json"
+RowT = TypeVar("RowT", RankRow, RatingRow)
 
 
 @dataclass(frozen=True)
@@ -134,7 +137,7 @@ class BuiltData:
 
 
 @dataclass(frozen=True)
-class DatasetSpec:
+class DatasetSpec(Generic[RowT]):
     """What identifies a built dataset besides its data: the task, the row format
     version, the builder's config (as a dict) and seed, and how rows are counted."""
 
@@ -142,7 +145,7 @@ class DatasetSpec:
     format_version: int
     config: dict[str, Any]
     seed: int | None
-    counts: Callable[[list[dict[str, Any]]], dict[str, Any]]
+    counts: Callable[[list[RowT]], dict[str, Any]]
 
 
 def _round_rng(seed: int, round_: int, user_id: str) -> np.random.Generator:
@@ -166,7 +169,7 @@ async def _round_examples(
     dataset: Dataset,
     users: list[str],
     seen: dict[str, set[str]],
-) -> list[dict[str, Any]]:
+) -> list[RankBase]:
     """Examples whose target is each user's ``round_``-th last training interaction."""
     graph = MemoryGraphStore.from_frames(
         log.loc[log["from_end"] >= round_, ["user_id", "item_id", "timestamp", "rating"]],
@@ -175,7 +178,7 @@ async def _round_examples(
     targets = log.loc[log["from_end"] == round_ - 1].set_index("user_id")["item_id"]
     catalogue = np.sort(dataset.items["item_id"].astype(str).to_numpy())
     chain_params = ChainParams(max_chains=config.max_chains)
-    out: list[dict[str, Any]] = []
+    out: list[RankBase] = []
     for user in users:
         if user not in targets.index:
             continue
@@ -201,7 +204,7 @@ async def _round_examples(
             cand_infos[candidate_ids.index(target)], hist_infos, chains, candidate_ids,
             graph_order, score_of.get(target, 0.0), config.max_chain_thoughts,
         )  # fmt: skip
-        base = {
+        base: RankBase = {
             "user_id": user,
             "round": round_,
             "target": target,
@@ -217,7 +220,7 @@ async def _round_examples(
     return out
 
 
-def expand_variants(base: dict[str, Any], masked: bool) -> list[dict[str, Any]]:
+def expand_variants(base: RankBase, masked: bool) -> list[RankRow]:
     """The training rows of one base example: variant 0, plus k = 1..n when ``masked``.
 
     ``prompt`` gains an assistant message holding the given prefix for k >= 1;
@@ -226,7 +229,7 @@ def expand_variants(base: dict[str, Any], masked: bool) -> list[dict[str, Any]]:
     from training.traces import Trace
 
     trace = Trace(tuple(base["thoughts"]), tuple(base["ranked_ids"]), base["target_reached"])
-    rows = []
+    rows: list[RankRow] = []
     for variant in masked_variants(trace, base["candidates"]):
         if variant.k and not masked:
             break
@@ -245,12 +248,12 @@ def expand_variants(base: dict[str, Any], masked: bool) -> list[dict[str, Any]]:
     return rows
 
 
-Rewriter = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+Rewriter = Callable[[list[RankBase]], list[RankBase]]
 
 
 def build_examples(
     config: DataConfig, dataset: Dataset, rewrite: Rewriter | None = None
-) -> list[dict[str, Any]]:
+) -> list[RankRow]:
     """Every training row (base examples, optional teacher rewrites, masked variants)."""
     log = _with_from_end(training_log(dataset, config.split))  # type: ignore[arg-type]
     users = sorted(log["user_id"].astype(str).unique())
@@ -262,7 +265,7 @@ def build_examples(
         for u, g in dataset.interactions.groupby("user_id")["item_id"]
         if str(u) in chosen
     }
-    bases: list[dict[str, Any]] = []
+    bases: list[RankBase] = []
     for round_ in range(1, config.targets_per_user + 1):
         bases += asyncio.run(_round_examples(config, round_, log, dataset, users, seen))
     bases.sort(key=lambda b: (b["user_id"], b["round"]))
@@ -281,7 +284,7 @@ def dataset_folder(name: str) -> Path:
     return data_root() / name
 
 
-def _counts(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _counts(rows: list[RankRow]) -> dict[str, Any]:
     bases = [r for r in rows if r["variant"] == 0]
     return {
         "rows": len(rows),
@@ -296,9 +299,9 @@ def _counts(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def write_versioned(
     folder: Path,
-    spec: DatasetSpec,
+    spec: DatasetSpec[RowT],
     dataset: Dataset,
-    make_rows: Callable[[], list[dict[str, Any]]],
+    make_rows: Callable[[], list[RowT]],
     force: bool = False,
 ) -> BuiltData:
     """Write ``make_rows()`` as examples.jsonl + manifest.json (examples first, manifest
@@ -358,7 +361,7 @@ def dataset_task(manifest: dict[str, Any]) -> str:
     return str(manifest.get("task", "rank"))
 
 
-def read_examples(folder: Path) -> list[dict[str, Any]]:
+def read_examples(folder: Path) -> list[TrainingRow]:
     """The rows of a built dataset, after checking the file against its manifest hash."""
     manifest = read_json(folder / MANIFEST_FILE)
     path = folder / EXAMPLES_FILE
@@ -367,4 +370,4 @@ def read_examples(folder: Path) -> list[dict[str, Any]]:
     text = path.read_text(encoding="utf-8")
     if sha256_text(text) != manifest.get("sha256"):
         raise UserInputError(f"{path}: content does not match its manifest's sha256")
-    return [json.loads(line) for line in text.splitlines()]
+    return [cast(TrainingRow, json.loads(line)) for line in text.splitlines()]

@@ -10,67 +10,47 @@ fresh LoRA adapter (or the full model) with group-relative policy optimisation:
 - ``num_generations`` (>= 2) completions per prompt, generated in-process by
   transformers (``use_vllm=true`` hands generation to vLLM in colocate mode where it is
   installed: configuration only, not exercised here);
-- rewards from `reasoning.rewards`: task rank: ``format_reward``, ``rank_reward`` and
+- rewards from `reasoning.rewards`, chosen by the run's task (`Task.grpo_rewards`):
+  task rank (`training.tasks.ranking`): ``format_reward``, ``rank_reward`` and
   ``grounding_reward``, summed with ``reward_weights``; task rating (RecZero / RecOne,
-  `training.rating.recipes`): ``rating_format_reward`` and ``rating_reward`` (which reads
+  `training.tasks.rating`): ``rating_format_reward`` and ``rating_reward`` (which reads
   the rows' ``rating`` column), summed with ``rating_reward_weights``.
 
-Outputs and resumption are those of every run (`training.runs`).
+Outputs and resumption are those of every run (`training.run_folder`,
+`training.stages`).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
 from common.errors import UserInputError
 from common.files import write_json_atomic
-from reasoning.rewards import (
-    RewardFunc,
-    format_reward,
-    grounding_reward,
-    rank_reward,
-    rating_format_reward,
-    rating_reward,
-)
 from training.config import GRPOConfig
-from training.runs import (
-    last_checkpoint,
-    resolve_device,
-    run_stage,
-    save_outputs,
-    start_model_path,
-    tokens_seen,
-)
-from training.sft import load_model, peft_config, run_callbacks, trainer_common
+from training.device import resolve_device
+from training.rows import TrainingRow
+from training.run_folder import last_checkpoint, save_outputs, start_model_path
+from training.sft import load_model, peft_config, run_callbacks, tokens_seen, trainer_common
+from training.stages import run_stage
+from training.tasks import get_task
 
 log = logging.getLogger("r2rec.training")
 
-REWARDS = (format_reward, rank_reward, grounding_reward)
-COLUMNS = ("prompt", "candidates", "target", "evidence_titles")
-RATING_REWARDS = (rating_format_reward, rating_reward)
-RATING_COLUMNS = ("prompt", "rating")
 
-
-def task_rewards(config: GRPOConfig) -> tuple[list[RewardFunc], list[float], tuple[str, ...]]:
-    """(reward functions, their weights, the dataset columns they read) of the run's task."""
-    if config.task == "rating":
-        return list(RATING_REWARDS), list(config.rating_reward_weights), RATING_COLUMNS
-    return list(REWARDS), list(config.reward_weights), COLUMNS
-
-
-def prompt_rows(
-    rows: list[dict[str, Any]], columns: tuple[str, ...] = COLUMNS
-) -> list[dict[str, Any]]:
-    """One row per distinct prompt (the full variant), with the columns the rewards read."""
-    missing = sorted({c for c in columns for r in rows[:1] if c not in r})
+def prompt_rows(rows: Sequence[TrainingRow], columns: tuple[str, ...]) -> list[dict[str, Any]]:
+    """One row per distinct prompt (the full variant), with the columns the rewards read
+    (the TRL dataset's rows)."""
+    found: list[Mapping[str, Any]] = list(rows)
+    missing = sorted({c for c in columns for r in found[:1] if c not in r})
     if missing:
         raise UserInputError(f"training rows lack the columns {missing} (data of another task?)")
-    return [{c: r[c] for c in columns} for r in rows if r.get("variant", 0) == 0]
+    return [{c: r[c] for c in columns} for r in found if r.get("variant", 0) == 0]
 
 
-def train_grpo(config: GRPOConfig, folder: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
+def train_grpo(config: GRPOConfig, folder: Path, rows: Sequence[TrainingRow]) -> dict[str, Any]:
     from datasets import Dataset as HFDataset
     from trl import GRPOConfig as TRLGRPOConfig
     from trl import GRPOTrainer
@@ -81,8 +61,8 @@ def train_grpo(config: GRPOConfig, folder: Path, rows: list[dict[str, Any]]) -> 
             f"batch_size x grad_accum ({config.batch_size}x{config.grad_accum}) must be a "
             f"multiple of num_generations ({config.num_generations})"
         )
-    reward_funcs, weights, columns = task_rewards(config)
-    train_rows = prompt_rows(rows, columns)
+    task_rewards = get_task(config.task).grpo_rewards(config)
+    train_rows = prompt_rows(rows, task_rewards.columns)
     model_path = start_model_path(config)
     model, tokenizer = load_model(model_path, device)
     extra: dict[str, Any] = (
@@ -94,12 +74,12 @@ def train_grpo(config: GRPOConfig, folder: Path, rows: list[dict[str, Any]]) -> 
         max_completion_length=config.max_completion_length,
         temperature=config.temperature,
         beta=config.beta,
-        reward_weights=weights,
+        reward_weights=list(task_rewards.weights),
         **extra,
     )
     trainer = GRPOTrainer(
         model=model,
-        reward_funcs=cast(Any, reward_funcs),
+        reward_funcs=cast(Any, list(task_rewards.funcs)),
         args=args,
         train_dataset=HFDataset.from_list(train_rows),
         processing_class=tokenizer,

@@ -20,7 +20,7 @@ from typing import Any
 from common.errors import UserInputError
 from common.files import read_json, replace_dir, staging_dir, write_json_atomic
 from common.paths import published_dir, published_manifest
-from training.runs import run_dir, run_metrics
+from training.run_folder import run_dir, run_metrics
 
 
 @dataclass(frozen=True)

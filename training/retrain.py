@@ -117,7 +117,7 @@ def run_retrain(config: RetrainConfig) -> dict[str, Any]:
     """Run every unfinished stage; returns the publish stage's record."""
     from training.grpo import run_grpo
     from training.publish import decision_json, publish
-    from training.runs import run_metrics
+    from training.run_folder import run_metrics
     from training.sft import run_sft
 
     job = config.job

@@ -15,25 +15,25 @@ sees, hence the rendering here.)
 
 LoRA (peft, all linear layers) by default, full fine-tuning with ``lora=false``; CPU
 (``use_cpu``, fp32) or CUDA. Re-running a finished run is a no-op; an interrupted one
-resumes from its last checkpoint. Outputs: see `training.runs`.
+resumes from its last checkpoint. Outputs: see `training.run_folder`; the stage itself
+(skip, train, evaluate, write) is `training.stages.run_stage`. Also home to the trainer
+helpers GRPO shares (`load_model`, `peft_config`, `trainer_common`, `run_callbacks`,
+`tokens_seen`).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
 from common.files import write_json_atomic
 from training.config import SFTConfig
-from training.runs import (
-    last_checkpoint,
-    resolve_device,
-    run_stage,
-    save_outputs,
-    start_model_path,
-    tokens_seen,
-)
+from training.device import resolve_device
+from training.rows import TrainingRow
+from training.run_folder import last_checkpoint, save_outputs, start_model_path
+from training.stages import run_stage
 
 log = logging.getLogger("r2rec.training")
 
@@ -48,7 +48,7 @@ def load_model(path: Path, device: str) -> tuple[Any, Any]:
 
 
 def text_pairs(
-    rows: list[dict[str, Any]], model: Any, tokenizer: Any, label: str
+    rows: Sequence[TrainingRow], model: Any, tokenizer: Any, label: str
 ) -> list[dict[str, str]]:
     """Prompt/completion strings rendered as the serving backend renders prompts."""
     from reasoning.backends.transformers_backend import LocalBackendConfig, TransformersBackend
@@ -120,7 +120,13 @@ def run_callbacks(time_limit_minutes: float | None) -> list[Any]:
     return [_RunCallback()]
 
 
-def train_sft(config: SFTConfig, folder: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
+def tokens_seen(history: list[dict[str, Any]]) -> float | None:
+    """The trainer's running count of input tokens (its last logged value)."""
+    counts = [e["num_tokens"] for e in history if "num_tokens" in e]
+    return float(counts[-1]) if counts else None
+
+
+def train_sft(config: SFTConfig, folder: Path, rows: Sequence[TrainingRow]) -> dict[str, Any]:
     """Train and write adapter/ and model/; returns the trainer's summary numbers."""
     from datasets import Dataset as HFDataset
     from trl import SFTConfig as TRLSFTConfig

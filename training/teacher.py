@@ -21,11 +21,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from reasoning.backends import GenerationParams, LLMBackend, make_backend
 from reasoning.parse import parse_ranking
 from reasoning.prompt import render_completion
+from training.rows import RankBase
 
 TEACHER_INSTRUCTION = (
     "Below is a recommendation task and a correct worked solution. Rewrite the numbered "
@@ -56,7 +56,7 @@ class Verdict:
     thoughts: tuple[str, ...] = ()
 
 
-def teacher_messages(example: dict[str, Any]) -> list[dict[str, str]]:
+def teacher_messages(example: RankBase) -> list[dict[str, str]]:
     """The teacher's conversation: the task (the example's own prompt) and the trace."""
     trace = render_completion(example["thoughts"], example["ranked_ids"], example["candidates"])
     task = example["prompt"][1]["content"]
@@ -66,7 +66,7 @@ def teacher_messages(example: dict[str, Any]) -> list[dict[str, str]]:
     ]
 
 
-def judge_rewrite(text: str, example: dict[str, Any]) -> Verdict:
+def judge_rewrite(text: str, example: RankBase) -> Verdict:
     """Keep a rewrite only if its parsed answer still puts the target first."""
     parsed = parse_ranking(text, example["candidates"])
     if not parsed.valid or not parsed.stated_ids:
@@ -79,20 +79,21 @@ def judge_rewrite(text: str, example: dict[str, Any]) -> Verdict:
     return Verdict(True, "ok", thoughts)
 
 
-def apply_verdict(example: dict[str, Any], verdict: Verdict) -> dict[str, Any]:
+def apply_verdict(example: RankBase, verdict: Verdict) -> RankBase:
     """The example with the teacher's thoughts when kept, else unchanged."""
     if not verdict.kept:
         return example
-    return {**example, "thoughts": list(verdict.thoughts), "source": "teacher"}
+    kept: RankBase = {**example, "thoughts": list(verdict.thoughts), "source": "teacher"}
+    return kept
 
 
 async def rewrite_all(
-    backend: LLMBackend, examples: list[dict[str, Any]], config: TeacherConfig
-) -> tuple[list[dict[str, Any]], list[Verdict]]:
+    backend: LLMBackend, examples: list[RankBase], config: TeacherConfig
+) -> tuple[list[RankBase], list[Verdict]]:
     params = GenerationParams(
         max_tokens=config.max_tokens, temperature=config.temperature, seed=config.seed
     )
-    out: list[dict[str, Any]] = []
+    out: list[RankBase] = []
     verdicts: list[Verdict] = []
     for start in range(0, len(examples), config.batch_size):
         chunk = examples[start : start + config.batch_size]
@@ -106,11 +107,11 @@ async def rewrite_all(
 
 def make_teacher_rewriter(
     config: TeacherConfig, verdicts: list[Verdict] | None = None
-) -> Callable[[list[dict[str, Any]]], list[dict[str, Any]]]:
+) -> Callable[[list[RankBase]], list[RankBase]]:
     """A rewriter for `training.data.build_dataset`; verdicts are appended to ``verdicts``."""
 
-    def rewrite(examples: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        async def run() -> list[dict[str, Any]]:
+    def rewrite(examples: list[RankBase]) -> list[RankBase]:
+        async def run() -> list[RankBase]:
             backend = make_backend(
                 "vllm", base_url=config.base_url, model=config.model, api_key=config.api_key,
                 timeout_s=config.timeout_s,

@@ -6,14 +6,18 @@ r2rec eval --model llm --checkpoint .r2rec/models/smollm2-135m-instruct --no-exp
 r2rec eval --model llm --backend vllm --llm-url http://127.0.0.1:8000/v1 --explain
 r2rec eval --task rating --dataset ml-100k [--limit 200] [--checkpoint runs/recone/model]
 
-``--task rating`` scores 1-5 rating prediction instead (`training.rating.evaluate`): MAE
-and RMSE of the global/user/item-mean baselines, and of a model when ``--checkpoint`` is
-given or ``--model llm`` (the prepared base model by default).
+``--task rank`` (default) ranks the protocol's 20 candidates (`evaluation.runner`:
+HR@k, NDCG@k). ``--task rating`` scores 1-5 rating prediction instead
+(`evaluation.rating`, inference by `reasoning.rater`): MAE and RMSE of the
+global/user/item-mean baselines, and of a model when ``--checkpoint`` is given or
+``--model llm`` (the prepared base model by default). Each task is one function of
+``EVALUATORS``; nothing here imports training.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -68,25 +72,89 @@ def _llm_ranker(
     return LLMRanker(make, explain=explain, config=config, batch_size=batch_size, name=name)
 
 
-def _rating_eval(
-    dataset: str, split: Split, limit: int | None, out: Path | None, model: str,
-    make: Callable[[], Any] | None, name: str, max_tokens: int, batch_size: int,
-) -> None:  # fmt: skip
+@dataclass(frozen=True)
+class EvalRequest:
+    """The options of ``r2rec eval``, checked (split and limit) and shared by every task."""
+
+    dataset: str
+    model: str
+    split: Split
+    seed: int
+    limit: int | None
+    out: Path | None
+    checkpoint: Path | None
+    backend: str
+    llm_url: str
+    served_model: str | None
+    explain: bool
+    batch_size: int
+    max_reasoning_tokens: int
+
+
+def _rank_eval(req: EvalRequest) -> None:
+    """--task rank: every baseline, one baseline, or the LLM on the protocol's cases."""
+    from baselines import BASELINE_NAMES, make_baseline
+    from evaluation.runner import evaluate, markdown_table, write_results
+    from recdata import load_dataset
+
+    names = list(BASELINE_NAMES) if req.model == "all" else [req.model]
+    unknown = [n for n in names if n not in (*BASELINE_NAMES, LLM)]
+    if unknown:
+        raise UserInputError(
+            f"unknown model {unknown[0]!r}; choose from: all, {', '.join(BASELINE_NAMES)}, {LLM}"
+        )
+    data = load_dataset(req.dataset)
+    protocol = ProtocolConfig(seed=req.seed)
+    results = []
+    for name in names:
+        ranker = (
+            _llm_ranker(req.checkpoint, req.backend, req.llm_url, req.served_model, req.explain,
+                        req.batch_size, req.max_reasoning_tokens)
+            if name == LLM else make_baseline(name)
+        )  # fmt: skip
+        with console.status(
+            f"[bold]{ranker.name}[/]: fitting and ranking on {req.dataset}/{req.split}"
+        ):
+            result = evaluate(ranker, data, req.split, protocol, limit=req.limit)
+        console.print(
+            f"{ranker.name}: HR@1 {result.metrics['HR@1']:.4f}  "
+            f"NDCG@10 {result.metrics['NDCG@10']:.4f}  ({result.runtime_seconds:.1f} s)"
+        )
+        results.append(result)
+    suffix = f"-limit{req.limit}" if req.limit else ""
+    path = req.out or (
+        results_dir() / req.dataset / f"{req.split}-seed{req.seed}-{req.model}{suffix}.json"
+    )
+    write_results(results, path)
+    typer.echo(markdown_table(results))
+    console.print(f"[dim]wrote {path} and {path.with_suffix('.md')}[/]")
+
+
+def _rating_eval(req: EvalRequest) -> None:
     """--task rating: the mean baselines, and the model when one is given."""
     import json
 
+    from evaluation.rating import evaluate_rating, markdown_table
     from recdata import load_dataset
-    from training.rating.evaluate import evaluate_rating, markdown_table
 
-    if model not in ("all", LLM):
-        raise UserInputError(f"--task rating takes --model all or {LLM}, got {model!r}")
+    make: Callable[[], Any] | None = None
+    name = "baselines"
+    if req.checkpoint is not None or req.model == LLM:
+        make, name = _llm_backend(
+            req.checkpoint, req.backend, req.llm_url, req.served_model, req.batch_size
+        )
+    if req.model not in ("all", LLM):
+        raise UserInputError(f"--task rating takes --model all or {LLM}, got {req.model!r}")
+    dataset, split, limit = req.dataset, req.split, req.limit
     data = load_dataset(dataset)
     with console.status(f"[bold]rating[/]: {name if make else 'baselines'} on {dataset}/{split}"):
-        results = evaluate_rating(data, [split], limit, make, name, max_tokens, batch_size)
+        results = evaluate_rating(
+            data, [split], limit, make, name, req.max_reasoning_tokens, req.batch_size
+        )
     table = markdown_table(results)
     suffix = f"-limit{limit}" if limit else ""
     path = (
-        out
+        req.out
         or results_dir() / dataset / f"rating-{split}-{name if make else 'baselines'}{suffix}.json"
     )
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -94,6 +162,9 @@ def _rating_eval(
     path.with_suffix(".md").write_text(table + "\n")
     typer.echo(table)
     console.print(f"[dim]wrote {path} and {path.with_suffix('.md')}[/]")
+
+
+EVALUATORS: dict[str, Callable[[EvalRequest], None]] = {"rank": _rank_eval, "rating": _rating_eval}
 
 
 def eval_command(
@@ -125,48 +196,16 @@ def eval_command(
     ] = "rank",
 ) -> None:
     """Evaluate one model or every baseline on the protocol; prints a Markdown table."""
-    from baselines import BASELINE_NAMES, make_baseline
-    from evaluation.runner import evaluate, markdown_table, write_results
-    from recdata import load_dataset
-
     if split not in SPLITS:
         raise UserInputError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
     if limit is not None and limit < 1:
         raise UserInputError(f"--limit must be >= 1, got {limit}")
-    if task not in ("rank", "rating"):
-        raise UserInputError(f"--task must be rank or rating, got {task!r}")
+    run = EVALUATORS.get(task)
+    if run is None:
+        raise UserInputError(f"--task must be {' or '.join(EVALUATORS)}, got {task!r}")
     chosen: Split = "test" if split == "test" else "valid"
-    if task == "rating":
-        make, name = None, "baselines"
-        if checkpoint is not None or model == LLM:
-            make, name = _llm_backend(checkpoint, backend, llm_url, served_model, batch_size)
-        _rating_eval(dataset, chosen, limit, out, model, make, name, max_reasoning_tokens,
-                     batch_size)  # fmt: skip
-        return
-    names = list(BASELINE_NAMES) if model == "all" else [model]
-    unknown = [n for n in names if n not in (*BASELINE_NAMES, LLM)]
-    if unknown:
-        raise UserInputError(
-            f"unknown model {unknown[0]!r}; choose from: all, {', '.join(BASELINE_NAMES)}, {LLM}"
-        )
-    data = load_dataset(dataset)
-    protocol = ProtocolConfig(seed=seed)
-    results = []
-    for name in names:
-        ranker = (
-            _llm_ranker(checkpoint, backend, llm_url, served_model, explain, batch_size,
-                        max_reasoning_tokens)
-            if name == LLM else make_baseline(name)
-        )  # fmt: skip
-        with console.status(f"[bold]{ranker.name}[/]: fitting and ranking on {dataset}/{split}"):
-            result = evaluate(ranker, data, chosen, protocol, limit=limit)
-        console.print(
-            f"{ranker.name}: HR@1 {result.metrics['HR@1']:.4f}  "
-            f"NDCG@10 {result.metrics['NDCG@10']:.4f}  ({result.runtime_seconds:.1f} s)"
-        )
-        results.append(result)
-    suffix = f"-limit{limit}" if limit else ""
-    path = out or results_dir() / dataset / f"{split}-seed{seed}-{model}{suffix}.json"
-    write_results(results, path)
-    typer.echo(markdown_table(results))
-    console.print(f"[dim]wrote {path} and {path.with_suffix('.md')}[/]")
+    run(EvalRequest(
+        dataset=dataset, model=model, split=chosen, seed=seed, limit=limit, out=out,
+        checkpoint=checkpoint, backend=backend, llm_url=llm_url, served_model=served_model,
+        explain=explain, batch_size=batch_size, max_reasoning_tokens=max_reasoning_tokens,
+    ))  # fmt: skip

@@ -8,8 +8,10 @@
     r2rec model publish RUN [--force]
     r2rec retrain --dataset ml-100k [--limit-users N] [--no-grpo]
 
-Registered in ``r2rec/cli.py``. Heavy imports (torch, transformers, trl) happen inside
-the commands. Bad input exits with code 2 and one line; a failed retrain stage exits 1.
+Registered in ``r2rec/cli.py``. ``--task`` names a task of `training.tasks`, whose
+object builds the data, picks the GRPO rewards, scores the run and owns the recipes
+(``--init``). Heavy imports (torch, transformers, trl) happen inside the commands. Bad
+input exits with code 2 and one line; a failed retrain stage exits 1.
 """
 
 from __future__ import annotations
@@ -56,28 +58,17 @@ def data_command(
 ) -> None:
     """Build a versioned training dataset (traces, or rating examples) under
     $R2REC_HOME/data/NAME."""
-    from common.errors import UserInputError
     from recdata import load_dataset
-    from training.data import BuiltData, DataConfig, build_dataset
+    from training.tasks import DataRequest, get_task
 
-    built: BuiltData
-    if task == "rating":
-        from training.rating.data import RatingDataConfig, build_rating_dataset
-
-        if teacher_url or teacher_model or seed != 0:
-            raise UserInputError("--teacher-url/--teacher-model/--seed are for --task rank")
-        rating = RatingDataConfig(dataset=dataset, split=split, limit_users=limit_users,
-                                  targets_per_user=targets_per_user)  # fmt: skip
-        built = build_rating_dataset(rating, load_dataset(dataset), name=name, force=force)
-    elif task == "rank":
-        config = DataConfig(
-            dataset=dataset, split=split, limit_users=limit_users,
-            targets_per_user=targets_per_user, seed=seed, masked=masked,
-            teacher_url=teacher_url, teacher_model=teacher_model,
-        )  # fmt: skip
-        built = build_dataset(config, load_dataset(dataset), name=name, force=force)
-    else:
-        raise UserInputError(f"--task must be rank or rating, got {task!r}")
+    chosen = get_task(task)
+    request = DataRequest(
+        dataset=dataset, split=split, limit_users=limit_users,
+        targets_per_user=targets_per_user, seed=seed, masked=masked,
+        teacher_url=teacher_url, teacher_model=teacher_model,
+    )  # fmt: skip
+    config = chosen.data_config(request)
+    built = chosen.build_data(config, load_dataset(dataset), name=name, force=force)
     state = "unchanged, skipped" if built.skipped else "written"
     typer.echo(f"{built.folder}: {state}; sha256 {built.manifest['sha256'][:16]}")
     typer.echo(json.dumps(built.manifest["counts"]))

@@ -13,7 +13,7 @@ from common.paths import published_dir, published_manifest
 from service.runtime import resolve_model_path
 from service.settings import Settings
 from training.publish import current, publish
-from training.runs import run_dir
+from training.run_folder import run_dir
 
 
 def _fake_run(name: str, hr1: float, cases: str = "abc", tiny: Path | None = None) -> None:

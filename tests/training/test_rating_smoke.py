@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from r2rec.cli import app, main
 from training.config import GRPOConfig, load_config
 from training.rating.recipes import recipe_configs
-from training.runs import run_dir
+from training.run_folder import run_dir
 
 TINY = ["max_length=3072", "batch_size=2", "save_steps=1", "logging_steps=1", "eval_limit=2",
         "eval_splits=valid", "device=cpu", "rating_max_tokens=6", "eval_batch_size=2"]  # fmt: skip
@@ -88,7 +88,7 @@ def _exit_code(argv: list[str]) -> int:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["train", "data", "--task", "nope"], "--task must be rank or rating"),
+        (["train", "data", "--task", "nope"], "task must be one of rank, rating"),
         (["train", "sft", "--task", "nope"], "task must be one of rank, rating"),
         (["train", "grpo", "--task", "rating", "--init", "nope"], "--init must be one of"),
         (["train", "grpo", "--init", "sft"], "--init base|sft is for --task rating"),

@@ -17,7 +17,7 @@ from training import grpo as grpo_module
 from training.data import read_examples
 from training.publish import current, publish
 from training.retrain import STAGES, RetrainConfig, job_dir, run_retrain, stage_done
-from training.runs import is_complete, run_dir
+from training.run_folder import is_complete, run_dir
 from training.sft import text_pairs
 
 TINY = {"max_length": "3072", "batch_size": "1", "save_steps": "1", "logging_steps": "1",

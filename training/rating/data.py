@@ -21,11 +21,12 @@ target), so no validation/test target is ever a training target or shown in a hi
    - rate: the true rating (clipped to 1-5 for the text; ``rating`` keeps the true value).
 
 Interactions without a rating (NaN) are dropped first; a dataset without any is refused.
-Rows (keys sorted): ``id``, ``user_id``, ``item_id``, ``round``, ``timestamp``,
-``history`` (item ids, oldest first), ``prompt`` (messages), ``completion`` (one assistant
-message), ``rating`` (float, the column `reasoning.rewards.rating_reward` reads),
-``variant`` 0, ``source`` "template". Written through `training.data.write_versioned`
-(manifest with ``task: rating``, config, counts, sha256; an identical rebuild is skipped).
+Rows (`training.rows.RatingRow`, keys sorted): ``id``, ``user_id``, ``item_id``,
+``round``, ``timestamp``, ``history`` (item ids, oldest first), ``prompt`` (messages),
+``completion`` (one assistant message), ``rating`` (float, the column
+`reasoning.rewards.rating_reward` reads), ``variant`` 0, ``source`` "template". Written
+through `training.data.write_versioned` (manifest with ``task: rating``, config, counts,
+sha256; an identical rebuild is skipped).
 Nothing is sampled, so the manifest's seed is null and the bytes depend on config and data.
 """
 
@@ -40,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from common.errors import UserInputError
-from evaluation.protocol import training_log
+from evaluation.rating import item_infos, rated_log
 from reasoning.prompt import ItemInfo, clean_title
 from reasoning.rating import (
     RATING_MAX,
@@ -57,6 +58,7 @@ from training.data import (
     dataset_folder,
     write_versioned,
 )
+from training.rows import RatingRow
 
 RATING_FORMAT_VERSION = 1
 LIKED_AT = 4.0
@@ -79,26 +81,6 @@ class RatingDataConfig(TargetsConfig):
     def default_name(self) -> str:
         users = f"-u{self.limit_users}" if self.limit_users else ""
         return f"{self.dataset}-rating-{self.split}-t{self.targets_per_user}{users}"
-
-
-def item_infos(dataset: Dataset) -> dict[str, ItemInfo]:
-    """item_id -> ItemInfo (year and genres where the dataset has those columns)."""
-    items = dataset.items
-    blank = pd.Series([""] * len(items), index=items.index)
-    years, genres = items.get("year", blank), items.get("genres", blank)
-    return {
-        str(i): ItemInfo(str(i), str(t), str(y), str(g))
-        for i, t, y, g in zip(items["item_id"], items["title"], years, genres, strict=True)
-    }
-
-
-def rated_log(dataset: Dataset, split: str) -> pd.DataFrame:
-    """The split's training log without unrated interactions; refuses unrated datasets."""
-    log = training_log(dataset, split)  # type: ignore[arg-type]
-    log = log.loc[log["rating"].notna()].reset_index(drop=True)
-    if log.empty:
-        raise UserInputError(f"{dataset.name}: no explicit ratings, the rating task needs them")
-    return log
 
 
 def genres_of(info: ItemInfo) -> list[str]:
@@ -196,7 +178,7 @@ def _item_totals(
     return items, pairs
 
 
-def build_rating_examples(config: RatingDataConfig, dataset: Dataset) -> list[dict[str, Any]]:
+def build_rating_examples(config: RatingDataConfig, dataset: Dataset) -> list[RatingRow]:
     """Every rating training row, ordered by (user id, round)."""
     log = rated_log(dataset, config.split)
     infos = item_infos(dataset)
@@ -205,7 +187,7 @@ def build_rating_examples(config: RatingDataConfig, dataset: Dataset) -> list[di
     if config.limit_users is not None:
         users = users[: config.limit_users]
     chosen = set(users)
-    rows: list[dict[str, Any]] = []
+    rows: list[RatingRow] = []
     for user, frame in log.groupby("user_id", sort=True):
         user = str(user)
         if user not in chosen:
@@ -241,7 +223,7 @@ def build_rating_examples(config: RatingDataConfig, dataset: Dataset) -> list[di
     return rows
 
 
-def _counts(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _counts(rows: list[RatingRow]) -> dict[str, Any]:
     ratings = [r["rating"] for r in rows]
     return {
         "rows": len(rows),

@@ -12,7 +12,7 @@
   config's shared ones, SFT's default learning rate, then ``coldstart_overrides``), then
   GRPO from its merged model (``init_run``). Both runs are complete run folders with their
   own rating metrics, so the cold start alone is scored too. A finished cold start is
-  skipped when the recipe runs again (a finished run always is, see `training.runs`).
+  skipped when the recipe runs again (a finished run always is, see `training.stages`).
 """
 
 from __future__ import annotations
@@ -44,9 +44,21 @@ def recipe_configs(
     coldstart_steps: int = 30,
     coldstart_overrides: dict[str, Any] | None = None,
 ) -> tuple[SFTConfig | None, GRPOConfig]:
+    """(cold-start SFT config or None, GRPO config) of ``--init INIT`` for the config's
+    task (`Task.recipe_configs`: the rating task's are `rating_recipe_configs`; the
+    ranking task has none and refuses)."""
+    from training.tasks import get_task
+
+    return get_task(config.task).recipe_configs(config, init, coldstart_steps, coldstart_overrides)
+
+
+def rating_recipe_configs(
+    config: GRPOConfig,
+    init: str,
+    coldstart_steps: int = 30,
+    coldstart_overrides: dict[str, Any] | None = None,
+) -> tuple[SFTConfig | None, GRPOConfig]:
     """(cold-start SFT config or None, GRPO config) of a rating recipe."""
-    if config.task != "rating":
-        raise UserInputError("--init base|sft is for --task rating (ranking: use --init-run)")
     if init not in INITS:
         raise UserInputError(f"--init must be one of {', '.join(INITS)}, got {init!r}")
     if config.init_run:

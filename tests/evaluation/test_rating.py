@@ -1,5 +1,6 @@
-"""Rating evaluation: the mean baselines on a hand-computed frame, the protocol's targets,
-the expected-rating read-out and ValidRatio, and a tiny model scored end to end."""
+"""Rating evaluation (`evaluation.rating`, inference `reasoning.rater`): the mean baselines
+on a hand-computed frame, the protocol's targets, the expected-rating read-out and
+ValidRatio, and a tiny model scored end to end."""
 
 from __future__ import annotations
 
@@ -12,17 +13,21 @@ import pandas as pd
 import pytest
 
 from evaluation.protocol import load_cases
-from reasoning.backends import make_backend
-from recdata.schema import Dataset
-from training.rating.evaluate import (
-    CHOICES,
-    _prediction,
+from evaluation.rating import (
     baseline_predictions,
     error_metrics,
     evaluate_rating,
-    predict_ratings,
     rating_targets,
 )
+from reasoning.backends import make_backend
+from reasoning.rater import CHOICES, predict_ratings, prediction_from_logprobs
+from recdata import load_dataset
+from recdata.schema import Dataset
+
+
+@pytest.fixture(scope="module")
+def ml100k() -> Dataset:
+    return load_dataset("ml-100k")
 
 
 def _toy() -> Dataset:
@@ -86,12 +91,13 @@ def test_the_prediction_is_the_expectation_and_valid_needs_the_three_steps() -> 
     probs = [0.1, 0.1, 0.2, 0.4, 0.2]
     logprobs = {c: math.log(p) for c, p in zip(CHOICES, probs, strict=True)}
     steps = "<analyse_user>a</analyse_user>\n<analyse_item>b</analyse_item>\n<match>c</match>\n"
-    good = _prediction(logprobs, steps)
+    good = prediction_from_logprobs(logprobs, steps)
     assert good.expected == pytest.approx(0.1 + 0.2 + 0.6 + 1.6 + 1.0)
     assert good.argmax == 4 and good.valid
     assert sum(good.probabilities) == pytest.approx(1.0)
-    assert not _prediction(logprobs, "I think it is good.").valid
-    assert not _prediction(logprobs, "<match>c</match><analyse_user>a</analyse_user>").valid
+    assert not prediction_from_logprobs(logprobs, "I think it is good.").valid
+    swapped = "<match>c</match><analyse_user>a</analyse_user>"
+    assert not prediction_from_logprobs(logprobs, swapped).valid
 
 
 def test_a_tiny_model_predicts_ratings_in_range(tiny_model_dir: Path, ml100k: Dataset) -> None:
