@@ -40,6 +40,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 
 # Source layer. The tree stays in /app so training/configs/*.yaml resolve as relative paths.
 COPY README.md ./
+COPY common ./common
 COPY r2rec ./r2rec
 COPY recdata ./recdata
 COPY evaluation ./evaluation

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: installs what it needs, then runs pytest.
-#   bash scripts/test.sh [pytest args...]
+#   bash scripts/test.sh [pytest args...]     # everything, with the real servers (CI)
+#   bash scripts/test.sh --quick [args...]    # unit tests only: no servers, no slow training
 # Real servers (a Bolt + Cypher server, vLLM's CPU build) are installed here and started by
 # the test harness itself on free loopback ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+if [ "${1:-}" = "--quick" ]; then
+  shift
+  exec .venv/bin/python -m pytest -m "not servers and not slow" "$@"
+fi
 bash scripts/setup_arcadedb.sh   # a real Bolt + Cypher server (ArcadeDB) for graph-store tests
 bash scripts/setup_redis.sh      # a real redis-server for the cache tests
 bash scripts/setup_vllm.sh       # vLLM's CPU build in its own venv, .venv-vllm

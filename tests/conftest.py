@@ -2,6 +2,10 @@
 
 The tiny model and the real vLLM server (one per test session, ~45 s to start) are
 shared by every part's tests; they start only when a test asks for them.
+
+Every test that needs a real server (vLLM, the Bolt server, Redis, a Neo4j) is marked
+``servers`` here, from the fixtures and parameters it uses, so the unit tests run alone
+with ``pytest -m "not servers and not slow"`` (``bash scripts/test.sh --quick``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,21 @@ from tests.harness.vllm import (
     vllm_available,
     vllm_python,
 )
+
+
+SERVER_FIXTURES = frozenset({"vllm_server", "vllm_backend", "vllm_client", "arcadedb",
+                             "redis_server"})  # fmt: skip
+SERVER_PARAMS = frozenset({"vllm", "arcadedb", "neo4j"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``servers`` each test whose fixtures or parameters start a real server."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        params = {v for v in callspec.params.values() if isinstance(v, str)} if callspec else set()
+        if fixtures & SERVER_FIXTURES or params & SERVER_PARAMS:
+            item.add_marker(pytest.mark.servers)
 
 
 @pytest.fixture(autouse=True)

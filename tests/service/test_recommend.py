@@ -58,12 +58,12 @@ def test_unknown_user_gets_popular_items_flagged_cold_start(client) -> None:
 @pytest.mark.parametrize(
     ("body", "where"),
     [
-        ({"user_id": "bad id!"}, "user_id"),
+        ({"user_id": "bad\tid"}, "user_id"),
         ({"user_id": "1", "k": 0}, "k"),
         ({"user_id": "1", "k": 21}, "k"),
         ({"user_id": "1", "candidates": []}, "candidates"),
         ({"user_id": "1", "candidates": [str(i) for i in range(51)]}, "candidates"),
-        ({"user_id": "x" * 129}, "user_id"),
+        ({"user_id": "x" * 257}, "user_id"),
         ({"user_id": "1", "surprise": True}, "surprise"),
     ],
 )
