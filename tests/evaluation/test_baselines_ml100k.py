@@ -41,7 +41,17 @@ def test_random_is_near_one_in_twenty(random_hr1: float) -> None:
     assert 0.03 < random_hr1 < 0.08
 
 
-@pytest.mark.parametrize("name", [n for n in BASELINE_NAMES if n != "random"])
+TRAINED = {"sasrec", "bpr"}  # real training on all of ML-100K: tens of seconds each
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=[pytest.mark.slow] if n in TRAINED else [])
+        for n in BASELINE_NAMES
+        if n != "random"
+    ],
+)
 def test_baseline_beats_random(name: str, ml100k, random_hr1: float) -> None:
     torch.manual_seed(0)
     assert hr1(name, ml100k) > 2 * random_hr1
