@@ -38,10 +38,10 @@ import pandas as pd
 
 from common.errors import UserInputError
 from evaluation.protocol import Split, load_cases, training_log
-from reasoning.backends.base import Conversation, LLMBackend
+from reasoning.backends.base import LLMBackend
 from reasoning.prompt import ItemInfo
 from reasoning.rater import RatingPrediction, predict_ratings
-from reasoning.rating import RatedItem, render_rating_messages
+from reasoning.rating import RatedItem
 from recdata.schema import Dataset
 
 BASELINES = ("global_mean", "user_mean", "item_mean")
@@ -76,9 +76,6 @@ class RatingTarget:
     rating: float
     history: tuple[RatedItem, ...]
     target: ItemInfo
-
-    def messages(self) -> Conversation:
-        return render_rating_messages(self.history, self.target)
 
 
 def rating_targets(dataset: Dataset, split: Split, limit: int | None = None) -> list[RatingTarget]:

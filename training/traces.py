@@ -1,5 +1,8 @@
 """Interaction-of-thought traces and their progressively masked variants (pure functions).
 
+    trace = build_trace(target, history, chains, candidate_ids, graph_order, graph_score)
+    variants = masked_variants(trace, candidate_ids)    # used by `training.data`
+
 A trace is the target completion for one training example: numbered thoughts that walk
 the evidence to the true item, then the answer line with the true item first. It is
 rendered by `reasoning.prompt.render_completion`, the same code that defines what the

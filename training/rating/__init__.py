@@ -1,5 +1,8 @@
 """The rating task's training side: RecZero / RecOne predict a user's 1-5 rating.
 
+    r2rec train data --task rating --dataset ml-100k
+    r2rec train grpo --task rating --init base|sft --name N
+
 - `training.rating.data`: training rows from the protocol's training log (rated history,
   target item, template cold-start completion, true rating), versioned like the ranking
   data (``r2rec train data --task rating``).
