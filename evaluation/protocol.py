@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -28,6 +26,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from common.files import write_text_atomic
 from common.paths import cases_dir
 from evaluation.ranker import Case
 from recdata.schema import Dataset
@@ -138,13 +137,6 @@ def cases_path(dataset_name: str, seed: int, root: Path | None = None) -> Path:
     return (root or cases_dir()) / dataset_name / f"seed{seed}"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-
-
 def _serialise(cases: list[Case]) -> str:
     return "".join(json.dumps(c.to_json(), separators=(",", ":")) + "\n" for c in cases)
 
@@ -156,7 +148,7 @@ def write_cases(dataset: Dataset, config: ProtocolConfig, root: Path | None = No
     files: dict[str, dict[str, object]] = {}
     for split in SPLITS:
         text = _serialise(build_cases(dataset, split, config))
-        _write_atomic(folder / f"{split}.jsonl", text)
+        write_text_atomic(folder / f"{split}.jsonl", text)
         files[split] = {
             "sha256": hashlib.sha256(text.encode()).hexdigest(),
             "cases": text.count("\n"),
@@ -168,7 +160,7 @@ def write_cases(dataset: Dataset, config: ProtocolConfig, root: Path | None = No
         "config": asdict(config),
         "files": files,
     }
-    _write_atomic(folder / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+    write_text_atomic(folder / "manifest.json", json.dumps(manifest, indent=2) + "\n")
     return folder
 
 

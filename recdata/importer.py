@@ -12,10 +12,7 @@ dataset is built in a temporary folder and moved into place in one rename.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from common.errors import DataFileError, UserInputError
+from common.files import replace_dir, staging_dir
 from common.ids import id_problem
 from recdata.schema import Dataset
 
@@ -143,24 +141,12 @@ def write_dataset(dataset: Dataset, root: Path, *, overwrite: bool = False) -> P
     target = root / dataset.name
     if target.exists() and not overwrite:
         raise UserInputError(f"dataset '{dataset.name}' already exists at {target} (use --force)")
-    root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dataset.name}-", dir=root))
-    staging.chmod(0o755)
-    try:
+    with staging_dir(target) as staging:
         dataset.interactions.to_parquet(staging / "interactions.parquet", index=False)
         dataset.items.to_parquet(staging / "items.parquet", index=False)
         manifest = {"name": dataset.name, **dataset.summary(), "meta": dataset.meta}
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        if target.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{dataset.name}-old-", dir=root))
-            os.replace(target, retired / "data")
-            os.replace(staging, target)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(staging, target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+        replace_dir(staging, target)
     return target
 
 

@@ -21,7 +21,9 @@ def imported_names(root: Path | None = None) -> list[str]:
     root = root or datasets_dir()
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if (p / "manifest.json").is_file())
+    # hidden folders are a dataset being written or retired (`common.files.replace_dir`)
+    visible = (p for p in root.iterdir() if not p.name.startswith("."))
+    return sorted(p.name for p in visible if (p / "manifest.json").is_file())
 
 
 def available_datasets() -> list[str]:

@@ -36,12 +36,13 @@ class StartupError(RuntimeError):
 def resolve_model_path(settings: Settings) -> Path:
     """The checkpoint the in-process backend loads: the configured one, else the published
     model, else the prepared base model."""
-    from common.paths import models_dir
+    from common.paths import published_dir
     from reasoning.backends.model_folders import default_base_dir
 
-    candidates = [settings.model_path] if settings.model_path else [
-        models_dir() / "published", default_base_dir()
-    ]  # fmt: skip
+    if settings.model_path:
+        candidates = [settings.model_path]
+    else:
+        candidates = [published_dir(), default_base_dir()]
     for path in candidates:
         if path is not None and (path / "config.json").is_file():
             return path.resolve()
