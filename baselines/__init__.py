@@ -5,9 +5,11 @@
     ranker.fit(train_log, dataset.items)
     result = ranker.rank(cases)
 
-Names, in order: random, popularity, itemknn, bpr, sasrec, graph. Overrides are fields of
-the ranker's config dataclass (RandomConfig, PopularityConfig, ItemKNNConfig, BPRConfig,
-SASRecConfig, GraphConfig); an unknown field raises ValueError. For sasrec, an override
+Names, in order: random, popularity, itemknn, bpr, sasrec, graph-paths (damped
+co-interaction path counts), graph-fallback (the service's LLM-failure fallback: the graph
+store's co-occurrence candidates). Overrides are fields of the ranker's config dataclass
+(RandomConfig, PopularityConfig, ItemKNNConfig, BPRConfig, SASRecConfig, GraphConfig,
+GraphFallbackConfig); an unknown field raises ValueError. For sasrec, an override
 of a tuned field (hidden, blocks, dropout, lr, max_len) also pins that grid axis, and
 ``grid=SASRecGrid(...)`` replaces the grid. SASRecRanker has ``tune(train, cases,
 items)``, which the evaluator calls on the validation split before ``fit``.
@@ -21,6 +23,8 @@ from typing import Any
 from baselines.bpr import BPRConfig, BPRRanker
 from baselines.graph import (
     GraphConfig,
+    GraphFallbackConfig,
+    GraphFallbackRanker,
     GraphRanker,
     co_count_matrix,
     co_interaction_scores,
@@ -31,7 +35,15 @@ from baselines.sasrec import SASRecConfig, SASRecGrid, SASRecRanker
 from baselines.simple import PopularityConfig, PopularityRanker, RandomConfig, RandomRanker
 from evaluation.ranker import Ranker
 
-BASELINE_NAMES: tuple[str, ...] = ("random", "popularity", "itemknn", "bpr", "sasrec", "graph")
+BASELINE_NAMES: tuple[str, ...] = (
+    "random",
+    "popularity",
+    "itemknn",
+    "bpr",
+    "sasrec",
+    "graph-paths",
+    "graph-fallback",
+)
 
 _CONFIGS: dict[str, type] = {
     "random": RandomConfig,
@@ -39,7 +51,8 @@ _CONFIGS: dict[str, type] = {
     "itemknn": ItemKNNConfig,
     "bpr": BPRConfig,
     "sasrec": SASRecConfig,
-    "graph": GraphConfig,
+    "graph-paths": GraphConfig,
+    "graph-fallback": GraphFallbackConfig,
 }
 
 
@@ -67,7 +80,8 @@ def make_baseline(name: str, **overrides: Any) -> Ranker:
         "popularity": PopularityRanker,
         "itemknn": ItemKNNRanker,
         "bpr": BPRRanker,
-        "graph": GraphRanker,
+        "graph-paths": GraphRanker,
+        "graph-fallback": GraphFallbackRanker,
     }
     ranker: Ranker = rankers[name](config)
     return ranker
@@ -78,6 +92,8 @@ __all__ = [
     "BPRConfig",
     "BPRRanker",
     "GraphConfig",
+    "GraphFallbackConfig",
+    "GraphFallbackRanker",
     "GraphRanker",
     "ItemKNNConfig",
     "ItemKNNRanker",

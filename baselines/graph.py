@@ -1,13 +1,28 @@
-"""The graph co-interaction scorer: count user -> item -> user -> candidate paths.
+"""Two graph co-interaction scorers: the service's fallback, and damped path counts.
 
-For a user u with history H and a candidate c, the number of length-3 paths
+``graph-fallback`` (`GraphFallbackRanker`) IS the scorer the service falls back to when
+the LLM fails (`reasoning.recommender`): an embedded graph store (`graph_store.memory`,
+one `graph_store.index.GraphIndex`) over the training log, asked for the case's
+candidates exactly as the service asks, ``store.candidates(user, 20, among=candidates)``.
+A candidate's score is its co-occurrence vote (the overlap of every top taste neighbour
+who has it; ``CandidateParams`` defaults: the user's 50 most recent items, 50
+neighbours), and a candidate no neighbour has gets its popularity (distinct users)
+instead -- the popular fill of `graph_store.base.GraphStoreBase.candidates`, on the same
+scale as the service mixes it; an item the user has seen scores 0. The service orders by
+score desc, ties in the given candidate order; here ties go to the protocol (against
+the target). The user's history is what the training log holds (as for the LLM ranker).
+
+    ranker = GraphFallbackRanker(); ranker.fit(train, items); ranker.rank(cases)
+
+``graph-paths`` (`GraphRanker`) counts user -> item -> user -> candidate paths, damped:
+for a user u with history H and a candidate c, the number of length-3 paths
 u -> h -> v -> c in the bipartite user-item graph (h in H, v another user) is
 ``sum_h C[h, c]`` where ``C = X^T X`` is the item co-interaction count matrix of the binary
 user-item matrix X, with its diagonal ignored. Optional mild normalisation: divide by
 ``deg(c) ** damping`` (deg = number of users of c), so very popular candidates do not
 win on volume alone; ``damping=0`` keeps the raw path count.
 
-The pure scoring core (numpy/scipy only, reusable by the service's fallback):
+The pure scoring core (numpy/scipy only):
 
     co = co_count_matrix(user_item)                        # sparse items x items, diag 0
     scores = co_interaction_scores(co, history_idx, candidate_idx)
@@ -26,13 +41,25 @@ popularity, and damping 1.0 over-corrects (HR@1 0.02). 10 items is also what the
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from baselines.common import Catalog, HistoryScorer
+from baselines.common import (
+    Catalog,
+    HistoryScorer,
+    NotFittedError,
+    check_cases,
+    check_train_frame,
+    empty_result,
+)
+from evaluation.ranker import Case, RankResult
+from graph_store.memory import MemoryGraphStore
+from graph_store.types import CandidateParams
 
 
 def co_count_matrix(user_item: sp.spmatrix) -> sp.csr_matrix:
@@ -105,9 +132,9 @@ class GraphConfig:
 
 
 class GraphRanker(HistoryScorer):
-    """Ranks candidates by co-interaction path counts from the user's history."""
+    """Ranks candidates by damped co-interaction path counts from the user's history."""
 
-    name = "graph"
+    name = "graph-paths"
 
     def __init__(self, config: GraphConfig | None = None) -> None:
         self.config = config or GraphConfig()
@@ -121,3 +148,50 @@ class GraphRanker(HistoryScorer):
 
     def _score(self, history: np.ndarray, candidates: np.ndarray) -> np.ndarray:
         return path_counts(self._x, history, candidates, damping=self.config.damping)
+
+
+_SERVICE = CandidateParams()  # what the service's Recommender asks the graph store with
+
+
+@dataclass
+class GraphFallbackConfig:
+    window: int = _SERVICE.window  # the user's most recent distinct items (seed history)
+    max_neighbours: int = _SERVICE.max_neighbours  # top taste neighbours that vote
+
+
+class GraphFallbackRanker:
+    """The service's LLM-failure fallback as a baseline; see the module docstring."""
+
+    name = "graph-fallback"
+    generative = False
+
+    def __init__(self, config: GraphFallbackConfig | None = None) -> None:
+        self.config = config or GraphFallbackConfig()
+        self.params = CandidateParams(self.config.window, self.config.max_neighbours)
+        self._store: MemoryGraphStore | None = None
+
+    def fit(self, train: pd.DataFrame, items: pd.DataFrame) -> None:
+        check_train_frame(train, items)
+        self._store = MemoryGraphStore.from_frames(train, items)
+
+    def rank(self, cases: Sequence[Case]) -> RankResult:
+        if self._store is None:
+            raise NotFittedError(self.name)
+        if not cases:
+            return empty_result()
+        width = check_cases(cases)
+        return RankResult.all_valid(asyncio.run(self._scores(self._store, cases, width)))
+
+    async def _scores(
+        self, store: MemoryGraphStore, cases: Sequence[Case], width: int
+    ) -> np.ndarray:
+        """Per case, the graph score of each candidate (what the service ranks by); a
+        candidate outside the graph (the service refuses those) scores below all."""
+        known = store.index.item_index
+        out = np.zeros((len(cases), width))
+        for row, case in enumerate(cases):
+            unique = list(dict.fromkeys(case.candidates))
+            found = await store.candidates(case.user_id, len(unique), self.params, among=unique)
+            score = {c.item.item_id: float(c.score) for c in found}
+            out[row] = [score.get(c, 0.0) if c in known else -1.0 for c in case.candidates]
+        return out

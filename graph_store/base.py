@@ -9,9 +9,10 @@ arrays, or Cypher and the fetched neighbourhood):
 - ``_cooccurrence``: top-n unseen items by co-interaction with the user's recent window,
   voted by the top neighbours (score desc, item id asc);
 - ``_popular``: items by distinct users desc, item id asc, minus an exclusion set;
-- ``_chains``: the embedded store enumerates chains from bounded raw rows
-  (``graph_store.chains``); the Bolt store runs the embedded store's code on the user's
-  fetched neighbourhood.
+- ``_chains``: chains enumerated from bounded raw rows (``graph_store.chains``).
+
+Candidates and chains are ranked by one `graph_store.index.GraphIndex`: the embedded
+store's over the whole graph, the Bolt store's over the user's fetched neighbourhood.
 
 Ordering everywhere: "most recent" = ts desc then item id desc (the reverse of the
 evaluation protocol's (ts, item id) order); ranks break ties by ascending id.

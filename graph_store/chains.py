@@ -1,10 +1,11 @@
 """R2Rec chain enumeration and seeded selection, shared byte for byte by every store.
 
-The embedded store fetches only two kinds of raw rows (``NeighbourRow``: a taste
-neighbour with the items it shares with the user; ``NextRow``: an item a neighbour
-interacted with that the user has not), and this module turns them into ``Chain``
-values. The Bolt store runs the embedded store on the user's fetched neighbourhood
-(`graph_store.neighbourhood`), so both return the same chains for the same data and seed.
+The graph index (`graph_store.index`) fetches only two kinds of raw rows
+(``NeighbourRow``: a taste neighbour with the items it shares with the user; ``NextRow``:
+an item a neighbour interacted with that the user has not), and this module turns them
+into ``Chain`` values. The embedded store runs that index over the whole graph, the Bolt
+store over the user's fetched neighbourhood (`graph_store.neighbourhood`), so both return
+the same chains for the same data and seed.
 
 Definition (``ChainParams`` holds the bounds):
 1. Neighbours arrive ranked by overlap desc, then user id asc (at most ``max_neighbours``).

@@ -1,4 +1,4 @@
-"""One request's neighbourhood of the interaction graph, ranked by the embedded store's code.
+"""One request's neighbourhood of the interaction graph, as a `GraphIndex` to rank with.
 
 The Bolt store keeps each node's adjacency as two parallel list properties written in the
 same transaction as the edge (``User.adj_items``/``adj_ts``, ``Item.adj_users``/``adj_ts``;
@@ -11,17 +11,18 @@ instead of a Cypher traversal of every edge around the user:
    window items each co-interacting user shares (from the window items' adjacency),
    keeps the top ``k`` and returns their adjacency.
 
-The user's edges and the neighbours' edges are then loaded into a `MemoryGraphStore`,
-whose ranking code answers exactly as over the whole graph: it picks its neighbours by
-the same rule from the same counts (a neighbour's count comes from its own edges, which
-are all there), and scores and walks only their edges. Times travel only where the
+The user's edges and the neighbours' edges are then indexed as a `GraphIndex`
+(`graph_store.index`, the embedded store's index), which answers exactly as over the
+whole graph: it picks its neighbours by the same rule from the same counts (a
+neighbour's count comes from its own edges, which are all there), and scores and walks
+only their edges. Times travel only where the
 ranking reads them (the user's own edges, and the neighbours' for chains; see
 ``UNTIMED``). Titles and attributes are not part of the adjacency: the caller fetches
 them for the items in the answer only.
 
     fetch = NeighbourhoodFetch(user_id, read_own, read_neighbours)
     local = await fetch.for_candidates(CandidateParams())      # None: unknown user
-    found = await local._cooccurrence(user_id, 20, CandidateParams(), None)
+    found = local.cooccurrence(user_id, 20, CandidateParams(), None)
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from itertools import chain
 
 import numpy as np
 
-from graph_store.memory import MemoryGraphStore
+from graph_store.index import GraphIndex
 from graph_store.types import CandidateParams, ChainParams
 
 # neighbour ids and, when asked for, the edge times (parallel lists)
@@ -61,7 +62,7 @@ class NeighbourQuery:
     """Which neighbours to fetch: those sharing >= ``min_overlap`` distinct ``window``
     items with the user (and, when ``reach`` is given, who interacted with one of those
     items), the top ``k`` by shared items desc then id asc, as
-    `MemoryGraphStore._neighbours` ranks them; with their edge times if ``with_ts``."""
+    `GraphIndex.neighbours` ranks them; with their edge times if ``with_ts``."""
 
     user_id: str
     window: list[str]
@@ -77,19 +78,19 @@ FetchNeighbours = Callable[[NeighbourQuery], Awaitable[dict[str, Adjacency]]]
 
 @dataclass
 class NeighbourhoodFetch:
-    """Fetch one user's neighbourhood in two rounds and load it into a `MemoryGraphStore`."""
+    """Fetch one user's neighbourhood in two rounds and index it as a `GraphIndex`."""
 
     user_id: str
     own: FetchOwn  # the user's adjacency with times (None: unknown user)
     neighbours: FetchNeighbours  # the chosen neighbours' adjacency
 
-    async def for_candidates(self, params: CandidateParams) -> MemoryGraphStore | None:
+    async def for_candidates(self, params: CandidateParams) -> GraphIndex | None:
         """Scores only count who co-interacted: no neighbour needs its times."""
         return await self._load(params.window, 1, params.max_neighbours, None, False)
 
     async def for_chains(
         self, params: ChainParams, candidates: Collection[str] | None
-    ) -> MemoryGraphStore | None:
+    ) -> GraphIndex | None:
         """Chains show when the neighbours interacted: their times come along."""
         return await self._load(
             params.window, params.min_overlap, params.max_neighbours, candidates, True
@@ -102,7 +103,7 @@ class NeighbourhoodFetch:
         k: int,
         candidates: Collection[str] | None,
         neighbour_times: bool,
-    ) -> MemoryGraphStore | None:
+    ) -> GraphIndex | None:
         mine = await self.own(self.user_id)
         if mine is None or not mine[0]:
             return None
@@ -110,18 +111,18 @@ class NeighbourhoodFetch:
         query = NeighbourQuery(
             self.user_id, recent_window(mine, window), reach, min_overlap, k, neighbour_times
         )
-        return _store({self.user_id: mine, **await self.neighbours(query)})
+        return _index({self.user_id: mine, **await self.neighbours(query)})
 
 
-def _store(by_user: Mapping[str, Adjacency]) -> MemoryGraphStore:
-    """A store over these users' adjacency lists (repeated edges are dropped by the store)."""
+def _index(by_user: Mapping[str, Adjacency]) -> GraphIndex:
+    """An index over these users' adjacency lists (repeated edges are dropped)."""
     lengths = [len(items) for items, _ in by_user.values()]
     users = np.repeat(np.array(list(by_user), dtype=object), lengths)
     items = np.fromiter(
         chain.from_iterable(items for items, _ in by_user.values()), object, sum(lengths)
     )
     times = [_times(ts, n) for (_, ts), n in zip(by_user.values(), lengths, strict=True)]
-    return MemoryGraphStore.from_edges(users, items, np.concatenate(times))
+    return GraphIndex.from_edges(users, items, np.concatenate(times))
 
 
 def _times(times: Sequence[int] | None, n: int) -> np.ndarray:

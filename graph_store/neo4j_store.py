@@ -14,9 +14,9 @@ an index on ``INTERACTED.ts``) is created idempotently by ``connect``.
 chunk by chunk (a failed chunk leaves earlier ones, and re-running is idempotent).
 Unreachable server, failed login or a timeout raise ``GraphStoreUnavailable`` (-> 503).
 Candidates and chains read the nodes' adjacency lists and rank the fetched neighbourhood
-with the embedded store's code (`graph_store.neighbourhood`). Item metadata and the
-popular ranking are cached in the process (``item_cache_s``, ``popular_cache_s``; our own
-writes drop both, another writer's show once they expire).
+with the embedded store's `GraphIndex` (`graph_store.neighbourhood`, `graph_store.index`).
+Item metadata and the popular ranking are cached in the process (``item_cache_s``,
+``popular_cache_s``; our own writes drop both, another writer's show once they expire).
 The Cypher and its portability notes are in ``graph_store.cypher``.
 """
 
@@ -269,18 +269,18 @@ class Neo4jGraphStore(GraphStoreBase):
         local = await self._neighbourhood(user_id).for_candidates(params)
         if local is None:
             return []
-        found = await local._cooccurrence(user_id, n, params, among)
+        found = local.cooccurrence(user_id, n, params, among)
         items = await self._items([c.item.item_id for c in found])
         return [replace(c, item=items[c.item.item_id]) for c in found]
 
     async def _chains(
         self, user_id: str, params: ChainParams, seed: int, candidates: frozenset[str] | None
     ) -> list[Chain]:
-        """The embedded store's chains over the user's neighbourhood (same definition)."""
+        """The index's chains over the user's fetched neighbourhood (same definition)."""
         local = await self._neighbourhood(user_id).for_chains(params, candidates)
         if local is None:
             return []
-        found = await local._chains(user_id, params, seed, candidates)
+        found = local.chains(user_id, params, seed, candidates)
         wanted = {s.item_id for c in found for s in c.shared} | {c.next_item_id for c in found}
         titles = {i: item.title for i, item in (await self._items(sorted(wanted))).items()}
         return [

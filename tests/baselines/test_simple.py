@@ -14,7 +14,9 @@ from tests.baselines.synthetic import cyclic_log, items_frame, ring_case
 
 
 def test_registry_order_and_protocol() -> None:
-    assert BASELINE_NAMES == ("random", "popularity", "itemknn", "bpr", "sasrec", "graph")
+    assert BASELINE_NAMES == (
+        "random", "popularity", "itemknn", "bpr", "sasrec", "graph-paths", "graph-fallback"
+    )
     for name in BASELINE_NAMES:
         ranker = make_baseline(name)
         assert isinstance(ranker, Ranker)

@@ -141,3 +141,29 @@ async def test_cached_item_metadata_follows_an_outside_writer_after_its_lifetime
     finally:
         await reader.close()
         await writer.close()
+
+
+async def test_bolt_ranks_a_graph_index_of_the_same_neighbours(
+    make_store: StoreFactory, bolt_only: Neo4jConfig
+) -> None:
+    """The index the Bolt store builds from a fetched neighbourhood picks the neighbours
+    the embedded store's index picks over the whole graph."""
+    inter, items = random_frames(seed=11)
+    full = MemoryGraphStore.from_frames(inter, items).index
+    bolt = await make_store(inter, items)
+    assert isinstance(bolt, Neo4jGraphStore)
+    cparams, chain_params = CandidateParams(window=8, max_neighbours=6), ChainParams(window=6)
+    for user in [f"u{u}" for u in range(0, 40, 3)] + ["cold"]:
+        local = await bolt._neighbourhood(user).for_candidates(cparams)
+        assert (local is None) == (user == "cold")
+        if local is None:
+            continue
+        assert local.neighbours(user, 8, 1, 6) == full.neighbours(user, 8, 1, 6), user
+        assert local.cooccurrence(user, 10, cparams, None) == [
+            replace(c, item=replace(c.item, title="", attributes={}))
+            for c in full.cooccurrence(user, 10, cparams, None)
+        ]
+        chained = await bolt._neighbourhood(user).for_chains(chain_params, None)
+        assert chained is not None
+        args = (user, 6, 2, chain_params.max_neighbours)
+        assert chained.neighbours(*args) == full.neighbours(*args), user

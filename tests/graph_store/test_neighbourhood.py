@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from graph_store.memory import MemoryGraphStore
+from graph_store.index import GraphIndex
 from graph_store.neighbourhood import UNTIMED, recent_window
 
 
@@ -17,7 +17,6 @@ def test_recent_window_uses_latest_time_per_item_then_id_desc() -> None:
 def test_untimed_edges_never_hide_a_real_time() -> None:
     users = np.array(["u", "u", "v"], dtype=object)
     items = np.array(["i", "i", "i"], dtype=object)
-    store = MemoryGraphStore.from_edges(users, items, np.array([UNTIMED, 40, UNTIMED]))
-    snap = store._snap
-    u = snap.user_index["u"]
-    assert snap.pair_ts[snap.pair_ptr[u] : snap.pair_ptr[u + 1]].tolist() == [40]
+    index = GraphIndex.from_edges(users, items, np.array([UNTIMED, 40, UNTIMED]))
+    u = index.user_index["u"]
+    assert index.pair_ts[index.pair_ptr[u] : index.pair_ptr[u + 1]].tolist() == [40]

@@ -1,0 +1,139 @@
+"""The public graph index: hand-checked neighbours and candidates on the toy graph, and a
+neighbourhood fetched the Bolt store's way ranks exactly as the index over the whole graph."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from graph_store.chains import NeighbourRow
+from graph_store.index import GraphIndex
+from graph_store.memory import MemoryGraphStore
+from graph_store.neighbourhood import (
+    Adjacency,
+    NeighbourhoodFetch,
+    NeighbourQuery,
+    TimedAdjacency,
+)
+from graph_store.types import Candidate, CandidateParams, Chain, ChainParams
+from tests.graph_store.conftest import toy_frames
+from tests.graph_store.test_equivalence import random_frames
+
+
+def test_toy_neighbours_and_cooccurrence() -> None:
+    index = MemoryGraphStore.from_frames(*toy_frames()).index
+    # a's window m3 m2 m1: b shares m1 m2, c shares m1
+    assert index.neighbours("a", window=10, min_overlap=1, k=5) == [("b", 2), ("c", 1)]
+    assert index.neighbours("a", window=10, min_overlap=2, k=5) == [("b", 2)]
+    assert index.neighbours("a", window=1, min_overlap=1, k=5) == []  # m3: only a has it
+    assert index.neighbours("a", 10, 1, 5, must_reach=["m4"]) == [("b", 2)]
+    assert index.neighbours("nobody", 10, 1, 5) == []
+    found = index.cooccurrence("a", 5, CandidateParams(), None)
+    assert [(c.item.item_id, c.score, c.source) for c in found] == [
+        ("m5", 3, "co-interaction"),  # b (2) + c (1)
+        ("m4", 2, "co-interaction"),
+    ]
+    only = index.cooccurrence("a", 5, CandidateParams(), frozenset({"m4"}))
+    assert [c.item.item_id for c in only] == ["m4"]
+    assert [c.item.item_id for c in index.popular(2, {"m1"}, None)] == ["m2", "m5"]
+
+
+def _adjacency(inter: pd.DataFrame) -> dict[str, TimedAdjacency]:
+    return {
+        str(user): (group["item_id"].astype(str).tolist(), group["timestamp"].astype(int).tolist())
+        for user, group in inter.groupby("user_id", sort=False)
+    }
+
+
+def _serve(adjacency: dict[str, TimedAdjacency]):
+    """The two reads of the Bolt store, answered in Python the way cypher.NEIGHBOURS does."""
+
+    async def own(user_id: str) -> TimedAdjacency | None:
+        return adjacency.get(user_id)
+
+    async def neighbours(query: NeighbourQuery) -> dict[str, Adjacency]:
+        window, reach = set(query.window), set(query.reach or ())
+        ranked = []
+        for other, (items, _) in adjacency.items():
+            overlap = len(window & set(items))
+            if other == query.user_id or overlap < query.min_overlap:
+                continue
+            if query.reach is not None and not reach & set(items):
+                continue
+            ranked.append((-overlap, other))
+        chosen = [other for _, other in sorted(ranked)[: query.k]]
+        return {
+            v: (adjacency[v][0], adjacency[v][1] if query.with_ts else None) for v in chosen
+        }
+
+    return own, neighbours
+
+
+def _ids(found: Sequence[Candidate]) -> list[tuple[str, int, str]]:
+    return [(c.item.item_id, c.score, c.source) for c in found]
+
+
+def _untitled(chains: Sequence[Chain]) -> list[tuple[object, ...]]:
+    """Chains without titles (a fetched neighbourhood carries ids only)."""
+    return [
+        (c.neighbour_id, c.overlap, c.went_on, c.next_item_id, c.next_ts,
+         tuple((s.item_id, s.user_ts, s.neighbour_ts) for s in c.shared))
+        for c in chains
+    ]  # fmt: skip
+
+
+def _rows(rows: Sequence[NeighbourRow]) -> list[tuple[object, ...]]:
+    return [
+        (r.user_id, r.overlap, tuple((s.item_id, s.user_ts, s.neighbour_ts) for s in r.shared))
+        for r in rows
+    ]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("seed", [7, 3])
+async def test_fetched_neighbourhood_ranks_as_the_whole_index(seed: int) -> None:
+    inter, items = random_frames(seed)
+    full = MemoryGraphStore.from_frames(inter, items).index
+    own, neighbours = _serve(_adjacency(inter))
+    restrict = frozenset(f"i{k}" for k in range(0, 60, 3))
+    chain_params = ChainParams(window=6, max_neighbours=4, max_chains=3)
+    compared = 0
+    for user in [f"u{u}" for u in range(40)] + ["cold"]:
+        fetch = NeighbourhoodFetch(user, own, neighbours)
+        for params in (CandidateParams(), CandidateParams(window=8, max_neighbours=6)):
+            local = await fetch.for_candidates(params)
+            if local is None:
+                assert full.cooccurrence(user, 10, params, None) == []
+                continue
+            assert isinstance(local, GraphIndex)
+            assert local.neighbours(user, params.window, 1, params.max_neighbours) == (
+                full.neighbours(user, params.window, 1, params.max_neighbours)
+            )
+            for among in (None, restrict):
+                assert _ids(local.cooccurrence(user, 10, params, among)) == _ids(
+                    full.cooccurrence(user, 10, params, among)
+                ), (user, params, among)
+        for params, among in ((ChainParams(), None), (chain_params, restrict)):
+            local = await fetch.for_chains(params, among)
+            if local is None:
+                continue
+            assert _rows(local.chain_neighbours(user, params, among)) == _rows(
+                full.chain_neighbours(user, params, among)
+            )
+            for chain_seed in (0, 1):
+                got = local.chains(user, params, chain_seed, among)
+                assert _untitled(got) == _untitled(full.chains(user, params, chain_seed, among))
+                compared += len(got)
+    assert compared > 50
+
+
+def test_from_edges_drops_repeated_edges_and_keeps_bare_items() -> None:
+    users = np.array(["u", "u", "v", "v"], dtype=object)
+    items = np.array(["a", "a", "a", "b"], dtype=object)
+    index = GraphIndex.from_edges(users, items, np.array([1, 1, 2, 3]))
+    assert index.counts().interactions == 3
+    assert index.find_items(["a", "zz"])["a"].title == ""
+    assert [c.item.item_id for c in index.cooccurrence("u", 5, CandidateParams(), None)] == ["b"]
