@@ -8,7 +8,7 @@ temporary folder::
     cases/<dataset>/seed<seed>/                     evaluation case files (`evaluation.protocol`)
     results/                                        `r2rec eval` output
     data/<name>/examples.jsonl + manifest.json      training datasets (`training.data`)
-    runs/<name>/                                    one training run (`training.runs`)
+    runs/<name>/                                    one training run (`training.run_folder`)
     models/<name>/                                  model folders (base, tiny)
     models/published/ + models/published.json       the served model (`training.publish`)
 """

@@ -74,8 +74,9 @@ class LLMRanker:
                         row = start + offset
                         scores[row] = [-position[c] for c in case.candidates]
                         valid[row] = rec.valid
-                        extras.append({"user_id": case.user_id, "text": rec.raw_text,
-                                       "reason": rec.reason})  # fmt: skip
+                        extras.append(
+                            {"user_id": case.user_id, "text": rec.raw_text, "reason": rec.reason}
+                        )
                     progress.advance(task, len(chunk))
         finally:
             await llm.aclose()

@@ -86,23 +86,37 @@ def rating_targets(dataset: Dataset, split: Split, limit: int | None = None) -> 
     frame = dataset.sorted_interactions()
     per_user: dict[str, list[tuple[str, int, float]]] = {}
     for user, rows in frame.groupby("user_id", sort=False):
-        per_user[str(user)] = list(zip(rows["item_id"].astype(str), rows["timestamp"].astype(int),
-                                       rows["rating"].astype(float), strict=True))  # fmt: skip
+        per_user[str(user)] = list(
+            zip(
+                rows["item_id"].astype(str),
+                rows["timestamp"].astype(int),
+                rows["rating"].astype(float),
+                strict=True,
+            )
+        )
     targets: list[RatingTarget] = []
     for case in load_cases(dataset, split):
         entries = per_user[case.user_id]
-        pos = next(i for i in range(len(entries) - 1, -1, -1)
-                   if entries[i][:2] == (case.target, case.timestamp))  # fmt: skip
+        pos = next(
+            i
+            for i in range(len(entries) - 1, -1, -1)
+            if entries[i][:2] == (case.target, case.timestamp)
+        )
         before = entries[pos - len(case.history) : pos]
         if tuple(e[0] for e in before) != case.history:
             raise ValueError(f"user {case.user_id}: case history does not match the dataset")
         ratings = [e[2] for e in [*before, entries[pos]]]
         if not all(math.isfinite(r) for r in ratings):
             continue
-        targets.append(RatingTarget(
-            case.user_id, case.target, entries[pos][2],
-            tuple(RatedItem(infos[i], r) for i, _, r in before), infos[case.target],
-        ))  # fmt: skip
+        targets.append(
+            RatingTarget(
+                case.user_id,
+                case.target,
+                entries[pos][2],
+                tuple(RatedItem(infos[i], r) for i, _, r in before),
+                infos[case.target],
+            )
+        )
         if limit is not None and len(targets) >= limit:
             break
     return targets
@@ -176,10 +190,12 @@ def _split_result(dataset: Dataset, split: Split, targets: list[RatingTarget], l
     if not targets:
         raise UserInputError(f"{dataset.name}/{split}: no rated evaluation targets")
     return {
-        "dataset": dataset.name, "split": split, "limit": limit,
+        "dataset": dataset.name,
+        "split": split,
+        "limit": limit,
         "targets_sha256": targets_digest(targets),
         "baselines": baseline_metrics(dataset, split, targets),
-    }  # fmt: skip
+    }
 
 
 async def _score_model(
@@ -200,9 +216,17 @@ async def _score_model(
                 model=model_name,
                 metrics=model_metrics(predictions, split_targets),
                 runtime_seconds=time.perf_counter() - started,
-                examples=[{"user_id": t.user_id, "item_id": t.item_id, "rating": t.rating,
-                           "expected": p.expected, "reasoning": p.reasoning} for t, p in shown],
-            )  # fmt: skip
+                examples=[
+                    {
+                        "user_id": t.user_id,
+                        "item_id": t.item_id,
+                        "rating": t.rating,
+                        "expected": p.expected,
+                        "reasoning": p.reasoning,
+                    }
+                    for t, p in shown
+                ],
+            )
     finally:
         await backend.aclose()
 
@@ -238,8 +262,10 @@ def markdown_rows(result: dict[str, Any], split: str) -> list[str]:
     rows = []
     if "metrics" in result:
         m = result["metrics"]
-        rows.append(f"{prefix}| {result.get('model', 'model')} | {int(m['cases'])} | "
-                    f"{m['MAE']:.4f} | {m['RMSE']:.4f} | {m['ValidRatio']:.4f} |")  # fmt: skip
+        rows.append(
+            f"{prefix}| {result.get('model', 'model')} | {int(m['cases'])} | "
+            f"{m['MAE']:.4f} | {m['RMSE']:.4f} | {m['ValidRatio']:.4f} |"
+        )
     for name, m in result["baselines"].items():
         rows.append(
             f"{prefix}| {name} | {int(m['cases'])} | {m['MAE']:.4f} | {m['RMSE']:.4f} | - |"

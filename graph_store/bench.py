@@ -74,8 +74,9 @@ async def _ingest_rate(store: GraphStoreBase, ds: Dataset, batch: int, batches: 
     return batch * batches / (time.perf_counter() - started)
 
 
-async def _measure(name: str, store: GraphStoreBase, ds: Dataset, users: list[str],
-                   batch: int) -> list[Row]:  # fmt: skip
+async def _measure(
+    name: str, store: GraphStoreBase, ds: Dataset, users: list[str], batch: int
+) -> list[Row]:
     rows: list[Row] = []
     shown = {u: [c.item.item_id for c in await store.candidates(u, 20)] for u in set(users)}
     for label, call in (
@@ -118,14 +119,16 @@ async def _local_arcadedb() -> AsyncIterator[Neo4jConfig | None]:
         yield None
         return
     try:
-        yield Neo4jConfig(uri=server.uri, user=server.user, password=server.password,
-                          database=server.database)  # fmt: skip
+        yield Neo4jConfig(
+            uri=server.uri, user=server.user, password=server.password, database=server.database
+        )
     finally:
         server_context.__exit__(None, None, None)
 
 
-async def _bolt_rows(config: Neo4jConfig, ds: Dataset, users: list[str], load: bool,
-                     batch: int) -> list[Row]:  # fmt: skip
+async def _bolt_rows(
+    config: Neo4jConfig, ds: Dataset, users: list[str], load: bool, batch: int
+) -> list[Row]:
     store = await Neo4jGraphStore.connect(config)
     try:
         rows: list[Row] = []

@@ -79,10 +79,13 @@ def plan_next(neighbours: Sequence[NeighbourRow], params: ChainParams) -> list[N
     """First fetch per neighbour: twice ``next_per_neighbour`` rows (room for a few items
     already reached through better-ranked neighbours); ``refill`` asks again if short."""
     return [
-        NextRequest(nb.user_id, anchor_of(nb, params),
-                    min(2 * params.next_per_neighbour, params.next_per_neighbour * (rank + 1)))
+        NextRequest(
+            nb.user_id,
+            anchor_of(nb, params),
+            min(2 * params.next_per_neighbour, params.next_per_neighbour * (rank + 1)),
+        )
         for rank, nb in enumerate(rank_neighbours(neighbours, params))
-    ]  # fmt: skip
+    ]
 
 
 def refill(

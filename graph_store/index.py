@@ -168,14 +168,22 @@ class GraphIndex:
             items=items,
             item_index={it.item_id: k for k, it in enumerate(items)},
             item_rank=item_rank,
-            edge_user=user, edge_item=item, edge_ts=ts, edge_rating=rating,
-            hist_ptr=_pointers(user, n_users), hist_edge=hist,
-            pair_ptr=_pointers(pu, n_users), pair_item=pi[recency],
-            pair_ts=pt[recency], pair_neg_ts=-pt[recency],
-            by_item_ptr=_pointers(pi, n_items), by_item_user=pu[by_item],
+            edge_user=user,
+            edge_item=item,
+            edge_ts=ts,
+            edge_rating=rating,
+            hist_ptr=_pointers(user, n_users),
+            hist_edge=hist,
+            pair_ptr=_pointers(pu, n_users),
+            pair_item=pi[recency],
+            pair_ts=pt[recency],
+            pair_neg_ts=-pt[recency],
+            by_item_ptr=_pointers(pi, n_items),
+            by_item_user=pu[by_item],
             by_item_ts=pt[by_item],
-            popular_items=popular[popularity[popular] > 0], popularity=popularity,
-        )  # fmt: skip
+            popular_items=popular[popularity[popular] > 0],
+            popularity=popularity,
+        )
 
     @classmethod
     def empty(cls) -> GraphIndex:
@@ -189,10 +197,13 @@ class GraphIndex:
         user_codes, user_ids = pd.factorize(users)
         item_codes, item_ids = pd.factorize(items)
         return cls.build(
-            [str(u) for u in user_ids], [_bare_item(str(i)) for i in item_ids],
-            user_codes.astype(np.int64), item_codes.astype(np.int64),
-            np.asarray(ts, dtype=np.int64), np.full(len(ts), np.nan),
-        )  # fmt: skip
+            [str(u) for u in user_ids],
+            [_bare_item(str(i)) for i in item_ids],
+            user_codes.astype(np.int64),
+            item_codes.astype(np.int64),
+            np.asarray(ts, dtype=np.int64),
+            np.full(len(ts), np.nan),
+        )
 
     def counts(self) -> GraphCounts:
         return GraphCounts(len(self.user_ids), len(self.items), len(self.edge_user))

@@ -108,12 +108,13 @@ class MemoryGraphStore(GraphStoreBase):
             else np.full(len(interactions), np.nan)
         )
         self._index = _build(
-            user_ids, item_list,
+            user_ids,
+            item_list,
             np.concatenate((snap.edge_user, user_col.map(user_index).to_numpy(np.int64))),
             np.concatenate((snap.edge_item, item_col.map(item_index).to_numpy(np.int64))),
             np.concatenate((snap.edge_ts, interactions["timestamp"].to_numpy(np.int64))),
             np.concatenate((snap.edge_rating, rating)),
-        )  # fmt: skip
+        )
 
     @staticmethod
     def _merged_items(
@@ -163,12 +164,13 @@ class MemoryGraphStore(GraphStoreBase):
 
         ratings = np.asarray([np.nan if r.rating is None else r.rating for r in rows], float)
         return _build(
-            user_ids, items,
+            user_ids,
+            items,
             np.concatenate((snap.edge_user, column([user_index[r.user_id] for r in rows]))),
             np.concatenate((snap.edge_item, column([item_index[r.item_id] for r in rows]))),
             np.concatenate((snap.edge_ts, column([r.ts for r in rows]))),
             np.concatenate((snap.edge_rating, ratings)),
-        )  # fmt: skip
+        )
 
     @property
     def index(self) -> GraphIndex:

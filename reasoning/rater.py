@@ -76,14 +76,17 @@ async def predict_ratings(
     params = GenerationParams(max_tokens=max_tokens, temperature=0.0, stop=(RATE_OPEN,))
     out: list[RatingPrediction] = []
     for start in range(0, len(queries), batch_size):
-        batch = [render_rating_messages(q.history, q.target)
-                 for q in queries[start : start + batch_size]]  # fmt: skip
+        batch = [
+            render_rating_messages(q.history, q.target) for q in queries[start : start + batch_size]
+        ]
         generations = await backend.generate(batch, params)
         # each conversation continues its own reasoning, so each is scored on its own
-        scores = await asyncio.gather(*(
-            backend.score_choices([m], g.text + RATE_OPEN, CHOICES)
-            for m, g in zip(batch, generations, strict=True)
-        ))  # fmt: skip
+        scores = await asyncio.gather(
+            *(
+                backend.score_choices([m], g.text + RATE_OPEN, CHOICES)
+                for m, g in zip(batch, generations, strict=True)
+            )
+        )
         out += [
             prediction_from_logprobs(s[0], g.text) for s, g in zip(scores, generations, strict=True)
         ]

@@ -215,14 +215,22 @@ class Recommender:
             ordered_ids = in_graph_order + rest if len(unique) > MAX_CANDIDATES else unique
             ordered = [known[i] for i in ordered_ids]
         shown, overflow = ordered[:MAX_CANDIDATES], ordered[MAX_CANDIDATES:]
-        chains = await self.graph.chains(
-            user_id, cfg.chains, seed=cfg.seed, candidates=[i.item_id for i in shown]
-        ) if history and shown else []  # fmt: skip
-        messages = render_messages(
-            [item_info(h.item) for h in history],
-            [chain_view(c) for c in chains],
-            [item_info(i) for i in shown],
-        ) if shown else []  # fmt: skip
+        chains = (
+            await self.graph.chains(
+                user_id, cfg.chains, seed=cfg.seed, candidates=[i.item_id for i in shown]
+            )
+            if history and shown
+            else []
+        )
+        messages = (
+            render_messages(
+                [item_info(h.item) for h in history],
+                [chain_view(c) for c in chains],
+                [item_info(i) for i in shown],
+            )
+            if shown
+            else []
+        )
         return _Prepared(user_id, history, shown, overflow, scores, chains, messages)
 
     async def _letter_logprobs(
@@ -333,13 +341,14 @@ class Recommender:
             [prep.graph_scores.get(i.item_id, 0.0) / top for i in order],
             thoughts=(),
             explanation=(
-                "New user: these are the most popular items." if cold_start
+                "New user: these are the most popular items."
+                if cold_start
                 else chains_explanation(prep.chains, order)
             ),
             valid=False,
             reason=reason,
             raw="",
-        )  # fmt: skip
+        )
         return replace(rec, cold_start=cold_start, fallback=fallback)
 
     def _ranking(

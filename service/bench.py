@@ -63,8 +63,9 @@ def _start_redis() -> tuple[subprocess.Popen[bytes], str] | None:
     port = _free_port()
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     time.sleep(0.3)
     return proc, f"redis://127.0.0.1:{port}/0"
 
@@ -83,8 +84,10 @@ class _Connection:
 
     async def post_json(self, path: str, payload: dict[str, Any]) -> tuple[int, Any]:
         body = orjson.dumps(payload)
-        head = (f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json"
-                f"\r\nContent-Length: {len(body)}\r\n\r\n")  # fmt: skip
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json"
+            f"\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
         self.writer.write(head.encode() + body)
         raw = await self.reader.readuntil(b"\r\n\r\n")
         lines = raw.decode("latin-1").split("\r\n")
@@ -128,10 +131,15 @@ async def _drive(
             connection.close()
     wall = time.perf_counter() - started
     return PathResult(
-        path, concurrency, n, float(np.percentile(latencies, 50)),
-        float(np.percentile(latencies, 99)), n / wall, float(np.percentile(overheads, 99)),
+        path,
+        concurrency,
+        n,
+        float(np.percentile(latencies, 50)),
+        float(np.percentile(latencies, 99)),
+        n / wall,
+        float(np.percentile(overheads, 99)),
         fallbacks,
-    )  # fmt: skip
+    )
 
 
 def bench_service(
@@ -149,8 +157,12 @@ def bench_service(
 ) -> None:
     """Measure the service: p50/p99 latency, requests/s and overhead per path."""
     env = dict(os.environ)
-    for key, value in (("llm_backend", llm_backend), ("llm_url", llm_url),
-                       ("llm_model", llm_model), ("model_path", model_path)):  # fmt: skip
+    for key, value in (
+        ("llm_backend", llm_backend),
+        ("llm_url", llm_url),
+        ("llm_model", llm_model),
+        ("model_path", model_path),
+    ):
         if value is not None:
             env[f"R2REC_{key.upper()}"] = str(value)
     redis = None
@@ -161,14 +173,17 @@ def bench_service(
         env["R2REC_REDIS_URL"] = redis_url
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "r2rec", "serve", "--port", str(port)], env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [sys.executable, "-m", "r2rec", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(base, server)
-        results = asyncio.run(_all(port, paths, concurrency, requests, explain_requests,
-                                   redis_url is not None))  # fmt: skip
+        results = asyncio.run(
+            _all(port, paths, concurrency, requests, explain_requests, redis_url is not None)
+        )
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -176,12 +191,28 @@ def bench_service(
             redis[0].kill()
     backend = env.get("R2REC_LLM_BACKEND", "local")
     title = f"service on the {backend} LLM"
-    table = Table("path", "concurrency", "requests", "p50 ms", "p99 ms", "req/s",
-                  "overhead p99 ms", "fallbacks", title=title)  # fmt: skip
+    table = Table(
+        "path",
+        "concurrency",
+        "requests",
+        "p50 ms",
+        "p99 ms",
+        "req/s",
+        "overhead p99 ms",
+        "fallbacks",
+        title=title,
+    )
     for r in results:
-        table.add_row(r.path, str(r.concurrency), str(r.requests), f"{r.p50_ms:.1f}",
-                      f"{r.p99_ms:.1f}", f"{r.rps:.3g}", f"{r.overhead_p99_ms:.2f}",
-                      str(r.fallbacks))  # fmt: skip
+        table.add_row(
+            r.path,
+            str(r.concurrency),
+            str(r.requests),
+            f"{r.p50_ms:.1f}",
+            f"{r.p99_ms:.1f}",
+            f"{r.rps:.3g}",
+            f"{r.overhead_p99_ms:.2f}",
+            str(r.fallbacks),
+        )
     console.print(table)
 
 

@@ -23,6 +23,4 @@ def _check_id(value: str) -> str:
 Id = Annotated[
     str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH), AfterValidator(_check_id)
 ]
-PathId = Annotated[
-    str, Path(min_length=1, max_length=MAX_ID_LENGTH), AfterValidator(_check_id)
-]
+PathId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH), AfterValidator(_check_id)]

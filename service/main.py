@@ -31,8 +31,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await app.state.runtime.close()
 
-    app = FastAPI(title="R2Rec", version="0.1.0", lifespan=lifespan,
-                  description="Reasoning recommendations over an interaction graph.")  # fmt: skip
+    app = FastAPI(
+        title="R2Rec",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Reasoning recommendations over an interaction graph.",
+    )
     app.state.settings = settings
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetrics)

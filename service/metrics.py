@@ -20,21 +20,31 @@ class Metrics:
 
     def __post_init__(self) -> None:
         self.requests = Histogram(
-            "r2rec_request_seconds", "HTTP request latency by route template and status",
-            ["method", "route", "status"], registry=self.registry, buckets=LATENCY_BUCKETS,
-        )  # fmt: skip
+            "r2rec_request_seconds",
+            "HTTP request latency by route template and status",
+            ["method", "route", "status"],
+            registry=self.registry,
+            buckets=LATENCY_BUCKETS,
+        )
         self.llm = Histogram(
-            "r2rec_llm_seconds", "LLM call latency by mode (explain, score)",
-            ["mode"], registry=self.registry, buckets=LATENCY_BUCKETS,
-        )  # fmt: skip
+            "r2rec_llm_seconds",
+            "LLM call latency by mode (explain, score)",
+            ["mode"],
+            registry=self.registry,
+            buckets=LATENCY_BUCKETS,
+        )
         self.cache = Counter(
-            "r2rec_cache_total", "Recommendation cache lookups by result (hit, miss)",
-            ["result"], registry=self.registry,
-        )  # fmt: skip
+            "r2rec_cache_total",
+            "Recommendation cache lookups by result (hit, miss)",
+            ["result"],
+            registry=self.registry,
+        )
         self.fallbacks = Counter(
-            "r2rec_fallback_total", "Recommendations ranked by the graph scorer, by reason",
-            ["reason"], registry=self.registry,
-        )  # fmt: skip
+            "r2rec_fallback_total",
+            "Recommendations ranked by the graph scorer, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
 
 
 class RequestMetrics:

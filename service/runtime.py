@@ -124,15 +124,18 @@ class Runtime:
             llm_timeout_s=settings.llm_timeout_s,
         )
         cache = (
-            RecommendationCache.from_url(settings.redis_url, settings.cache_ttl_s,
-                                         settings.redis_timeout_s)
-            if settings.redis_url else None
-        )  # fmt: skip
+            RecommendationCache.from_url(
+                settings.redis_url, settings.cache_ttl_s, settings.redis_timeout_s
+            )
+            if settings.redis_url
+            else None
+        )
         recommender = Recommender(graph, llm, config)
         batcher = (
             RecommendBatcher(recommender, explain_batch=settings.local_batch_size)
-            if settings.llm_backend == "local" else None
-        )  # fmt: skip
+            if settings.llm_backend == "local"
+            else None
+        )
         log.info("serving model %s with the %s graph store", version, settings.graph_store)
         # What start-up built (graph, model, tokenizer) lives as long as the process: move it
         # out of the cyclic collector's reach, so a full collection during a request does not

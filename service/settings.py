@@ -39,17 +39,21 @@ class Settings(BaseSettings):
     llm_model: str = Field("r2rec", description="Served model name at the LLM URL")
     llm_api_key: SecretStr = Field(SecretStr("EMPTY"), description="Key for the LLM server")
     model_path: Path | None = Field(
-        None, description="Checkpoint folder for the in-process backend (default: published "
-        "model, else the prepared base model)"
-    )  # fmt: skip
+        None,
+        description="Checkpoint folder for the in-process backend (default: published "
+        "model, else the prepared base model)",
+    )
     model_version: str | None = Field(None, description="Version tag (default: folder name)")
     llm_timeout_s: float = Field(30.0, gt=0, description="Per-request LLM timeout (seconds)")
     llm_max_retries: int = Field(1, ge=0, description="Retries on LLM connection errors")
     max_reasoning_tokens: int = Field(256, ge=16, description="Token budget for the thoughts")
     local_batch_size: int = Field(
-        8, ge=1, le=64, description="Concurrent explain=true requests the in-process model "
-        "generates for in one batch (1 = one at a time); vLLM batches by itself"
-    )  # fmt: skip
+        8,
+        ge=1,
+        le=64,
+        description="Concurrent explain=true requests the in-process model "
+        "generates for in one batch (1 = one at a time); vLLM batches by itself",
+    )
     chains_per_request: int = Field(8, ge=1, le=32, description="Evidence chains per request")
 
     # cache

@@ -25,9 +25,9 @@ from tests.harness.vllm import (
     vllm_python,
 )
 
-
-SERVER_FIXTURES = frozenset({"vllm_server", "vllm_backend", "vllm_client", "arcadedb",
-                             "redis_server"})  # fmt: skip
+SERVER_FIXTURES = frozenset(
+    {"vllm_server", "vllm_backend", "vllm_client", "arcadedb", "redis_server"}
+)
 SERVER_PARAMS = frozenset({"vllm", "arcadedb", "neo4j"})
 
 

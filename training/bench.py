@@ -56,16 +56,23 @@ def bench_train(
     rows = build_examples(DataConfig(limit_users=4), load_dataset("ml-100k"))
     scratch = Path(tempfile.mkdtemp(prefix="r2rec-bench-train-"))
     common: dict[str, Any] = {
-        "base_model": base, "device": device, "save_steps": 10_000, "logging_steps": 1,
+        "base_model": base,
+        "device": device,
+        "save_steps": 10_000,
+        "logging_steps": 1,
         "max_length": max_length,
-    }  # fmt: skip
+    }
     try:
         sft = SFTConfig(name="bench-sft", max_steps=sft_steps, batch_size=batch_size, **common)
         sft_stats = train_sft(sft, scratch / "sft", rows)
         grpo = GRPOConfig(
-            name="bench-grpo", max_steps=grpo_steps, batch_size=num_generations,
-            num_generations=num_generations, max_completion_length=completion_tokens, **common,
-        )  # fmt: skip
+            name="bench-grpo",
+            max_steps=grpo_steps,
+            batch_size=num_generations,
+            num_generations=num_generations,
+            max_completion_length=completion_tokens,
+            **common,
+        )
         grpo_stats = train_grpo(grpo, scratch / "grpo", rows)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -74,6 +81,8 @@ def bench_train(
     typer.echo("| stage | steps | examples/step | s/step | examples/s | tokens/s |")
     typer.echo("|---|---:|---:|---:|---:|---:|")
     for f in figures:
-        typer.echo(f"| {f['stage']} | {f['steps']} | {f['examples_per_step']} | {f['s_per_step']} "
-                   f"| {f['examples_per_s']} | {f['tokens_per_s']} |")  # fmt: skip
+        typer.echo(
+            f"| {f['stage']} | {f['steps']} | {f['examples_per_step']} | {f['s_per_step']} "
+            f"| {f['examples_per_s']} | {f['tokens_per_s']} |"
+        )
     typer.echo(json.dumps(figures))

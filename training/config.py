@@ -37,14 +37,18 @@ class RunConfig:
     name: str = field(default="r2rec-sft", metadata={"help": "Run folder: $R2REC_HOME/runs/NAME."})
     task: str = field(
         default="rank",
-        metadata={"help": "rank: the 20-candidate ranker (HR/NDCG); rating: RecZero/RecOne "
-                  "1-5 rating prediction (MAE/RMSE beside the mean baselines)."},
-    )  # fmt: skip
+        metadata={
+            "help": "rank: the 20-candidate ranker (HR/NDCG); rating: RecZero/RecOne "
+            "1-5 rating prediction (MAE/RMSE beside the mean baselines)."
+        },
+    )
     data: str = field(
         default=RANK_DEFAULT_DATA,
-        metadata={"help": "Dataset folder under $R2REC_HOME/data (built for the same task; "
-                  f"task rating turns the default into {RATING_DEFAULT_DATA})."},
-    )  # fmt: skip
+        metadata={
+            "help": "Dataset folder under $R2REC_HOME/data (built for the same task; "
+            f"task rating turns the default into {RATING_DEFAULT_DATA})."
+        },
+    )
     dataset: str = field(default="ml-100k", metadata={"help": "Dataset scored after training."})
     base_model: str | None = field(
         default=None,
@@ -98,8 +102,15 @@ class RunConfig:
         task = get_task(self.task)  # refuses an unknown name, listing the known ones
         if self.data == RANK_DEFAULT_DATA:  # the field's default: each task has its own
             object.__setattr__(self, "data", task.default_data)
-        positive = ("max_steps", "batch_size", "grad_accum", "max_length", "save_steps",
-                    "eval_batch_size", "rating_max_tokens")  # fmt: skip
+        positive = (
+            "max_steps",
+            "batch_size",
+            "grad_accum",
+            "max_length",
+            "save_steps",
+            "eval_batch_size",
+            "rating_max_tokens",
+        )
         for key in positive:
             if getattr(self, key) < 1:
                 raise UserInputError(f"{key} must be >= 1, got {getattr(self, key)}")

@@ -201,9 +201,14 @@ async def _round_examples(
         cand_infos = [item_info(items[i]) for i in candidate_ids]
         views = [chain_view(c) for c in chains]
         trace = build_trace(
-            cand_infos[candidate_ids.index(target)], hist_infos, chains, candidate_ids,
-            graph_order, score_of.get(target, 0.0), config.max_chain_thoughts,
-        )  # fmt: skip
+            cand_infos[candidate_ids.index(target)],
+            hist_infos,
+            chains,
+            candidate_ids,
+            graph_order,
+            score_of.get(target, 0.0),
+            config.max_chain_thoughts,
+        )
         base: RankBase = {
             "user_id": user,
             "round": round_,
@@ -292,9 +297,11 @@ def _counts(rows: list[RankRow]) -> dict[str, Any]:
         "users": len({r["user_id"] for r in bases}),
         "target_reached": sum(r["target_reached"] for r in bases),
         "teacher_rewrites": sum(r["source"] == "teacher" for r in bases),
-        "by_variant": {str(k): sum(r["variant"] == k for r in rows)
-                       for k in sorted({r["variant"] for r in rows})},
-    }  # fmt: skip
+        "by_variant": {
+            str(k): sum(r["variant"] == k for r in rows)
+            for k in sorted({r["variant"] for r in rows})
+        },
+    }
 
 
 def write_versioned(
@@ -350,9 +357,12 @@ def build_dataset(
     """Build and write the ranking dataset; skip an identical one (`write_versioned`)."""
     spec = DatasetSpec("rank", DATA_FORMAT_VERSION, asdict(config), config.seed, _counts)
     return write_versioned(
-        dataset_folder(name or config.default_name()), spec, dataset,
-        lambda: build_examples(config, dataset, rewrite), force,
-    )  # fmt: skip
+        dataset_folder(name or config.default_name()),
+        spec,
+        dataset,
+        lambda: build_examples(config, dataset, rewrite),
+        force,
+    )
 
 
 def dataset_task(manifest: dict[str, Any]) -> str:

@@ -92,12 +92,16 @@ def train_grpo(config: GRPOConfig, folder: Path, rows: Sequence[TrainingRow]) ->
     output = trainer.train(resume_from_checkpoint=resume)
     save_outputs(trainer.model, tokenizer, folder, config.lora)
     rewards = [e["reward"] for e in trainer.state.log_history if "reward" in e]
-    stats = {"global_step": output.global_step, "train_loss": output.training_loss,
-             **{k: v for k, v in output.metrics.items() if isinstance(v, int | float)},
-             "mean_reward_first": rewards[0] if rewards else None,
-             "mean_reward_last": rewards[-1] if rewards else None,
-             "num_tokens": tokens_seen(trainer.state.log_history),
-             "start_model": str(model_path), "device": device}  # fmt: skip
+    stats = {
+        "global_step": output.global_step,
+        "train_loss": output.training_loss,
+        **{k: v for k, v in output.metrics.items() if isinstance(v, int | float)},
+        "mean_reward_first": rewards[0] if rewards else None,
+        "mean_reward_last": rewards[-1] if rewards else None,
+        "num_tokens": tokens_seen(trainer.state.log_history),
+        "start_model": str(model_path),
+        "device": device,
+    }
     write_json_atomic(folder / "trained.json", stats)
     return stats
 

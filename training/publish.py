@@ -58,8 +58,15 @@ def publish(run: str, force: bool = False) -> Decision:
     old_run = str(old["run"]) if old else None
     if old is not None and not force:
         if old.get("valid_cases_sha256") != valid["cases_sha256"]:
-            return Decision(False, "the published model was scored on other validation cases; "
-                            "re-evaluate or use --force", run, hr1, old_run, old_hr1)  # fmt: skip
+            return Decision(
+                False,
+                "the published model was scored on other validation cases; "
+                "re-evaluate or use --force",
+                run,
+                hr1,
+                old_run,
+                old_hr1,
+            )
         if not hr1 > float(old["valid_hr1"]):
             why = f"validation HR@1 {hr1:.4f} does not beat the published {old_hr1:.4f} ({old_run})"
             return Decision(False, why, run, hr1, old_run, old_hr1)
@@ -76,8 +83,11 @@ def publish(run: str, force: bool = False) -> Decision:
         "previous": old_run,
     }
     write_json_atomic(published_manifest(), record)
-    why = "forced" if force and old else ("first published model" if old is None else
-                                          f"beats {old_run} ({old_hr1:.4f})")  # fmt: skip
+    why = (
+        "forced"
+        if force and old
+        else ("first published model" if old is None else f"beats {old_run} ({old_hr1:.4f})")
+    )
     return Decision(True, why, run, hr1, old_run, old_hr1)
 
 

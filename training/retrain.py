@@ -72,9 +72,13 @@ def stage_done(job: str, stage: str) -> dict[str, Any] | None:
 def _mark(job: str, stage: str, result: dict[str, Any], started: float) -> None:
     write_json_atomic(
         job_dir(job) / "stages" / f"{stage}.json",
-        {"stage": stage, "seconds": round(time.perf_counter() - started, 2),
-         "finished_unix": time.time(), **result},
-    )  # fmt: skip
+        {
+            "stage": stage,
+            "seconds": round(time.perf_counter() - started, 2),
+            "finished_unix": time.time(),
+            **result,
+        },
+    )
 
 
 def _export(config: RetrainConfig, folder: Path) -> dict[str, Any]:
@@ -101,15 +105,26 @@ def _snapshot(config: RetrainConfig, folder: Path) -> Dataset:
 def _configs(config: RetrainConfig, data_name: str) -> tuple[SFTConfig, GRPOConfig]:
     job = config.job
     sft = load_config(
-        SFTConfig, config.sft_config,
-        {"name": f"{job}-sft", "data": data_name, "dataset": config.dataset,
-         **config.sft_overrides},
-    )  # fmt: skip
+        SFTConfig,
+        config.sft_config,
+        {
+            "name": f"{job}-sft",
+            "data": data_name,
+            "dataset": config.dataset,
+            **config.sft_overrides,
+        },
+    )
     grpo = load_config(
-        GRPOConfig, config.grpo_config,
-        {"name": f"{job}-grpo", "data": data_name, "dataset": config.dataset,
-         "init_run": sft.name, **config.grpo_overrides},
-    )  # fmt: skip
+        GRPOConfig,
+        config.grpo_config,
+        {
+            "name": f"{job}-grpo",
+            "data": data_name,
+            "dataset": config.dataset,
+            "init_run": sft.name,
+            **config.grpo_overrides,
+        },
+    )
     return sft, grpo
 
 
@@ -129,8 +144,9 @@ def run_retrain(config: RetrainConfig) -> dict[str, Any]:
     log.setLevel(logging.INFO)
     data_name = f"{job}-data"
     sft, grpo = _configs(config, data_name)
-    write_json_atomic(folder / "job.json", {**asdict(config), "sft": asdict(sft),
-                                            "grpo": asdict(grpo)})  # fmt: skip
+    write_json_atomic(
+        folder / "job.json", {**asdict(config), "sft": asdict(sft), "grpo": asdict(grpo)}
+    )
     final = grpo.name if config.grpo else sft.name
     work = {
         "export": lambda: _export(config, folder),
@@ -151,8 +167,9 @@ def run_retrain(config: RetrainConfig) -> dict[str, Any]:
             _mark(job, stage, result, started)
             log.info("%s: %s done in %.1f s", job, stage, time.perf_counter() - started)
         record = stage_done(job, "publish") or {}
-        log.info("%s: finished; published=%s (%s)", job, record.get("published"),
-                 record.get("reason"))  # fmt: skip
+        log.info(
+            "%s: finished; published=%s (%s)", job, record.get("published"), record.get("reason")
+        )
         return record
     except Exception:
         log.exception("%s: stage failed; run the job again to resume", job)
@@ -168,8 +185,11 @@ def _data(config: RetrainConfig, folder: Path, data_name: str) -> dict[str, Any]
         limit_users=config.limit_users,
     )
     built = build_dataset(data_config, _snapshot(config, folder), name=data_name)
-    return {"folder": str(built.folder), "sha256": built.manifest["sha256"],
-            "counts": built.manifest["counts"]}  # fmt: skip
+    return {
+        "folder": str(built.folder),
+        "sha256": built.manifest["sha256"],
+        "counts": built.manifest["counts"],
+    }
 
 
 def validate_job(config: RetrainConfig) -> None:

@@ -120,17 +120,29 @@ def save_outputs(trained: Any, tokenizer: Any, folder: Path, lora: bool) -> Path
 
 
 def finish_run(
-    folder: Path, config: RunConfig, kind: str, metrics: dict[str, Any], card: str,
-    data: dict[str, Any], train_stats: dict[str, Any],
-) -> None:  # fmt: skip
+    folder: Path,
+    config: RunConfig,
+    kind: str,
+    metrics: dict[str, Any],
+    card: str,
+    data: dict[str, Any],
+    train_stats: dict[str, Any],
+) -> None:
     """Write metrics.json, the model card and, last, the completion marker run.json."""
     write_json_atomic(folder / "metrics.json", metrics)
     write_text_atomic(folder / "README.md", card)
     write_json_atomic(
         folder / "run.json",
-        {"status": "complete", "kind": kind, "task": config.task, "name": config.name,
-         "finished_unix": time.time(), "train": train_stats, "data_sha256": data.get("sha256")},
-    )  # fmt: skip
+        {
+            "status": "complete",
+            "kind": kind,
+            "task": config.task,
+            "name": config.name,
+            "finished_unix": time.time(),
+            "train": train_stats,
+            "data_sha256": data.get("sha256"),
+        },
+    )
 
 
 def run_metrics(name: str) -> dict[str, Any]:

@@ -58,10 +58,12 @@ def text_pairs(
     )
     eos = tokenizer.eos_token
     pairs = [
-        {"prompt": renderer.render(row["prompt"]),
-         "completion": row["completion"][0]["content"] + eos}
+        {
+            "prompt": renderer.render(row["prompt"]),
+            "completion": row["completion"][0]["content"] + eos,
+        }
         for row in rows
-    ]  # fmt: skip
+    ]
     tokenizer.padding_side = "right"
     return pairs
 
@@ -70,9 +72,12 @@ def peft_config(config: SFTConfig | Any) -> Any:
     from peft import LoraConfig
 
     return LoraConfig(
-        r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-        target_modules="all-linear", task_type="CAUSAL_LM",
-    )  # fmt: skip
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules="all-linear",
+        task_type="CAUSAL_LM",
+    )
 
 
 def trainer_common(config: Any, folder: Path, device: str) -> dict[str, Any]:
@@ -155,10 +160,15 @@ def train_sft(config: SFTConfig, folder: Path, rows: Sequence[TrainingRow]) -> d
         log.info("resuming from %s", resume)
     output = trainer.train(resume_from_checkpoint=resume)
     save_outputs(trainer.model, tokenizer, folder, config.lora)
-    stats = {"global_step": output.global_step, "train_loss": output.training_loss,
-             **{k: v for k, v in output.metrics.items() if isinstance(v, int | float)},
-             "num_tokens": tokens_seen(trainer.state.log_history),
-             "start_model": str(model_path), "device": device, "rows": len(rows)}  # fmt: skip
+    stats = {
+        "global_step": output.global_step,
+        "train_loss": output.training_loss,
+        **{k: v for k, v in output.metrics.items() if isinstance(v, int | float)},
+        "num_tokens": tokens_seen(trainer.state.log_history),
+        "start_model": str(model_path),
+        "device": device,
+        "rows": len(rows),
+    }
     write_json_atomic(folder / "trained.json", stats)
     return stats
 

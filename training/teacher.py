@@ -113,9 +113,12 @@ def make_teacher_rewriter(
     def rewrite(examples: list[RankBase]) -> list[RankBase]:
         async def run() -> list[RankBase]:
             backend = make_backend(
-                "vllm", base_url=config.base_url, model=config.model, api_key=config.api_key,
+                "vllm",
+                base_url=config.base_url,
+                model=config.model,
+                api_key=config.api_key,
                 timeout_s=config.timeout_s,
-            )  # fmt: skip
+            )
             try:
                 rewritten, found = await rewrite_all(backend, examples, config)
             finally:

@@ -108,10 +108,18 @@ def _rank_eval(req: EvalRequest) -> None:
     results = []
     for name in names:
         ranker = (
-            _llm_ranker(req.checkpoint, req.backend, req.llm_url, req.served_model, req.explain,
-                        req.batch_size, req.max_reasoning_tokens)
-            if name == LLM else make_baseline(name)
-        )  # fmt: skip
+            _llm_ranker(
+                req.checkpoint,
+                req.backend,
+                req.llm_url,
+                req.served_model,
+                req.explain,
+                req.batch_size,
+                req.max_reasoning_tokens,
+            )
+            if name == LLM
+            else make_baseline(name)
+        )
         with console.status(
             f"[bold]{ranker.name}[/]: fitting and ranking on {req.dataset}/{req.split}"
         ):
@@ -204,8 +212,20 @@ def eval_command(
     if run is None:
         raise UserInputError(f"--task must be {' or '.join(EVALUATORS)}, got {task!r}")
     chosen: Split = "test" if split == "test" else "valid"
-    run(EvalRequest(
-        dataset=dataset, model=model, split=chosen, seed=seed, limit=limit, out=out,
-        checkpoint=checkpoint, backend=backend, llm_url=llm_url, served_model=served_model,
-        explain=explain, batch_size=batch_size, max_reasoning_tokens=max_reasoning_tokens,
-    ))  # fmt: skip
+    run(
+        EvalRequest(
+            dataset=dataset,
+            model=model,
+            split=chosen,
+            seed=seed,
+            limit=limit,
+            out=out,
+            checkpoint=checkpoint,
+            backend=backend,
+            llm_url=llm_url,
+            served_model=served_model,
+            explain=explain,
+            batch_size=batch_size,
+            max_reasoning_tokens=max_reasoning_tokens,
+        )
+    )

@@ -78,9 +78,11 @@ async def _load(
     with Progress(*columns, console=console) as progress:
         task = progress.add_task("interactions", total=len(inter))
         return await store.load_frames(
-            inter, items, chunk_size=chunk_size,
+            inter,
+            items,
+            chunk_size=chunk_size,
             on_progress=lambda n: progress.advance(task, n),
-        )  # fmt: skip
+        )
 
 
 async def _load_bolt(config: Neo4jConfig, inter: pd.DataFrame, items: pd.DataFrame) -> GraphCounts:
@@ -109,8 +111,9 @@ def load_command(
         if store is StoreKind.memory:
             counts = asyncio.run(_load(MemoryGraphStore(), inter, items, chunk_size))
         else:
-            config = Neo4jConfig(uri=uri, user=user, password=password, database=database,
-                                 chunk_size=chunk_size)  # fmt: skip
+            config = Neo4jConfig(
+                uri=uri, user=user, password=password, database=database, chunk_size=chunk_size
+            )
             counts = asyncio.run(_load_bolt(config, inter, items))
     except GraphStoreError as err:
         console.print(f"[red]graph store error:[/red] {err}")
@@ -142,8 +145,7 @@ def rebuild_adjacency_command(
     written by anything other than r2rec)."""
     started = time.perf_counter()
     try:
-        asyncio.run(_rebuild(Neo4jConfig(uri=uri, user=user, password=password,
-                                         database=database)))  # fmt: skip
+        asyncio.run(_rebuild(Neo4jConfig(uri=uri, user=user, password=password, database=database)))
     except GraphStoreError as err:
         console.print(f"[red]graph store error:[/red] {err}")
         raise typer.Exit(1) from err

@@ -16,6 +16,10 @@ def serve_command(
     import uvicorn
 
     uvicorn.run(
-        "service.main:create_app", factory=True, host=host, port=port, workers=workers,
+        "service.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
         log_level="info",
-    )  # fmt: skip
+    )

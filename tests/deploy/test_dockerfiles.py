@@ -45,8 +45,11 @@ def copied_sources(dockerfile: Path) -> list[str]:
 def hadolint(path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(tool("hadolint")), "--no-color", str(path)],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_the_expected_dockerfiles_exist() -> None:
@@ -105,8 +108,12 @@ def test_requirements_snippet_lists_the_pyproject_dependencies(name: str) -> Non
     assert match, "requirements snippet not found"
     done = subprocess.run(
         ["python3", "-c", match.group(1)],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=30, check=True,
-    )  # fmt: skip
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     assert done.stdout.splitlines() == PYPROJECT["project"]["dependencies"]
 
 
@@ -149,8 +156,11 @@ class TestVllmEntrypoint:
             return subprocess.run(
                 ["sh", str(DOCKER_DIR / "vllm-entrypoint.sh"), *args],
                 env={"PATH": f"{bin_dir}:/usr/bin:/bin", "MODEL_ROOT": str(root)},
-                capture_output=True, text=True, timeout=30, check=False,
-            )  # fmt: skip
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
 
         return run
 

@@ -89,9 +89,10 @@ def test_env_example_lists_exactly_what_compose_uses(full_config: dict[str, Any]
     interpolated = interpolated_names(*COMPOSE_FILES)
     assert interpolated - listed == set(), "interpolated but not documented in .env.example"
     passed_through = {
-        name for name, value in full_config["services"]["service"]["environment"].items()
+        name
+        for name, value in full_config["services"]["service"]["environment"].items()
         if value is None
-    }  # fmt: skip
+    }
     assert listed - interpolated - passed_through == set(), "listed but unused"
 
 

@@ -71,9 +71,14 @@ def run_compose(
     for profile in profiles or []:
         command += ["--profile", profile]
     return subprocess.run(
-        command + args, cwd=REPO_ROOT, env=clean_env(), capture_output=True, text=True,
-        timeout=60, check=False,
-    )  # fmt: skip
+        command + args,
+        cwd=REPO_ROOT,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def compose_config(

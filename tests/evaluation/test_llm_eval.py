@@ -21,11 +21,27 @@ def test_cli_scores_a_checkpoint_and_reports_valid_ratio(
 ) -> None:
     out = tmp_path / "llm.json"
     done = subprocess.run(
-        [sys.executable, "-m", "r2rec", "eval", "--model", "llm", "--checkpoint",
-         str(tiny_model_dir), "--limit", "4", "--explain", "--max-reasoning-tokens", "16",
-         "--out", str(out)],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "r2rec",
+            "eval",
+            "--model",
+            "llm",
+            "--checkpoint",
+            str(tiny_model_dir),
+            "--limit",
+            "4",
+            "--explain",
+            "--max-reasoning-tokens",
+            "16",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "| ValidRatio | HR@1 valid |" in done.stdout.replace(" | runtime (s) |", " |")
     result = json.loads(out.read_text())[0]
@@ -35,10 +51,20 @@ def test_cli_scores_a_checkpoint_and_reports_valid_ratio(
 
 def test_a_missing_checkpoint_is_a_one_line_error(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "r2rec", "eval", "--model", "llm", "--checkpoint",
-         str(tmp_path / "none")],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "r2rec",
+            "eval",
+            "--model",
+            "llm",
+            "--checkpoint",
+            str(tmp_path / "none"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2 and "no model at" in done.stderr and "Traceback" not in done.stderr
 
 
@@ -49,14 +75,19 @@ def test_vllm_and_in_process_score_the_same_cases(
     dataset = load_dataset("ml-100k")
     config = RecommenderConfig(max_reasoning_tokens=16)
     local = LLMRanker(
-        lambda: make_backend("local", model_path=str(tiny_model_dir)), explain, config,
+        lambda: make_backend("local", model_path=str(tiny_model_dir)),
+        explain,
+        config,
         show_progress=False,
-    )  # fmt: skip
+    )
     served = LLMRanker(
-        lambda: make_backend("vllm", base_url=vllm_server.base_url, model=vllm_server.model,
-                             timeout_s=120),
-        explain, config, show_progress=False,
-    )  # fmt: skip
+        lambda: make_backend(
+            "vllm", base_url=vllm_server.base_url, model=vllm_server.model, timeout_s=120
+        ),
+        explain,
+        config,
+        show_progress=False,
+    )
     a = evaluate(local, dataset, "test", limit=6)
     b = evaluate(served, dataset, "test", limit=6)
     assert a.cases_sha256 == b.cases_sha256

@@ -20,13 +20,24 @@ N_ITEMS = 60
 def toy():
     rows = [
         # u1: 6 interactions; items 3 and 1 share a timestamp -> ordered by item id (1 then 3)
-        ("u1", "5", 10), ("u1", "3", 20), ("u1", "1", 20), ("u1", "7", 30), ("u1", "9", 40),
+        ("u1", "5", 10),
+        ("u1", "3", 20),
+        ("u1", "1", 20),
+        ("u1", "7", 30),
+        ("u1", "9", 40),
         ("u1", "2", 50),
         # u2: exactly 5 interactions, given out of order
-        ("u2", "4", 5), ("u2", "8", 1), ("u2", "6", 3), ("u2", "5", 2), ("u2", "1", 4),
+        ("u2", "4", 5),
+        ("u2", "8", 1),
+        ("u2", "6", 3),
+        ("u2", "5", 2),
+        ("u2", "1", 4),
         # u3: 4 interactions -> not evaluated, all in every training log
-        ("u3", "1", 1), ("u3", "2", 2), ("u3", "3", 3), ("u3", "4", 4),
-    ]  # fmt: skip
+        ("u3", "1", 1),
+        ("u3", "2", 2),
+        ("u3", "3", 3),
+        ("u3", "4", 4),
+    ]
     return make_dataset(rows, N_ITEMS)
 
 

@@ -33,13 +33,20 @@ def ml100k() -> Dataset:
 def _toy() -> Dataset:
     """u1, u2 evaluated (>= 5 interactions); u3 only ever in the training log."""
     rows = [("u1", f"i{k}", k, r) for k, r in zip(range(1, 7), [5, 4, 3, 4, 5, 2], strict=True)]
-    rows += [("u2", i, t, r) for i, t, r in
-             [("i1", 1, 1), ("i2", 2, 2), ("i3", 3, 3), ("i7", 4, 4), ("i9", 5, 3)]]  # fmt: skip
+    rows += [
+        ("u2", i, t, r)
+        for i, t, r in [("i1", 1, 1), ("i2", 2, 2), ("i3", 3, 3), ("i7", 4, 4), ("i9", 5, 3)]
+    ]
     rows += [("u3", "i6", 1, 4), ("u3", "i8", 2, 5)]
     inter = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp", "rating"])
-    items = pd.DataFrame({"item_id": [f"i{k}" for k in range(1, 31)],
-                          "title": [f"Film {k}" for k in range(1, 31)],
-                          "genres": ["Drama"] * 30, "year": ["1990"] * 30})  # fmt: skip
+    items = pd.DataFrame(
+        {
+            "item_id": [f"i{k}" for k in range(1, 31)],
+            "title": [f"Film {k}" for k in range(1, 31)],
+            "genres": ["Drama"] * 30,
+            "year": ["1990"] * 30,
+        }
+    )
     return Dataset.from_frames("toy", inter, items)
 
 
@@ -63,8 +70,9 @@ def test_baselines_match_a_hand_computed_frame() -> None:
 
 
 def test_unseen_users_fall_back_to_the_global_mean() -> None:
-    train = pd.DataFrame({"user_id": ["a", "a", "b"], "item_id": ["x", "y", "x"],
-                          "rating": [4.0, 2.0, 3.0]})  # fmt: skip
+    train = pd.DataFrame(
+        {"user_id": ["a", "a", "b"], "item_id": ["x", "y", "x"], "rating": [4.0, 2.0, 3.0]}
+    )
     predicted = baseline_predictions(train, [("a", "x"), ("new", "new")])
     assert predicted["user_mean"].tolist() == [3.0, 3.0]  # a: 3.0; new: global 3.0
     assert predicted["item_mean"].tolist() == [3.5, 3.0]
@@ -111,9 +119,14 @@ def test_a_tiny_model_predicts_ratings_in_range(tiny_model_dir: Path, ml100k: Da
         assert 1.0 <= p.expected <= 5.0 and p.argmax in range(1, 6)
         assert sum(p.probabilities) == pytest.approx(1.0)
     result = evaluate_rating(
-        ml100k, ["valid"], limit=3, model_name="tiny", max_tokens=6, batch_size=2,
+        ml100k,
+        ["valid"],
+        limit=3,
+        model_name="tiny",
+        max_tokens=6,
+        batch_size=2,
         make_backend=lambda: backend,
-    )["valid"]  # fmt: skip
+    )["valid"]
     m = result["metrics"]
     truth = np.array([t.rating for t in targets])
     expected = np.array([p.expected for p in predictions])  # greedy: the same answers

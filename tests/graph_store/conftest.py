@@ -28,12 +28,18 @@ def toy_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
     """a: m1 m2 m3; b: m1 m2 m4 m5 (m4 after the shared ones); c: m1 m5; m6 never seen."""
     inter = pd.DataFrame(
         [
-            ("a", "m1", 10, float("nan")), ("a", "m2", 20, 4.0), ("a", "m3", 30, 5.0),
-            ("b", "m1", 5, 3.0), ("b", "m2", 6, 3.0), ("b", "m4", 40, 2.0), ("b", "m5", 3, 1.0),
-            ("c", "m1", 1, 5.0), ("c", "m5", 2, 4.0),
+            ("a", "m1", 10, float("nan")),
+            ("a", "m2", 20, 4.0),
+            ("a", "m3", 30, 5.0),
+            ("b", "m1", 5, 3.0),
+            ("b", "m2", 6, 3.0),
+            ("b", "m4", 40, 2.0),
+            ("b", "m5", 3, 1.0),
+            ("c", "m1", 1, 5.0),
+            ("c", "m5", 2, 4.0),
         ],
         columns=["user_id", "item_id", "timestamp", "rating"],
-    )  # fmt: skip
+    )
     items = pd.DataFrame(
         {
             "item_id": [f"m{k}" for k in range(1, 7)],
@@ -71,8 +77,9 @@ def bolt_config(backend: str, request: pytest.FixtureRequest) -> Neo4jConfig | N
             pytest.skip("NEO4J_URI not set")
         return config
     server: ArcadeDBServer = request.getfixturevalue("arcadedb")
-    return Neo4jConfig(uri=server.uri, user=server.user, password=server.password,
-                       database=server.database)  # fmt: skip
+    return Neo4jConfig(
+        uri=server.uri, user=server.user, password=server.password, database=server.database
+    )
 
 
 @pytest_asyncio.fixture

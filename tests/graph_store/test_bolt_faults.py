@@ -71,8 +71,13 @@ async def test_server_that_never_answers_times_out(silent_port: int) -> None:
 
 
 async def test_query_timeout_is_unavailable(arcadedb: ArcadeDBServer) -> None:
-    config = Neo4jConfig(uri=arcadedb.uri, user=arcadedb.user, password=arcadedb.password,
-                         database=arcadedb.database, query_timeout_s=1e-6)  # fmt: skip
+    config = Neo4jConfig(
+        uri=arcadedb.uri,
+        user=arcadedb.user,
+        password=arcadedb.password,
+        database=arcadedb.database,
+        query_timeout_s=1e-6,
+    )
     with pytest.raises(GraphStoreUnavailable, match="timed out"):
         await Neo4jGraphStore.connect(config)
 

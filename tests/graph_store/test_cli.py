@@ -29,8 +29,9 @@ def test_rebuild_adjacency_restores_the_lists_from_the_edges(arcadedb) -> None:
     from graph_store.neo4j_store import Neo4jConfig, Neo4jGraphStore
     from tests.graph_store.conftest import toy_frames
 
-    config = Neo4jConfig(uri=arcadedb.uri, user=arcadedb.user, password=arcadedb.password,
-                         database=arcadedb.database)  # fmt: skip
+    config = Neo4jConfig(
+        uri=arcadedb.uri, user=arcadedb.user, password=arcadedb.password, database=arcadedb.database
+    )
     inter, items = toy_frames()
 
     async def load_then_strip() -> None:
@@ -50,8 +51,12 @@ def test_rebuild_adjacency_restores_the_lists_from_the_edges(arcadedb) -> None:
     asyncio.run(load_then_strip())
     expected = asyncio.run(MemoryGraphStore.from_frames(inter, items).candidates("a", 3))
     assert asyncio.run(candidates()) != expected
-    env = {"NEO4J_URI": config.uri, "NEO4J_USER": config.user,
-           "NEO4J_PASSWORD": config.password, "NEO4J_DATABASE": config.database}  # fmt: skip
+    env = {
+        "NEO4J_URI": config.uri,
+        "NEO4J_USER": config.user,
+        "NEO4J_PASSWORD": config.password,
+        "NEO4J_DATABASE": config.database,
+    }
     result = CliRunner().invoke(root_app, ["graph", "rebuild-adjacency"], env=env)
     assert result.exit_code == 0, result.output
     assert asyncio.run(candidates()) == expected

@@ -32,8 +32,10 @@ async def test_counts_after_load(toy: GraphStoreBase) -> None:
 async def test_history_most_recent_first_with_metadata(toy: GraphStoreBase) -> None:
     history = await toy.history("a", n=10)
     assert [(h.item.item_id, h.ts, h.rating) for h in history] == [
-        ("m3", 30, 5.0), ("m2", 20, 4.0), ("m1", 10, None)
-    ]  # fmt: skip
+        ("m3", 30, 5.0),
+        ("m2", 20, 4.0),
+        ("m1", 10, None),
+    ]
     assert history[0].item.title == "Casablanca"
     assert history[0].item.attributes == {"year": "1942"}
     assert not history[0].item.placeholder
@@ -56,42 +58,53 @@ async def test_item_lookup_one_and_many(toy: GraphStoreBase) -> None:
 async def test_candidates_by_co_interaction_unseen_only(toy: GraphStoreBase) -> None:
     # b shares m1, m2 with a (weight 2): m4, m5; c shares m1 (weight 1): m5.
     assert ids(await toy.candidates("a", n=5)) == [
-        ("m5", 3, "co-interaction"), ("m4", 2, "co-interaction")
-    ]  # fmt: skip
+        ("m5", 3, "co-interaction"),
+        ("m4", 2, "co-interaction"),
+    ]
     assert ids(await toy.candidates("a", n=1)) == [("m5", 3, "co-interaction")]
     assert await toy.candidates("a", n=0) == []
 
 
 async def test_candidates_for_cold_user_are_popular_with_id_tie_break(toy: GraphStoreBase) -> None:
     assert ids(await toy.candidates("nobody", n=4)) == [
-        ("m1", 3, "popular"), ("m2", 2, "popular"), ("m5", 2, "popular"), ("m3", 1, "popular")
-    ]  # fmt: skip
+        ("m1", 3, "popular"),
+        ("m2", 2, "popular"),
+        ("m5", 2, "popular"),
+        ("m3", 1, "popular"),
+    ]
 
 
 async def test_candidates_filled_with_popular_and_restricted_by_among(toy: GraphStoreBase) -> None:
     # c: b shares m1, m5 (weight 2) -> m2, m4; a shares m1 (weight 1) -> m2, m3.
     assert ids(await toy.candidates("c", n=3)) == [
-        ("m2", 3, "co-interaction"), ("m4", 2, "co-interaction"), ("m3", 1, "co-interaction")
-    ]  # fmt: skip
+        ("m2", 3, "co-interaction"),
+        ("m4", 2, "co-interaction"),
+        ("m3", 1, "co-interaction"),
+    ]
     # only the best neighbour votes: m2, m4 tie on 2 (id order), then popular m3 fills up
     assert ids(await toy.candidates("c", n=4, params=CandidateParams(max_neighbours=1))) == [
-        ("m2", 2, "co-interaction"), ("m4", 2, "co-interaction"), ("m3", 1, "popular")
-    ]  # fmt: skip
+        ("m2", 2, "co-interaction"),
+        ("m4", 2, "co-interaction"),
+        ("m3", 1, "popular"),
+    ]
     assert ids(await toy.candidates("nobody", n=3, among=["m3", "m4"])) == [
-        ("m3", 1, "popular"), ("m4", 1, "popular")
-    ]  # fmt: skip
+        ("m3", 1, "popular"),
+        ("m4", 1, "popular"),
+    ]
     assert ids(await toy.candidates("a", n=3, among=["m4"])) == [("m4", 2, "co-interaction")]
 
 
 async def test_chains_are_closed_and_prefer_what_came_after(toy: GraphStoreBase) -> None:
     chains = await toy.chains("a", seed=0)
     assert [(c.neighbour_id, c.next_item_id, c.went_on) for c in chains] == [
-        ("b", "m4", True), ("b", "m5", False)
-    ]  # fmt: skip
+        ("b", "m4", True),
+        ("b", "m5", False),
+    ]
     first = chains[0]
     assert [(s.item_id, s.user_ts, s.neighbour_ts) for s in first.shared] == [
-        ("m2", 20, 6), ("m1", 10, 5)
-    ]  # fmt: skip
+        ("m2", 20, 6),
+        ("m1", 10, 5),
+    ]
     assert first.overlap == 2 and first.next_title == "Dune" and first.next_ts == 40
     assert first.sentence() == (
         "you watched Brazil and Alien; someone who also watched Brazil and Alien "
@@ -99,8 +112,9 @@ async def test_chains_are_closed_and_prefer_what_came_after(toy: GraphStoreBase)
     )
     # c shares m1 and m5 with b (b's latest on them: 5); b watched m2 (6) and m4 (40) later
     assert [(c.neighbour_id, c.next_item_id, c.went_on) for c in await toy.chains("c")] == [
-        ("b", "m2", True), ("b", "m4", True)
-    ]  # fmt: skip
+        ("b", "m2", True),
+        ("b", "m4", True),
+    ]
     assert await toy.chains("a", ChainParams(min_overlap=3)) == []  # nobody shares 3
 
 

@@ -58,8 +58,10 @@ async def test_memory_and_bolt_agree(backend: str, make_store: StoreFactory) -> 
     bolt = await make_store(inter, items)
     assert await mem.counts() == await bolt.counts()
     cparams = CandidateParams(window=8, max_neighbours=6)
-    chain_params = [ChainParams(), ChainParams(window=6, max_neighbours=4, max_chains=3,
-                                               next_per_neighbour=1)]  # fmt: skip
+    chain_params = [
+        ChainParams(),
+        ChainParams(window=6, max_neighbours=4, max_chains=3, next_per_neighbour=1),
+    ]
     restrict = {f"i{k}" for k in range(0, 60, 3)}
     rare = {f"i{k}" for k in range(40, 60, 5)}  # few users reached these: the filter bites
     n_chains = 0
@@ -98,10 +100,13 @@ async def test_ingested_edges_keep_the_adjacency_lists_in_step(
     mem = MemoryGraphStore.from_frames(inter, items)
     bolt = await make_store(inter, items)
     batch = [
-        NewInteraction("u1", "i5", 100, 4.0), NewInteraction("u1", "i5", 100, 4.0),  # repeat
-        NewInteraction("u1", "i7", 101), NewInteraction("new-user", "i5", 50),
-        NewInteraction("u2", "brand-new-item", 60), NewInteraction("u3", "i1", 0),
-    ]  # fmt: skip
+        NewInteraction("u1", "i5", 100, 4.0),
+        NewInteraction("u1", "i5", 100, 4.0),  # repeat
+        NewInteraction("u1", "i7", 101),
+        NewInteraction("new-user", "i5", 50),
+        NewInteraction("u2", "brand-new-item", 60),
+        NewInteraction("u3", "i1", 0),
+    ]
     assert await mem.ingest(batch) == await bolt.ingest(batch)
     await _assert_same_rankings(mem, bolt, ["u1", "u2", "u3", "new-user", "u9"])
 

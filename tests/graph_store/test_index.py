@@ -65,9 +65,7 @@ def _serve(adjacency: dict[str, TimedAdjacency]):
                 continue
             ranked.append((-overlap, other))
         chosen = [other for _, other in sorted(ranked)[: query.k]]
-        return {
-            v: (adjacency[v][0], adjacency[v][1] if query.with_ts else None) for v in chosen
-        }
+        return {v: (adjacency[v][0], adjacency[v][1] if query.with_ts else None) for v in chosen}
 
     return own, neighbours
 
@@ -79,10 +77,16 @@ def _ids(found: Sequence[Candidate]) -> list[tuple[str, int, str]]:
 def _untitled(chains: Sequence[Chain]) -> list[tuple[object, ...]]:
     """Chains without titles (a fetched neighbourhood carries ids only)."""
     return [
-        (c.neighbour_id, c.overlap, c.went_on, c.next_item_id, c.next_ts,
-         tuple((s.item_id, s.user_ts, s.neighbour_ts) for s in c.shared))
+        (
+            c.neighbour_id,
+            c.overlap,
+            c.went_on,
+            c.next_item_id,
+            c.next_ts,
+            tuple((s.item_id, s.user_ts, s.neighbour_ts) for s in c.shared),
+        )
         for c in chains
-    ]  # fmt: skip
+    ]
 
 
 def _rows(rows: Sequence[NeighbourRow]) -> list[tuple[object, ...]]:
@@ -116,16 +120,16 @@ async def test_fetched_neighbourhood_ranks_as_the_whole_index(seed: int) -> None
                 assert _ids(local.cooccurrence(user, 10, params, among)) == _ids(
                     full.cooccurrence(user, 10, params, among)
                 ), (user, params, among)
-        for params, among in ((ChainParams(), None), (chain_params, restrict)):
-            local = await fetch.for_chains(params, among)
+        for chain_p, among in ((ChainParams(), None), (chain_params, restrict)):
+            local = await fetch.for_chains(chain_p, among)
             if local is None:
                 continue
-            assert _rows(local.chain_neighbours(user, params, among)) == _rows(
-                full.chain_neighbours(user, params, among)
+            assert _rows(local.chain_neighbours(user, chain_p, among)) == _rows(
+                full.chain_neighbours(user, chain_p, among)
             )
             for chain_seed in (0, 1):
-                got = local.chains(user, params, chain_seed, among)
-                assert _untitled(got) == _untitled(full.chains(user, params, chain_seed, among))
+                got = local.chains(user, chain_p, chain_seed, among)
+                assert _untitled(got) == _untitled(full.chains(user, chain_p, chain_seed, among))
                 compared += len(got)
     assert compared > 50
 

@@ -38,10 +38,22 @@ class RedisServer:
         if binary is None:
             raise RedisUnavailable("redis-server not on PATH: run scripts/setup_redis.sh")
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--protected-mode", "yes"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "yes",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         if not wait_for_port(self.port, timeout=10):
             self.stop()
             raise RedisUnavailable(f"redis-server did not listen on port {self.port}")

@@ -57,11 +57,23 @@ def servers_required() -> bool:
 
 def server_command(model_dir: Path, name: str, port: int, max_logprobs: int | None) -> list[str]:
     command = [
-        str(vllm_python()), "-m", "vllm.entrypoints.openai.api_server",
-        "--model", str(model_dir), "--served-model-name", name,
-        "--host", "127.0.0.1", "--port", str(port),
-        "--max-model-len", "4096", "--dtype", "float32", "--enforce-eager",
-    ]  # fmt: skip
+        str(vllm_python()),
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        str(model_dir),
+        "--served-model-name",
+        name,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--max-model-len",
+        "4096",
+        "--dtype",
+        "float32",
+        "--enforce-eager",
+    ]
     if max_logprobs is not None:
         command += ["--max-logprobs", str(max_logprobs)]
     return command

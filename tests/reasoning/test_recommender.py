@@ -79,10 +79,16 @@ async def test_both_backends_rank_identically_on_the_same_weights(
     graph, cases = ml100k
     for case in cases:
         ranks = [
-            [i.item_id for i in (await Recommender(graph, b, CONFIG).recommend(
-                case.user_id, list(case.candidates), explain=False)).items]
+            [
+                i.item_id
+                for i in (
+                    await Recommender(graph, b, CONFIG).recommend(
+                        case.user_id, list(case.candidates), explain=False
+                    )
+                ).items
+            ]
             for b in (vllm_backend, local_backend)
-        ]  # fmt: skip
+        ]
         assert ranks[0][:5] == ranks[1][:5]
 
 

@@ -15,10 +15,22 @@ def run_import(tmp_path: Path, interactions: str, items: str = ITEMS, *extra: st
     (tmp_path / "inter.csv").write_text(interactions)
     (tmp_path / "items.csv").write_text(items)
     return subprocess.run(
-        [sys.executable, "-m", "r2rec", "data", "import", str(tmp_path / "inter.csv"),
-         str(tmp_path / "items.csv"), "--name", "shop", *extra],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "r2rec",
+            "data",
+            "import",
+            str(tmp_path / "inter.csv"),
+            str(tmp_path / "items.csv"),
+            "--name",
+            "shop",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_a_valid_import_is_loadable_by_name(tmp_path: Path, r2rec_home: Path) -> None:
@@ -42,20 +54,32 @@ def test_a_valid_import_is_loadable_by_name(tmp_path: Path, r2rec_home: Path) ->
     ("interactions", "items", "message"),
     [
         ("user_id,item_id\na,1\n", ITEMS, "inter.csv, column 'timestamp': missing column"),
-        ("user_id,item_id,timestamp\na,1,10\na,2,last tuesday\n", ITEMS,
-         "inter.csv, row 2, column 'timestamp': unparsable timestamp 'last tuesday'"),
-        ("user_id,item_id,timestamp\na,1,10\na,9,11\n", ITEMS,
-         "inter.csv, row 2, column 'item_id': item '9' is not in items.csv"),
-        ("user_id,item_id,timestamp\na,1,10\n", "item_id,title\n1,A\n2,B\n1,C\n",
-         "items.csv, row 3, column 'item_id': duplicate item id '1'"),
+        (
+            "user_id,item_id,timestamp\na,1,10\na,2,last tuesday\n",
+            ITEMS,
+            "inter.csv, row 2, column 'timestamp': unparsable timestamp 'last tuesday'",
+        ),
+        (
+            "user_id,item_id,timestamp\na,1,10\na,9,11\n",
+            ITEMS,
+            "inter.csv, row 2, column 'item_id': item '9' is not in items.csv",
+        ),
+        (
+            "user_id,item_id,timestamp\na,1,10\n",
+            "item_id,title\n1,A\n2,B\n1,C\n",
+            "items.csv, row 3, column 'item_id': duplicate item id '1'",
+        ),
         ("", ITEMS, "inter.csv: file is empty"),
         ("user_id,item_id,timestamp\n", ITEMS, "inter.csv: file has a header but no rows"),
         ("user_id,item_id,timestamp\n,1,10\n", ITEMS, "inter.csv, row 1, column 'user_id'"),
-        ("user_id,item_id,timestamp,rating\na,1,10,five\n", ITEMS,
-         "inter.csv, row 1, column 'rating': rating 'five' is not a number"),
+        (
+            "user_id,item_id,timestamp,rating\na,1,10,five\n",
+            ITEMS,
+            "inter.csv, row 1, column 'rating': rating 'five' is not a number",
+        ),
         ("user_id,item_id,timestamp\na,1,10\n", "item_id,name\n1,A\n", "items.csv, column 'title'"),
     ],
-)  # fmt: skip
+)
 def test_malformed_input_is_one_line_exit_2_and_writes_nothing(
     tmp_path: Path, r2rec_home: Path, interactions: str, items: str, message: str
 ) -> None:

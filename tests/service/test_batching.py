@@ -94,9 +94,11 @@ async def test_explain_and_scoring_requests_are_batched_separately(setup):
     recommender.batches = []
     batcher = RecommendBatcher(recommender, explain_batch=8, score_batch=8)
     results = await asyncio.gather(
-        *(batcher.recommend(c.user_id, list(c.candidates), i % 2 == 0)
-          for i, c in enumerate(cases[:4]))
-    )  # fmt: skip
+        *(
+            batcher.recommend(c.user_id, list(c.candidates), i % 2 == 0)
+            for i, c in enumerate(cases[:4])
+        )
+    )
     assert sorted(recommender.batches) == [(2, False), (2, True)]
     assert [r.user_id for r in results] == [c.user_id for c in cases[:4]]
 

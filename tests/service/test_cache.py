@@ -47,8 +47,10 @@ def test_redis_killed_mid_run_serves_uncached_and_loses_no_interaction(make_clie
         assert down.status_code == 200 and down.json()["cached"] is False
         ready = client.get("/readyz").json()
         assert ready["status"] == "degraded" and ready["checks"]["redis"]["ok"] is False
-        batch = [{"user_id": "7", "item_id": str(i), "timestamp": 2_000_000_000 + i}
-                 for i in range(900, 910)]  # fmt: skip
+        batch = [
+            {"user_id": "7", "item_id": str(i), "timestamp": 2_000_000_000 + i}
+            for i in range(900, 910)
+        ]
         assert client.post("/interactions", json={"interactions": batch}).status_code == 200
         history = client.get("/users/7/history?n=10").json()["entries"]
         assert {e["item"]["item_id"] for e in history} == {str(i) for i in range(900, 910)}

@@ -28,9 +28,11 @@ def test_slow_llm_times_out_into_the_fallback(make_client) -> None:
 
 def test_fallback_answers_are_not_cached(make_client, redis_server) -> None:
     client = make_client(
-        llm_backend="vllm", llm_url=f"http://127.0.0.1:{free_port()}/v1", llm_max_retries=0,
+        llm_backend="vllm",
+        llm_url=f"http://127.0.0.1:{free_port()}/v1",
+        llm_max_retries=0,
         redis_url=redis_server.url,
-    )  # fmt: skip
+    )
     request = {"user_id": "2", "k": 3, "explain": False}
     assert client.post("/recommend", json=request).json()["fallback"] is True
     assert client.post("/recommend", json=request).json()["cached"] is False

@@ -37,13 +37,23 @@ def test_bolt_backed_service_answers_then_503s_when_the_server_dies(tiny_model_d
             raise
         pytest.skip(str(err))
     try:
-        config = Neo4jConfig(uri=server.uri, user=server.user, password=server.password,
-                             database=server.database, query_timeout_s=2.0)  # fmt: skip
+        config = Neo4jConfig(
+            uri=server.uri,
+            user=server.user,
+            password=server.password,
+            database=server.database,
+            query_timeout_s=2.0,
+        )
         asyncio.run(_load(config))
         settings = settings_for(
-            tiny_model_dir, graph_store="neo4j", neo4j_uri=server.uri, neo4j_user=server.user,
-            neo4j_password=server.password, neo4j_database=server.database, neo4j_timeout_s=2.0,
-        )  # fmt: skip
+            tiny_model_dir,
+            graph_store="neo4j",
+            neo4j_uri=server.uri,
+            neo4j_user=server.user,
+            neo4j_password=server.password,
+            neo4j_database=server.database,
+            neo4j_timeout_s=2.0,
+        )
         with TestClient(create_app(settings)) as client:
             body = client.post("/recommend", json={"user_id": "a", "k": 3, "explain": False})
             assert body.status_code == 200

@@ -61,6 +61,10 @@ def test_ingesting_twice_adds_once_and_items_get_metadata(secured) -> None:
     second = secured.post("/interactions", json=body, headers=headers).json()
     assert first["new_interactions"] == 1 and second["new_interactions"] == 0
     item = secured.get("/items/new-item").json()
-    assert item == {"item_id": "new-item", "title": "Brand New",
-                    "attributes": {"year": "2026"}, "placeholder": False}  # fmt: skip
+    assert item == {
+        "item_id": "new-item",
+        "title": "Brand New",
+        "attributes": {"year": "2026"},
+        "placeholder": False,
+    }
     assert secured.get("/items/none-such").status_code == 404

@@ -14,9 +14,12 @@ from tests.service.conftest import settings_for
 @pytest.fixture(scope="module")
 def vllm_client(tiny_model_dir, vllm_server):
     settings = settings_for(
-        tiny_model_dir, llm_backend="vllm", llm_url=vllm_server.base_url,
-        llm_model=vllm_server.model, llm_timeout_s=120,
-    )  # fmt: skip
+        tiny_model_dir,
+        llm_backend="vllm",
+        llm_url=vllm_server.base_url,
+        llm_model=vllm_server.model,
+        llm_timeout_s=120,
+    )
     with TestClient(create_app(settings)) as client:
         yield client
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -16,11 +17,12 @@ from reasoning.prompt import ANSWER_PREFIX, LETTERS
 from reasoning.rewards import format_reward, grounding_reward, hit_at_1_reward
 from recdata.schema import Dataset
 from training.data import DataConfig, build_dataset, read_examples
+from training.rows import RankBase, RankRow
 from training.teacher import Verdict, apply_verdict, judge_rewrite
 
 
-def _rows(built) -> list[dict]:
-    return read_examples(built.folder)
+def _rows(built) -> list[RankRow]:
+    return cast(list[RankRow], read_examples(built.folder))
 
 
 def test_every_trace_ends_at_the_true_item(smoke_data) -> None:
@@ -42,7 +44,7 @@ def test_every_trace_ends_at_the_true_item(smoke_data) -> None:
 
 def test_masked_variants_give_earlier_thoughts_and_hide_the_rest(smoke_data) -> None:
     rows = _rows(smoke_data)
-    by_example: dict[tuple[str, int], list[dict]] = {}
+    by_example: dict[tuple[str, int], list[RankRow]] = {}
     for row in rows:
         by_example.setdefault((row["user_id"], row["round"]), []).append(row)
     for variants in by_example.values():
@@ -89,9 +91,10 @@ def test_held_out_targets_are_never_training_targets(smoke_data, ml100k: Dataset
     for row in rows:  # the history shown precedes the target: the target is not in it
         history = row["prompt"][1]["content"].split("Evidence chains:")[0]
         target_line = next(
-            line for line in row["prompt"][1]["content"].splitlines()
+            line
+            for line in row["prompt"][1]["content"].splitlines()
             if line.startswith(f"({LETTERS[row['candidates'].index(row['target'])]})")
-        )  # fmt: skip
+        )
         assert target_line[4:] not in history
 
 
@@ -129,13 +132,16 @@ def test_bad_config_is_named() -> None:
         DataConfig(limit_users=0)
 
 
-EXAMPLE = {
-    "target": "b",
-    "candidates": ["a", "b", "c"],
-    "thoughts": ["t"],
-    "ranked_ids": ["b", "a", "c"],
-    "source": "graph",
-}
+EXAMPLE = cast(
+    RankBase,
+    {
+        "target": "b",
+        "candidates": ["a", "b", "c"],
+        "thoughts": ["t"],
+        "ranked_ids": ["b", "a", "c"],
+        "source": "graph",
+    },
+)  # only the fields the teacher reads
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -22,6 +23,7 @@ from training.rating.data import (
     completion_facts,
     item_infos,
 )
+from training.rows import RatingRow
 
 USERS = 12
 
@@ -34,7 +36,7 @@ def rating_data(ml100k: Dataset) -> BuiltData:
 def test_rows_are_leak_free_and_come_from_the_training_log(
     rating_data: BuiltData, ml100k: Dataset
 ) -> None:
-    rows = read_examples(rating_data.folder)
+    rows = cast(list[RatingRow], read_examples(rating_data.folder))
     assert len(rows) == rating_data.manifest["counts"]["rows"] == 2 * USERS
     held_out = {(c.user_id, c.target) for s in ("valid", "test") for c in load_cases(ml100k, s)}
     log = training_log(ml100k, "valid")
@@ -67,7 +69,7 @@ def test_rows_are_leak_free_and_come_from_the_training_log(
 
 
 def test_cold_start_completions_are_valid_and_earn_full_rewards(rating_data: BuiltData) -> None:
-    rows = read_examples(rating_data.folder)
+    rows = cast(list[RatingRow], read_examples(rating_data.folder))
     texts = [r["completion"][0]["content"] for r in rows]
     ratings = [r["rating"] for r in rows]
     for text, true in zip(texts, ratings, strict=True):
@@ -80,10 +82,12 @@ def test_cold_start_completions_are_valid_and_earn_full_rewards(rating_data: Bui
 
 def test_the_item_mean_is_other_users_ratings_only(rating_data: BuiltData, ml100k: Dataset) -> None:
     log = training_log(ml100k, "valid")
-    for row in read_examples(rating_data.folder):
+    for row in cast(list[RatingRow], read_examples(rating_data.folder)):
         others = log[(log["item_id"] == row["item_id"]) & (log["user_id"] != row["user_id"])]
-        stated = re.search(r"Other users rate it ([\d.]+)/5 on average \((\d+) rating", row[
-            "completion"][0]["content"])  # fmt: skip
+        stated = re.search(
+            r"Other users rate it ([\d.]+)/5 on average \((\d+) rating",
+            row["completion"][0]["content"],
+        )
         if others.empty:
             assert stated is None
             continue

@@ -15,8 +15,17 @@ from training.config import GRPOConfig, load_config
 from training.rating.recipes import recipe_configs
 from training.run_folder import run_dir
 
-TINY = ["max_length=3072", "batch_size=2", "save_steps=1", "logging_steps=1", "eval_limit=2",
-        "eval_splits=valid", "device=cpu", "rating_max_tokens=6", "eval_batch_size=2"]  # fmt: skip
+TINY = [
+    "max_length=3072",
+    "batch_size=2",
+    "save_steps=1",
+    "logging_steps=1",
+    "eval_limit=2",
+    "eval_splits=valid",
+    "device=cpu",
+    "rating_max_tokens=6",
+    "eval_batch_size=2",
+]
 DATA = "ml-100k-rating-valid-t1-u2"
 
 
@@ -36,10 +45,25 @@ def test_recone_cold_start_then_grpo_reports_mae_rmse_and_baselines(
 ) -> None:
     runner = CliRunner()
     _build_data(runner)
-    args = ["train", "grpo", "--task", "rating", "--init", "sft", "--name", "recone",
-            "--data", DATA, "--max-steps", "1", "--coldstart-steps", "1",
-            *_sets([*TINY, f"base_model={tiny_model_dir}", "num_generations=2",
-                    "max_completion_length=8"])]  # fmt: skip
+    args = [
+        "train",
+        "grpo",
+        "--task",
+        "rating",
+        "--init",
+        "sft",
+        "--name",
+        "recone",
+        "--data",
+        DATA,
+        "--max-steps",
+        "1",
+        "--coldstart-steps",
+        "1",
+        *_sets(
+            [*TINY, f"base_model={tiny_model_dir}", "num_generations=2", "max_completion_length=8"]
+        ),
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     cold, grpo = run_dir("recone-coldstart"), run_dir("recone")
@@ -129,8 +153,21 @@ def test_eval_task_rating_prints_the_model_beside_the_baselines(
     tiny_model_dir: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "rating.json"
-    args = ["eval", "--task", "rating", "--split", "valid", "--limit", "3", "--checkpoint",
-            str(tiny_model_dir), "--max-reasoning-tokens", "4", "--out", str(out)]  # fmt: skip
+    args = [
+        "eval",
+        "--task",
+        "rating",
+        "--split",
+        "valid",
+        "--limit",
+        "3",
+        "--checkpoint",
+        str(tiny_model_dir),
+        "--max-reasoning-tokens",
+        "4",
+        "--out",
+        str(out),
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     rows = [line for line in result.output.splitlines() if line.startswith("| valid |")]
@@ -142,7 +179,8 @@ def test_eval_task_rating_prints_the_model_beside_the_baselines(
     ]
     saved = json.loads(out.read_text())["valid"]
     assert saved["metrics"]["cases"] == 3 and out.with_suffix(".md").is_file()
-    baselines = CliRunner().invoke(app, ["eval", "--task", "rating", "--limit", "3",
-                                         "--out", str(tmp_path / "b.json")])  # fmt: skip
+    baselines = CliRunner().invoke(
+        app, ["eval", "--task", "rating", "--limit", "3", "--out", str(tmp_path / "b.json")]
+    )
     assert baselines.exit_code == 0 and "| test | global_mean | 3 |" in baselines.output
     assert "metrics" not in json.loads((tmp_path / "b.json").read_text())["test"]

@@ -20,8 +20,14 @@ from training.retrain import STAGES, RetrainConfig, job_dir, run_retrain, stage_
 from training.run_folder import is_complete, run_dir
 from training.sft import text_pairs
 
-TINY = {"max_length": "3072", "batch_size": "1", "save_steps": "1", "logging_steps": "1",
-        "eval_limit": "3", "device": "cpu"}  # fmt: skip
+TINY = {
+    "max_length": "3072",
+    "batch_size": "1",
+    "save_steps": "1",
+    "logging_steps": "1",
+    "eval_limit": "3",
+    "device": "cpu",
+}
 
 
 def _job(tiny_model_dir: Path) -> RetrainConfig:
@@ -31,9 +37,15 @@ def _job(tiny_model_dir: Path) -> RetrainConfig:
         limit_users=4,
         targets_per_user=1,
         sft_overrides={**TINY, "base_model": str(tiny_model_dir), "max_steps": "2"},
-        grpo_overrides={**TINY, "max_steps": "1", "batch_size": "2", "num_generations": "2",
-                        "max_completion_length": "12", "eval_splits": "valid"},
-    )  # fmt: skip
+        grpo_overrides={
+            **TINY,
+            "max_steps": "1",
+            "batch_size": "2",
+            "num_generations": "2",
+            "max_completion_length": "12",
+            "eval_splits": "valid",
+        },
+    )
 
 
 def test_retrain_resumes_after_a_crash_and_publishes(
@@ -77,9 +89,13 @@ def test_retrain_resumes_after_a_crash_and_publishes(
 
     # the published folder is a full model the in-process backend serves
     backend = make_backend("local", model_path=str(published_dir()))
-    scores = (await_all(backend.score_choices(
-        [[{"role": "user", "content": "Pick one."}]], "Answer:", [" A", " B"]
-    )))[0]  # fmt: skip
+    scores = (
+        await_all(
+            backend.score_choices(
+                [[{"role": "user", "content": "Pick one."}]], "Answer:", [" A", " B"]
+            )
+        )
+    )[0]
     assert set(scores) == {" A", " B"}
 
 

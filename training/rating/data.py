@@ -192,8 +192,14 @@ def build_rating_examples(config: RatingDataConfig, dataset: Dataset) -> list[Ra
         user = str(user)
         if user not in chosen:
             continue
-        entries = list(zip(frame["item_id"].astype(str), frame["rating"].astype(float),
-                           frame["timestamp"].astype(int), strict=True))  # fmt: skip
+        entries = list(
+            zip(
+                frame["item_id"].astype(str),
+                frame["rating"].astype(float),
+                frame["timestamp"].astype(int),
+                strict=True,
+            )
+        )
         for round_ in range(1, config.targets_per_user + 1):
             pos = len(entries) - round_
             before = entries[max(0, pos - config.history_size) : max(0, pos)]
@@ -207,19 +213,21 @@ def build_rating_examples(config: RatingDataConfig, dataset: Dataset) -> list[Ra
             item_mean = (total - own_total) / others if others else None
             facts = completion_facts(history, item_mean, others)
             text = cold_start_completion(facts, infos[item], len(history), rating)
-            rows.append({
-                "id": f"rating-u{user}-r{round_}",
-                "user_id": user,
-                "item_id": item,
-                "round": round_,
-                "timestamp": timestamp,
-                "history": [i for i, _, _ in before],
-                "prompt": render_rating_messages(history, infos[item]),
-                "completion": [{"role": "assistant", "content": text}],
-                "rating": rating,
-                "variant": 0,
-                "source": "template",
-            })  # fmt: skip
+            rows.append(
+                {
+                    "id": f"rating-u{user}-r{round_}",
+                    "user_id": user,
+                    "item_id": item,
+                    "round": round_,
+                    "timestamp": timestamp,
+                    "history": [i for i, _, _ in before],
+                    "prompt": render_rating_messages(history, infos[item]),
+                    "completion": [{"role": "assistant", "content": text}],
+                    "rating": rating,
+                    "variant": 0,
+                    "source": "template",
+                }
+            )
     return rows
 
 
@@ -240,6 +248,9 @@ def build_rating_dataset(
     """Build and write the rating dataset; an identical one already there is skipped."""
     spec = DatasetSpec("rating", RATING_FORMAT_VERSION, asdict(config), None, _counts)
     return write_versioned(
-        dataset_folder(name or config.default_name()), spec, dataset,
-        lambda: build_rating_examples(config, dataset), force,
-    )  # fmt: skip
+        dataset_folder(name or config.default_name()),
+        spec,
+        dataset,
+        lambda: build_rating_examples(config, dataset),
+        force,
+    )

@@ -32,5 +32,12 @@ def get_task(name: str) -> Task[Any]:
     return task
 
 
-__all__ = ["TASK_NAMES", "DataRequest", "GRPORewards", "RankingTask", "RatingTask", "Task",
-           "get_task"]  # fmt: skip
+__all__ = [
+    "TASK_NAMES",
+    "DataRequest",
+    "GRPORewards",
+    "RankingTask",
+    "RatingTask",
+    "Task",
+    "get_task",
+]

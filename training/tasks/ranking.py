@@ -47,11 +47,15 @@ class RankingTask(Task["DataConfig"]):
         from training.data import DataConfig
 
         return DataConfig(
-            dataset=request.dataset, split=request.split, limit_users=request.limit_users,
-            targets_per_user=request.targets_per_user, seed=request.seed,
-            masked=request.masked, teacher_url=request.teacher_url,
+            dataset=request.dataset,
+            split=request.split,
+            limit_users=request.limit_users,
+            targets_per_user=request.targets_per_user,
+            seed=request.seed,
+            masked=request.masked,
+            teacher_url=request.teacher_url,
             teacher_model=request.teacher_model,
-        )  # fmt: skip
+        )
 
     def build_data(
         self, config: DataConfig, dataset: Dataset, name: str | None = None, force: bool = False
@@ -76,17 +80,26 @@ class RankingTask(Task["DataConfig"]):
         results: dict[str, Any] = {}
         for split in config.eval_splits:
             ranker = LLMRanker(
-                lambda: make_backend("local", model_path=str(model_dir), device=device,
-                                     batch_size=config.eval_batch_size),
+                lambda: make_backend(
+                    "local",
+                    model_path=str(model_dir),
+                    device=device,
+                    batch_size=config.eval_batch_size,
+                ),
                 explain=config.eval_explain,
                 batch_size=config.eval_batch_size,
                 name=config.name,
                 show_progress=False,
-            )  # fmt: skip
+            )
             started = time.perf_counter()
             result = evaluate(ranker, dataset, split, limit=config.eval_limit)  # type: ignore[arg-type]
-            log.info("%s %s: HR@1 %.4f (%.1f s)", config.name, split, result.metrics["HR@1"],
-                     time.perf_counter() - started)  # fmt: skip
+            log.info(
+                "%s %s: HR@1 %.4f (%.1f s)",
+                config.name,
+                split,
+                result.metrics["HR@1"],
+                time.perf_counter() - started,
+            )
             results[split] = {**asdict(result), "runtime_seconds": result.runtime_seconds}
         return results
 
@@ -103,8 +116,11 @@ class RankingTask(Task["DataConfig"]):
             )
         mode = "explain" if config.eval_explain else "scoring (explain=false)"
         lines += ["", f"Protocol: {config.dataset}, {mode} mode, first {config.eval_limit} cases."]
-        lines += ["", "Serve: `R2REC_MODEL_PATH=<this folder>/model r2rec serve`, or publish it "
-                  "with", f"`r2rec model publish {config.name}`."]  # fmt: skip
+        lines += [
+            "",
+            "Serve: `R2REC_MODEL_PATH=<this folder>/model r2rec serve`, or publish it with",
+            f"`r2rec model publish {config.name}`.",
+        ]
         return lines
 
     def recipe_configs(

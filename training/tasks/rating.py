@@ -50,9 +50,12 @@ class RatingTask(Task["RatingDataConfig"]):
 
         if request.teacher_url or request.teacher_model or request.seed != 0:
             raise UserInputError("--teacher-url/--teacher-model/--seed are for --task rank")
-        return RatingDataConfig(dataset=request.dataset, split=request.split,
-                                limit_users=request.limit_users,
-                                targets_per_user=request.targets_per_user)  # fmt: skip
+        return RatingDataConfig(
+            dataset=request.dataset,
+            split=request.split,
+            limit_users=request.limit_users,
+            targets_per_user=request.targets_per_user,
+        )
 
     def build_data(
         self,
@@ -78,15 +81,24 @@ class RatingTask(Task["RatingDataConfig"]):
         device = resolve_device(config.device)
         started = time.perf_counter()
         results = evaluate_rating(
-            load_dataset(config.dataset), config.eval_splits, config.eval_limit,  # type: ignore[arg-type]
-            lambda: make_backend("local", model_path=str(model_dir), device=device,
-                                 batch_size=config.eval_batch_size),
-            model_name=config.name, max_tokens=config.rating_max_tokens,
+            load_dataset(config.dataset),
+            config.eval_splits,  # type: ignore[arg-type]  # checked by RunConfig
+            config.eval_limit,
+            lambda: make_backend(
+                "local", model_path=str(model_dir), device=device, batch_size=config.eval_batch_size
+            ),
+            model_name=config.name,
+            max_tokens=config.rating_max_tokens,
             batch_size=config.eval_batch_size,
-        )  # fmt: skip
+        )
         for split, result in results.items():
-            log.info("%s %s: MAE %.4f RMSE %.4f", config.name, split, result["metrics"]["MAE"],
-                     result["metrics"]["RMSE"])  # fmt: skip
+            log.info(
+                "%s %s: MAE %.4f RMSE %.4f",
+                config.name,
+                split,
+                result["metrics"]["MAE"],
+                result["metrics"]["RMSE"],
+            )
         log.info("rating evaluation took %.1f s", time.perf_counter() - started)
         return results
 
