@@ -11,6 +11,8 @@ temporary folder::
     runs/<name>/                                    one training run (`training.run_folder`)
     models/<name>/                                  model folders (base, tiny)
     models/published/ + models/published.json       the served model (`training.publish`)
+    journal/<dataset>.jsonl                         the embedded graph store's write journal
+                                                    (`graph_store.journal`)
 """
 
 from __future__ import annotations
@@ -53,3 +55,7 @@ def published_dir() -> Path:
 
 def published_manifest() -> Path:
     return models_dir() / "published.json"
+
+
+def journal_dir() -> Path:
+    return home() / "journal"

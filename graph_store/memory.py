@@ -12,17 +12,30 @@ and builds a new immutable index, then swaps it in, so a failed write leaves the
 one untouched and readers never see half a batch. Each write re-indexes everything
 (O(E log E), tens of ms on ML-100K): the store is built for read-heavy use; batch writes
 where possible.
+
+Durability: opened with a journal (``from_dataset(ds, journal=path)``, as the service
+does), every write is appended to it and fsync'd after the new index is built and before
+it is swapped in, and the journal is replayed at start-up (`graph_store.journal`). A write
+the journal refuses raises and changes nothing. Without a journal the store is volatile.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from graph_store.base import GraphStoreBase, ProgressCallback, frame_records
+from graph_store.base import (
+    GraphStoreBase,
+    ProgressCallback,
+    frame_interactions,
+    frame_records,
+    prepare_batch,
+)
 from graph_store.index import GraphIndex
+from graph_store.journal import Batch, Journal
 from graph_store.types import (
     PLACEHOLDER_TITLE,
     Candidate,
@@ -54,15 +67,68 @@ def _build(
     return GraphIndex.build(user_ids, items, user, item, ts, rating)
 
 
+def _upsert_items(
+    items: list[Item],
+    index: dict[str, int],
+    records: Iterable[ItemRecord],
+    referenced: Iterable[str],
+) -> None:
+    """Upsert ``records`` into ``items``/``index`` in place; placeholders for bare references."""
+    for rec in records:
+        item = Item(rec.item_id, rec.title, dict(rec.attributes), placeholder=False)
+        if rec.item_id in index:
+            old = items[index[rec.item_id]]
+            item = Item(rec.item_id, rec.title, {**old.attributes, **rec.attributes})
+            items[index[rec.item_id]] = item
+        else:
+            index[rec.item_id] = len(items)
+            items.append(item)
+    for iid in referenced:
+        if iid not in index:
+            index[iid] = len(items)
+            items.append(Item(iid, PLACEHOLDER_TITLE.format(item_id=iid), {}, True))
+
+
 class MemoryGraphStore(GraphStoreBase):
     """In-process graph store over numpy arrays; see the module docstring."""
 
     def __init__(self) -> None:
         self._index = GraphIndex.empty()
+        self._journal: Journal | None = None
 
     @classmethod
-    def from_dataset(cls, dataset: Dataset) -> MemoryGraphStore:
-        return cls.from_frames(dataset.interactions, dataset.items)
+    def from_dataset(cls, dataset: Dataset, journal: Path | None = None) -> MemoryGraphStore:
+        """The dataset's graph; with ``journal``, plus every batch journaled there, and
+        every later write journaled (the file is locked to this store until ``close``)."""
+        store = cls.from_frames(dataset.interactions, dataset.items)
+        if journal is not None:
+            store.attach_journal(journal)
+        return store
+
+    def attach_journal(self, path: Path) -> int:
+        """Open (and lock) the journal at ``path``, replay it onto the graph, and journal
+        every later write there. Returns the number of batches replayed."""
+        if self._journal is not None:
+            raise RuntimeError(f"this store already journals to {self._journal.path}")
+        journal, batches = Journal.open(path)
+        try:
+            batches = [prepare_batch(rows, records) for rows, records in batches]
+            if batches:
+                self._index = self._apply(self._index, batches)
+        except BaseException:
+            journal.close()
+            raise
+        self._journal = journal
+        return len(batches)
+
+    @property
+    def journal_path(self) -> Path | None:
+        return None if self._journal is None else self._journal.path
+
+    async def close(self) -> None:
+        """Release the journal (reads still work; writes then fail)."""
+        if self._journal is not None:
+            self._journal.close()
 
     @classmethod
     def from_frames(cls, interactions: pd.DataFrame, items: pd.DataFrame) -> MemoryGraphStore:
@@ -77,8 +143,16 @@ class MemoryGraphStore(GraphStoreBase):
         chunk_size: int | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> GraphCounts:
-        """Bulk-load frames in one step (``chunk_size`` only paces the progress calls)."""
-        self._load(interactions, items)
+        """Bulk-load frames in one step (``chunk_size`` only paces the progress calls).
+
+        With a journal, the frames are journaled as one batch before they are applied.
+        """
+        new = self._loaded(interactions, items)
+        if self._journal is not None:
+            self._journal.append(
+                *prepare_batch(frame_interactions(interactions), frame_records(items))
+            )
+        self._index = new
         if on_progress is not None:
             size = max(chunk_size or 5000, 1)
             for start in range(0, len(interactions), size):
@@ -86,6 +160,9 @@ class MemoryGraphStore(GraphStoreBase):
         return await self._counts()
 
     def _load(self, interactions: pd.DataFrame, items: pd.DataFrame) -> None:
+        self._index = self._loaded(interactions, items)
+
+    def _loaded(self, interactions: pd.DataFrame, items: pd.DataFrame) -> GraphIndex:
         records = [r.validated() for r in frame_records(items)]
         snap = self._index
         user_col = interactions["user_id"].astype(str)
@@ -107,7 +184,7 @@ class MemoryGraphStore(GraphStoreBase):
             if "rating" in interactions
             else np.full(len(interactions), np.nan)
         )
-        self._index = _build(
+        return _build(
             user_ids,
             item_list,
             np.concatenate((snap.edge_user, user_col.map(user_index).to_numpy(np.int64))),
@@ -121,34 +198,33 @@ class MemoryGraphStore(GraphStoreBase):
         snap: GraphIndex, records: Sequence[ItemRecord], referenced: Collection[str]
     ) -> tuple[list[Item], dict[str, int]]:
         """Items after upserting ``records`` and creating placeholders for bare references."""
-        items = list(snap.items)
-        index = dict(snap.item_index)
-        for rec in records:
-            item = Item(rec.item_id, rec.title, dict(rec.attributes), placeholder=False)
-            if rec.item_id in index:
-                old = items[index[rec.item_id]]
-                item = Item(rec.item_id, rec.title, {**old.attributes, **rec.attributes})
-                items[index[rec.item_id]] = item
-            else:
-                index[rec.item_id] = len(items)
-                items.append(item)
-        for iid in referenced:
-            if iid not in index:
-                index[iid] = len(items)
-                items.append(Item(iid, PLACEHOLDER_TITLE.format(item_id=iid), {}, True))
+        items, index = list(snap.items), dict(snap.item_index)
+        _upsert_items(items, index, records, referenced)
         return items, index
 
     async def _ingest(self, rows: list[NewInteraction], records: list[ItemRecord]) -> IngestResult:
         snap = self._index
-        items, item_index = self._merged_items(snap, records, [r.item_id for r in rows])
-        user_ids, user_index = list(snap.user_ids), dict(snap.user_index)
-        for row in rows:
-            if row.user_id not in user_index:
-                user_index[row.user_id] = len(user_ids)
-                user_ids.append(row.user_id)
-        new = self._build_with(snap, user_ids, items, user_index, item_index, rows)
+        new = self._apply(snap, [(rows, records)])  # a failure here writes nothing
+        if self._journal is not None:
+            self._journal.append(rows, records)  # durable before it is visible
         self._index = new
         return IngestResult(len(rows), len(new.edge_user) - len(snap.edge_user))
+
+    @classmethod
+    def _apply(cls, snap: GraphIndex, batches: Iterable[Batch]) -> GraphIndex:
+        """``snap`` plus the batches in order, in one index build (what ingesting them one
+        after the other would give)."""
+        items, item_index = list(snap.items), dict(snap.item_index)
+        user_ids, user_index = list(snap.user_ids), dict(snap.user_index)
+        all_rows: list[NewInteraction] = []
+        for rows, records in batches:
+            _upsert_items(items, item_index, records, [r.item_id for r in rows])
+            for row in rows:
+                if row.user_id not in user_index:
+                    user_index[row.user_id] = len(user_ids)
+                    user_ids.append(row.user_id)
+            all_rows += rows
+        return cls._build_with(snap, user_ids, items, user_index, item_index, all_rows)
 
     @staticmethod
     def _build_with(
