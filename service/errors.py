@@ -1,26 +1,105 @@
-"""Map failures to JSON error bodies: ``{"error": kind, "detail": message}``.
+"""Map failures to JSON error bodies, and read request bodies as strict JSON.
 
 - graph store unreachable or timing out -> 503 (retry later)
 - malformed ids/records caught by the graph store, unknown candidate items -> 422
 - a request body over the size limit -> 413 (see `BodySizeLimit`)
+- a body that is not strict JSON (``NaN``, ``Infinity``, lone surrogates, invalid UTF-8,
+  nesting deeper than 1024) -> 422 ``json_invalid`` naming the line and column
+  (`StrictJSONRoute`: orjson instead of the standard library's lenient ``json.loads``)
+- a request that fails validation -> 422 whose body always serialises: every echoed
+  string is made well-formed (a lone surrogate becomes ``\\udfff`` text), long strings
+  are cut, container inputs are not echoed, and at most `MAX_REPORTED_ERRORS` errors are
+  listed (a 931 KB body once got a 1.9 MB answer)
 """
 
 from __future__ import annotations
 
+import json
+import math
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import orjson
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from graph_store.types import GraphStoreUnavailable, InvalidInputError
 from reasoning.backends import LLMRequestError
 from reasoning.recommender import UnknownItemsError
 
+MAX_REPORTED_ERRORS = 20
+MAX_ECHOED_CHARS = 120
+NON_JSON_CONSTANTS = ("NaN", "-NaN", "Infinity", "-Infinity", "+Infinity")
+
+
+def clean_text(value: str, limit: int = MAX_ECHOED_CHARS) -> str:
+    """``value`` as well-formed Unicode (lone surrogates escaped as text), cut to ``limit``."""
+    if len(value) > limit:
+        value = value[:limit] + f"... ({len(value)} characters)"
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _clean(value: Any, depth: int = 0) -> Any:
+    """A JSON-safe, bounded copy of a scalar or a small structure (ctx, loc)."""
+    if value is None or isinstance(value, bool | int):
+        return value if not isinstance(value, int) or abs(value) < 2**53 else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, str):
+        return clean_text(value)
+    if depth < 2 and isinstance(value, list | tuple):
+        return [_clean(v, depth + 1) for v in list(value)[:10]]
+    if depth < 2 and isinstance(value, dict):
+        return {clean_text(str(k)): _clean(v, depth + 1) for k, v in list(value.items())[:10]}
+    return clean_text(str(value))
+
+
+def _clean_error(err: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "type": clean_text(str(err.get("type", "invalid"))),
+        "loc": [_clean(part) for part in err.get("loc", ())][:10],
+        "msg": clean_text(str(err.get("msg", "")), 300),
+    }
+    echoed = err.get("input")
+    if echoed is None or isinstance(echoed, str | int | float | bool):
+        out["input"] = _clean(echoed)  # containers are not echoed: they can be huge
+    if err.get("ctx"):
+        out["ctx"] = _clean(err["ctx"])
+    return out
+
+
+def validation_body(errors: list[Any]) -> dict[str, Any]:
+    """FastAPI's ``{"detail": [...]}``, sanitised and bounded (see the module docstring)."""
+    listed = [_clean_error(e) if isinstance(e, dict) else {"msg": _clean(e)} for e in errors]
+    body: dict[str, Any] = {"detail": listed[:MAX_REPORTED_ERRORS]}
+    if len(listed) > MAX_REPORTED_ERRORS:
+        body["more_errors"] = len(listed) - MAX_REPORTED_ERRORS
+    return body
+
 
 def error(status: int, kind: str, detail: str) -> JSONResponse:
-    return JSONResponse({"error": kind, "detail": detail}, status_code=status)
+    return JSONResponse({"error": kind, "detail": clean_text(detail, 1000)}, status_code=status)
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, err: RequestValidationError) -> JSONResponse:
+        return JSONResponse(validation_body(list(err.errors())), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, err: StarletteHTTPException) -> Response:
+        if err.status_code in (204, 304):
+            return Response(status_code=err.status_code, headers=err.headers)
+        detail = (
+            _clean(err.detail) if not isinstance(err.detail, str) else clean_text(err.detail, 1000)
+        )
+        return JSONResponse({"detail": detail}, status_code=err.status_code, headers=err.headers)
+
     @app.exception_handler(GraphStoreUnavailable)
     async def graph_down(_: Request, err: GraphStoreUnavailable) -> JSONResponse:
         return error(503, "graph_store_unavailable", str(err))
@@ -36,6 +115,43 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LLMRequestError)
     async def llm_rejected(_: Request, err: LLMRequestError) -> JSONResponse:
         return error(502, "llm_rejected_request", str(err))
+
+
+def strict_json(body: bytes) -> Any:
+    """Parse ``body`` as strict JSON (RFC 8259, UTF-8): no NaN or Infinity, no lone
+    surrogates, no invalid UTF-8. Raises `json.JSONDecodeError` saying what and where."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as err:
+        text = body.decode("utf-8", "replace")
+        where = f"line {err.lineno} column {err.colno}"
+        constant = next((c for c in NON_JSON_CONSTANTS if text.startswith(c, err.pos)), None)
+        if constant is None and err.pos > 0:  # orjson may point just after a sign
+            constant = next(
+                (c for c in NON_JSON_CONSTANTS if text.startswith(c, err.pos - 1)), None
+            )
+        why = f"{constant} is not JSON (use a finite number)" if constant else err.msg
+        raise json.JSONDecodeError(f"{why} at {where}", text, err.pos) from None
+
+
+class StrictJSONRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = strict_json(await self.body())
+        return self._json
+
+
+class StrictJSONRoute(APIRoute):
+    """A route whose JSON body is parsed by `strict_json` (FastAPI turns its
+    `json.JSONDecodeError` into a 422 ``json_invalid`` at the failing position)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def strict_handler(request: Request) -> Response:
+            return await handler(StrictJSONRequest(request.scope, request.receive))
+
+        return strict_handler
 
 
 class BodySizeLimit:

@@ -9,10 +9,11 @@ from pydantic import BaseModel
 
 from graph_store.types import Item
 from service.deps import RuntimeDep
+from service.errors import StrictJSONRoute
 from service.ids import PathId
 from service.security import ReadKey
 
-router = APIRouter(tags=["catalog"], dependencies=[ReadKey])
+router = APIRouter(tags=["catalog"], dependencies=[ReadKey], route_class=StrictJSONRoute)
 
 
 class ItemOut(BaseModel):

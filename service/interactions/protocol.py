@@ -1,16 +1,70 @@
-"""Request and response models of interaction ingestion."""
+"""Request and response models of interaction ingestion.
+
+The models are strict (``"timestamp": "5"`` or ``true`` is refused, not converted) and
+every string is checked before it can be stored: ids by the one id rule (`common.ids`),
+titles and attribute keys with no control characters or lone surrogates, attribute values
+with no lone surrogates and no control characters but tab and newline. A lone surrogate
+stored once made every later read of the item (and of each history holding it) a 500.
+"""
 
 from __future__ import annotations
 
 import math
+import unicodedata
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from service.ids import Id
 
+MAX_ATTRIBUTE_KEY = 64
+MAX_ATTRIBUTE_VALUE = 2000
+VALUE_CONTROLS_ALLOWED = frozenset("\t\n\r")
+
+
+def text_problem(value: str, allowed_controls: frozenset[str] = frozenset()) -> str | None:
+    """Why ``value`` cannot be stored as text (a phrase), or None when it can."""
+    for ch in value:
+        category = unicodedata.category(ch)
+        if category == "Cs":
+            return f"contains a lone surrogate {ch!r} (not well-formed UTF-8)"
+        if category == "Cc" and ch not in allowed_controls:
+            return f"contains control character {ch!r}"
+    return None
+
+
+def _line(value: str) -> str:
+    problem = text_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def _paragraph(value: str) -> str:
+    problem = text_problem(value, VALUE_CONTROLS_ALLOWED)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+Title = Annotated[str, StringConstraints(min_length=1, max_length=300), AfterValidator(_line)]
+AttributeKey = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_ATTRIBUTE_KEY), AfterValidator(_line)
+]
+AttributeValue = Annotated[
+    str, StringConstraints(max_length=MAX_ATTRIBUTE_VALUE), AfterValidator(_paragraph)
+]
+
 
 class InteractionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     user_id: Id
     item_id: Id
@@ -26,16 +80,17 @@ class InteractionIn(BaseModel):
 
 
 class ItemIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     item_id: Id
-    title: str = Field(min_length=1, max_length=300)
-    attributes: dict[str, str] = Field(default_factory=dict, max_length=32)
+    title: Title
+    attributes: dict[AttributeKey, AttributeValue] = Field(default_factory=dict, max_length=32)
 
 
 class IngestRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         json_schema_extra={
             "examples": [
                 {

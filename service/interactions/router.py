@@ -6,10 +6,11 @@ from fastapi import APIRouter, HTTPException, status
 
 from graph_store.types import ItemRecord, NewInteraction
 from service.deps import RuntimeDep
+from service.errors import StrictJSONRoute
 from service.interactions.protocol import IngestRequest, IngestResponse
 from service.security import WriteKey
 
-router = APIRouter(tags=["ingestion"], dependencies=[WriteKey])
+router = APIRouter(tags=["ingestion"], dependencies=[WriteKey], route_class=StrictJSONRoute)
 
 
 @router.post("/interactions", response_model=IngestResponse)

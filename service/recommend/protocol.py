@@ -12,8 +12,11 @@ MAX_GIVEN_CANDIDATES = 50
 
 
 class RecommendRequest(BaseModel):
+    """Strict: ``"k": "5"``, ``"k": true`` or ``"explain": 0`` is a 422, not converted."""
+
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         json_schema_extra={
             "examples": [
                 {"user_id": "42", "k": 5, "explain": True},
@@ -74,6 +77,9 @@ class RecommendResponse(BaseModel):
     model: str
     cached: bool
     fallback: bool
+    fallback_reason: str | None = Field(
+        None, description="Why the graph scorer answered instead of the LLM (null if it did not)"
+    )
     cold_start: bool
     valid: bool = Field(description="The model's own output parsed into a valid ranking")
     latency_ms: float

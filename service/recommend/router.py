@@ -7,12 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from service.deps import RuntimeDep
+from service.errors import StrictJSONRoute
 from service.ids import PathId
 from service.recommend import serving
 from service.recommend.protocol import RecommendRequest, RecommendResponse
 from service.security import ReadKey
 
-router = APIRouter(tags=["recommendations"], dependencies=[ReadKey])
+router = APIRouter(tags=["recommendations"], dependencies=[ReadKey], route_class=StrictJSONRoute)
 
 
 @router.post("/recommend", response_model=RecommendResponse)
