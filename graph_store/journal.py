@@ -35,8 +35,10 @@ second process on the same journal (a second uvicorn worker, a second ``r2rec se
 ``JournalLockedError`` at start-up: each would hold its own copy of the graph and they would
 disagree. Run one worker, or use the Neo4j store to share one graph between processes.
 
-Not done: compaction. The journal grows by every batch ever ingested; replay is one pass
-and one index build (about a second per million journaled rows).
+Cost (ML-100K, a 2-core VM, ext4): an append + fdatasync of 100 rows takes ~3 ms, next to
+the ~60-80 ms the store spends re-indexing per batch. Not done: compaction. The journal
+grows by every batch ever ingested; replay is one pass and one index build, about 2.5 s
+for 200k journaled rows (roughly 12 us a row).
 """
 
 from __future__ import annotations

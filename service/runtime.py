@@ -65,10 +65,31 @@ async def open_graph_store(settings: Settings) -> GraphStore:
             query_timeout_s=settings.neo4j_timeout_s,
         )
         return await Neo4jGraphStore.connect(config)
+    from graph_store.journal import JournalLockedError
     from graph_store.memory import MemoryGraphStore
     from recdata import load_dataset
 
-    return MemoryGraphStore.from_dataset(load_dataset(settings.dataset))
+    try:
+        store = MemoryGraphStore.from_dataset(
+            load_dataset(settings.dataset), journal=journal_path(settings)
+        )
+    except JournalLockedError as err:
+        raise StartupError(str(err)) from None
+    log.info(
+        "embedded graph store: %s, writes journaled to %s", settings.dataset, store.journal_path
+    )
+    return store
+
+
+def journal_path(settings: Settings) -> Path:
+    """The embedded store's journal: one per dataset under $R2REC_HOME (`graph_store.journal`).
+
+    Every acknowledged POST /interactions is fsync'd there and replayed at start-up; the
+    file is locked, so one process serves it.
+    """
+    from common.paths import journal_dir
+
+    return journal_dir() / f"{settings.dataset}.jsonl"
 
 
 def open_llm(settings: Settings) -> tuple[LLMBackend, str]:

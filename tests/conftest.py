@@ -41,6 +41,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.servers)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def module_r2rec_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A private R2REC_HOME for module-scoped fixtures too (they start before
+    ``r2rec_home``): a module's service keeps its graph journal there, not in ./.r2rec."""
+    home = tmp_path_factory.mktemp("module-home") / "r2rec-home"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("R2REC_HOME", str(home))
+        yield home
+
+
 @pytest.fixture(autouse=True)
 def r2rec_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "r2rec-home"

@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from common.errors import UserInputError
 
 
 def serve_command(
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
-    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+    workers: Annotated[
+        int, typer.Option(help="uvicorn worker processes (1 with the embedded graph store)")
+    ] = 1,
 ) -> None:
     """Start the recommendation service (see README "Configuration" for R2REC_* variables)."""
     import uvicorn
 
+    from service.runtime import journal_path
+    from service.settings import get_settings
+
+    settings = get_settings()
+    if settings.graph_store == "memory":
+        journal = journal_path(settings)
+        if workers != 1:
+            raise UserInputError(
+                f"--workers {workers}: the embedded graph store (journal {journal}) serves one "
+                "process; use --workers 1, or the Neo4j store (R2REC_GRAPH_STORE=neo4j)"
+            )
+        _check_journal_free(journal)
     uvicorn.run(
         "service.main:create_app",
         factory=True,
@@ -23,3 +40,13 @@ def serve_command(
         workers=workers,
         log_level="info",
     )
+
+
+def _check_journal_free(path: Path) -> None:
+    """Refuse in one line, before loading anything, if another server holds the journal."""
+    from graph_store.journal import JournalLockedError, check_unlocked
+
+    try:
+        check_unlocked(path)
+    except JournalLockedError as err:
+        raise UserInputError(str(err)) from None

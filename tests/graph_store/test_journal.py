@@ -66,7 +66,8 @@ async def test_every_acknowledged_batch_is_there_after_a_reopen(tmp_path: Path) 
 
     again = toy_store(journal)
     assert await snapshot(again) == before
-    assert (await again.item("x9")) is not None and not (await again.item("x9")).placeholder
+    x9 = await again.item("x9")
+    assert x9 is not None and not x9.placeholder and x9.title == "Xanadu"
     assert [e.item.item_id for e in await again.history("new-user")] == ["x9", "m1"]
     # replayed rows are known: sending them again adds nothing
     assert (await again.ingest(*BATCHES[1])).new_interactions == 0
