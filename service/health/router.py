@@ -2,6 +2,9 @@
 
 /readyz answers 503 only when the graph store is down (nothing can be served); a down
 LLM (the graph scorer answers instead) or Redis (served uncached) makes it "degraded".
+The LLM counts as down when its ping fails and also while the most recent LLM call of a
+request failed (a server can list its models and still fail every completion); the next
+call that succeeds clears it.
 """
 
 from __future__ import annotations
@@ -42,8 +45,20 @@ async def _graph(runtime: Runtime) -> str:
     return f"{counts.users} users, {counts.items} items, {counts.interactions} interactions"
 
 
+class LastLLMCallFailed(RuntimeError):
+    pass
+
+
 async def _llm(runtime: Runtime) -> str:
-    return await runtime.llm.ping()
+    detail = await runtime.llm.ping()
+    last = runtime.recommender.last_llm
+    if last is not None and not last.ok:
+        ago = max(0.0, time.time() - last.at)
+        raise LastLLMCallFailed(
+            f"{detail}, but the last LLM call ({ago:.0f} s ago) failed: {last.reason} "
+            f"({last.detail})"
+        )
+    return detail
 
 
 async def _redis(runtime: Runtime) -> str:

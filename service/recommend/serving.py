@@ -44,6 +44,7 @@ def to_response(rec: Recommendation, k: int, model: str, started: float) -> Reco
         model=model,
         cached=False,
         fallback=rec.fallback,
+        fallback_reason=rec.reason if rec.fallback else None,
         cold_start=rec.cold_start,
         valid=rec.valid,
         latency_ms=(time.perf_counter() - started) * 1000,
