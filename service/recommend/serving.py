@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 from fastapi import Response
+from pydantic import ValidationError
 
 from reasoning.recommender import Recommendation
 from service.recommend.protocol import (
@@ -57,17 +58,22 @@ def json_body(payload: dict[str, Any]) -> Response:
 
 
 async def recommend(runtime: Runtime, request: RecommendRequest) -> Response:
-    """The /recommend response, already serialised: a cache hit is answered from the stored
-    JSON without rebuilding the pydantic model (it was validated when it was stored)."""
+    """The /recommend response, already serialised. A cache hit is checked against the
+    response model before it is served: an entry that does not fit (corrupt, written by an
+    older version, fields missing) is deleted and the answer recomputed."""
     started = time.perf_counter()
     params = request.model_dump(exclude={"user_id"})
     cache = runtime.cache
+    lookup = None
     if cache is not None:
-        body = await cache.get(request.user_id, runtime.model_version, params)
-        runtime.metrics.cache.labels("hit" if body is not None else "miss").inc()
-        if body is not None:
-            body.update(cached=True, latency_ms=(time.perf_counter() - started) * 1000, llm_ms=0.0)
-            return json_body(body)
+        lookup = await cache.get(request.user_id, runtime.model_version, params)
+        hit = _valid_cached(lookup.body)
+        if lookup.body is not None and hit is None:
+            await cache.discard(lookup)
+        runtime.metrics.cache.labels("hit" if hit is not None else "miss").inc()
+        if hit is not None:
+            hit.update(cached=True, latency_ms=(time.perf_counter() - started) * 1000, llm_ms=0.0)
+            return json_body(hit)
     rec = await runtime.recommend(request.user_id, request.candidates, request.explain)
     if rec.fallback:
         runtime.metrics.fallbacks.labels(rec.reason).inc()
@@ -76,6 +82,16 @@ async def recommend(runtime: Runtime, request: RecommendRequest) -> Response:
             rec.llm_seconds
         )
     payload = to_response(rec, request.k, runtime.model_version, started).model_dump(mode="json")
-    if cache is not None and not rec.fallback and not rec.cold_start:
-        await cache.put(request.user_id, runtime.model_version, params, payload)
+    if cache is not None and lookup is not None and not rec.fallback and not rec.cold_start:
+        await cache.put(lookup, payload)
     return json_body(payload)
+
+
+def _valid_cached(body: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The cached body as the response model dumps it, or None if it does not fit."""
+    if body is None:
+        return None
+    try:
+        return RecommendResponse.model_validate(body).model_dump(mode="json")
+    except ValidationError:
+        return None
