@@ -1,6 +1,13 @@
 """Map failures to JSON error bodies, and read request bodies as strict JSON.
 
+Every error body is ``{"error": kind, "detail": text}`` (`ErrorBody`), except a failed
+validation: ``{"detail": [...]}`` (`ValidationErrorBody`). Bodies never carry internal
+addresses: a failing dependency is logged in full and answered with a fixed sentence.
+
 - graph store unreachable or timing out -> 503 (retry later)
+- the LLM server refused a request -> 502
+- missing or invalid key -> 401, unknown item -> 404, body too slow -> 408 (`BodyTimeout`),
+  over the rate limit -> 429 (`RateLimit`, both in `service.security`)
 - malformed ids/records caught by the graph store, unknown candidate items -> 422
 - a request body over the size limit -> 413 (see `BodySizeLimit`)
 - a body that is not strict JSON (``NaN``, ``Infinity``, lone surrogates, invalid UTF-8,
@@ -15,8 +22,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Callable, Coroutine
+from http import HTTPStatus
 from typing import Any
 
 import orjson
@@ -24,6 +33,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -32,6 +42,7 @@ from graph_store.types import GraphStoreUnavailable, InvalidInputError
 from reasoning.backends import LLMRequestError
 from reasoning.recommender import UnknownItemsError
 
+logger = logging.getLogger(__name__)
 MAX_REPORTED_ERRORS = 20
 MAX_ECHOED_CHARS = 120
 NON_JSON_CONSTANTS = ("NaN", "-NaN", "Infinity", "-Infinity", "+Infinity")
@@ -82,8 +93,79 @@ def validation_body(errors: list[Any]) -> dict[str, Any]:
     return body
 
 
+class ErrorBody(BaseModel):
+    """Every error but a failed validation."""
+
+    error: str = Field(description="What went wrong, as a stable word (e.g. rate_limited)")
+    detail: str
+
+
+class ValidationIssue(BaseModel):
+    type: str
+    loc: list[str | int]
+    msg: str
+    input: Any = None
+    ctx: dict[str, Any] | None = None
+
+
+class ValidationErrorBody(BaseModel):
+    """A request that failed validation (422); `InvalidInput` bodies are `ErrorBody`."""
+
+    detail: list[ValidationIssue]
+    more_errors: int | None = Field(None, description="Errors not listed")
+
+
+Responses = dict[int | str, dict[str, Any]]
+
+
+def _described(text: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": text}
+
+
+# The responses each route may give besides its 200, for `responses=` on routes/routers.
+UNAUTHORIZED: Responses = {401: _described("Missing or invalid X-API-Key")}
+NOT_FOUND: Responses = {404: _described("No such item")}
+BODY_ERRORS: Responses = {
+    408: _described("The request body did not arrive in time (connection closed)"),
+    413: _described("The request body is over the size limit"),
+}
+INVALID: Responses = {
+    422: {
+        "model": ValidationErrorBody | ErrorBody,
+        "description": "Invalid request: a validation error list, or an ErrorBody for "
+        "input only the graph store can judge (invalid_input, unknown_items)",
+    }
+}
+RATE_LIMITED: Responses = {
+    429: {
+        **_described("Over the rate limit; retry after Retry-After seconds"),
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+    }
+}
+LLM_REJECTED: Responses = {502: _described("The LLM server refused the request")}
+GRAPH_DOWN: Responses = {503: _described("The graph store is unavailable; retry later")}
+
+
+class ServiceError(StarletteHTTPException):
+    """An HTTP error with its `ErrorBody` kind. FastAPI re-raises HTTP exceptions from its
+    body reading (anything else there becomes a 400), so middleware raises these."""
+
+    def __init__(
+        self, status_code: int, kind: str, detail: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(status_code, detail, headers)
+        self.kind = kind
+
+
 def error(status: int, kind: str, detail: str) -> JSONResponse:
     return JSONResponse({"error": kind, "detail": clean_text(detail, 1000)}, status_code=status)
+
+
+def _kind(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+    except ValueError:
+        return "error"
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -95,14 +177,16 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(_: Request, err: StarletteHTTPException) -> Response:
         if err.status_code in (204, 304):
             return Response(status_code=err.status_code, headers=err.headers)
-        detail = (
-            _clean(err.detail) if not isinstance(err.detail, str) else clean_text(err.detail, 1000)
-        )
-        return JSONResponse({"detail": detail}, status_code=err.status_code, headers=err.headers)
+        detail = err.detail if isinstance(err.detail, str) else json.dumps(_clean(err.detail))
+        kind = getattr(err, "kind", None) or _kind(err.status_code)
+        body = {"error": kind, "detail": clean_text(detail, 1000)}
+        return JSONResponse(body, status_code=err.status_code, headers=err.headers)
 
     @app.exception_handler(GraphStoreUnavailable)
-    async def graph_down(_: Request, err: GraphStoreUnavailable) -> JSONResponse:
-        return error(503, "graph_store_unavailable", str(err))
+    async def graph_down(request: Request, err: GraphStoreUnavailable) -> JSONResponse:
+        # the message names servers, databases or files: logged, never sent
+        logger.warning("%s %s: graph store unavailable: %s", request.method, request.url.path, err)
+        return error(503, "graph_store_unavailable", "the graph store is unavailable; retry later")
 
     @app.exception_handler(InvalidInputError)
     async def bad_input(_: Request, err: InvalidInputError) -> JSONResponse:
@@ -113,8 +197,9 @@ def install_error_handlers(app: FastAPI) -> None:
         return error(422, "unknown_items", str(err))
 
     @app.exception_handler(LLMRequestError)
-    async def llm_rejected(_: Request, err: LLMRequestError) -> JSONResponse:
-        return error(502, "llm_rejected_request", str(err))
+    async def llm_rejected(request: Request, err: LLMRequestError) -> JSONResponse:
+        logger.warning("%s %s: LLM server refused: %s", request.method, request.url.path, err)
+        return error(502, "llm_rejected_request", "the LLM server refused the request")
 
 
 def strict_json(body: bytes) -> Any:
@@ -177,12 +262,12 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge
+                    raise _TooLarge(self.max_bytes)
             return message
 
         try:
             await self.app(scope, counting_receive, send)
-        except _TooLarge:
+        except _TooLarge:  # raised where no handler renders it (a body read outside routes)
             await self._reject(scope, receive, send)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -190,5 +275,6 @@ class BodySizeLimit:
         await response(scope, receive, send)
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(ServiceError):
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, "body_too_large", f"request body over {max_bytes} bytes")

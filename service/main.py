@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from service.catalog.router import router as catalog_router
 from service.errors import BodySizeLimit, install_error_handlers
@@ -17,6 +19,7 @@ from service.interactions.router import router as interactions_router
 from service.metrics import RequestMetrics
 from service.recommend.router import router as recommend_router
 from service.runtime import Runtime
+from service.security import BodyTimeout, OpsKey, RateLimit
 from service.settings import Settings, get_settings
 
 
@@ -36,12 +39,36 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         description="Reasoning recommendations over an interaction graph.",
+        # served below, behind the key when keys are set (service/security.py)
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.settings = settings
+    # the last added runs first: limit the rate, then time and size the body
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyTimeout, timeout_s=settings.body_timeout_s)
+    app.add_middleware(RateLimit, settings=settings)
     app.add_middleware(RequestMetrics)
 
     install_error_handlers(app)
     for router in (recommend_router, interactions_router, catalog_router, health_router):
         app.include_router(router)
+    _add_docs(app)
     return app
+
+
+def _add_docs(app: FastAPI) -> None:
+    """/openapi.json, /docs and /redoc, each needing a key when keys are set."""
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[OpsKey])
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=[OpsKey])
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs")
+
+    @app.get("/redoc", include_in_schema=False, dependencies=[OpsKey])
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} - ReDoc")

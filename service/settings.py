@@ -61,9 +61,26 @@ class Settings(BaseSettings):
     cache_ttl_s: int = Field(600, ge=1, description="Cached recommendation lifetime (seconds)")
     redis_timeout_s: float = Field(0.25, gt=0, description="Redis socket timeout (seconds)")
 
-    # security and limits
-    api_key: SecretStr | None = Field(None, description="API key for the X-API-Key header")
-    require_key_for_reads: bool = Field(False, description="Also require the key for reads")
+    # security and limits (service/security.py)
+    write_key: SecretStr | None = Field(
+        None,
+        description="Key (header X-API-Key) for writes and reads; any key set guards "
+        "/metrics, /docs, /openapi.json and /readyz details",
+    )
+    read_key: SecretStr | None = Field(None, description="Key for reads only (then required)")
+    api_key: SecretStr | None = Field(
+        None, description="Older name of the write key, still accepted as a second one"
+    )
+    require_key_for_reads: bool = Field(
+        False, description="Require a key for reads when only a write key is set"
+    )
+    rate_limit_per_s: float = Field(
+        100.0, ge=0, description="Requests a second per client (key, else IP); 0 = no limit"
+    )
+    rate_limit_burst: int = Field(400, ge=1, description="Requests a client may send at once")
+    body_timeout_s: float = Field(
+        30.0, gt=0, description="Time to receive a whole request body, then 408"
+    )
     max_body_bytes: int = Field(1_000_000, ge=1024, description="Largest request body accepted")
     max_batch_interactions: int = Field(10_000, ge=1, description="Interactions per POST")
 

@@ -21,9 +21,15 @@ def serve_command(
     import uvicorn
 
     from service.runtime import journal_path
+    from service.security import is_loopback, keys_configured
     from service.settings import get_settings
 
     settings = get_settings()
+    if not is_loopback(host) and not keys_configured(settings):
+        raise UserInputError(
+            f"--host {host} is reachable from other machines and no API key is set: set "
+            "R2REC_WRITE_KEY (and R2REC_READ_KEY for read-only clients), or bind 127.0.0.1"
+        )
     if settings.graph_store == "memory":
         journal = journal_path(settings)
         if workers != 1:

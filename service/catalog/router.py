@@ -9,11 +9,23 @@ from pydantic import BaseModel
 
 from graph_store.types import Item
 from service.deps import RuntimeDep
-from service.errors import StrictJSONRoute
+from service.errors import (
+    GRAPH_DOWN,
+    INVALID,
+    NOT_FOUND,
+    RATE_LIMITED,
+    UNAUTHORIZED,
+    StrictJSONRoute,
+)
 from service.ids import PathId
 from service.security import ReadKey
 
-router = APIRouter(tags=["catalog"], dependencies=[ReadKey], route_class=StrictJSONRoute)
+router = APIRouter(
+    tags=["catalog"],
+    dependencies=[ReadKey],
+    route_class=StrictJSONRoute,
+    responses={**UNAUTHORIZED, **INVALID, **RATE_LIMITED, **GRAPH_DOWN},
+)
 
 
 class ItemOut(BaseModel):
@@ -58,7 +70,7 @@ async def history(
     )
 
 
-@router.get("/items/{item_id}", response_model=ItemOut)
+@router.get("/items/{item_id}", response_model=ItemOut, responses=NOT_FOUND)
 async def item(item_id: PathId, runtime: RuntimeDep) -> ItemOut:
     found = await runtime.graph.item(item_id)
     if found is None:

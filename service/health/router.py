@@ -5,38 +5,87 @@ LLM (the graph scorer answers instead) or Redis (served uncached) makes it "degr
 The LLM counts as down when its ping fails and also while the most recent LLM call of a
 request failed (a server can list its models and still fail every completion); the next
 call that succeeds clears it.
+
+Each check reports ok and a short reason ("unreachable", "timed out", "last call failed:
+LLM timed out"), never an address or a database name: failures are logged in full. With
+keys set (service/security.py), a caller without one gets the status and each check's
+ok alone; the reasons, timings, counts and model version need a key. /metrics needs one
+too; /healthz never does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
 
+from graph_store.types import GraphStoreUnavailable
+from reasoning.backends import LLMBadResponse, LLMRequestError, LLMTimeout, LLMUnavailable
 from service.deps import RuntimeDep
+from service.errors import RATE_LIMITED, UNAUTHORIZED
 from service.runtime import Runtime
+from service.security import OpsKey, api_key_header, has_ops_access
 
 router = APIRouter(tags=["operations"])
+logger = logging.getLogger(__name__)
 CHECK_TIMEOUT_S = 2.0
 
 
-@router.get("/healthz")
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Check(BaseModel):
+    ok: bool
+    detail: str | None = Field(None, description="A short reason (with a key, if keys are set)")
+    ms: float | None = Field(None, description="Time the check took (with a key)")
+
+
+class Readiness(BaseModel):
+    status: Literal["ok", "degraded", "unavailable"]
+    model: str | None = Field(None, description="Served model version (with a key)")
+    checks: dict[str, Check] = Field(description="graph_store, llm and redis")
+
+
+@router.get("/healthz", response_model=Health)
 async def healthz() -> dict[str, str]:
     """Liveness: the process answers."""
     return {"status": "ok"}
 
 
-async def _timed(check: Any) -> dict[str, Any]:
+class LastLLMCallFailed(RuntimeError):
+    pass
+
+
+def _reason(err: BaseException) -> str:
+    """A short reason for a failed check, free of addresses and names."""
+    if isinstance(err, LastLLMCallFailed):
+        return str(err)
+    if isinstance(err, TimeoutError | LLMTimeout):
+        return "timed out"
+    if isinstance(err, LLMBadResponse):
+        return "malformed response"
+    if isinstance(err, LLMRequestError):
+        return "refused the request"
+    if isinstance(err, GraphStoreUnavailable | LLMUnavailable | ConnectionError | OSError):
+        return "unreachable"
+    return "failed"
+
+
+async def _timed(name: str, check: Any) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         detail = await asyncio.wait_for(check, CHECK_TIMEOUT_S)
         ok = True
     except Exception as err:  # any failure of a dependency is a "down" report, not a 500
-        ok, detail = False, f"{type(err).__name__}: {err}"[:300]
+        logger.warning("readiness: %s is down: %s: %s", name, type(err).__name__, err)
+        ok, detail = False, _reason(err)
     return {"ok": ok, "detail": detail, "ms": round((time.perf_counter() - started) * 1000, 2)}
 
 
@@ -45,20 +94,14 @@ async def _graph(runtime: Runtime) -> str:
     return f"{counts.users} users, {counts.items} items, {counts.interactions} interactions"
 
 
-class LastLLMCallFailed(RuntimeError):
-    pass
-
-
 async def _llm(runtime: Runtime) -> str:
-    detail = await runtime.llm.ping()
+    await runtime.llm.ping()  # its answer names the server: not reported
     last = runtime.recommender.last_llm
     if last is not None and not last.ok:
         ago = max(0.0, time.time() - last.at)
-        raise LastLLMCallFailed(
-            f"{detail}, but the last LLM call ({ago:.0f} s ago) failed: {last.reason} "
-            f"({last.detail})"
-        )
-    return detail
+        logger.warning("readiness: the last LLM call failed: %s (%s)", last.reason, last.detail)
+        raise LastLLMCallFailed(f"last call ({ago:.0f} s ago) failed: {last.reason}")
+    return "ok"
 
 
 async def _redis(runtime: Runtime) -> str:
@@ -67,26 +110,46 @@ async def _redis(runtime: Runtime) -> str:
     ok, detail = await runtime.cache.ping()
     if not ok:
         raise ConnectionError(detail)
-    return detail
+    return "ok"
 
 
-@router.get("/readyz")
-async def readyz(runtime: RuntimeDep) -> JSONResponse:
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "The graph store is down"}, **RATE_LIMITED},
+)
+async def readyz(request: Request, runtime: RuntimeDep) -> JSONResponse:
+    """Readiness: ok, degraded (served without the LLM or the cache) or unavailable (503)."""
     graph, llm, redis = await asyncio.gather(
-        _timed(_graph(runtime)), _timed(_llm(runtime)), _timed(_redis(runtime))
+        _timed("graph store", _graph(runtime)),
+        _timed("LLM", _llm(runtime)),
+        _timed("Redis", _redis(runtime)),
     )
     status = "ok" if graph["ok"] and llm["ok"] and redis["ok"] else "degraded"
     if not graph["ok"]:
         status = "unavailable"
-    body = {
-        "status": status,
-        "model": runtime.model_version,
-        "checks": {"graph_store": graph, "llm": llm, "redis": redis},
-    }
+    checks = {"graph_store": graph, "llm": llm, "redis": redis}
+    body: dict[str, Any] = {"status": status, "checks": checks}
+    if has_ops_access(runtime.settings, await api_key_header(request)):
+        body["model"] = runtime.model_version
+    else:
+        body["checks"] = {name: {"ok": check["ok"]} for name, check in checks.items()}
     return JSONResponse(body, status_code=503 if status == "unavailable" else 200)
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    dependencies=[OpsKey],
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus text exposition format",
+            "content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}},
+        },
+        **UNAUTHORIZED,
+        **RATE_LIMITED,
+    },
+)
 async def metrics(runtime: RuntimeDep) -> Response:
     """Prometheus text format."""
     return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)

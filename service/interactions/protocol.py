@@ -5,11 +5,14 @@ every string is checked before it can be stored: ids by the one id rule (`common
 titles and attribute keys with no control characters or lone surrogates, attribute values
 with no lone surrogates and no control characters but tab and newline. A lone surrogate
 stored once made every later read of the item (and of each history holding it) a 500.
+Timestamps are Unix seconds from 1970 to one day past the server's clock (a 2^62 once
+went in), checked when the request is read.
 """
 
 from __future__ import annotations
 
 import math
+import time
 import unicodedata
 from typing import Annotated
 
@@ -27,6 +30,8 @@ from service.ids import Id
 MAX_ATTRIBUTE_KEY = 64
 MAX_ATTRIBUTE_VALUE = 2000
 VALUE_CONTROLS_ALLOWED = frozenset("\t\n\r")
+FUTURE_SLACK_S = 86_400  # clocks disagree: a timestamp up to one day ahead is accepted
+MAX_TIMESTAMP = 4_102_444_800  # 2100-01-01, the static bound the schema states
 
 
 def text_problem(value: str, allowed_controls: frozenset[str] = frozenset()) -> str | None:
@@ -68,8 +73,20 @@ class InteractionIn(BaseModel):
 
     user_id: Id
     item_id: Id
-    timestamp: int = Field(ge=0, lt=2**62, description="Unix seconds")
+    timestamp: int = Field(
+        ge=0,
+        le=MAX_TIMESTAMP,
+        description="Unix seconds, from 1970 to one day past the server's clock",
+    )
     rating: float | None = Field(None, ge=0, le=10)
+
+    @field_validator("timestamp")
+    @classmethod
+    def _not_future(cls, value: int) -> int:
+        latest = int(time.time()) + FUTURE_SLACK_S
+        if value > latest:
+            raise ValueError(f"timestamp {value} is in the future (latest accepted: {latest})")
+        return value
 
     @field_validator("rating")
     @classmethod

@@ -7,16 +7,29 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from service.deps import RuntimeDep
-from service.errors import StrictJSONRoute
+from service.errors import (
+    BODY_ERRORS,
+    GRAPH_DOWN,
+    INVALID,
+    LLM_REJECTED,
+    RATE_LIMITED,
+    UNAUTHORIZED,
+    StrictJSONRoute,
+)
 from service.ids import PathId
 from service.recommend import serving
 from service.recommend.protocol import RecommendRequest, RecommendResponse
 from service.security import ReadKey
 
-router = APIRouter(tags=["recommendations"], dependencies=[ReadKey], route_class=StrictJSONRoute)
+router = APIRouter(
+    tags=["recommendations"],
+    dependencies=[ReadKey],
+    route_class=StrictJSONRoute,
+    responses={**UNAUTHORIZED, **INVALID, **RATE_LIMITED, **LLM_REJECTED, **GRAPH_DOWN},
+)
 
 
-@router.post("/recommend", response_model=RecommendResponse)
+@router.post("/recommend", response_model=RecommendResponse, responses=BODY_ERRORS)
 async def recommend(request: RecommendRequest, runtime: RuntimeDep) -> Response:
     """Rank candidates for a user, with step-by-step reasoning when `explain` is true."""
     return await serving.recommend(runtime, request)

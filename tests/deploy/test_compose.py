@@ -75,7 +75,7 @@ def test_missing_secrets_are_refused_by_name(tmp_path: Path) -> None:
     done = run_compose(BASE, env_file=empty, args=["config", "-q"])
     assert done.returncode != 0
     secrets = required_names(*COMPOSE_FILES)
-    assert secrets >= {"R2REC_NEO4J_PASSWORD", "R2REC_API_KEY", "R2REC_LLM_API_KEY"}
+    assert secrets >= {"R2REC_NEO4J_PASSWORD", "R2REC_WRITE_KEY", "R2REC_LLM_API_KEY"}
     for name in secrets:
         assert name in done.stderr
 

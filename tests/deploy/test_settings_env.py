@@ -123,4 +123,4 @@ def test_service_container_environment_is_valid_settings(
     settings = _settings_from(values, monkeypatch)
     assert settings.graph_store == "neo4j"
     assert settings.redis_url == "redis://redis:6379/0"
-    assert settings.api_key is not None
+    assert settings.write_key is not None

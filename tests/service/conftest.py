@@ -27,11 +27,13 @@ def redis_server() -> Iterator[RedisServer]:
 
 
 def settings_for(tiny_model_dir: Path, **overrides: object) -> Settings:
-    """Embedded ML-100K graph, the tiny model, short reasoning: fast on CPU."""
+    """Embedded ML-100K graph, the tiny model, short reasoning: fast on CPU. No rate
+    limit: every TestClient request comes from one address (tests of the limit set it)."""
     base: dict[str, object] = {
         "model_path": tiny_model_dir,
         "max_reasoning_tokens": 16,
         "chains_per_request": 3,
+        "rate_limit_per_s": 0.0,
     }
     return Settings(**{**base, **overrides})  # type: ignore[arg-type]
 

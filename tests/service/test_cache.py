@@ -27,7 +27,7 @@ def test_new_interactions_invalidate_only_that_users_entries(make_client, redis_
     top = client.post("/recommend", json=REQUEST).json()["items"][0]["item_id"]
     reply = client.post(
         "/interactions",
-        json={"interactions": [{"user_id": "7", "item_id": top, "timestamp": 2_000_000_000}]},
+        json={"interactions": [{"user_id": "7", "item_id": top, "timestamp": 1_700_000_000}]},
     )
     assert reply.json() == {"received": 1, "new_interactions": 1, "users_invalidated": 1}
     after = client.post("/recommend", json=REQUEST).json()
@@ -48,7 +48,7 @@ def test_redis_killed_mid_run_serves_uncached_and_loses_no_interaction(make_clie
         ready = client.get("/readyz").json()
         assert ready["status"] == "degraded" and ready["checks"]["redis"]["ok"] is False
         batch = [
-            {"user_id": "7", "item_id": str(i), "timestamp": 2_000_000_000 + i}
+            {"user_id": "7", "item_id": str(i), "timestamp": 1_700_000_000 + i}
             for i in range(900, 910)
         ]
         assert client.post("/interactions", json={"interactions": batch}).status_code == 200
@@ -75,7 +75,7 @@ def test_invalidation_missed_while_redis_was_unreachable_is_replayed(make_client
         client.post("/recommend", json=REQUEST)
         assert redis.process is not None
         os.kill(redis.process.pid, signal.SIGSTOP)  # frozen: times out, data kept
-        body = {"interactions": [{"user_id": "7", "item_id": "1", "timestamp": 2_100_000_000}]}
+        body = {"interactions": [{"user_id": "7", "item_id": "1", "timestamp": 1_750_000_000}]}
         assert client.post("/interactions", json=body).status_code == 200
         os.kill(redis.process.pid, signal.SIGCONT)
         client.get("/readyz")  # recovery is noticed, pending invalidations are flushed

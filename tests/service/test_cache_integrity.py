@@ -109,7 +109,7 @@ def test_an_ingestion_during_an_outage_survives_a_restart_of_the_service(
             assert client.post("/recommend", json=REQUEST).json()["cached"] is True
             store.stop()  # SIGKILL: the entry is in the append-only file
             top = first["items"][0]["item_id"]
-            row = {"user_id": "7", "item_id": top, "timestamp": 2_000_000_000}
+            row = {"user_id": "7", "item_id": top, "timestamp": 1_700_000_000}
             assert client.post("/interactions", json={"interactions": [row]}).status_code == 200
         store.restart()
         assert _entries(store.url, "7"), "the old entry came back with Redis"
@@ -132,7 +132,7 @@ def test_a_frozen_redis_during_an_ingestion_and_a_restart_serves_nothing_stale(
             assert client.post("/recommend", json=REQUEST).json()["cached"] is True
             assert store.process is not None
             os.kill(store.process.pid, signal.SIGSTOP)
-            row = {"user_id": "7", "item_id": "1", "timestamp": 2_100_000_000}
+            row = {"user_id": "7", "item_id": "1", "timestamp": 1_750_000_000}
             assert client.post("/interactions", json={"interactions": [row]}).status_code == 200
         with _app(tiny_model_dir, store.url) as client:
             os.kill(store.process.pid, signal.SIGCONT)

@@ -99,7 +99,7 @@ def batches() -> list[dict[str, object]]:
     out = []
     for b in range(5):
         rows = [
-            {"user_id": f"dur-u{b}-{k}", "item_id": item, "timestamp": 2_000_000_000 + b * 100 + k}
+            {"user_id": f"dur-u{b}-{k}", "item_id": item, "timestamp": 1_700_000_000 + b * 100 + k}
             for k in range(10)
             for item in (f"dur-i{b}-{k % 3}", "50")
         ]

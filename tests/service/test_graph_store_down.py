@@ -64,6 +64,8 @@ def test_bolt_backed_service_answers_then_503s_when_the_server_dies(tiny_model_d
             down = client.post("/recommend", json={"user_id": "a", "k": 3, "explain": False})
             assert down.status_code == 503
             assert down.json()["error"] == "graph_store_unavailable"
+            internals = (server.uri, server.database, "bolt://", "127.0.0.1")
+            assert not [x for x in internals if x in down.text], down.text
             ingest = client.post(
                 "/interactions",
                 json={"interactions": [{"user_id": "a", "item_id": "9", "timestamp": 1}]},
@@ -71,6 +73,9 @@ def test_bolt_backed_service_answers_then_503s_when_the_server_dies(tiny_model_d
             assert ingest.status_code == 503
             ready = client.get("/readyz")
             assert ready.status_code == 503 and ready.json()["status"] == "unavailable"
+            assert ready.json()["checks"]["graph_store"]["detail"] in {"unreachable", "timed out"}
+            assert not [x for x in internals if x in ready.text], ready.text
+            assert not [x for x in internals if x in ingest.text], ingest.text
     finally:
         if server_cm is not None:
             server_cm.__exit__(None, None, None)
