@@ -3,6 +3,7 @@
     r2rec train data --dataset ml-100k [--split valid] [--limit-users N] [--teacher-url URL]
     r2rec train sft  [--config FILE] [--name N] [--data D] [--max-steps S] [--set key=value]
     r2rec train grpo [--config FILE] --init-run SFT_RUN [--set key=value]
+    r2rec train listwise [--config FILE] [--set key=value]     # fused letter-logit LoRA
     r2rec train data --task rating --dataset ml-100k               # rating data
     r2rec train grpo --task rating --init base|sft --name N        # RecZero | RecOne
     r2rec model publish RUN [--force]
@@ -181,6 +182,27 @@ def grpo_command(
         typer.echo(f"RecOne: cold start {sft.name} ({sft.max_steps} SFT steps), then GRPO")
     typer.echo(to_yaml(grpo))
     typer.echo(f"{run_recipe(resolved, init, steps, coldstart)}: done")
+
+
+@train_app.command("listwise")
+def listwise_command(
+    config: ConfigOpt = None,
+    sets: SetOpt = None,
+    show_config: Annotated[bool, typer.Option(help="Print every field and exit.")] = False,
+) -> None:
+    """Listwise letter-logit LoRA fused with the collaborative combiner (training.listwise):
+    train, choose alpha on valid, score test once; results in the config's out_dir."""
+    from training.config import describe, load_config, to_yaml
+    from training.listwise import ListwiseConfig, run_listwise
+
+    if show_config:
+        typer.echo(describe(ListwiseConfig))
+        return
+    resolved = load_config(ListwiseConfig, config, _overrides({}, sets))
+    _logging()
+    typer.echo(to_yaml(resolved))
+    summary = run_listwise(resolved)
+    typer.echo(json.dumps(summary["rows"], indent=2))
 
 
 def publish_command(

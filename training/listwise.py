@@ -1,0 +1,553 @@
+"""Listwise LLM ranking fused with the collaborative combiner (residual fusion).
+
+One example = one case: the model reads a compact prompt (history, then the 20 candidates
+lettered A-T in a freshly shuffled order, then the assistant text ``"Answer:"`` exactly as
+the service's explain=false mode renders it) and one forward pass gives the next-token
+logits of the 20 letter tokens ``" A"`` .. ``" T"`` at the answer position. The
+candidates' scores are
+
+    score_j = base_j + alpha * (letter_logit_j - mean_k letter_logit_k)
+
+where ``base`` is the non-LLM combiner (``baselines.combiner``; fitted on the LLM's own
+training rows, so the validation split stays clean for choosing settings) or the z-scored
+SASRec score, and ``alpha`` is a learned scalar (small at start, so training starts at
+the collaborative model's level and the LLM only has to learn what it misses). The loss
+is the cross-entropy of the target under a softmax over the 20 scores (listwise); LoRA
+(peft) adapters on the attention projections and ``alpha`` are trained.
+
+Rows: training row sets of ``baselines.features`` (``train3``: each user's third-from-last
+interaction, features from models fitted on everything before it). After training, the
+letter logits of every ``select_rowset`` (valid) and ``test_rowset`` case are computed
+once; the final ``alpha`` is chosen on valid from ``alpha_grid`` x learned alpha (lowest
+listwise cross-entropy), and test is scored once with it.
+
+    config = ListwiseConfig(model_path="...", features_dir=".r2rec/features/ml-100k", out_dir="...")
+    summary = run_listwise(config)          # writes out_dir/{summary.json, r2rec.json, r2rec.md}
+
+Command line: ``r2rec train listwise --config training/configs/listwise-smollm2.yaml``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from baselines.combiner import (
+    ListwiseCombiner,
+    hits_at_1,
+    listwise_nll,
+    metrics_row,
+    zscore_per_case,
+)
+from baselines.features import FeatureSet, feature_path
+from common.errors import UserInputError
+from evaluation.ranker import Case
+from evaluation.significance import mcnemar_exact
+from reasoning.prompt import ANSWER_PREFIX, ItemInfo, answer_letter_tokens, clean_meta, clean_title
+
+log = logging.getLogger(__name__)
+
+COMPACT_SYSTEM = "Movie recommender: give the letter of the candidate the user watches next."
+
+
+@dataclass(frozen=True)
+class ListwiseConfig:
+    """One listwise fused run: data, prompt, LoRA, optimisation, selection."""
+
+    model_path: str = field(
+        default="", metadata={"help": "Base model folder (r2rec model prepare-base)."}
+    )
+    features_dir: str = field(
+        default="", metadata={"help": "Folder of <rowset>.npz from python -m baselines.features."}
+    )
+    dataset: str = field(default="ml-100k", metadata={"help": "Dataset (item titles)."})
+    out_dir: str = field(default="", metadata={"help": "Run folder for adapter and results."})
+    train_rowsets: tuple[str, ...] = field(
+        default=("train3",), metadata={"help": "Row sets trained on (comma-separated)."}
+    )
+    select_rowset: str = field(
+        default="valid", metadata={"help": "Row set alpha is chosen on (never trained on)."}
+    )
+    test_rowset: str = field(default="test", metadata={"help": "Row set scored once at the end."})
+    base: str = field(
+        default="combiner",
+        metadata={"help": "Fusion base: combiner (fitted on the train rows) or sasrec (z-score)."},
+    )
+    sasrec_scale: float = field(
+        default=2.6, metadata={"help": "base = this x z(SASRec) when base is sasrec."}
+    )
+    max_train_rows: int = field(default=0, metadata={"help": "Cap on training rows (0: all)."})
+    max_train_seconds: float = field(
+        default=0.0, metadata={"help": "Stop training after this wall time (0: no limit)."}
+    )
+    max_select_rows: int = field(
+        default=0, metadata={"help": "Cap on select (valid) rows scored, first N (0: all)."}
+    )
+    max_test_rows: int = field(
+        default=0, metadata={"help": "Cap on test rows scored, first N (0: all)."}
+    )
+    wait_for_features_s: float = field(
+        default=0.0,
+        metadata={"help": "After training, wait this long for missing valid/test features."},
+    )
+    epochs: int = field(default=1, metadata={"help": "Passes over the training rows."})
+    batch_size: int = field(default=4, metadata={"help": "Examples per optimiser step."})
+    eval_batch_size: int = field(default=8, metadata={"help": "Examples per scoring pass."})
+    lr: float = field(default=3e-4, metadata={"help": "AdamW learning rate of the LoRA weights."})
+    alpha_lr: float = field(default=1e-2, metadata={"help": "Learning rate of alpha."})
+    alpha_init: float = field(default=0.1, metadata={"help": "Initial fusion weight alpha."})
+    alpha_grid: tuple[float, ...] = field(
+        default=(0.0, 0.5, 1.0, 1.5, 2.0),
+        metadata={"help": "Multiples of the learned alpha tried on the select row set."},
+    )
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling numerator."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
+    lora_targets: tuple[str, ...] = field(
+        default=("q_proj", "k_proj", "v_proj", "o_proj"),
+        metadata={"help": "Module names that get LoRA adapters."},
+    )
+    history_items: int = field(default=5, metadata={"help": "History items shown (newest)."})
+    title_chars: int = field(default=18, metadata={"help": "Titles are cut to this many chars."})
+    genres: int = field(default=1, metadata={"help": "Genres shown per item (0: none)."})
+    threads: int = field(default=2, metadata={"help": "torch intra-op threads."})
+    seed: int = field(default=0, metadata={"help": "Shuffles, candidate orders, init."})
+    log_every: int = field(default=20, metadata={"help": "Optimiser steps between log lines."})
+
+    def __post_init__(self) -> None:
+        if self.base not in ("combiner", "sasrec"):
+            raise UserInputError(f"base must be combiner or sasrec, got {self.base!r}")
+        if not self.train_rowsets:
+            raise UserInputError("train_rowsets is empty")
+        if self.select_rowset in self.train_rowsets or self.test_rowset in self.train_rowsets:
+            raise UserInputError("valid/test row sets cannot be trained on")
+
+
+# ---------------------------------------------------------------------------- prompts
+def item_lookup(items: Any, config: ListwiseConfig) -> dict[str, ItemInfo]:
+    """item id -> ItemInfo with the title cut short and the first ``genres`` genres."""
+    out = {}
+    for row in items.itertuples(index=False):
+        title = str(row.title)
+        if len(title) > config.title_chars:
+            title = title[: config.title_chars].rstrip(" ,:;-")
+        genres = str(getattr(row, "genres", "") or "")
+        kept = "|".join(g for g in genres.split("|")[: config.genres] if g) if config.genres else ""
+        year = getattr(row, "year", "")
+        year_text = "" if year is None or str(year) in ("", "nan", "None") else str(year)
+        out[str(row.item_id)] = ItemInfo(str(row.item_id), title, year_text, kept)
+    return out
+
+
+def compact_item(item: ItemInfo) -> str:
+    """'Singin' in the Rain (1952, Musical)': sanitised title, year, kept genres."""
+    meta = ", ".join(m for m in (clean_meta(item.year), clean_meta(item.genres)) if m)
+    return f"{clean_title(item.title)} ({meta})" if meta else clean_title(item.title)
+
+
+def render_compact(
+    case: Case, order: np.ndarray, lookup: dict[str, ItemInfo], config: ListwiseConfig
+) -> list[dict[str, str]]:
+    """Chat messages for one case with candidates in ``order``, ending in the assistant
+    text ``ANSWER_PREFIX`` that the model continues with a letter."""
+    unknown = ItemInfo("?", "unknown item")
+    history = case.history[-config.history_items :]
+    lines = ["Watched (oldest first):"]
+    lines += [f"- {compact_item(lookup.get(i, unknown))}" for i in history]
+    lines += ["Candidates:"]
+    letters = [t.strip() for t in answer_letter_tokens(len(order))]
+    for letter, j in zip(letters, order, strict=True):
+        lines.append(f"({letter}) {compact_item(lookup.get(case.candidates[j], unknown))}")
+    lines.append("Next?")
+    return [
+        {"role": "system", "content": COMPACT_SYSTEM},
+        {"role": "user", "content": "\n".join(lines)},
+        {"role": "assistant", "content": ANSWER_PREFIX},
+    ]
+
+
+def shown_position(order: np.ndarray, candidate: int) -> int:
+    """Where candidate index ``candidate`` is shown (its letter) when shown in ``order``."""
+    return int(np.flatnonzero(np.asarray(order) == candidate)[0])
+
+
+class _Encoder:
+    """Chat template rendering (continuing the assistant's "Answer:") and letter ids."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        tokenizer.padding_side = "left"
+        ids = []
+        for token in answer_letter_tokens(20):
+            encoded = tokenizer.encode(token, add_special_tokens=False)
+            if len(encoded) != 1:
+                raise UserInputError(f"{token!r} is not one token for this tokenizer")
+            ids.append(encoded[0])
+        self.letter_ids = ids
+
+    def text(self, messages: list[dict[str, str]]) -> str:
+        return str(
+            self.tokenizer.apply_chat_template(
+                messages, tokenize=False, continue_final_message=True
+            )
+        )
+
+    def batch(self, texts: list[str]) -> dict[str, Any]:
+        return dict(
+            self.tokenizer(texts, add_special_tokens=False, padding=True, return_tensors="pt")
+        )
+
+
+# ---------------------------------------------------------------------------- data
+@dataclass
+class _Rows:
+    cases: list[Case]
+    base: np.ndarray  # (n, 20) fusion base scores in the case's candidate order
+    target: np.ndarray  # (n,)
+    sasrec: np.ndarray  # (n, 20) raw SASRec scores
+
+
+def _load(config: ListwiseConfig, rowset: str) -> FeatureSet:
+    path = feature_path(Path(config.features_dir), rowset)
+    if not path.is_file():
+        raise UserInputError(f"{path}: no feature file (python -m baselines.features)")
+    return FeatureSet.load(path)
+
+
+def _base_scores(
+    config: ListwiseConfig, feats: FeatureSet, combiner: ListwiseCombiner
+) -> np.ndarray:
+    if config.base == "combiner":
+        return combiner.score(feats.scores)
+    sasrec = feats.names.index("sasrec")
+    return np.asarray(config.sasrec_scale * zscore_per_case(feats.scores[:, :, [sasrec]])[:, :, 0])
+
+
+def _rows(config: ListwiseConfig, feats: FeatureSet, combiner: ListwiseCombiner, cap: int) -> _Rows:
+    n = len(feats.cases) if cap <= 0 else min(cap, len(feats.cases))
+    return _Rows(
+        cases=feats.cases[:n],
+        base=_base_scores(config, feats, combiner)[:n],
+        target=feats.target_index[:n],
+        sasrec=feats.column("sasrec")[:n],
+    )
+
+
+# ---------------------------------------------------------------------------- model
+def _load_model(config: ListwiseConfig) -> tuple[Any, _Encoder]:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(config.model_path)
+    model = AutoModelForCausalLM.from_pretrained(config.model_path, dtype=torch.float32)
+    lora = LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=list(config.lora_targets),
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, lora), _Encoder(tokenizer)
+
+
+def _letter_logits(model: Any, encoder: _Encoder, texts: list[str]) -> Any:
+    """(batch, 20) logits of the letter tokens at the last (answer) position."""
+    import torch
+
+    batch = encoder.batch(texts)
+    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    return out.logits[:, -1, :][:, torch.tensor(encoder.letter_ids)]
+
+
+def centred_logits(
+    model: Any,
+    encoder: _Encoder,
+    cases: list[Case],
+    lookup: dict[str, ItemInfo],
+    config: ListwiseConfig,
+    partial: Path | None = None,
+) -> tuple[np.ndarray, float]:
+    """(n, 20) centred letter logits in each case's own candidate order; mean prompt tokens.
+    With ``partial``, the rows done so far are saved there after every batch."""
+    import torch
+
+    model.eval()
+    out = np.zeros((len(cases), 20))
+    tokens = 0
+    identity = np.arange(20)
+    with torch.inference_mode():
+        for start in range(0, len(cases), config.eval_batch_size):
+            chunk = cases[start : start + config.eval_batch_size]
+            texts = [encoder.text(render_compact(c, identity, lookup, config)) for c in chunk]
+            tokens += sum(len(encoder.tokenizer.encode(t, add_special_tokens=False)) for t in texts)
+            logits = _letter_logits(model, encoder, texts).double().numpy()
+            out[start : start + len(chunk)] = logits - logits.mean(axis=1, keepdims=True)
+            if partial is not None:
+                np.save(partial, out[: start + len(chunk)])
+    return out, tokens / max(1, len(cases))
+
+
+# ---------------------------------------------------------------------------- training
+@dataclass
+class TrainStats:
+    examples_seen: int = 0
+    steps: int = 0
+    seconds: float = 0.0
+    mean_tokens: float = 0.0
+    alpha: float = 0.0
+    losses: list[float] = field(default_factory=list)  # mean loss per log window
+    base_losses: list[float] = field(default_factory=list)  # base-only loss, same windows
+
+
+def train(
+    model: Any,
+    encoder: _Encoder,
+    rows: _Rows,
+    lookup: dict[str, ItemInfo],
+    config: ListwiseConfig,
+) -> tuple[TrainStats, Any]:
+    """Listwise CE over base + alpha * centred letter logits; returns stats and alpha."""
+    import torch
+
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    alpha = torch.nn.Parameter(torch.tensor(float(config.alpha_init)))
+    lora_params = [p for p in model.parameters() if p.requires_grad]
+    optimiser = torch.optim.AdamW(
+        [{"params": lora_params, "lr": config.lr}, {"params": [alpha], "lr": config.alpha_lr}],
+        weight_decay=0.0,
+    )
+    stats = TrainStats()
+    start = time.perf_counter()
+    window: list[float] = []
+    window_base: list[float] = []
+    total_tokens = 0
+    model.train()
+    stop = False
+    for _epoch in range(config.epochs):
+        order = rng.permutation(len(rows.cases))
+        for begin in range(0, len(order), config.batch_size):
+            idx = order[begin : begin + config.batch_size]
+            perms = [rng.permutation(20) for _ in idx]  # shown position p -> candidate perm[p]
+            texts = [
+                encoder.text(render_compact(rows.cases[i], perm, lookup, config))
+                for i, perm in zip(idx, perms, strict=True)
+            ]
+            total_tokens += sum(
+                len(encoder.tokenizer.encode(t, add_special_tokens=False)) for t in texts
+            )
+            letters = _letter_logits(model, encoder, texts)  # (b, 20) in shown order
+            centred = letters - letters.mean(dim=1, keepdim=True)
+            base = torch.tensor(
+                np.stack([rows.base[i][perm] for i, perm in zip(idx, perms, strict=True)])
+            )
+            target = torch.tensor(
+                [
+                    int(np.where(perm == rows.target[i])[0][0])
+                    for i, perm in zip(idx, perms, strict=True)
+                ]
+            )
+            scores = base + alpha * centred.double()
+            loss = torch.nn.functional.cross_entropy(scores, target)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            stats.steps += 1
+            stats.examples_seen += len(idx)
+            window.append(float(loss.detach()))
+            window_base.append(float(torch.nn.functional.cross_entropy(base, target)))
+            if stats.steps % config.log_every == 0:
+                stats.losses.append(float(np.mean(window)))
+                stats.base_losses.append(float(np.mean(window_base)))
+                log.info(
+                    "step %d, %d examples, %.0f s: loss %.4f (base alone %.4f), alpha %.4f",
+                    stats.steps,
+                    stats.examples_seen,
+                    time.perf_counter() - start,
+                    stats.losses[-1],
+                    stats.base_losses[-1],
+                    float(alpha.detach()),
+                )
+                window, window_base = [], []
+            if config.max_train_seconds and time.perf_counter() - start > config.max_train_seconds:
+                log.info("training stopped at the %.0f s budget", config.max_train_seconds)
+                stop = True
+                break
+        if stop:
+            break
+    if window:
+        stats.losses.append(float(np.mean(window)))
+        stats.base_losses.append(float(np.mean(window_base)))
+    stats.seconds = time.perf_counter() - start
+    stats.mean_tokens = total_tokens / max(1, stats.examples_seen)
+    stats.alpha = float(alpha.detach())
+    return stats, alpha
+
+
+# ---------------------------------------------------------------------------- selection + report
+def choose_alpha(
+    base: np.ndarray,
+    centred: np.ndarray,
+    target: np.ndarray,
+    learned: float,
+    grid: tuple[float, ...],
+) -> tuple[float, list[dict[str, float]]]:
+    """The alpha (multiples of ``learned``) with the lowest listwise cross-entropy."""
+    trials = []
+    for mult in grid:
+        a = mult * learned
+        fused = base + a * centred
+        trials.append(
+            {
+                "multiple": mult,
+                "alpha": a,
+                "nll": listwise_nll(fused, target),
+                "HR@1": float(hits_at_1(fused, target).mean()),
+            }
+        )
+    best = min(trials, key=lambda t: (t["nll"], abs(t["multiple"] - 1.0)))
+    return best["alpha"], trials
+
+
+def _p(a: np.ndarray, b: np.ndarray) -> float:
+    return mcnemar_exact(a, b).p_value
+
+
+def report_rows(named: list[tuple[str, np.ndarray]], target: np.ndarray) -> list[dict[str, Any]]:
+    """Metrics rows for each (name, scores) with McNemar p on HR@1 against the rows named
+    ``sasrec`` and ``combiner`` (when present)."""
+    hits = {name: hits_at_1(scores, target) for name, scores in named}
+    rows = []
+    for name, scores in named:
+        row: dict[str, Any] = metrics_row(name, scores, target)
+        for ref in ("sasrec", "combiner"):
+            row[f"p_vs_{ref}"] = (
+                None if ref not in hits or ref == name else _p(hits[name], hits[ref])
+            )
+        rows.append(row)
+    return rows
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    head = "| model | HR@1 | HR@5 | NDCG@10 | HR@1 stderr | n | p vs SASRec | p vs combiner |"
+    lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+
+        def fmt(v: Any) -> str:
+            return "" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
+
+        lines.append(
+            f"| {r['model']} | {fmt(r['HR@1'])} | {fmt(r['HR@5'])} | {fmt(r['NDCG@10'])} | "
+            f"{fmt(r['HR@1 stderr'])} | {r['n']} | {fmt(r['p_vs_sasrec'])} | "
+            f"{fmt(r['p_vs_combiner'])} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _wait_for(config: ListwiseConfig, rowsets: tuple[str, ...]) -> None:
+    deadline = time.monotonic() + config.wait_for_features_s
+    paths = [feature_path(Path(config.features_dir), r) for r in rowsets]
+    while not all(p.is_file() for p in paths) and time.monotonic() < deadline:
+        log.info("waiting for %s", [str(p) for p in paths if not p.is_file()])
+        time.sleep(30)
+
+
+def run_listwise(config: ListwiseConfig) -> dict[str, Any]:
+    """Train, choose alpha on the select row set, score the test row set once; write
+    out_dir/{adapter/, logits_<rowset>.npy, summary.json, r2rec.json, r2rec.md}."""
+    import torch
+
+    from recdata import load_dataset
+
+    if not config.model_path or not config.features_dir or not config.out_dir:
+        raise UserInputError("model_path, features_dir and out_dir are required")
+    torch.set_num_threads(config.threads)
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    lookup = item_lookup(load_dataset(config.dataset).items, config)
+
+    train_feats = [_load(config, r) for r in config.train_rowsets]
+    fit_scores = np.concatenate([f.scores for f in train_feats])
+    fit_target = np.concatenate([f.target_index for f in train_feats])
+    base_combiner = ListwiseCombiner.fit_cv(fit_scores, fit_target, names=train_feats[0].names)
+    merged = FeatureSet(
+        dataset=config.dataset,
+        rowset="+".join(config.train_rowsets),
+        names=train_feats[0].names,
+        cases=[c for f in train_feats for c in f.cases],
+        scores=fit_scores,
+    )
+    train_rows = _rows(config, merged, base_combiner, config.max_train_rows)
+
+    model, encoder = _load_model(config)
+    stats, _alpha = train(model, encoder, train_rows, lookup, config)
+    model.save_pretrained(str(out / "adapter"))
+    (out / "train.json").write_text(json.dumps(asdict(stats), indent=2) + "\n")
+
+    _wait_for(config, (config.select_rowset, config.test_rowset))
+    select = _load(config, config.select_rowset)
+    test = _load(config, config.test_rowset)
+    # the yardstick combiner: fitted on all select (validation) cases, as reported alone
+    yardstick = ListwiseCombiner.fit_cv(select.scores, select.target_index, names=select.names)
+    select_rows = _rows(config, select, base_combiner, config.max_select_rows)
+    test_rows = _rows(config, test, base_combiner, config.max_test_rows)
+
+    start = time.perf_counter()
+    select_logits, select_tokens = centred_logits(
+        model, encoder, select_rows.cases, lookup, config, out / "partial_select.npy"
+    )
+    np.save(out / f"logits_{config.select_rowset}.npy", select_logits)
+    test_logits, test_tokens = centred_logits(
+        model, encoder, test_rows.cases, lookup, config, out / "partial_test.npy"
+    )
+    np.save(out / f"logits_{config.test_rowset}.npy", test_logits)
+    score_seconds = time.perf_counter() - start
+
+    chosen, trials = choose_alpha(
+        select_rows.base, select_logits, select_rows.target, stats.alpha, config.alpha_grid
+    )
+    n_test = len(test_rows.cases)
+    yard_test = yardstick.score(test.scores)[:n_test]
+    named = [
+        ("sasrec", test_rows.sasrec),
+        ("combiner", yard_test),
+        (
+            f"fusion base ({config.base}, fitted on {'+'.join(config.train_rowsets)})",
+            test_rows.base,
+        ),
+        ("LLM letter logits alone", test_logits),
+        (
+            f"fused: base + {chosen:.4f} x LLM (alpha chosen on {config.select_rowset})",
+            test_rows.base + chosen * test_logits,
+        ),
+    ]
+    rows = report_rows(named, test_rows.target)
+    summary = {
+        "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()},
+        "train": asdict(stats),
+        "train_rows": len(train_rows.cases),
+        "score_seconds": score_seconds,
+        "prompt_tokens_select": select_tokens,
+        "prompt_tokens_test": test_tokens,
+        "learned_alpha": stats.alpha,
+        "chosen_alpha": chosen,
+        "alpha_trials_on_select": trials,
+        "base_combiner": base_combiner.describe(),
+        "yardstick_combiner": yardstick.describe(),
+        "test_nll": {name: listwise_nll(s, test_rows.target) for name, s in named},
+        "rows": rows,
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out / "r2rec.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (out / "r2rec.md").write_text(markdown(rows))
+    log.info("done: %s", json.dumps(rows))
+    return summary
