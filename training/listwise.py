@@ -551,3 +551,80 @@ def run_listwise(config: ListwiseConfig) -> dict[str, Any]:
     (out / "r2rec.md").write_text(markdown(rows))
     log.info("done: %s", json.dumps(rows))
     return summary
+
+
+def _saved_logits(out: Path, rowset: str) -> tuple[np.ndarray, bool]:
+    full = out / f"logits_{rowset}.npy"
+    if full.is_file():
+        return np.load(full), False
+    part = out / f"partial_{rowset}.npy"
+    if part.is_file():
+        return np.load(part), True
+    raise UserInputError(f"{out}: no letter logits for {rowset} (run the training first)")
+
+
+def report_saved(config: ListwiseConfig) -> dict[str, Any]:
+    """The report of a run from what it saved (adapter training stats, letter logits),
+    for a run stopped while scoring: valid/test rows are the first N whose logits exist,
+    and every row of the table (SASRec, combiner, fused) is on those same N test cases."""
+    from transformers import AutoTokenizer
+
+    from recdata import load_dataset
+
+    out = Path(config.out_dir)
+    stats = json.loads((out / "train.json").read_text())
+    train_feats = [_load(config, r) for r in config.train_rowsets]
+    fit_scores = np.concatenate([f.scores for f in train_feats])
+    fit_target = np.concatenate([f.target_index for f in train_feats])
+    base_combiner = ListwiseCombiner.fit_cv(fit_scores, fit_target, names=train_feats[0].names)
+    select = _load(config, config.select_rowset)
+    test = _load(config, config.test_rowset)
+    yardstick = ListwiseCombiner.fit_cv(select.scores, select.target_index, names=select.names)
+    select_logits, select_partial = _saved_logits(out, config.select_rowset)
+    test_logits, test_partial = _saved_logits(out, config.test_rowset)
+    select_rows = _rows(config, select, base_combiner, len(select_logits))
+    test_rows = _rows(config, test, base_combiner, len(test_logits))
+    chosen, trials = choose_alpha(
+        select_rows.base, select_logits, select_rows.target, stats["alpha"], config.alpha_grid
+    )
+    lookup = item_lookup(load_dataset(config.dataset).items, config)
+    encoder = _Encoder(AutoTokenizer.from_pretrained(config.model_path))
+    identity = np.arange(20)
+    tokens = [
+        len(encoder.tokenizer.encode(encoder.text(render_compact(c, identity, lookup, config))))
+        for c in test_rows.cases
+    ]
+    named = [
+        ("sasrec", test_rows.sasrec),
+        ("combiner", yardstick.score(test.scores)[: len(test_logits)]),
+        (
+            f"fusion base ({config.base}, fitted on {'+'.join(config.train_rowsets)})",
+            test_rows.base,
+        ),
+        ("LLM letter logits alone", test_logits),
+        (
+            f"fused: base + {chosen:.4f} x LLM (alpha chosen on {config.select_rowset})",
+            test_rows.base + chosen * test_logits,
+        ),
+    ]
+    rows = report_rows(named, test_rows.target)
+    summary = {
+        "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()},
+        "train": stats,
+        "select_rows_scored": len(select_logits),
+        "select_partial": select_partial,
+        "test_rows_scored": len(test_logits),
+        "test_partial": test_partial,
+        "prompt_tokens_test_mean": float(np.mean(tokens)) if tokens else 0.0,
+        "learned_alpha": stats["alpha"],
+        "chosen_alpha": chosen,
+        "alpha_trials_on_select": trials,
+        "base_combiner": base_combiner.describe(),
+        "yardstick_combiner": yardstick.describe(),
+        "test_nll": {name: listwise_nll(s, test_rows.target) for name, s in named},
+        "rows": rows,
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out / "r2rec.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (out / "r2rec.md").write_text(markdown(rows))
+    return summary

@@ -189,11 +189,14 @@ def listwise_command(
     config: ConfigOpt = None,
     sets: SetOpt = None,
     show_config: Annotated[bool, typer.Option(help="Print every field and exit.")] = False,
+    report_only: Annotated[
+        bool, typer.Option(help="Only rebuild the report from the run's saved logits.")
+    ] = False,
 ) -> None:
     """Listwise letter-logit LoRA fused with the collaborative combiner (training.listwise):
     train, choose alpha on valid, score test once; results in the config's out_dir."""
     from training.config import describe, load_config, to_yaml
-    from training.listwise import ListwiseConfig, run_listwise
+    from training.listwise import ListwiseConfig, report_saved, run_listwise
 
     if show_config:
         typer.echo(describe(ListwiseConfig))
@@ -201,7 +204,7 @@ def listwise_command(
     resolved = load_config(ListwiseConfig, config, _overrides({}, sets))
     _logging()
     typer.echo(to_yaml(resolved))
-    summary = run_listwise(resolved)
+    summary = report_saved(resolved) if report_only else run_listwise(resolved)
     typer.echo(json.dumps(summary["rows"], indent=2))
 
 

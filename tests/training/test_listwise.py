@@ -17,6 +17,7 @@ from training.listwise import (
     choose_alpha,
     item_lookup,
     render_compact,
+    report_saved,
     run_listwise,
     shown_position,
 )
@@ -94,3 +95,12 @@ def test_tiny_run_end_to_end(tmp_path: Path, tiny_model_dir: Path) -> None:
         assert row["n"] == 6
     assert (tmp_path / "run" / "adapter" / "adapter_config.json").is_file()
     assert np.load(tmp_path / "run" / "logits_test.npy").shape == (6, 20)
+
+    # a run stopped while scoring test: the report uses the first rows that were scored
+    run = tmp_path / "run"
+    full = np.load(run / "logits_test.npy")
+    (run / "logits_test.npy").unlink()
+    np.save(run / "partial_test.npy", full[:3])
+    again = report_saved(config)
+    assert again["test_partial"] and all(r["n"] == 3 for r in again["rows"])
+    assert again["chosen_alpha"] == summary["chosen_alpha"]
