@@ -19,6 +19,13 @@ answering something malformed) and ``fallback_on_llm_error`` is set, the graph
 co-interaction scorer ranks instead (``fallback``, ``reason`` says why in a few fixed
 words) and the explanation is written from the evidence chains. `Recommender.last_llm`
 keeps the outcome of the most recent LLM call, for readiness checks.
+
+Deadlines: ``recommend_many(..., deadline=t)`` gives the LLM until ``t`` (``time.monotonic()``
+seconds), or ``llm_timeout_s`` if that ends sooner; the service passes each request's own
+deadline, which started when the request arrived, so time spent queued counts. A batch
+whose deadline has already passed when it is prepared gets the fallback without asking
+the LLM. `Recommender.fallback` serves the graph scorer's ranking outright (a queue that
+cannot reach the model in time).
 More than 20 given candidates: the graph scorer picks the 20 the LLM sees; the rest
 follow in graph order.
 """
@@ -196,10 +203,24 @@ class Recommender:
     ) -> Recommendation:
         return (await self.recommend_many([(user_id, candidates)], explain))[0]
 
+    async def fallback(
+        self, user_id: str, candidates: Sequence[str] | None, reason: str
+    ) -> Recommendation:
+        """The graph scorer's ranking without asking the LLM, flagged ``fallback`` with
+        ``reason`` (popular items for a cold user, as ever)."""
+        prep = await self._prepare(user_id, candidates)
+        if not prep.history:
+            return self._graph_ranking(prep, reason="cold start", cold_start=True)
+        return self._graph_ranking(prep, reason=reason, fallback=True)
+
     async def recommend_many(
-        self, requests: Sequence[tuple[str, Sequence[str] | None]], explain: bool
+        self,
+        requests: Sequence[tuple[str, Sequence[str] | None]],
+        explain: bool,
+        deadline: float | None = None,
     ) -> list[Recommendation]:
-        """Rank for several users at once; the LLM sees them as one batch."""
+        """Rank for several users at once; the LLM sees them as one batch and must answer
+        by ``deadline`` (``time.monotonic()``; None = ``llm_timeout_s`` alone)."""
         prepared = await asyncio.gather(*(self._prepare(u, c) for u, c in requests))
         results: list[Recommendation | None] = [None] * len(prepared)
         asks = []
@@ -208,12 +229,21 @@ class Recommender:
                 results[index] = self._graph_ranking(prep, reason="cold start", cold_start=True)
             else:
                 asks.append(index)
-        if asks:
+        timeout = self.config.llm_timeout_s
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            timeout = left if timeout is None else min(timeout, left)
+        if asks and timeout is not None and timeout <= 0:  # no time left to ask the LLM
+            for index in asks:
+                results[index] = self._graph_ranking(
+                    prepared[index], reason=fallback_reason(LLMTimeout()), fallback=True
+                )
+        elif asks:
             batch = [prepared[i] for i in asks]
             started = time.perf_counter()
             try:
                 work = self._explain(batch) if explain else self._score(batch)
-                ranked = await asyncio.wait_for(work, self.config.llm_timeout_s)
+                ranked = await asyncio.wait_for(work, timeout)
                 seconds = time.perf_counter() - started  # what each request waited on the LLM
                 self.last_llm = LLMOutcome(ok=True, at=time.time())
             except (LLMError, TimeoutError) as err:

@@ -4,12 +4,16 @@ Starts the service (``r2rec serve`` in a child process, on a free 127.0.0.1 port
 the usual ``R2REC_*`` settings plus the options below. The load generator speaks raw
 HTTP/1.1 over one keep-alive connection per concurrent client, so it takes little of the
 CPUs it shares with the service. For each path (cached, explain=false,
+explain=true, and ``mixed``: explain=false with every ``--explain-every``-th request
 explain=true) and each concurrency sends a bounded number of requests and prints p50/p99
-latency, requests/s, and the service's own overhead (total minus LLM time, from the
-responses). The cached path needs Redis: ``--redis-url``, or a private ``redis-server``
-started on a free port when one is on PATH.
+and max latency, requests/s, the service's own overhead (total minus LLM time, from the
+responses), how many answers took longer than the request deadline (``--llm-timeout-s``,
+else ``R2REC_LLM_TIMEOUT_S``, else 30 s), how many were the graph scorer's fallback and
+how many were refused with 503. The cached path needs Redis: ``--redis-url``, or a private
+``redis-server`` started on a free port when one is on PATH.
 
     r2rec bench service --requests 64 --concurrency 1,8,32
+    r2rec bench service --paths mixed --concurrency 8 --requests 120 --llm-timeout-s 1
     r2rec bench service --llm-backend vllm --llm-url http://127.0.0.1:8001/v1 --llm-model r2rec
 """
 
@@ -22,7 +26,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -48,6 +52,10 @@ class PathResult:
     rps: float
     overhead_p99_ms: float
     fallbacks: int
+    max_ms: float = 0.0
+    over_deadline: int = 0
+    refused: int = 0  # 503 answers (overloaded)
+    reasons: dict[str, int] = field(default_factory=dict)  # fallbacks by reason
 
 
 def _free_port() -> int:
@@ -100,27 +108,45 @@ class _Connection:
 
 
 async def _drive(
-    host: str, port: int, path: str, concurrency: int, n: int, explain: bool, same_user: bool
+    host: str,
+    port: int,
+    path: str,
+    concurrency: int,
+    n: int,
+    explain: bool,
+    same_user: bool,
+    explain_every: int = 0,
+    deadline_s: float = 30.0,
 ) -> PathResult:
+    """``n`` requests over ``concurrency`` connections; with ``explain_every`` > 0, request
+    number i (from 0) is explain=true when i % explain_every == 0, else explain=false."""
     latencies: list[float] = []
     overheads: list[float] = []
-    fallbacks = 0
+    fallbacks = refused = 0
+    reasons: dict[str, int] = {}
     queue = list(range(n))
     connections = [await _Connection.open(host, port) for _ in range(concurrency)]
 
     async def worker(connection: _Connection) -> None:
-        nonlocal fallbacks
+        nonlocal fallbacks, refused
         while queue:
-            queue.pop()
+            number = queue.pop()
             user = USERS[0] if same_user else USERS[next(_next_user) % len(USERS)]
+            wants = explain if explain_every <= 0 else number % explain_every == 0
             started = time.perf_counter()
             status, body = await connection.post_json(
-                "/recommend", {"user_id": user, "k": 10, "explain": explain}
+                "/recommend", {"user_id": user, "k": 10, "explain": wants}
             )
             latencies.append((time.perf_counter() - started) * 1000)
+            if status == 503:
+                refused += 1
+                continue
             if status != 200:
                 raise RuntimeError(f"POST /recommend answered {status}: {body}")
             fallbacks += int(body["fallback"])
+            if body["fallback"]:
+                reason = str(body.get("fallback_reason"))
+                reasons[reason] = reasons.get(reason, 0) + 1
             overheads.append(latencies[-1] - float(body["llm_ms"]))
 
     started = time.perf_counter()
@@ -137,8 +163,12 @@ async def _drive(
         float(np.percentile(latencies, 50)),
         float(np.percentile(latencies, 99)),
         n / wall,
-        float(np.percentile(overheads, 99)),
+        float(np.percentile(overheads, 99)) if overheads else 0.0,
         fallbacks,
+        max(latencies),
+        sum(latency > deadline_s * 1000 for latency in latencies),
+        refused,
+        reasons,
     )
 
 
@@ -146,9 +176,16 @@ def bench_service(
     requests: Annotated[int, typer.Option(help="Requests per path and concurrency")] = 64,
     concurrency: Annotated[str, typer.Option(help="Comma-separated concurrencies")] = "1,8,32",
     paths: Annotated[
-        str, typer.Option(help="Any of cached,score,explain")
+        str, typer.Option(help="Any of cached,score,explain,mixed")
     ] = "cached,score,explain",
     explain_requests: Annotated[int, typer.Option(help="Requests for explain=true (slow)")] = 16,
+    explain_every: Annotated[
+        int, typer.Option(min=1, help="mixed path: every n-th request is explain=true")
+    ] = 4,
+    llm_timeout_s: Annotated[
+        float | None, typer.Option(help="The service's LLM timeout (= request deadline)")
+    ] = None,
+    max_reasoning_tokens: Annotated[int | None, typer.Option(help="Thought token budget")] = None,
     llm_backend: Annotated[str | None, typer.Option(help="local or vllm")] = None,
     llm_url: Annotated[str | None, typer.Option(help="vLLM base URL")] = None,
     llm_model: Annotated[str | None, typer.Option(help="Served model name")] = None,
@@ -162,6 +199,8 @@ def bench_service(
         ("llm_url", llm_url),
         ("llm_model", llm_model),
         ("model_path", model_path),
+        ("llm_timeout_s", llm_timeout_s),
+        ("max_reasoning_tokens", max_reasoning_tokens),
     ):
         if value is not None:
             env[f"R2REC_{key.upper()}"] = str(value)
@@ -171,6 +210,7 @@ def bench_service(
         redis_url = redis[1] if redis else None
     if redis_url is not None:
         env["R2REC_REDIS_URL"] = redis_url
+    deadline_s = float(env.get("R2REC_LLM_TIMEOUT_S", "30"))
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "r2rec", "serve", "--port", str(port)],
@@ -182,7 +222,16 @@ def bench_service(
     try:
         _wait_ready(base, server)
         results = asyncio.run(
-            _all(port, paths, concurrency, requests, explain_requests, redis_url is not None)
+            _all(
+                port,
+                paths,
+                concurrency,
+                requests,
+                explain_requests,
+                redis_url is not None,
+                explain_every,
+                deadline_s,
+            )
         )
     finally:
         server.terminate()
@@ -190,16 +239,19 @@ def bench_service(
         if redis is not None:
             redis[0].kill()
     backend = env.get("R2REC_LLM_BACKEND", "local")
-    title = f"service on the {backend} LLM"
+    title = f"service on the {backend} LLM, deadline {deadline_s:g} s"
     table = Table(
         "path",
         "concurrency",
         "requests",
         "p50 ms",
         "p99 ms",
+        "max ms",
         "req/s",
         "overhead p99 ms",
+        "over deadline",
         "fallbacks",
+        "503",
         title=title,
     )
     for r in results:
@@ -209,11 +261,18 @@ def bench_service(
             str(r.requests),
             f"{r.p50_ms:.1f}",
             f"{r.p99_ms:.1f}",
+            f"{r.max_ms:.1f}",
             f"{r.rps:.3g}",
             f"{r.overhead_p99_ms:.2f}",
+            str(r.over_deadline),
             str(r.fallbacks),
+            str(r.refused),
         )
     console.print(table)
+    for r in results:
+        if r.reasons:
+            shown = ", ".join(f"{why}: {count}" for why, count in sorted(r.reasons.items()))
+            console.print(f"{r.path} at {r.concurrency}: fallbacks by reason: {shown}")
 
 
 def _wait_ready(base: str, server: subprocess.Popen[bytes], timeout_s: float = 300) -> None:
@@ -231,7 +290,14 @@ def _wait_ready(base: str, server: subprocess.Popen[bytes], timeout_s: float = 3
 
 
 async def _all(
-    port: int, paths: str, concurrency: str, n: int, n_explain: int, has_redis: bool
+    port: int,
+    paths: str,
+    concurrency: str,
+    n: int,
+    n_explain: int,
+    has_redis: bool,
+    explain_every: int = 4,
+    deadline_s: float = 30.0,
 ) -> list[PathResult]:
     levels = [int(c) for c in concurrency.split(",") if c.strip()]
     wanted = [p.strip() for p in paths.split(",")]
@@ -246,8 +312,18 @@ async def _all(
                 results.append(await _drive(host, port, "cached", c, max(n, 100 * c), False, True))
     if "score" in wanted:
         for c in levels:
-            results.append(await _drive(host, port, "explain=false", c, n, False, False))
+            results.append(
+                await _drive(host, port, "explain=false", c, n, False, False, 0, deadline_s)
+            )
     if "explain" in wanted:
         for c in levels:
-            results.append(await _drive(host, port, "explain=true", c, n_explain, True, False))
+            results.append(
+                await _drive(host, port, "explain=true", c, n_explain, True, False, 0, deadline_s)
+            )
+    if "mixed" in wanted:
+        label = f"mixed (1 in {explain_every} explain)"
+        for c in levels:
+            results.append(
+                await _drive(host, port, label, c, n, False, False, explain_every, deadline_s)
+            )
     return results

@@ -12,13 +12,14 @@ from __future__ import annotations
 import gc
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from graph_store.base import GraphStore
 from graph_store.types import ChainParams
-from reasoning.backends import LLMBackend, make_backend
+from reasoning.backends import LLMBackend, LLMError, make_backend
 from reasoning.recommender import Recommendation, Recommender, RecommenderConfig
 from service.batching import RecommendBatcher
 from service.cache import RecommendationCache
@@ -27,6 +28,10 @@ from service.settings import Settings
 
 log = logging.getLogger("r2rec.service")
 GIL_SWITCH_INTERVAL_S = 0.0005
+# Of a request's deadline, the share kept back from the model for serving the fallback
+# (graph queries, shaping the response) when the model is late, at most FALLBACK_RESERVE_S.
+FALLBACK_RESERVE_SHARE = 0.1
+FALLBACK_RESERVE_S = 0.2
 
 
 class StartupError(RuntimeError):
@@ -112,6 +117,20 @@ def open_llm(settings: Settings) -> tuple[LLMBackend, str]:
     return llm, settings.model_version or path.name
 
 
+async def warm_up(llm: LLMBackend) -> None:
+    """One scoring pass before the first request: a fresh model's first forward pass is
+    several times slower than the next ones (measured 0.77 s against 0.09 s with the tiny
+    model on a loaded machine), and the first requests' deadlines should not pay for it."""
+    started = time.perf_counter()
+    conversation = [{"role": "user", "content": "Rank these items. " * 100}]
+    try:
+        await llm.score_choices([conversation], "Answer:", [" A", " B"])
+    except LLMError as err:  # a model whose tokenizer splits " A": nothing to warm
+        log.warning("model warm-up skipped: %s", err)
+        return
+    log.info("model warmed up in %.2f s", time.perf_counter() - started)
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -124,12 +143,28 @@ class Runtime:
     batcher: RecommendBatcher | None = None
 
     async def recommend(
-        self, user_id: str, candidates: Sequence[str] | None, explain: bool
+        self,
+        user_id: str,
+        candidates: Sequence[str] | None,
+        explain: bool,
+        deadline: float | None = None,
     ) -> Recommendation:
-        """One ranking; on the in-process model through its queue (`service.batching`)."""
+        """One ranking; on the in-process model through its queue (`service.batching`).
+
+        ``deadline`` (``time.monotonic()``; default ``llm_timeout_s`` from now, set when the
+        request arrived) bounds the whole call, queue included: the model must answer a
+        reserve before it (a tenth of the timeout, at most `FALLBACK_RESERVE_S`), which is
+        left for serving the graph scorer's fallback if it does not."""
+        timeout = self.settings.llm_timeout_s
+        if deadline is None:
+            deadline = time.monotonic() + timeout
+        model_deadline = deadline - min(FALLBACK_RESERVE_S, FALLBACK_RESERVE_SHARE * timeout)
         if self.batcher is not None:
-            return await self.batcher.recommend(user_id, candidates, explain)
-        return await self.recommender.recommend(user_id, candidates, explain)
+            return await self.batcher.recommend(user_id, candidates, explain, model_deadline)
+        recs = await self.recommender.recommend_many(
+            [(user_id, candidates)], explain, deadline=model_deadline
+        )
+        return recs[0]
 
     @classmethod
     async def start(cls, settings: Settings) -> Runtime:
@@ -152,11 +187,10 @@ class Runtime:
             else None
         )
         recommender = Recommender(graph, llm, config)
-        batcher = (
-            RecommendBatcher(recommender, explain_batch=settings.local_batch_size)
-            if settings.llm_backend == "local"
-            else None
-        )
+        batcher = None
+        if settings.llm_backend == "local":
+            batcher = RecommendBatcher(recommender, explain_batch=settings.local_batch_size)
+            await warm_up(llm)
         log.info("serving model %s with the %s graph store", version, settings.graph_store)
         # What start-up built (graph, model, tokenizer) lives as long as the process: move it
         # out of the cyclic collector's reach, so a full collection during a request does not

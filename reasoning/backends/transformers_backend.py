@@ -17,6 +17,15 @@ Same contract as the vLLM backend (see :mod:`reasoning.backends.base`):
 * the model runs in a worker thread (one call at a time) so the event loop stays free;
   ``timeout_s`` stops generation at the deadline and raises :class:`LLMTimeout`.
 
+*Stopping.* A call ends when its deadline passes or when the coroutine awaiting it is
+cancelled (``asyncio.wait_for`` in the Recommender, a client gone): the cancellation sets
+the call's stop flag, and the worker thread checks the flag and the deadline before every
+forward pass of the model and of each of its decoder layers (a pre-forward hook), so a
+generation stops within one layer of one token and a scoring prefill within one layer,
+instead of running to completion while the next calls wait for the lock. A call whose
+flag is set before it gets the lock never starts. The stopped thread raises
+:class:`LLMTimeout`; a cancelled caller has already gone.
+
 The model is a full model folder, or a base folder plus a PEFT LoRA adapter
 (``adapter_path``; merged at load), or an adapter folder alone (its base is read from
 ``adapter_config.json``). Device ``cpu`` (default), ``cuda`` or ``auto``.
@@ -112,6 +121,7 @@ class TransformersBackend:
         }
         self.token_texts = TokenTexts(self.tokenizer)
         self._lock = threading.Lock()
+        self._stops = _stop_hooks(self.model)  # worker thread -> its call's stop check
 
     async def ping(self) -> str:
         """The model is loaded in this process, so it can answer."""
@@ -125,7 +135,7 @@ class TransformersBackend:
     ) -> list[Generation]:
         chosen = params or GenerationParams()
         prompts = [self.render(m) for m in messages_batch]
-        return await self._run(lambda deadline: self._generate_all(prompts, chosen, deadline))
+        return await self._run(lambda stop: self._generate_all(prompts, chosen, stop))
 
     async def score_choices(
         self, messages_batch: Sequence[Conversation], assistant_prefix: str, choices: Sequence[str]
@@ -133,9 +143,7 @@ class TransformersBackend:
         listed = validate_choices(choices)
         choice_ids = [self._single_token(c) for c in listed]
         prompts = [self.render(continue_with(m, assistant_prefix)) for m in messages_batch]
-        rows = await self._run(
-            lambda deadline: self._choice_logprobs(prompts, choice_ids, deadline)
-        )
+        rows = await self._run(lambda stop: self._choice_logprobs(prompts, choice_ids, stop))
         return [dict(zip(listed, row, strict=True)) for row in rows]
 
     def render(self, messages: Conversation) -> str:
@@ -152,19 +160,36 @@ class TransformersBackend:
             ),
         )
 
-    async def _run(self, work: Callable[[float | None], T]) -> T:
+    async def _run(self, work: Callable[[_StopCheck], T]) -> T:
         timeout = self.config.timeout_s
         deadline = time.monotonic() + timeout if timeout is not None else None
-        return await asyncio.to_thread(self._locked, work, deadline)
+        stop = _StopCheck(deadline)
+        try:
+            return await asyncio.to_thread(self._locked, work, stop)
+        except asyncio.CancelledError:
+            stop.cancelled.set()  # the worker thread stops at its next forward pass
+            raise
 
-    def _locked(self, work: Callable[[float | None], T], deadline: float | None) -> T:
+    def _locked(self, work: Callable[[_StopCheck], T], stop: _StopCheck) -> T:
         with self._lock, torch.inference_mode():
-            result = work(deadline)
-        if deadline is not None and time.monotonic() > deadline:
-            raise LLMTimeout(
-                f"{self.config.model_path}: no answer within {self.config.timeout_s:g} s"
-            )
+            if stop():  # cancelled while waiting for the lock
+                raise self._timeout(stop)
+            thread = threading.get_ident()
+            self._stops[thread] = stop
+            try:
+                result = work(stop)
+            except _Stopped:
+                raise self._timeout(stop) from None
+            finally:
+                del self._stops[thread]
+        if stop():
+            raise self._timeout(stop)
         return result
+
+    def _timeout(self, stop: _StopCheck) -> LLMTimeout:
+        if stop.cancelled.is_set():
+            return LLMTimeout(f"{self.config.model_path}: the call was cancelled")
+        return LLMTimeout(f"{self.config.model_path}: no answer within {self.config.timeout_s:g} s")
 
     def _encode(self, prompts: list[str]) -> dict[str, torch.Tensor]:
         batch = self.tokenizer(prompts, add_special_tokens=False, padding=True, return_tensors="pt")
@@ -175,26 +200,26 @@ class TransformersBackend:
         return [items[i : i + size] for i in range(0, len(items), size)]
 
     def _generate_all(
-        self, prompts: list[str], params: GenerationParams, deadline: float | None
+        self, prompts: list[str], params: GenerationParams, stop: _StopCheck
     ) -> list[Generation]:
         if params.seed is not None:
             torch.manual_seed(params.seed)
         results: list[Generation] = []
         for chunk in self._chunks(prompts):
             if params.constraint is not None:
-                results.extend(self._constrained(p, params, deadline) for p in chunk)
+                results.extend(self._constrained(p, params, stop) for p in chunk)
             else:
-                results.extend(self._free_chunk(chunk, params, deadline))
+                results.extend(self._free_chunk(chunk, params, stop))
         return results
 
     def _free_chunk(
-        self, prompts: list[str], params: GenerationParams, deadline: float | None
+        self, prompts: list[str], params: GenerationParams, stop: _StopCheck
     ) -> list[Generation]:
         from transformers import StoppingCriteria, StoppingCriteriaList
 
         class _Deadline(StoppingCriteria):
             def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
-                late = deadline is not None and time.monotonic() > deadline
+                late = stop()
                 return torch.full(
                     (input_ids.shape[0],), late, dtype=torch.bool, device=input_ids.device
                 )
@@ -242,9 +267,7 @@ class TransformersBackend:
             text, finish = text[:cut], "stop"
         return Generation(text, finish, prompt_tokens, counted, latency)
 
-    def _constrained(
-        self, prompt: str, params: GenerationParams, deadline: float | None
-    ) -> Generation:
+    def _constrained(self, prompt: str, params: GenerationParams, stop: _StopCheck) -> Generation:
         assert params.constraint is not None
         start = time.perf_counter()
         prompt_ids = self._encode([prompt])["input_ids"]
@@ -264,7 +287,7 @@ class TransformersBackend:
             temperature=params.temperature,
             top_p=params.top_p,
             generator=generator,
-            deadline=deadline,
+            deadline=stop.deadline,
         )
         text = self.tokenizer.decode(
             [t for t in result.token_ids if t not in self.eos_ids], skip_special_tokens=True
@@ -275,19 +298,19 @@ class TransformersBackend:
         )
 
     def _choice_logprobs(
-        self, prompts: list[str], choice_ids: list[int], deadline: float | None
+        self, prompts: list[str], choice_ids: list[int], stop: _StopCheck
     ) -> list[list[float]]:
         rows: list[list[float]] = []
         index = torch.tensor(choice_ids, device=self.device)
         for chunk in self._chunks(prompts):
+            if stop():
+                break  # the caller raises LLMTimeout
             batch = self._encode(chunk)
             positions = (batch["attention_mask"].cumsum(dim=1) - 1).clamp(min=0)
             # left padding: the last position is every row's next token; keep only its logits
             output = self.model(**batch, position_ids=positions, logits_to_keep=1, use_cache=False)
             logits = output.logits[:, -1, :].float()
             rows.extend(torch.log_softmax(logits[:, index], dim=-1).tolist())
-            if deadline is not None and time.monotonic() > deadline:
-                break
         return rows
 
     def _single_token(self, choice: str) -> int:
@@ -298,6 +321,51 @@ class TransformersBackend:
                 "choices must be single tokens"
             )
         return int(ids[0])
+
+
+class _Stopped(Exception):
+    """Raised inside the model's forward pass to abandon a call (deadline or cancellation)."""
+
+
+class _StopCheck:
+    """One call's stop condition: its deadline passed, or its caller cancelled it."""
+
+    def __init__(self, deadline: float | None) -> None:
+        self.deadline = deadline
+        self.cancelled = threading.Event()
+
+    def __call__(self) -> bool:
+        return self.cancelled.is_set() or _past(self.deadline)
+
+
+def _past(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() > deadline
+
+
+def _stop_hooks(model: Any) -> dict[int, _StopCheck]:
+    """The stop checks of the calls running ``model``, by worker thread. Hooks added once
+    per model (every backend wrapping it shares them) check, before each forward pass of the
+    model and of each of its decoder layers (its longest ``ModuleList``), the check of the
+    thread running it, if any, and raise `_Stopped` when it says stop, so a call stops
+    within one layer. The model running elsewhere (training) has no check: no cost but a
+    dictionary lookup."""
+    stops: dict[int, _StopCheck] | None = getattr(model, "_r2rec_stops", None)
+    if stops is not None:
+        return stops
+    running: dict[int, _StopCheck] = {}
+    layers = max(
+        (m for m in model.modules() if isinstance(m, torch.nn.ModuleList)), key=len, default=()
+    )
+
+    def hook(module: Any, args: Any) -> None:
+        stop = running.get(threading.get_ident())
+        if stop is not None and stop():
+            raise _Stopped
+
+    for module in (model, *layers):
+        module.register_forward_pre_hook(hook)
+    model._r2rec_stops = running
+    return running
 
 
 def _resolve_device(name: str) -> torch.device:

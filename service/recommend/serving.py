@@ -62,6 +62,7 @@ async def recommend(runtime: Runtime, request: RecommendRequest) -> Response:
     response model before it is served: an entry that does not fit (corrupt, written by an
     older version, fields missing) is deleted and the answer recomputed."""
     started = time.perf_counter()
+    deadline = time.monotonic() + runtime.settings.llm_timeout_s  # queue time counts
     params = request.model_dump(exclude={"user_id"})
     cache = runtime.cache
     lookup = None
@@ -74,7 +75,9 @@ async def recommend(runtime: Runtime, request: RecommendRequest) -> Response:
         if hit is not None:
             hit.update(cached=True, latency_ms=(time.perf_counter() - started) * 1000, llm_ms=0.0)
             return json_body(hit)
-    rec = await runtime.recommend(request.user_id, request.candidates, request.explain)
+    rec = await runtime.recommend(
+        request.user_id, request.candidates, request.explain, deadline=deadline
+    )
     if rec.fallback:
         runtime.metrics.fallbacks.labels(rec.reason).inc()
     elif not rec.cold_start:

@@ -31,10 +31,13 @@ class CountingRecommender(Recommender):
         self.batches: list[tuple[int, bool]] = []
 
     async def recommend_many(
-        self, requests: Sequence[tuple[str, Sequence[str] | None]], explain: bool
+        self,
+        requests: Sequence[tuple[str, Sequence[str] | None]],
+        explain: bool,
+        deadline: float | None = None,
     ) -> list[Recommendation]:
         self.batches.append((len(requests), explain))
-        return await super().recommend_many(requests, explain)
+        return await super().recommend_many(requests, explain, deadline)
 
 
 @pytest.fixture(scope="module")
