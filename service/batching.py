@@ -46,10 +46,13 @@ must have answered, and time in the queue counts against it:
   ``MIN_SAMPLES``: the first batches after start-up are several times slower, and one
   stall should not shed the next calls); both modes count, since they share the model.
   Such a call gets the graph scorer's ranking at once (reason "LLM overloaded").
-  Serving the fallback rather than answering 503: a recommender's client would rather
-  show a ranking than an error, and it is the answer the call would get at its deadline
-  anyway, only sooner and without costing the model anything, so it neither holds a
-  connection until the deadline nor invites a retry storm. An idle model (nothing queued
+  Serving the fallback is the default rather than answering 503: a recommender's client
+  would rather show a ranking than an error, and it is the answer the call would get at
+  its deadline anyway, only sooner and without costing the model anything, so it neither
+  holds a connection until the deadline nor invites a retry storm. A deployment whose
+  load balancer should move such calls to another replica sets ``on_overload="503"``
+  (``R2REC_ON_OVERLOAD``): the call raises `Overloaded`, which the service answers with
+  503 and a ``Retry-After`` of the queue's expected wait. An idle model (nothing queued
   or running) always takes the call, so a slow estimate never locks the model out;
 * a mode whose last ``LATE_AFTER`` batches ran out of time cannot meet deadlines at the
   moment (explain=true with a long thought budget under load): its calls get the
@@ -72,6 +75,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 from reasoning.backends import LLMTimeout
 from reasoning.recommender import Recommendation, Recommender, fallback_reason
@@ -85,6 +89,14 @@ LATE_AFTER = 2  # batches in a row that ran out of time make a mode late
 LATE_RETRY_FACTOR = 4.0  # a late mode tries the model once per this many batch times
 
 
+class Overloaded(Exception):
+    """The queue cannot serve a call by its deadline (``on_overload="503"``)."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"the model's queue is full; retry after {retry_after_s} s")
+        self.retry_after_s = retry_after_s
+
+
 @dataclass
 class _Waiting:
     user_id: str
@@ -96,10 +108,17 @@ class _Waiting:
 
 
 class RecommendBatcher:
-    def __init__(self, recommender: Recommender, explain_batch: int, score_batch: int = 1) -> None:
+    def __init__(
+        self,
+        recommender: Recommender,
+        explain_batch: int,
+        score_batch: int = 1,
+        on_overload: Literal["fallback", "503"] = "fallback",
+    ) -> None:
         if min(explain_batch, score_batch) < 1:
             raise ValueError(f"batch sizes must be >= 1, got {explain_batch}, {score_batch}")
         self.recommender = recommender
+        self.on_overload = on_overload
         self.max_batch = {True: explain_batch, False: score_batch}
         self._waiting: dict[bool, list[_Waiting]] = {True: [], False: []}
         self._drainers: dict[bool, asyncio.Task[None]] = {}
@@ -124,6 +143,8 @@ class RecommendBatcher:
         if deadline is None and self.recommender.config.llm_timeout_s is not None:
             deadline = time.monotonic() + self.recommender.config.llm_timeout_s
         if deadline is not None and not self._admits(explain, deadline):
+            if self.on_overload == "503":
+                raise Overloaded(self._expected_wait_s())
             return await self.recommender.fallback(user_id, candidates, OVERLOADED)
         future: asyncio.Future[Recommendation] = asyncio.get_running_loop().create_future()
         waiting = _Waiting(user_id, candidates, future, deadline)
@@ -170,6 +191,14 @@ class RecommendBatcher:
             waiting = len(self._waiting[mode]) + (mode == explain)
             expected += math.ceil(waiting / self.max_batch[mode]) * seconds
         return now + expected <= deadline
+
+    def _expected_wait_s(self) -> int:
+        """Whole seconds until the queued batches have run (at least 1): a Retry-After."""
+        queued = sum(
+            math.ceil(len(self._waiting[mode]) / self.max_batch[mode]) * seconds
+            for mode, seconds in self.batch_seconds.items()
+        )
+        return max(1, math.ceil(queued))
 
     async def _drain(self, explain: bool) -> None:
         queue, size = self._waiting[explain], self.max_batch[explain]

@@ -41,6 +41,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from graph_store.types import GraphStoreUnavailable, InvalidInputError
 from reasoning.backends import LLMRequestError
 from reasoning.recommender import UnknownItemsError
+from service.batching import Overloaded
 
 logger = logging.getLogger(__name__)
 MAX_REPORTED_ERRORS = 20
@@ -144,6 +145,16 @@ RATE_LIMITED: Responses = {
 }
 LLM_REJECTED: Responses = {502: _described("The LLM server refused the request")}
 GRAPH_DOWN: Responses = {503: _described("The graph store is unavailable; retry later")}
+UNAVAILABLE_OR_OVERLOADED: Responses = {
+    503: {
+        **_described(
+            "The graph store is unavailable (graph_store_unavailable), or, with "
+            "R2REC_ON_OVERLOAD=503, the model's queue cannot answer in time (overloaded; "
+            "retry after Retry-After seconds)"
+        ),
+        "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+    }
+}
 
 
 class ServiceError(StarletteHTTPException):
@@ -195,6 +206,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(UnknownItemsError)
     async def unknown_items(_: Request, err: UnknownItemsError) -> JSONResponse:
         return error(422, "unknown_items", str(err))
+
+    @app.exception_handler(Overloaded)
+    async def overloaded(_: Request, err: Overloaded) -> JSONResponse:
+        response = error(503, "overloaded", str(err))
+        response.headers["Retry-After"] = str(err.retry_after_s)
+        return response
 
     @app.exception_handler(LLMRequestError)
     async def llm_rejected(request: Request, err: LLMRequestError) -> JSONResponse:

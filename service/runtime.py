@@ -189,7 +189,11 @@ class Runtime:
         recommender = Recommender(graph, llm, config)
         batcher = None
         if settings.llm_backend == "local":
-            batcher = RecommendBatcher(recommender, explain_batch=settings.local_batch_size)
+            batcher = RecommendBatcher(
+                recommender,
+                explain_batch=settings.local_batch_size,
+                on_overload=settings.on_overload,
+            )
             await warm_up(llm)
         log.info("serving model %s with the %s graph store", version, settings.graph_store)
         # What start-up built (graph, model, tokenizer) lives as long as the process: move it

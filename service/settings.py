@@ -54,6 +54,12 @@ class Settings(BaseSettings):
         description="Concurrent explain=true requests the in-process model "
         "generates for in one batch (1 = one at a time); vLLM batches by itself",
     )
+    on_overload: Literal["fallback", "503"] = Field(
+        "fallback",
+        description="When the in-process model's queue cannot answer a request by its "
+        "deadline: serve the graph scorer's ranking at once (fallback) or answer 503 with "
+        "Retry-After (503)",
+    )
     chains_per_request: int = Field(8, ge=1, le=32, description="Evidence chains per request")
 
     # cache

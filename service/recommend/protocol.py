@@ -78,7 +78,10 @@ class RecommendResponse(BaseModel):
     cached: bool
     fallback: bool
     fallback_reason: str | None = Field(
-        None, description="Why the graph scorer answered instead of the LLM (null if it did not)"
+        None,
+        description="Why the graph scorer answered instead of the LLM (null if it did not): "
+        "LLM unavailable, LLM timed out, LLM overloaded, LLM rejected the request, "
+        "LLM answered malformed",
     )
     cold_start: bool
     valid: bool = Field(description="The model's own output parsed into a valid ranking")

@@ -9,11 +9,11 @@ from fastapi import APIRouter, Query, Response
 from service.deps import RuntimeDep
 from service.errors import (
     BODY_ERRORS,
-    GRAPH_DOWN,
     INVALID,
     LLM_REJECTED,
     RATE_LIMITED,
     UNAUTHORIZED,
+    UNAVAILABLE_OR_OVERLOADED,
     StrictJSONRoute,
 )
 from service.ids import PathId
@@ -25,7 +25,13 @@ router = APIRouter(
     tags=["recommendations"],
     dependencies=[ReadKey],
     route_class=StrictJSONRoute,
-    responses={**UNAUTHORIZED, **INVALID, **RATE_LIMITED, **LLM_REJECTED, **GRAPH_DOWN},
+    responses={
+        **UNAUTHORIZED,
+        **INVALID,
+        **RATE_LIMITED,
+        **LLM_REJECTED,
+        **UNAVAILABLE_OR_OVERLOADED,
+    },
 )
 
 

@@ -152,3 +152,31 @@ def test_overloaded_answers_are_flagged_in_the_response(make_client) -> None:
     assert [b["fallback_reason"] for b in bodies] == ["LLM overloaded"] * 3
     text = client.get("/metrics").text
     assert 'r2rec_fallback_total{reason="LLM overloaded"}' in text
+
+
+def test_with_on_overload_503_a_shed_call_is_503_with_retry_after(make_client) -> None:
+    """The same overload as above, configured to refuse: 503, Retry-After, no ranking."""
+    client = make_client(llm_timeout_s=TIMEOUT_S, max_reasoning_tokens=ENDLESS, on_overload="503")
+    for user in range(1, 1 + LATE_AFTER):  # explain=true cannot make it: it goes late
+        body = client.post("/recommend", json={"user_id": str(user), "k": 3, "explain": True})
+        assert body.json()["fallback_reason"] == "LLM timed out"
+
+    async def burst() -> list[tuple[int, str | None, dict]]:
+        import httpx
+
+        transport = httpx.ASGITransport(app=client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            calls = [
+                http.post("/recommend", json={"user_id": str(u), "k": 3, "explain": True})
+                for u in range(10, 13)
+            ]
+            replies = await asyncio.gather(*calls)
+            return [(r.status_code, r.headers.get("retry-after"), r.json()) for r in replies]
+
+    for status, retry_after, body in client.portal.call(burst):
+        assert status == 503 and body["error"] == "overloaded"
+        assert retry_after is not None and int(retry_after) >= 1
+    assert (
+        client.post("/recommend", json={"user_id": "20", "k": 3, "explain": False}).status_code
+        == 200
+    )
