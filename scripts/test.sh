@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 if [ "${1:-}" = "--quick" ]; then
   shift
-  exec .venv/bin/python -m pytest -m "not servers and not slow" "$@"
+  exec .venv/bin/python -m pytest -n 2 -m "not servers and not slow" "$@"
 fi
 bash scripts/setup_arcadedb.sh   # a real Bolt + Cypher server (ArcadeDB) for graph-store tests
 bash scripts/setup_redis.sh      # a real redis-server for the cache tests

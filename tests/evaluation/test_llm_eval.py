@@ -16,6 +16,7 @@ from reasoning.recommender import RecommenderConfig
 from recdata import load_dataset
 
 
+@pytest.mark.slow
 def test_cli_scores_a_checkpoint_and_reports_valid_ratio(
     tiny_model_dir: Path, tmp_path: Path
 ) -> None:

@@ -111,6 +111,7 @@ async def test_a_call_the_queue_cannot_serve_in_time_gets_the_fallback_at_once(
     assert all(took < TIMEOUT_S + SLACK_S for _, took in results)
 
 
+@pytest.mark.slow
 async def test_a_mode_that_ran_out_of_time_sheds_its_calls_and_retries_later(
     slow_runtime: Runtime,
 ) -> None:

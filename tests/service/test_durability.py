@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 UVICORN = [sys.executable, "-m", "uvicorn", "service.main:create_app", "--factory"]
 START_TIMEOUT_S = 180
 
+pytestmark = pytest.mark.slow  # real uvicorn processes, killed and restarted
+
 
 def service_env(home: Path, tiny_model_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("R2REC_")}

@@ -27,6 +27,7 @@ async def _load(config: Neo4jConfig) -> None:
         await store.close()
 
 
+@pytest.mark.servers  # starts its own ArcadeDB
 def test_bolt_backed_service_answers_then_503s_when_the_server_dies(tiny_model_dir) -> None:
     try:
         server_cm: AbstractContextManager[ArcadeDBServer] | None = arcadedb_server()

@@ -40,6 +40,7 @@ def _build_data(runner: CliRunner) -> None:
     assert json.loads(built.output.splitlines()[-1])["examples"] == 2
 
 
+@pytest.mark.slow  # a cold start then GRPO, evaluated
 def test_recone_cold_start_then_grpo_reports_mae_rmse_and_baselines(
     tiny_model_dir: Path,
 ) -> None:

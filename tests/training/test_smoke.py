@@ -48,6 +48,7 @@ def _job(tiny_model_dir: Path) -> RetrainConfig:
     )
 
 
+@pytest.mark.slow  # a whole retrain job: data, SFT, GRPO, evaluation, publish
 def test_retrain_resumes_after_a_crash_and_publishes(
     tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, r2rec_home: Path
 ) -> None:
