@@ -32,7 +32,6 @@ Command line (what produced the feature files the combiner and the listwise LLM 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import time
@@ -45,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from baselines import make_baseline
-from evaluation.protocol import ProtocolConfig, load_cases, positions, sample_negatives
+from evaluation.protocol import ProtocolConfig, cases_at, load_cases, log_before
 from evaluation.ranker import Case
 from recdata.schema import Dataset
 
@@ -69,15 +68,7 @@ def rowset_training_log(dataset: Dataset, rowset: str, min_interactions: int = 5
     """What the row set's feature models are fitted on: evaluated users' interactions
     strictly before the row set's target position, non-evaluated users' all. For ``test``
     and ``valid`` this equals ``evaluation.protocol.training_log``."""
-    offset = rowset_offset(rowset)
-    frame = positions(dataset, min_interactions)
-    keep = ~frame["evaluated"] | (frame["from_end"] >= offset)
-    return frame.loc[keep, ["user_id", "item_id", "timestamp", "rating"]].reset_index(drop=True)
-
-
-def _rng(seed: int, label: str, user_id: str) -> np.random.Generator:
-    digest = hashlib.sha256(f"{label}\x00{user_id}".encode()).digest()
-    return np.random.default_rng([seed, int.from_bytes(digest[:8], "little")])
+    return log_before(dataset, rowset_offset(rowset), min_interactions)
 
 
 def rowset_cases(
@@ -88,31 +79,7 @@ def rowset_cases(
     offset = rowset_offset(rowset)
     if offset <= 2:
         return load_cases(dataset, "test" if offset == 1 else "valid", config, root)
-    frame = positions(dataset, config.min_interactions)
-    catalogue = np.sort(dataset.items["item_id"].astype(str).to_numpy())
-    cases: list[Case] = []
-    for user_id, rows in frame[frame["evaluated"]].groupby("user_id", sort=True):
-        items = rows["item_id"].astype(str).tolist()
-        target_pos = len(items) - offset
-        history = items[max(0, target_pos - config.max_history) : target_pos]
-        if target_pos < 0 or len(history) < config.min_history:
-            continue
-        rng = _rng(config.seed, rowset, str(user_id))
-        negatives = sample_negatives(rng, catalogue, set(items), config.n_negatives)
-        if negatives is None:
-            continue
-        candidates = [items[target_pos], *negatives]
-        order = rng.permutation(len(candidates))
-        cases.append(
-            Case(
-                user_id=str(user_id),
-                target=items[target_pos],
-                history=tuple(history),
-                candidates=tuple(candidates[i] for i in order),
-                timestamp=int(rows["timestamp"].iloc[target_pos]),
-            )
-        )
-    return cases
+    return cases_at(dataset, offset, rowset, config)
 
 
 @dataclass

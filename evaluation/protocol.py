@@ -65,13 +65,19 @@ def positions(dataset: Dataset, min_interactions: int = 5) -> pd.DataFrame:
 def training_log(dataset: Dataset, split: Split, min_interactions: int = 5) -> pd.DataFrame:
     """Interactions a model may train on when scored on ``split``: for evaluated users,
     everything strictly before their ``split`` target; for the others, everything."""
+    return log_before(dataset, _offset_from_end(split), min_interactions)
+
+
+def log_before(dataset: Dataset, offset: int, min_interactions: int = 5) -> pd.DataFrame:
+    """Evaluated users' interactions strictly before their ``offset``-th from the end
+    (1 = the last), non-evaluated users' all: the training log of targets at ``offset``."""
     frame = positions(dataset, min_interactions)
-    keep = ~frame["evaluated"] | (frame["from_end"] >= _offset_from_end(split))
+    keep = ~frame["evaluated"] | (frame["from_end"] >= offset)
     return frame.loc[keep, ["user_id", "item_id", "timestamp", "rating"]].reset_index(drop=True)
 
 
-def _user_rng(seed: int, split: Split, user_id: str) -> np.random.Generator:
-    digest = hashlib.sha256(f"{split}\x00{user_id}".encode()).digest()
+def _user_rng(seed: int, label: str, user_id: str) -> np.random.Generator:
+    digest = hashlib.sha256(f"{label}\x00{user_id}".encode()).digest()
     return np.random.default_rng([seed, int.from_bytes(digest[:8], "little")])
 
 
@@ -93,18 +99,26 @@ def sample_negatives(
 
 def build_cases(dataset: Dataset, split: Split, config: ProtocolConfig | None = None) -> list[Case]:
     """Make the protocol's cases for one split, users in sorted id order."""
+    return cases_at(dataset, _offset_from_end(split), split, config)
+
+
+def cases_at(
+    dataset: Dataset, offset: int, label: str, config: ProtocolConfig | None = None
+) -> list[Case]:
+    """Cases whose target is each evaluated user's ``offset``-th interaction from the end,
+    built by the protocol's rules; ``label`` seeds the negatives (the split's name for
+    the protocol's own cases). Users in sorted id order."""
     config = config or ProtocolConfig()
     frame = positions(dataset, config.min_interactions)
     catalogue = np.sort(dataset.items["item_id"].astype(str).to_numpy())
-    offset = _offset_from_end(split)
     cases: list[Case] = []
     for user_id, rows in frame[frame["evaluated"]].groupby("user_id", sort=True):
         items = rows["item_id"].astype(str).tolist()
         target_pos = len(items) - offset
         history = items[max(0, target_pos - config.max_history) : target_pos]
-        if len(history) < config.min_history:
+        if target_pos < 0 or len(history) < config.min_history:
             continue
-        rng = _user_rng(config.seed, split, str(user_id))
+        rng = _user_rng(config.seed, label, str(user_id))
         negatives = sample_negatives(rng, catalogue, set(items), config.n_negatives)
         if negatives is None:
             continue
