@@ -453,6 +453,35 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _named_scores(
+    config: ListwiseConfig,
+    test_rows: _Rows,
+    combiner: np.ndarray,
+    test_logits: np.ndarray,
+    alpha: float,
+) -> list[tuple[str, np.ndarray]]:
+    """The report's rows: each model's test scores, under the name the table gives it."""
+    return [
+        ("sasrec", test_rows.sasrec),
+        ("combiner", combiner),
+        (
+            f"fusion base ({config.base}, fitted on {'+'.join(config.train_rowsets)})",
+            test_rows.base,
+        ),
+        ("LLM letter logits alone", test_logits),
+        (
+            f"fused: base + {alpha:.4f} x LLM (alpha chosen on {config.select_rowset})",
+            test_rows.base + alpha * test_logits,
+        ),
+    ]
+
+
+def _write_report(out: Path, summary: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out / "r2rec.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (out / "r2rec.md").write_text(markdown(rows))
+
+
 def _wait_for(config: ListwiseConfig, rowsets: tuple[str, ...]) -> None:
     deadline = time.monotonic() + config.wait_for_features_s
     paths = [feature_path(Path(config.features_dir), r) for r in rowsets]
@@ -517,19 +546,7 @@ def run_listwise(config: ListwiseConfig) -> dict[str, Any]:
     )
     n_test = len(test_rows.cases)
     yard_test = yardstick.score(test.scores)[:n_test]
-    named = [
-        ("sasrec", test_rows.sasrec),
-        ("combiner", yard_test),
-        (
-            f"fusion base ({config.base}, fitted on {'+'.join(config.train_rowsets)})",
-            test_rows.base,
-        ),
-        ("LLM letter logits alone", test_logits),
-        (
-            f"fused: base + {chosen:.4f} x LLM (alpha chosen on {config.select_rowset})",
-            test_rows.base + chosen * test_logits,
-        ),
-    ]
+    named = _named_scores(config, test_rows, yard_test, test_logits, chosen)
     rows = report_rows(named, test_rows.target)
     summary = {
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()},
@@ -546,9 +563,7 @@ def run_listwise(config: ListwiseConfig) -> dict[str, Any]:
         "test_nll": {name: listwise_nll(s, test_rows.target) for name, s in named},
         "rows": rows,
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (out / "r2rec.json").write_text(json.dumps(rows, indent=2) + "\n")
-    (out / "r2rec.md").write_text(markdown(rows))
+    _write_report(out, summary, rows)
     log.info("done: %s", json.dumps(rows))
     return summary
 
@@ -594,19 +609,8 @@ def report_saved(config: ListwiseConfig) -> dict[str, Any]:
         len(encoder.tokenizer.encode(encoder.text(render_compact(c, identity, lookup, config))))
         for c in test_rows.cases
     ]
-    named = [
-        ("sasrec", test_rows.sasrec),
-        ("combiner", yardstick.score(test.scores)[: len(test_logits)]),
-        (
-            f"fusion base ({config.base}, fitted on {'+'.join(config.train_rowsets)})",
-            test_rows.base,
-        ),
-        ("LLM letter logits alone", test_logits),
-        (
-            f"fused: base + {chosen:.4f} x LLM (alpha chosen on {config.select_rowset})",
-            test_rows.base + chosen * test_logits,
-        ),
-    ]
+    combiner = yardstick.score(test.scores)[: len(test_logits)]
+    named = _named_scores(config, test_rows, combiner, test_logits, chosen)
     rows = report_rows(named, test_rows.target)
     summary = {
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()},
@@ -624,7 +628,5 @@ def report_saved(config: ListwiseConfig) -> dict[str, Any]:
         "test_nll": {name: listwise_nll(s, test_rows.target) for name, s in named},
         "rows": rows,
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (out / "r2rec.json").write_text(json.dumps(rows, indent=2) + "\n")
-    (out / "r2rec.md").write_text(markdown(rows))
+    _write_report(out, summary, rows)
     return summary
