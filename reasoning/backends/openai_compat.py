@@ -122,14 +122,18 @@ class OpenAICompatBackend:
         """The served model name (asks /v1/models once when not configured)."""
         if self._model is None:
             listing = await self._call(lambda: self._client.models.list())
-            try:
-                first = listing.data[0].id if listing.data else None
-            except MALFORMED as err:
-                raise LLMBadResponse(f"{self.config.base_url}: malformed /models") from err
-            if first is None:
-                raise LLMUnavailable(f"{self.config.base_url}: the server lists no models")
-            self._model = first
+            self._model = self._first_model(listing)
         return self._model
+
+    def _first_model(self, listing: Any) -> str:
+        """The first model a /v1/models listing names; malformed or empty is an LLMError."""
+        try:
+            first = listing.data[0].id if listing.data else None
+        except MALFORMED as err:
+            raise LLMBadResponse(f"{self.config.base_url}: /models: malformed listing") from err
+        if first is None:
+            raise LLMUnavailable(f"{self.config.base_url}: the server lists no models")
+        return str(first)
 
     async def ping(self) -> str:
         """One request to /v1/models, no retries: the server answers and lists a model."""
@@ -146,12 +150,7 @@ class OpenAICompatBackend:
             raise LLMBadResponse(f"{self.config.base_url}: /models: {err}") from err
         except openai.APIError as err:
             raise LLMUnavailable(f"{self.config.base_url}: {err}") from err
-        try:
-            first = listing.data[0].id if listing.data else None
-        except MALFORMED as err:
-            raise LLMBadResponse(f"{self.config.base_url}: /models: malformed listing") from err
-        if first is None:
-            raise LLMUnavailable(f"{self.config.base_url}: the server lists no models")
+        first = self._first_model(listing)
         return f"{self.config.base_url} serves {self._model or first}"
 
     async def generate(
