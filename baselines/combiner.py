@@ -43,9 +43,11 @@ def zscore_per_case(scores: np.ndarray) -> np.ndarray:
 
 
 def _loss_and_grad(
-    w: np.ndarray, z: np.ndarray, target: np.ndarray, l2: float
+    w: np.ndarray, z: np.ndarray, target: np.ndarray, l2: float, offset: np.ndarray | None = None
 ) -> tuple[float, np.ndarray]:
     logits = z @ w  # (n, 20)
+    if offset is not None:
+        logits = logits + offset
     logits -= logits.max(axis=1, keepdims=True)
     p = np.exp(logits)
     p /= p.sum(axis=1, keepdims=True)
@@ -55,6 +57,21 @@ def _loss_and_grad(
     onehot[rows, target] = 1.0
     grad = np.einsum("nc,ncf->f", p - onehot, z) / len(z)
     return float(nll + l2 * w @ w), grad + 2 * l2 * w
+
+
+def fit_linear_listwise(
+    z: np.ndarray, target: np.ndarray, l2: float, offset: np.ndarray | None = None
+) -> np.ndarray:
+    """Weights w minimising the listwise cross-entropy of ``offset + z @ w`` plus
+    ``l2 * |w|^2``; ``z`` is (n, 20, f), ``offset`` (n, 20) fixed scores (or none).
+
+    >>> z = np.zeros((2, 20, 1)); z[:, 0, 0] = 1.0
+    >>> bool(fit_linear_listwise(z, np.array([0, 0]), l2=0.01)[0] > 0)
+    True
+    """
+    w0 = np.zeros(z.shape[2])
+    res = minimize(_loss_and_grad, w0, args=(z, target, l2, offset), jac=True, method="L-BFGS-B")
+    return np.asarray(res.x)
 
 
 def listwise_nll(scores: np.ndarray, target: np.ndarray) -> float:
@@ -74,10 +91,8 @@ class ListwiseCombiner:
     def fit(
         cls, scores: np.ndarray, target: np.ndarray, l2: float = 1e-3, names: Sequence[str] = ()
     ) -> ListwiseCombiner:
-        z = zscore_per_case(scores)
-        w0 = np.zeros(z.shape[2])
-        res = minimize(_loss_and_grad, w0, args=(z, target, l2), jac=True, method="L-BFGS-B")
-        return cls(weights=res.x, l2=l2, names=tuple(names))
+        weights = fit_linear_listwise(zscore_per_case(scores), target, l2)
+        return cls(weights=weights, l2=l2, names=tuple(names))
 
     @classmethod
     def fit_cv(

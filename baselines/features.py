@@ -36,7 +36,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +102,12 @@ class FeatureSet:
 
     def column(self, name: str) -> np.ndarray:
         return self.scores[:, :, self.names.index(name)]
+
+    def head(self, n: int) -> FeatureSet:
+        """The first ``n`` rows (all of them when n <= 0)."""
+        if n <= 0 or n >= len(self.cases):
+            return self
+        return replace(self, cases=self.cases[:n], scores=self.scores[:n])
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -215,8 +215,9 @@ class _Rows:
     sasrec: np.ndarray  # (n, 20) raw SASRec scores
 
 
-def _load(config: ListwiseConfig, rowset: str) -> FeatureSet:
-    path = feature_path(Path(config.features_dir), rowset)
+def load_rowset(features_dir: str, rowset: str) -> FeatureSet:
+    """The feature file of ``rowset`` in ``features_dir``; a clear error when missing."""
+    path = feature_path(Path(features_dir), rowset)
     if not path.is_file():
         raise UserInputError(f"{path}: no feature file (python -m baselines.features)")
     return FeatureSet.load(path)
@@ -476,7 +477,7 @@ def _named_scores(
     ]
 
 
-def _write_report(out: Path, summary: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+def write_report(out: Path, summary: dict[str, Any], rows: list[dict[str, Any]]) -> None:
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out / "r2rec.json").write_text(json.dumps(rows, indent=2) + "\n")
     (out / "r2rec.md").write_text(markdown(rows))
@@ -504,7 +505,7 @@ def run_listwise(config: ListwiseConfig) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     lookup = item_lookup(load_dataset(config.dataset).items, config)
 
-    train_feats = [_load(config, r) for r in config.train_rowsets]
+    train_feats = [load_rowset(config.features_dir, r) for r in config.train_rowsets]
     fit_scores = np.concatenate([f.scores for f in train_feats])
     fit_target = np.concatenate([f.target_index for f in train_feats])
     base_combiner = ListwiseCombiner.fit_cv(fit_scores, fit_target, names=train_feats[0].names)
@@ -523,8 +524,8 @@ def run_listwise(config: ListwiseConfig) -> dict[str, Any]:
     (out / "train.json").write_text(json.dumps(asdict(stats), indent=2) + "\n")
 
     _wait_for(config, (config.select_rowset, config.test_rowset))
-    select = _load(config, config.select_rowset)
-    test = _load(config, config.test_rowset)
+    select = load_rowset(config.features_dir, config.select_rowset)
+    test = load_rowset(config.features_dir, config.test_rowset)
     # the yardstick combiner: fitted on all select (validation) cases, as reported alone
     yardstick = ListwiseCombiner.fit_cv(select.scores, select.target_index, names=select.names)
     select_rows = _rows(config, select, base_combiner, config.max_select_rows)
@@ -563,7 +564,7 @@ def run_listwise(config: ListwiseConfig) -> dict[str, Any]:
         "test_nll": {name: listwise_nll(s, test_rows.target) for name, s in named},
         "rows": rows,
     }
-    _write_report(out, summary, rows)
+    write_report(out, summary, rows)
     log.info("done: %s", json.dumps(rows))
     return summary
 
@@ -588,12 +589,12 @@ def report_saved(config: ListwiseConfig) -> dict[str, Any]:
 
     out = Path(config.out_dir)
     stats = json.loads((out / "train.json").read_text())
-    train_feats = [_load(config, r) for r in config.train_rowsets]
+    train_feats = [load_rowset(config.features_dir, r) for r in config.train_rowsets]
     fit_scores = np.concatenate([f.scores for f in train_feats])
     fit_target = np.concatenate([f.target_index for f in train_feats])
     base_combiner = ListwiseCombiner.fit_cv(fit_scores, fit_target, names=train_feats[0].names)
-    select = _load(config, config.select_rowset)
-    test = _load(config, config.test_rowset)
+    select = load_rowset(config.features_dir, config.select_rowset)
+    test = load_rowset(config.features_dir, config.test_rowset)
     yardstick = ListwiseCombiner.fit_cv(select.scores, select.target_index, names=select.names)
     select_logits, select_partial = _saved_logits(out, config.select_rowset)
     test_logits, test_partial = _saved_logits(out, config.test_rowset)
@@ -628,5 +629,5 @@ def report_saved(config: ListwiseConfig) -> dict[str, Any]:
         "test_nll": {name: listwise_nll(s, test_rows.target) for name, s in named},
         "rows": rows,
     }
-    _write_report(out, summary, rows)
+    write_report(out, summary, rows)
     return summary

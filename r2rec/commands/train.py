@@ -4,6 +4,7 @@
     r2rec train sft  [--config FILE] [--name N] [--data D] [--max-steps S] [--set key=value]
     r2rec train grpo [--config FILE] --init-run SFT_RUN [--set key=value]
     r2rec train listwise [--config FILE] [--set key=value]     # fused letter-logit LoRA
+    r2rec train hidden-head [--config FILE] [--set key=value]  # fused hidden-state head
     r2rec train data --task rating --dataset ml-100k               # rating data
     r2rec train grpo --task rating --init base|sft --name N        # RecZero | RecOne
     r2rec model publish RUN [--force]
@@ -205,6 +206,27 @@ def listwise_command(
     _logging()
     typer.echo(to_yaml(resolved))
     summary = report_saved(resolved) if report_only else run_listwise(resolved)
+    typer.echo(json.dumps(summary["rows"], indent=2))
+
+
+@train_app.command("hidden-head")
+def hidden_head_command(
+    config: ConfigOpt = None,
+    sets: SetOpt = None,
+    show_config: Annotated[bool, typer.Option(help="Print every field and exit.")] = False,
+) -> None:
+    """Frozen-LLM candidate states with a linear head fused with the collaborative combiner
+    (training.hidden_head): extract, choose on valid, score test once; results in out_dir."""
+    from training.config import describe, load_config, to_yaml
+    from training.hidden_head import HiddenHeadConfig, run_hidden_head
+
+    if show_config:
+        typer.echo(describe(HiddenHeadConfig))
+        return
+    resolved = load_config(HiddenHeadConfig, config, _overrides({}, sets))
+    _logging()
+    typer.echo(to_yaml(resolved))
+    summary = run_hidden_head(resolved)
     typer.echo(json.dumps(summary["rows"], indent=2))
 
 

@@ -1,0 +1,102 @@
+"""training.hidden_head: candidate spans, the fused head's fit and selection, a tiny run."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from common.errors import UserInputError
+from recdata import load_dataset
+from tests.training.test_listwise import _cases, _write_features
+from training.hidden_head import (
+    HiddenHead,
+    HiddenHeadConfig,
+    candidate_spans,
+    run_hidden_head,
+    select_head,
+)
+from training.listwise import item_lookup, render_compact
+
+
+def test_candidate_spans_cover_each_candidate_line(tiny_model_dir: Path) -> None:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    config = HiddenHeadConfig()
+    lookup = item_lookup(load_dataset("ml-100k").items, config.prompt())
+    case = _cases(1, 3)[0]
+    messages = render_compact(case, np.arange(20), lookup, config.prompt())
+    text = "\n".join(m["content"] for m in messages)
+    enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
+    spans = candidate_spans(text, enc["offset_mapping"])
+    assert len(spans) == 20
+    for letter, (lo, hi), item in zip("ABCDEFGHIJKLMNOPQRST", spans, case.candidates, strict=True):
+        line = tok.decode(enc["input_ids"][lo:hi]).strip()
+        assert line.startswith(f"({letter})")
+        assert lookup[item].title[:6] in line
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
+
+
+def _planted(n: int, seed: int, d: int = 12) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """States where the target's state leans along one direction; a noisy base."""
+    rng = np.random.default_rng(seed)
+    states = rng.normal(size=(n, 20, 1, 2, d)).astype(np.float16)
+    target = rng.integers(0, 20, size=n)
+    states[np.arange(n), target, 0, :, 3] += 2.0
+    base = rng.normal(size=(n, 20))
+    return states, base, target
+
+
+def test_the_head_learns_a_planted_direction_on_top_of_the_base() -> None:
+    config = HiddenHeadConfig(layers=(7,), pca_grid=(4, 0), l2_grid=(1e-3, 10.0))
+    train = _planted(300, 0)
+    select = _planted(200, 1)
+    head, trials = select_head(train, select, config)
+    assert len(trials) == 2 * 2 * 2  # poolings x pca x l2
+    fused = select[1] + head.residual(select[0][:, :, 0, 0 if head.pooling == "last" else 1])
+    hits = (fused.argmax(axis=1) == select[2]).mean()
+    base_hits = (select[1].argmax(axis=1) == select[2]).mean()
+    assert hits > base_hits + 0.3
+    assert head.l2 == 1e-3  # the strong L2 fits the planted signal worse on valid
+
+
+def test_a_head_on_pure_noise_stays_near_the_base() -> None:
+    rng = np.random.default_rng(5)
+    states = rng.normal(size=(200, 20, 8))
+    base = rng.normal(size=(200, 20))
+    head = HiddenHead.fit(states, base, rng.integers(0, 20, 200), 1, "last", 0, l2=10.0)
+    assert np.abs(head.residual(states)).max() < 0.5
+
+
+def test_valid_and_test_are_never_fitted_on() -> None:
+    with pytest.raises(UserInputError):
+        HiddenHeadConfig(train_rowsets=("train3", "test"))
+    with pytest.raises(UserInputError):
+        HiddenHeadConfig(dtype="int8")
+
+
+def test_tiny_run_end_to_end(tmp_path: Path, tiny_model_dir: Path) -> None:
+    _write_features(tmp_path / "features")
+    config = HiddenHeadConfig(
+        model_path=str(tiny_model_dir),
+        features_dir=str(tmp_path / "features"),
+        out_dir=str(tmp_path / "run"),
+        layers=(1, 2),
+        pca_grid=(4,),
+        l2_grid=(0.1,),
+        batch_size=4,
+        dtype="float32",
+    )
+    summary = run_hidden_head(config)
+    rows = json.loads((tmp_path / "run" / "r2rec.json").read_text())
+    assert [r["model"] for r in rows][:2] == ["sasrec", "combiner"]
+    assert all(r["n"] == 6 for r in rows)
+    assert len(summary["trials_on_select"]) == 2 * 2  # layers x poolings
+    saved = np.load(tmp_path / "run" / "hidden_test.npz")["states"]
+    assert saved.shape[:4] == (6, 20, 2, 2) and np.isfinite(saved).all()
+    # a second run reuses the cached states and gives the same table
+    assert run_hidden_head(config)["rows"] == summary["rows"]
