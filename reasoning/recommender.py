@@ -41,24 +41,20 @@ from dataclasses import dataclass, field, replace
 from graph_store.base import GraphStore
 from graph_store.types import Chain, ChainParams, HistoryEntry, Item
 from reasoning.backends import (
-    AnswerConstraint,
-    GenerationParams,
     LLMBackend,
     LLMBadResponse,
     LLMError,
     LLMRequestError,
     LLMTimeout,
     LLMUnavailable,
-    continue_with,
 )
+from reasoning.evidence import chain_view, chains_explanation, item_info
+from reasoning.explain import RecommendationListener, think_and_answer
 from reasoning.parse import parse_ranking
 from reasoning.prompt import (
     ANSWER_PREFIX,
     MAX_CANDIDATES,
-    ChainView,
-    ItemInfo,
     answer_letter_tokens,
-    answer_regex,
     render_messages,
 )
 
@@ -121,6 +117,7 @@ class Recommendation:
     fallback: bool = False
     llm_seconds: float = 0.0  # wall time of the LLM call this ranking waited for
     raw_text: str = ""
+    history: tuple[HistoryEntry, ...] = ()  # what the model was shown, oldest first
 
 
 # Why the fallback ran, in the few words a metric label and the response carry.
@@ -159,38 +156,6 @@ class _Prepared:
     messages: list[dict[str, str]]
 
 
-def item_info(item: Item) -> ItemInfo:
-    attrs = item.attributes
-    return ItemInfo(item.item_id, item.title, attrs.get("year", ""), attrs.get("genres", ""))
-
-
-def chain_view(chain: Chain) -> ChainView:
-    return ChainView(
-        shared_titles=tuple(s.title for s in chain.shared),
-        next_title=chain.next_title,
-        next_item_id=chain.next_item_id,
-        neighbour=chain.neighbour_id,
-    )
-
-
-def chains_explanation(chains: Sequence[Chain], ranking: Sequence[Item]) -> str:
-    """A plain-language explanation from the evidence chains (used when no LLM reasoned):
-    the chains that lead to the best-ranked items come first, each sentence once (two
-    neighbours with the same shared items and next item read the same)."""
-    if not ranking:
-        return "No candidate items to rank."
-    rank_of = {item.item_id: r for r, item in enumerate(ranking)}
-    relevant = sorted(
-        (c for c in chains if c.next_item_id in rank_of), key=lambda c: rank_of[c.next_item_id]
-    )
-    lead = f'"{ranking[0].title}" ranks first.'
-    if not relevant:
-        return lead + " Ranked by how often people with overlapping histories chose each item."
-    sentences = list(dict.fromkeys(chain.sentence() for chain in relevant))  # no repeats
-    evidence = " ".join(sentence + "." for sentence in sentences[:3])
-    return f"{lead} Evidence from people with similar histories: {evidence}"
-
-
 class Recommender:
     def __init__(self, graph: GraphStore, llm: LLMBackend, config: RecommenderConfig) -> None:
         self.graph = graph
@@ -204,11 +169,17 @@ class Recommender:
         return (await self.recommend_many([(user_id, candidates)], explain))[0]
 
     async def fallback(
-        self, user_id: str, candidates: Sequence[str] | None, reason: str
+        self,
+        user_id: str,
+        candidates: Sequence[str] | None,
+        reason: str,
+        listener: RecommendationListener | None = None,
     ) -> Recommendation:
         """The graph scorer's ranking without asking the LLM, flagged ``fallback`` with
         ``reason`` (popular items for a cold user, as ever)."""
         prep = await self._prepare(user_id, candidates)
+        if listener is not None:
+            listener.evidence(prep.history, prep.candidates, prep.chains)
         if not prep.history:
             return self._graph_ranking(prep, reason="cold start", cold_start=True)
         return self._graph_ranking(prep, reason=reason, fallback=True)
@@ -218,10 +189,15 @@ class Recommender:
         requests: Sequence[tuple[str, Sequence[str] | None]],
         explain: bool,
         deadline: float | None = None,
+        listeners: Sequence[RecommendationListener | None] | None = None,
     ) -> list[Recommendation]:
         """Rank for several users at once; the LLM sees them as one batch and must answer
-        by ``deadline`` (``time.monotonic()``; None = ``llm_timeout_s`` alone)."""
+        by ``deadline`` (``time.monotonic()``; None = ``llm_timeout_s`` alone). A request's
+        listener (`reasoning.explain`) hears its evidence, then its thoughts."""
         prepared = await asyncio.gather(*(self._prepare(u, c) for u, c in requests))
+        for prep, listener in zip(prepared, listeners or [None] * len(prepared), strict=True):
+            if listener is not None:
+                listener.evidence(prep.history, prep.candidates, prep.chains)
         results: list[Recommendation | None] = [None] * len(prepared)
         asks = []
         for index, prep in enumerate(prepared):
@@ -242,7 +218,8 @@ class Recommender:
             batch = [prepared[i] for i in asks]
             started = time.perf_counter()
             try:
-                work = self._explain(batch) if explain else self._score(batch)
+                heard = [listeners[i] for i in asks] if listeners else None
+                work = self._explain(batch, heard) if explain else self._score(batch)
                 ranked = await asyncio.wait_for(work, timeout)
                 seconds = time.perf_counter() - started  # what each request waited on the LLM
                 self.last_llm = LLMOutcome(ok=True, at=time.time())
@@ -338,30 +315,27 @@ class Recommender:
             )
         return out
 
-    async def _explain(self, batch: list[_Prepared]) -> list[Recommendation]:
-        """explain=True: free thoughts, then a constrained answer, parsed; letters the
-        answer leaves out follow by next-token log-probability."""
-        cfg = self.config
-        thinking = GenerationParams(
-            max_tokens=cfg.max_reasoning_tokens,
-            temperature=cfg.temperature,
-            seed=cfg.seed,
-            stop=(ANSWER_PREFIX,),
+    async def _explain(
+        self,
+        batch: list[_Prepared],
+        listeners: Sequence[RecommendationListener | None] | None = None,
+    ) -> list[Recommendation]:
+        """explain=True (`reasoning.explain`): thoughts, then a constrained answer, parsed;
+        letters the answer leaves out follow by their log-probability as its first token."""
+        reasoned = await think_and_answer(
+            self.llm,
+            [p.messages for p in batch],
+            [len(p.candidates) for p in batch],
+            self.config,
+            listeners,
         )
-        thoughts = await self.llm.generate([p.messages for p in batch], thinking)
-        prefixes = [_answer_prefix(g.text) for g in thoughts]
-        answers = await asyncio.gather(
-            *(self._answer(prep, prefix) for prep, prefix in zip(batch, prefixes, strict=True))
-        )
-        letter_logprobs = await self._letter_logprobs(batch, prefixes)
         out = []
-        for prep, prefix, answer, values in zip(
-            batch, prefixes, answers, letter_logprobs, strict=True
-        ):
-            text = prefix + answer
+        for prep, result in zip(batch, reasoned, strict=True):
+            text = result.prefix + result.answer
             ids = [i.item_id for i in prep.candidates]
             parsed = parse_ranking(text, ids)
-            score_of = dict(zip(ids, values, strict=True))
+            tokens = answer_letter_tokens(len(ids))
+            score_of = {i: result.choice_logprobs[t] for i, t in zip(ids, tokens, strict=True)}
             stated = list(parsed.stated_ids)
             rest = sorted((i for i in ids if i not in stated), key=lambda i: -score_of[i])
             by_id = {i.item_id: i for i in prep.candidates}
@@ -380,18 +354,6 @@ class Recommender:
                 )
             )
         return out
-
-    async def _answer(self, prep: _Prepared, prefix: str) -> str:
-        """The answer after ``prefix`` (which ends in "Answer:"), letters only if constrained."""
-        n = len(prep.candidates)
-        constraint = (
-            AnswerConstraint(regex=answer_regex(n, with_prefix=False))
-            if self.config.constrain_answer
-            else None
-        )
-        params = GenerationParams(max_tokens=4 * n + 4, temperature=0.0, constraint=constraint)
-        gens = await self.llm.generate([continue_with(prep.messages, prefix)], params)
-        return gens[0].text
 
     def _graph_ranking(
         self, prep: _Prepared, reason: str, cold_start: bool = False, fallback: bool = False
@@ -443,13 +405,8 @@ class Recommender:
             valid=valid,
             reason=reason,
             raw_text=raw,
+            history=tuple(prep.history),
         )
-
-
-def _answer_prefix(thoughts: str) -> str:
-    """The assistant text before the answer: the thoughts, a newline, "Answer:"."""
-    body = thoughts.rstrip()
-    return (body + "\n" if body else "") + ANSWER_PREFIX
 
 
 __all__ = [
@@ -459,6 +416,8 @@ __all__ = [
     "Recommender",
     "RecommenderConfig",
     "UnknownItemsError",
+    "chain_view",
     "chains_explanation",
     "fallback_reason",
+    "item_info",
 ]

@@ -52,6 +52,7 @@ class ConstrainedResult:
     text: str
     finish_reason: FinishReason
     timed_out: bool
+    first_logits: torch.Tensor | None = None  # raw next-token logits before the first token
 
 
 def constrained_decode(
@@ -66,20 +67,28 @@ def constrained_decode(
     top_p: float = 1.0,
     generator: torch.Generator | None = None,
     deadline: float | None = None,
+    past: Any = None,
 ) -> ConstrainedResult:
-    """Decode one sequence (``prompt_ids``: shape (1, L)) whose output fully matches ``pattern``."""
+    """Decode one sequence (``prompt_ids``: shape (1, L)) whose output fully matches ``pattern``.
+
+    ``past``: a KV cache holding the tokens before ``prompt_ids`` (which then holds only the
+    rest of the prompt, at least one token): the prompt is not prefilled again.
+    ``first_logits`` of the result are the raw logits the first token was chosen from."""
     compiled = regex.compile(pattern)
     ids: list[int] = []
     text = ""
-    past: Any = None
+    first_logits: torch.Tensor | None = None
     step_input = prompt_ids
     finish: FinishReason = "length"
     for _ in range(max_tokens):
         if deadline is not None and time.monotonic() > deadline:
-            return ConstrainedResult(ids, text, "length", timed_out=True)
+            return ConstrainedResult(ids, text, "length", timed_out=True, first_logits=first_logits)
         output = model(input_ids=step_input, past_key_values=past, use_cache=True, logits_to_keep=1)
         past = output.past_key_values
-        scores = _ranking_scores(output.logits[0, -1].float(), temperature, top_p, generator)
+        logits = output.logits[0, -1].float()
+        if first_logits is None:
+            first_logits = logits
+        scores = _ranking_scores(logits, temperature, top_p, generator)
         chosen = _best_allowed(scores, text, compiled, token_texts, eos_ids)
         if chosen is None or chosen in eos_ids:
             if chosen is not None:
@@ -89,7 +98,7 @@ def constrained_decode(
         ids.append(chosen)
         text += token_texts[chosen]
         step_input = torch.tensor([[chosen]], device=prompt_ids.device)
-    return ConstrainedResult(ids, text, finish, timed_out=False)
+    return ConstrainedResult(ids, text, finish, timed_out=False, first_logits=first_logits)
 
 
 def _ranking_scores(

@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
@@ -202,6 +202,74 @@ class OpenAICompatBackend:
             )
         except MALFORMED as err:
             raise self._malformed("a completion", err) from err
+
+    async def generate_stream(
+        self, messages: Conversation, params: GenerationParams
+    ) -> AsyncIterator[str | Generation]:
+        """One completion streamed (``stream: true``): its text deltas as the server sends
+        them, then the finished `Generation`. Leaving the iteration early (a cancelled
+        caller) closes the HTTP stream, and vLLM aborts the request when it sees that.
+        Errors are the same typed `LLMError`s as ``generate``'s; ``timeout_s`` bounds the
+        whole stream. Not retried once text has arrived."""
+        validate_conversation(messages)
+        if params.constraint is not None:
+            raise ValueError("a constrained completion is not streamed")
+        model = await self.model_name()
+        start = time.perf_counter()
+        parts: list[str] = []
+        finish: FinishReason = "length"
+        usage: Any = None
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.config.max_concurrency)
+        async with self._semaphore:
+            stream = await self._with_retries(
+                lambda: self._client.chat.completions.create(
+                    model=model,
+                    messages=cast(Any, messages),
+                    n=1,
+                    max_tokens=params.max_tokens,
+                    temperature=params.temperature,
+                    top_p=params.top_p,
+                    seed=params.seed,
+                    stop=list(params.stop) or None,
+                    stream=True,
+                    stream_options={"include_usage": True},
+                    extra_body=_continuation_fields(messages),
+                )
+            )
+            try:
+                async with asyncio.timeout(self.config.timeout_s):
+                    async for chunk in stream:
+                        if chunk.usage is not None:
+                            usage = chunk.usage
+                        if not chunk.choices:
+                            continue
+                        choice = chunk.choices[0]
+                        delta = choice.delta.content if choice.delta is not None else None
+                        if delta:
+                            if not isinstance(delta, str):
+                                raise TypeError(f"content is {type(delta).__name__}")
+                            parts.append(delta)
+                            yield delta
+                        if choice.finish_reason is not None:
+                            finish = "length" if choice.finish_reason == "length" else "stop"
+            except TimeoutError as err:
+                raise LLMTimeout(
+                    f"{self.config.base_url}: no answer within {self.config.timeout_s:g} s"
+                ) from err
+            except MALFORMED as err:
+                raise self._malformed("a streamed completion", err) from err
+            except openai.APIError as err:
+                raise LLMUnavailable(f"{self.config.base_url}: stream failed: {err}") from err
+            finally:
+                await stream.close()  # an early exit aborts the request on the server
+        yield Generation(
+            text="".join(parts),
+            finish_reason=finish,
+            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+            latency_s=time.perf_counter() - start,
+        )
 
     async def _score_one(self, messages: Conversation, choices: list[str]) -> dict[str, float]:
         found: dict[str, float] = {}

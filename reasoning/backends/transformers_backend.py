@@ -56,6 +56,7 @@ from reasoning.backends.base import (
     validate_conversation,
 )
 from reasoning.backends.constrained import TokenTexts, constrained_decode
+from reasoning.backends.reasoned import AnswerSpec, Reasoned, ThoughtObserver
 
 T = TypeVar("T")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -146,6 +147,27 @@ class TransformersBackend:
         rows = await self._run(lambda stop: self._choice_logprobs(prompts, choice_ids, stop))
         return [dict(zip(listed, row, strict=True)) for row in rows]
 
+    async def reason(
+        self,
+        messages_batch: Sequence[Conversation],
+        thinking: GenerationParams,
+        answers: Sequence[AnswerSpec],
+        observer: ThoughtObserver | None = None,
+    ) -> list[Reasoned]:
+        """Thoughts, then the constrained answer on the thoughts' own KV cache: one prefill
+        per conversation (see :mod:`reasoning.backends.local_reasoning`)."""
+        from reasoning.backends.local_reasoning import reason_locally
+
+        conversations = list(messages_batch)
+        for messages in conversations:
+            validate_conversation(messages)
+        choice_ids = [[self._single_token(c) for c in spec.choices] for spec in answers]
+        return await self._run(
+            lambda stop: reason_locally(
+                self, conversations, thinking, answers, choice_ids, observer, stop
+            )
+        )
+
     def render(self, messages: Conversation) -> str:
         """The prompt text exactly as the chat template (and vLLM) renders ``messages``."""
         validate_conversation(messages)
@@ -160,17 +182,17 @@ class TransformersBackend:
             ),
         )
 
-    async def _run(self, work: Callable[[_StopCheck], T]) -> T:
+    async def _run(self, work: Callable[[StopCheck], T]) -> T:
         timeout = self.config.timeout_s
         deadline = time.monotonic() + timeout if timeout is not None else None
-        stop = _StopCheck(deadline)
+        stop = StopCheck(deadline)
         try:
             return await asyncio.to_thread(self._locked, work, stop)
         except asyncio.CancelledError:
             stop.cancelled.set()  # the worker thread stops at its next forward pass
             raise
 
-    def _locked(self, work: Callable[[_StopCheck], T], stop: _StopCheck) -> T:
+    def _locked(self, work: Callable[[StopCheck], T], stop: StopCheck) -> T:
         with self._lock, torch.inference_mode():
             if stop():  # cancelled while waiting for the lock
                 raise self._timeout(stop)
@@ -178,7 +200,7 @@ class TransformersBackend:
             self._stops[thread] = stop
             try:
                 result = work(stop)
-            except _Stopped:
+            except Stopped:
                 raise self._timeout(stop) from None
             finally:
                 del self._stops[thread]
@@ -186,7 +208,7 @@ class TransformersBackend:
             raise self._timeout(stop)
         return result
 
-    def _timeout(self, stop: _StopCheck) -> LLMTimeout:
+    def _timeout(self, stop: StopCheck) -> LLMTimeout:
         if stop.cancelled.is_set():
             return LLMTimeout(f"{self.config.model_path}: the call was cancelled")
         return LLMTimeout(f"{self.config.model_path}: no answer within {self.config.timeout_s:g} s")
@@ -200,7 +222,7 @@ class TransformersBackend:
         return [items[i : i + size] for i in range(0, len(items), size)]
 
     def _generate_all(
-        self, prompts: list[str], params: GenerationParams, stop: _StopCheck
+        self, prompts: list[str], params: GenerationParams, stop: StopCheck
     ) -> list[Generation]:
         if params.seed is not None:
             torch.manual_seed(params.seed)
@@ -213,21 +235,47 @@ class TransformersBackend:
         return results
 
     def _free_chunk(
-        self, prompts: list[str], params: GenerationParams, stop: _StopCheck
+        self, prompts: list[str], params: GenerationParams, stop: StopCheck
     ) -> list[Generation]:
+        start = time.perf_counter()
+        batch = self._encode(prompts)
+        output = self.run_generate(batch, params, stop)
+        latency = time.perf_counter() - start
+        prompt_len = batch["input_ids"].shape[1]
+        prompt_counts = batch["attention_mask"].sum(dim=1).tolist()
+        return [
+            self._finish(
+                output[row, prompt_len:].tolist(), params, int(prompt_counts[row]), latency
+            )
+            for row in range(len(prompts))
+        ]
+
+    def run_generate(
+        self,
+        batch: dict[str, torch.Tensor],
+        params: GenerationParams,
+        stop: StopCheck,
+        *,
+        streamer: Any = None,
+        row_done: Callable[[int], bool] | None = None,
+        keep_cache: bool = False,
+    ) -> Any:
+        """``model.generate`` on an encoded batch under ``params``, stopped by ``stop``;
+        ``row_done(row)`` true ends that row early; ``keep_cache`` returns the generate
+        output with its ``past_key_values`` instead of the sequences alone."""
         from transformers import StoppingCriteria, StoppingCriteriaList
 
         class _Deadline(StoppingCriteria):
             def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
                 late = stop()
-                return torch.full(
-                    (input_ids.shape[0],), late, dtype=torch.bool, device=input_ids.device
-                )
+                done = [
+                    late or (row_done is not None and row_done(row))
+                    for row in range(len(input_ids))
+                ]
+                return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
-        start = time.perf_counter()
-        batch = self._encode(prompts)
         sampling = params.temperature > 0
-        output = self.model.generate(
+        return self.model.generate(
             **batch,
             max_new_tokens=params.max_tokens,
             do_sample=sampling,
@@ -239,16 +287,9 @@ class TransformersBackend:
             pad_token_id=self.tokenizer.pad_token_id,
             eos_token_id=sorted(self.eos_ids),
             stopping_criteria=StoppingCriteriaList([_Deadline()]),
+            streamer=streamer,
+            return_dict_in_generate=keep_cache,
         )
-        latency = time.perf_counter() - start
-        prompt_len = batch["input_ids"].shape[1]
-        prompt_counts = batch["attention_mask"].sum(dim=1).tolist()
-        return [
-            self._finish(
-                output[row, prompt_len:].tolist(), params, int(prompt_counts[row]), latency
-            )
-            for row in range(len(prompts))
-        ]
 
     def _finish(
         self, new_ids: list[int], params: GenerationParams, prompt_tokens: int, latency: float
@@ -267,7 +308,7 @@ class TransformersBackend:
             text, finish = text[:cut], "stop"
         return Generation(text, finish, prompt_tokens, counted, latency)
 
-    def _constrained(self, prompt: str, params: GenerationParams, stop: _StopCheck) -> Generation:
+    def _constrained(self, prompt: str, params: GenerationParams, stop: StopCheck) -> Generation:
         assert params.constraint is not None
         start = time.perf_counter()
         prompt_ids = self._encode([prompt])["input_ids"]
@@ -298,7 +339,7 @@ class TransformersBackend:
         )
 
     def _choice_logprobs(
-        self, prompts: list[str], choice_ids: list[int], stop: _StopCheck
+        self, prompts: list[str], choice_ids: list[int], stop: StopCheck
     ) -> list[list[float]]:
         rows: list[list[float]] = []
         index = torch.tensor(choice_ids, device=self.device)
@@ -323,11 +364,11 @@ class TransformersBackend:
         return int(ids[0])
 
 
-class _Stopped(Exception):
+class Stopped(Exception):
     """Raised inside the model's forward pass to abandon a call (deadline or cancellation)."""
 
 
-class _StopCheck:
+class StopCheck:
     """One call's stop condition: its deadline passed, or its caller cancelled it."""
 
     def __init__(self, deadline: float | None) -> None:
@@ -342,17 +383,17 @@ def _past(deadline: float | None) -> bool:
     return deadline is not None and time.monotonic() > deadline
 
 
-def _stop_hooks(model: Any) -> dict[int, _StopCheck]:
+def _stop_hooks(model: Any) -> dict[int, StopCheck]:
     """The stop checks of the calls running ``model``, by worker thread. Hooks added once
     per model (every backend wrapping it shares them) check, before each forward pass of the
     model and of each of its decoder layers (its longest ``ModuleList``), the check of the
-    thread running it, if any, and raise `_Stopped` when it says stop, so a call stops
+    thread running it, if any, and raise `Stopped` when it says stop, so a call stops
     within one layer. The model running elsewhere (training) has no check: no cost but a
     dictionary lookup."""
-    stops: dict[int, _StopCheck] | None = getattr(model, "_r2rec_stops", None)
+    stops: dict[int, StopCheck] | None = getattr(model, "_r2rec_stops", None)
     if stops is not None:
         return stops
-    running: dict[int, _StopCheck] = {}
+    running: dict[int, StopCheck] = {}
     layers = max(
         (m for m in model.modules() if isinstance(m, torch.nn.ModuleList)), key=len, default=()
     )
@@ -360,7 +401,7 @@ def _stop_hooks(model: Any) -> dict[int, _StopCheck]:
     def hook(module: Any, args: Any) -> None:
         stop = running.get(threading.get_ident())
         if stop is not None and stop():
-            raise _Stopped
+            raise Stopped
 
     for module in (model, *layers):
         module.register_forward_pre_hook(hook)
