@@ -4,8 +4,10 @@
 what precedes each target, and a user's most recent 10 items are the case's history);
 ``rank`` asks the pipeline to rank each case's 20 given candidates, in batches, and turns
 the ranking into scores. ``valid`` is the model's own output validity (explain mode: the
-parsed text; scoring mode: always valid, every letter gets a log-probability). An LLM
-error is not hidden behind the graph fallback here: evaluation fails loudly instead.
+parsed text; scoring mode: always valid, every letter gets a log-probability). In explain
+mode each case's thoughts are also checked (`evaluation.explanations`: grounded titles,
+repeated thoughts, agreement of the explanation's pick with the top item). An LLM error
+is not hidden behind the graph fallback here: evaluation fails loudly instead.
 
     ranker = LLMRanker(lambda: make_backend("local", model_path=path), explain=False)
     evaluate(ranker, load_dataset("ml-100k"), "test", limit=200)
@@ -15,16 +17,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import numpy as np
 import pandas as pd
 from rich.progress import Progress
 
+from evaluation.explanations import ExplanationCheck, check_explanation
 from evaluation.ranker import Case, RankResult
 from graph_store.memory import MemoryGraphStore
 from reasoning.backends import LLMBackend
-from reasoning.recommender import Recommender, RecommenderConfig
+from reasoning.recommender import Recommendation, Recommender, RecommenderConfig
 
 
 class LLMRanker:
@@ -46,9 +49,13 @@ class LLMRanker:
         self.name = f"{name} ({'explain' if explain else 'score'})"
         self.show_progress = show_progress
         self._graph: MemoryGraphStore | None = None
+        self._titles: dict[str, str] = {}
 
     def fit(self, train: pd.DataFrame, items: pd.DataFrame) -> None:
         self._graph = MemoryGraphStore.from_frames(train, items)
+        self._titles = dict(
+            zip(items["item_id"].astype(str), items["title"].astype(str), strict=True)
+        )
 
     def rank(self, cases: list[Case]) -> RankResult:
         return asyncio.run(self._rank(cases))
@@ -74,10 +81,26 @@ class LLMRanker:
                         row = start + offset
                         scores[row] = [-position[c] for c in case.candidates]
                         valid[row] = rec.valid
-                        extras.append(
-                            {"user_id": case.user_id, "text": rec.raw_text, "reason": rec.reason}
-                        )
+                        extra: dict[str, object] = {
+                            "user_id": case.user_id,
+                            "text": rec.raw_text,
+                            "reason": rec.reason,
+                        }
+                        if self.explain:
+                            extra["explanation"] = asdict(self._check(case, rec))
+                        extras.append(extra)
                     progress.advance(task, len(chunk))
         finally:
             await llm.aclose()
         return RankResult(scores=scores, valid=valid, extras=extras)
+
+    def _check(self, case: Case, rec: Recommendation) -> ExplanationCheck:
+        """The explanation checks of one case: titles shown are the history's, the
+        chains' and the candidates' (the prompt's letter order is the case's order)."""
+        shown = [self._titles.get(i, "") for i in case.history]
+        for chain in rec.chains:
+            shown += [s.title for s in chain.shared] + [chain.next_title]
+        candidates = [(c, self._titles.get(c, "")) for c in case.candidates]
+        shown += [title for _, title in candidates]
+        top = rec.items[0].item_id if rec.items else ""
+        return check_explanation(rec.thoughts, shown, candidates, top)

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from evaluation.explanations import SUMMARY_COLUMNS, ExplanationCheck, summarise_checks
 from evaluation.metrics import GENERATIVE_COLUMNS, METRIC_COLUMNS, summarise, target_ranks
 from evaluation.protocol import ProtocolConfig, Split, load_cases, training_log
 from evaluation.ranker import Case, Ranker
@@ -90,12 +91,16 @@ def evaluate(
     if result.scores.shape != (len(cases), protocol.n_negatives + 1):
         raise ValueError(f"{ranker.name}: scores shape {result.scores.shape} does not match cases")
     ranks = target_ranks(result.scores, np.array([c.target_index for c in cases]))
+    metrics = summarise(ranks, result.valid if ranker.generative else None)
+    checks = [e["explanation"] for e in result.extras if "explanation" in e]
+    if checks:
+        metrics.update(summarise_checks([ExplanationCheck(**c) for c in checks]))  # type: ignore[arg-type]
     return EvalResult(
         model=ranker.name,
         dataset=dataset.name,
         split=split,
         seed=protocol.seed,
-        metrics=summarise(ranks, result.valid if ranker.generative else None),
+        metrics=metrics,
         generative=ranker.generative,
         tune_seconds=tune_seconds,
         fit_seconds=fit_seconds,
@@ -108,7 +113,13 @@ def evaluate(
 def markdown_table(results: Sequence[EvalResult]) -> str:
     """One row per result: every protocol metric, the generative columns, runtime."""
     generative = any(r.generative for r in results)
-    columns = [*METRIC_COLUMNS, *(GENERATIVE_COLUMNS if generative else ()), "runtime (s)"]
+    explained = any(SUMMARY_COLUMNS[0] in r.metrics for r in results)
+    columns = [
+        *METRIC_COLUMNS,
+        *(GENERATIVE_COLUMNS if generative else ()),
+        *(SUMMARY_COLUMNS if explained else ()),
+        "runtime (s)",
+    ]
     lines = [
         "| model | " + " | ".join(columns) + " |",
         "|---|" + "---:|" * len(columns),

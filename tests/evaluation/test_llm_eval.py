@@ -48,6 +48,8 @@ def test_cli_scores_a_checkpoint_and_reports_valid_ratio(
     result = json.loads(out.read_text())[0]
     assert result["model"] == "tiny-qwen2 (explain)" and result["metrics"]["cases"] == 4
     assert 0.0 <= result["metrics"]["ValidRatio"] <= 1.0
+    for column in ("grounded titles", "repeated thought", "pick agreement", "explained"):
+        assert 0.0 <= result["metrics"][column] <= 1.0 and f"| {column} |" in done.stdout
 
 
 def test_a_missing_checkpoint_is_a_one_line_error(tmp_path: Path) -> None:
