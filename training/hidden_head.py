@@ -86,6 +86,10 @@ class HiddenHeadConfig:
     title_chars: int = field(default=18, metadata={"help": "Titles are cut to this many chars."})
     genres: int = field(default=1, metadata={"help": "Genres shown per item (0: none)."})
     batch_size: int = field(default=8, metadata={"help": "Cases per forward pass."})
+    service_features: tuple[str, ...] = field(
+        default=("graph-fallback", "popularity"),
+        metadata={"help": "Features the service computes itself: the servable fusion base."},
+    )
     max_rows: int = field(default=0, metadata={"help": "First N cases of each row set (0: all)."})
     threads: int = field(default=1, metadata={"help": "torch intra-op threads."})
     dtype: str = field(
@@ -261,6 +265,51 @@ def select_head(
     return best[1], trials
 
 
+@dataclass
+class _Split:
+    """One or more row sets joined: feature scores, LLM states, targets."""
+
+    names: tuple[str, ...]
+    scores: np.ndarray  # (n, 20, features)
+    states: np.ndarray  # (n, 20, layers, poolings, d)
+    target: np.ndarray
+
+    @classmethod
+    def join(cls, feats: list[FeatureSet], states: np.ndarray) -> _Split:
+        return cls(
+            feats[0].names,
+            np.concatenate([f.scores for f in feats]),
+            states,
+            np.concatenate([f.target_index for f in feats]),
+        )
+
+    def column(self, name: str) -> np.ndarray:
+        return self.scores[:, :, self.names.index(name)]
+
+    def pick_scores(self, columns: tuple[str, ...]) -> np.ndarray:
+        """The feature columns named (all when empty)."""
+        if not columns:
+            return self.scores
+        return self.scores[:, :, [self.names.index(c) for c in columns]]
+
+    def with_base(self, base: ListwiseCombiner | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(states, base scores, target) for `select_head`."""
+        if base is None:
+            offset = np.zeros((*self.target.shape, 20))
+        else:
+            offset = base.score(self.pick_scores(base.names))
+        return self.states, offset, self.target
+
+
+def _fit_base(train: _Split, columns: tuple[str, ...]) -> ListwiseCombiner:
+    """The non-LLM combiner over ``columns`` (all when empty), fitted on the train rows."""
+    names = columns or train.names
+    unknown = [c for c in names if c not in train.names]
+    if unknown:
+        raise UserInputError(f"unknown feature columns {unknown}; have {list(train.names)}")
+    return ListwiseCombiner.fit_cv(train.pick_scores(columns), train.target, names=names)
+
+
 # ---------------------------------------------------------------------------- run
 def run_hidden_head(config: HiddenHeadConfig) -> dict[str, Any]:
     """Extract (or reuse) states for every row set, choose the head on valid, score test
@@ -296,50 +345,50 @@ def run_hidden_head(config: HiddenHeadConfig) -> dict[str, Any]:
         return feats, states, tokens
 
     train_parts = [rowset(r) for r in config.train_rowsets]
-    fit_scores = np.concatenate([p[0].scores for p in train_parts])
-    fit_target = np.concatenate([p[0].target_index for p in train_parts])
-    base_combiner = ListwiseCombiner.fit_cv(fit_scores, fit_target, names=train_parts[0][0].names)
-    train_states = np.concatenate([p[1] for p in train_parts])
-    select, select_states, _ = rowset(config.select_rowset)
-    test, test_states, test_tokens = rowset(config.test_rowset)
+    train = _Split.join([p[0] for p in train_parts], np.concatenate([p[1] for p in train_parts]))
+    select_feats, select_states, _ = rowset(config.select_rowset)
+    test_feats, test_states, test_tokens = rowset(config.test_rowset)
+    select = _Split.join([select_feats], select_states)
+    test = _Split.join([test_feats], test_states)
 
-    train = (train_states, base_combiner.score(fit_scores), fit_target)
-    chosen = (select_states, base_combiner.score(select.scores), select.target_index)
-    head, trials = select_head(train, chosen, config)
-    alone, _ = select_head(
-        (train_states, np.zeros_like(train[1]), fit_target),
-        (select_states, np.zeros_like(chosen[1]), select.target_index),
-        config,
-    )
-    yardstick = ListwiseCombiner.fit_cv(select.scores, select.target_index, names=select.names)
-
-    t_states = pick(test_states, config, head.layer, head.pooling)
-    t_base = base_combiner.score(test.scores)
+    alone, _ = select_head(train.with_base(None), select.with_base(None), config)
+    yardstick = ListwiseCombiner.fit_cv(select.scores, select.target, names=select.names)
     named = [
         ("sasrec", test.column("sasrec")),
         ("combiner", yardstick.score(test.scores)),
-        (f"fusion base (combiner fitted on {'+'.join(config.train_rowsets)})", t_base),
         (
             "LLM hidden-state head alone",
-            alone.residual(pick(test_states, config, alone.layer, alone.pooling)),
-        ),
-        (
-            f"fused: base + LLM hidden-state head (layer {head.layer}, {head.pooling}, "
-            f"pca {head.pca or 'none'}, l2 {head.l2:g})",
-            t_base + head.residual(t_states),
+            alone.residual(pick(test.states, config, alone.layer, alone.pooling)),
         ),
     ]
-    rows = report_rows(named, test.target_index)
+    variants: dict[str, Any] = {}
+    for label, columns in (("all features", ()), ("service features", config.service_features)):
+        base = _fit_base(train, columns)
+        head, trials = select_head(train.with_base(base), select.with_base(base), config)
+        t_base = base.score(test.pick_scores(base.names))
+        fused = t_base + head.residual(pick(test.states, config, head.layer, head.pooling))
+        named += [
+            (f"base: combiner of {label}, fitted on {'+'.join(config.train_rowsets)}", t_base),
+            (
+                f"fused: that base + LLM hidden-state head (layer {head.layer}, {head.pooling}, "
+                f"pca {head.pca or 'none'}, l2 {head.l2:g})",
+                fused,
+            ),
+        ]
+        variants[label] = {
+            "base": base.describe(),
+            "head": {"layer": head.layer, "pooling": head.pooling, "pca": head.pca, "l2": head.l2},
+            "trials_on_select": trials,
+        }
+    rows = report_rows(named, test.target)
     summary = {
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()},
-        "train_rows": len(fit_target),
+        "train_rows": len(train.target),
         "prompt_tokens_test": test_tokens,
-        "head": {"layer": head.layer, "pooling": head.pooling, "pca": head.pca, "l2": head.l2},
         "alone": {"layer": alone.layer, "pooling": alone.pooling, "pca": alone.pca, "l2": alone.l2},
-        "trials_on_select": trials,
-        "base_combiner": base_combiner.describe(),
+        "variants": variants,
         "yardstick_combiner": yardstick.describe(),
-        "test_nll": {name: listwise_nll(s, test.target_index) for name, s in named},
+        "test_nll": {name: listwise_nll(s, test.target) for name, s in named},
         "rows": rows,
     }
     write_report(out, summary, rows)

@@ -95,7 +95,10 @@ def test_tiny_run_end_to_end(tmp_path: Path, tiny_model_dir: Path) -> None:
     rows = json.loads((tmp_path / "run" / "r2rec.json").read_text())
     assert [r["model"] for r in rows][:2] == ["sasrec", "combiner"]
     assert all(r["n"] == 6 for r in rows)
-    assert len(summary["trials_on_select"]) == 2 * 2  # layers x poolings
+    for variant in summary["variants"].values():
+        assert len(variant["trials_on_select"]) == 2 * 2  # layers x poolings
+    service = summary["variants"]["service features"]["base"]["weights"]
+    assert set(service) == {"graph-fallback", "popularity"}  # what the service can compute
     saved = np.load(tmp_path / "run" / "hidden_test.npz")["states"]
     assert saved.shape[:4] == (6, 20, 2, 2) and np.isfinite(saved).all()
     # a second run reuses the cached states and gives the same table
