@@ -78,6 +78,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from reasoning.backends import LLMTimeout
+from reasoning.explain import RecommendationListener
 from reasoning.recommender import Recommendation, Recommender, fallback_reason
 
 ADMIT_PASSES = 32  # most event-loop passes spent admitting arrivals before a batch starts
@@ -103,6 +104,7 @@ class _Waiting:
     candidates: Sequence[str] | None
     future: asyncio.Future[Recommendation]
     deadline: float | None  # time.monotonic() by which the model must have answered
+    listener: RecommendationListener | None = None  # a streaming client's (evidence, thoughts)
     queued_at: float = field(default_factory=time.perf_counter)
     taken: bool = False  # in a batch: the batch's deadline bounds it from here on
 
@@ -137,17 +139,21 @@ class RecommendBatcher:
         candidates: Sequence[str] | None,
         explain: bool,
         deadline: float | None = None,
+        listener: RecommendationListener | None = None,
     ) -> Recommendation:
         """The ranking, by the model if it can answer by ``deadline`` (``time.monotonic()``;
-        None = ``llm_timeout_s`` of the Recommender from now), else the graph scorer's."""
+        None = ``llm_timeout_s`` of the Recommender from now), else the graph scorer's.
+        ``listener`` hears the evidence and the thoughts (`reasoning.explain`); a caller
+        that is cancelled (its client left) leaves the queue, or, when its batch is
+        running, its row stops at the next token (the listener's ``wanted`` turns false)."""
         if deadline is None and self.recommender.config.llm_timeout_s is not None:
             deadline = time.monotonic() + self.recommender.config.llm_timeout_s
         if deadline is not None and not self._admits(explain, deadline):
             if self.on_overload == "503":
                 raise Overloaded(self._expected_wait_s())
-            return await self.recommender.fallback(user_id, candidates, OVERLOADED)
+            return await self.recommender.fallback(user_id, candidates, OVERLOADED, listener)
         future: asyncio.Future[Recommendation] = asyncio.get_running_loop().create_future()
-        waiting = _Waiting(user_id, candidates, future, deadline)
+        waiting = _Waiting(user_id, candidates, future, deadline, listener)
         self._waiting[explain].append(waiting)
         if explain not in self._drainers:
             self._drainers[explain] = asyncio.create_task(self._drain(explain))
@@ -163,7 +169,7 @@ class RecommendBatcher:
         # still queued at its deadline: leave the queue, the graph scorer answers now
         self._waiting[explain].remove(waiting)
         future.cancel()
-        rec = await self.recommender.fallback(user_id, candidates, TIMED_OUT)
+        rec = await self.recommender.fallback(user_id, candidates, TIMED_OUT, listener)
         if rec.cold_start:
             return rec
         return replace(rec, llm_seconds=time.perf_counter() - waiting.queued_at)
@@ -235,7 +241,9 @@ class RecommendBatcher:
 
     async def _fall_back(self, waiting: _Waiting) -> None:
         try:
-            rec = await self.recommender.fallback(waiting.user_id, waiting.candidates, TIMED_OUT)
+            rec = await self.recommender.fallback(
+                waiting.user_id, waiting.candidates, TIMED_OUT, waiting.listener
+            )
         except Exception as err:
             _settle(waiting.future, error=err)
             return
@@ -259,8 +267,12 @@ class RecommendBatcher:
         deadline = min((w.deadline for w in batch if w.deadline is not None), default=None)
         self._running = (explain, started, deadline)
         try:
+            listeners = [w.listener for w in batch]
             recs = await self.recommender.recommend_many(
-                [(w.user_id, w.candidates) for w in batch], explain, deadline=deadline
+                [(w.user_id, w.candidates) for w in batch],
+                explain,
+                deadline=deadline,
+                listeners=listeners if any(listeners) else None,
             )
         except Exception as err:
             if len(batch) == 1:

@@ -7,16 +7,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic.json_schema import models_json_schema
 
 from service.catalog.router import router as catalog_router
 from service.errors import BodySizeLimit, install_error_handlers
 from service.health.router import router as health_router
 from service.interactions.router import router as interactions_router
 from service.metrics import RequestMetrics
+from service.recommend.protocol import STREAM_EVENTS
 from service.recommend.router import router as recommend_router
 from service.runtime import Runtime
 from service.security import BodyTimeout, OpsKey, RateLimit
@@ -52,10 +55,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestMetrics)
 
     install_error_handlers(app)
+    _document_stream_events(app)
     for router in (recommend_router, interactions_router, catalog_router, health_router):
         app.include_router(router)
     _add_docs(app)
     return app
+
+
+def _document_stream_events(app: FastAPI) -> None:
+    """Put the models of /recommend/stream's events into the schema's components, where
+    the route's ``itemSchema`` refers to them (FastAPI adds only JSON bodies' models)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        _, defs = models_json_schema(
+            [(model, "serialization") for model in STREAM_EVENTS.values()],
+            ref_template="#/components/schemas/{model}",
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for name, definition in defs.get("$defs", {}).items():
+            components.setdefault(name, definition)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _add_docs(app: FastAPI) -> None:

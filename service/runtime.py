@@ -20,6 +20,7 @@ from pathlib import Path
 from graph_store.base import GraphStore
 from graph_store.types import ChainParams
 from reasoning.backends import LLMBackend, LLMError, make_backend
+from reasoning.explain import RecommendationListener
 from reasoning.recommender import Recommendation, Recommender, RecommenderConfig
 from service.batching import RecommendBatcher
 from service.cache import RecommendationCache
@@ -148,8 +149,10 @@ class Runtime:
         candidates: Sequence[str] | None,
         explain: bool,
         deadline: float | None = None,
+        listener: RecommendationListener | None = None,
     ) -> Recommendation:
         """One ranking; on the in-process model through its queue (`service.batching`).
+        ``listener`` hears the evidence and the thoughts as they come (`reasoning.explain`).
 
         ``deadline`` (``time.monotonic()``; default ``llm_timeout_s`` from now, set when the
         request arrived) bounds the whole call, queue included: the model must answer a
@@ -160,9 +163,14 @@ class Runtime:
             deadline = time.monotonic() + timeout
         model_deadline = deadline - min(FALLBACK_RESERVE_S, FALLBACK_RESERVE_SHARE * timeout)
         if self.batcher is not None:
-            return await self.batcher.recommend(user_id, candidates, explain, model_deadline)
+            return await self.batcher.recommend(
+                user_id, candidates, explain, model_deadline, listener
+            )
         recs = await self.recommender.recommend_many(
-            [(user_id, candidates)], explain, deadline=model_deadline
+            [(user_id, candidates)],
+            explain,
+            deadline=model_deadline,
+            listeners=[listener] if listener is not None else None,
         )
         return recs[0]
 

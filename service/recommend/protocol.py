@@ -68,9 +68,17 @@ class EvidenceChain(BaseModel):
     sentence: str
 
 
+class HistoryItem(BaseModel):
+    item_id: str
+    title: str
+
+
 class RecommendResponse(BaseModel):
     user_id: str
     items: list[RecommendedItem]
+    history: list[HistoryItem] = Field(
+        default_factory=list, description="The user's recent items the model read, oldest first"
+    )
     explanation: str
     thoughts: list[str]
     evidence: list[EvidenceChain]
@@ -87,3 +95,57 @@ class RecommendResponse(BaseModel):
     valid: bool = Field(description="The model's own output parsed into a valid ranking")
     latency_ms: float
     llm_ms: float
+
+
+# Server-Sent Events of POST /recommend/stream: each is `event: <name>` then one
+# `data: <JSON>` line of the model below.
+
+
+class EvidenceEvent(BaseModel):
+    """``evidence``: what the model reads, as soon as the graph has answered."""
+
+    user_id: str
+    history: list[HistoryItem]
+    candidates: list[HistoryItem] = Field(description="The candidates the model ranks")
+    evidence: list[EvidenceChain]
+
+
+class ThoughtEvent(BaseModel):
+    """``thought``: a piece of a reasoning step as its tokens arrive; pieces with the same
+    ``index`` (0 = the first step) concatenate to that step's text."""
+
+    index: int = Field(ge=0)
+    delta: str
+
+
+class FallbackEvent(BaseModel):
+    """``fallback``: the graph scorer ranks instead of the LLM (before ``ranking``)."""
+
+    reason: str
+
+
+class ErrorEvent(BaseModel):
+    """``error``: the request failed after the stream began; ``status`` is the HTTP status
+    /recommend would have answered. The stream ends after it (no ``done``)."""
+
+    status: int
+    error: str
+    detail: str
+    retry_after_s: int | None = None
+
+
+class DoneEvent(BaseModel):
+    """``done``: the last event of a stream that ranked."""
+
+    latency_ms: float
+    cached: bool
+
+
+STREAM_EVENTS: dict[str, type[BaseModel]] = {
+    "evidence": EvidenceEvent,
+    "thought": ThoughtEvent,
+    "fallback": FallbackEvent,
+    "ranking": RecommendResponse,
+    "error": ErrorEvent,
+    "done": DoneEvent,
+}

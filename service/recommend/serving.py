@@ -7,15 +7,20 @@ request tries the model again.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 from fastapi import Response
 from pydantic import ValidationError
 
+from graph_store.types import Chain
+from reasoning.explain import RecommendationListener
 from reasoning.recommender import Recommendation
+from service.cache import Lookup as CacheLookup
 from service.recommend.protocol import (
     EvidenceChain,
+    HistoryItem,
     RecommendedItem,
     RecommendRequest,
     RecommendResponse,
@@ -30,18 +35,10 @@ def to_response(rec: Recommendation, k: int, model: str, started: float) -> Reco
             RecommendedItem(item_id=i.item_id, title=i.title, score=i.score, rank=i.rank)
             for i in rec.items[:k]
         ],
+        history=[HistoryItem(item_id=h.item.item_id, title=h.item.title) for h in rec.history],
         explanation=rec.explanation,
         thoughts=list(rec.thoughts),
-        evidence=[
-            EvidenceChain(
-                shared_items=[s.title for s in c.shared],
-                neighbour_id=c.neighbour_id,
-                next_item_id=c.next_item_id,
-                next_title=c.next_title,
-                sentence=c.sentence(),
-            )
-            for c in rec.chains
-        ],
+        evidence=evidence_chains(rec.chains),
         model=model,
         cached=False,
         fallback=rec.fallback,
@@ -53,30 +50,67 @@ def to_response(rec: Recommendation, k: int, model: str, started: float) -> Reco
     )
 
 
+def evidence_chains(chains: Sequence[Chain]) -> list[EvidenceChain]:
+    return [
+        EvidenceChain(
+            shared_items=[s.title for s in c.shared],
+            neighbour_id=c.neighbour_id,
+            next_item_id=c.next_item_id,
+            next_title=c.next_title,
+            sentence=c.sentence(),
+        )
+        for c in chains
+    ]
+
+
 def json_body(payload: dict[str, Any]) -> Response:
     return Response(orjson.dumps(payload), media_type="application/json")
 
 
 async def recommend(runtime: Runtime, request: RecommendRequest) -> Response:
-    """The /recommend response, already serialised. A cache hit is checked against the
-    response model before it is served: an entry that does not fit (corrupt, written by an
-    older version, fields missing) is deleted and the answer recomputed."""
+    """The /recommend response, already serialised."""
     started = time.perf_counter()
     deadline = time.monotonic() + runtime.settings.llm_timeout_s  # queue time counts
-    params = request.model_dump(exclude={"user_id"})
+    lookup, hit = await lookup_cached(runtime, request, started)
+    if hit is not None:
+        return json_body(hit)
+    _, payload = await answer(runtime, request, started, deadline, lookup)
+    return json_body(payload)
+
+
+async def lookup_cached(
+    runtime: Runtime, request: RecommendRequest, started: float
+) -> tuple[CacheLookup | None, dict[str, Any] | None]:
+    """The cache lookup (None without a cache) and the cached response, if any. A hit is
+    checked against the response model before it is served: an entry that does not fit
+    (corrupt, written by an older version, fields missing) is deleted and the answer
+    recomputed."""
     cache = runtime.cache
-    lookup = None
-    if cache is not None:
-        lookup = await cache.get(request.user_id, runtime.model_version, params)
-        hit = _valid_cached(lookup.body)
-        if lookup.body is not None and hit is None:
-            await cache.discard(lookup)
-        runtime.metrics.cache.labels("hit" if hit is not None else "miss").inc()
-        if hit is not None:
-            hit.update(cached=True, latency_ms=(time.perf_counter() - started) * 1000, llm_ms=0.0)
-            return json_body(hit)
+    if cache is None:
+        return None, None
+    params = request.model_dump(exclude={"user_id"})
+    lookup = await cache.get(request.user_id, runtime.model_version, params)
+    hit = _valid_cached(lookup.body)
+    if lookup.body is not None and hit is None:
+        await cache.discard(lookup)
+    runtime.metrics.cache.labels("hit" if hit is not None else "miss").inc()
+    if hit is not None:
+        hit.update(cached=True, latency_ms=(time.perf_counter() - started) * 1000, llm_ms=0.0)
+    return lookup, hit
+
+
+async def answer(
+    runtime: Runtime,
+    request: RecommendRequest,
+    started: float,
+    deadline: float,
+    lookup: CacheLookup | None,
+    listener: RecommendationListener | None = None,
+) -> tuple[Recommendation, dict[str, Any]]:
+    """Rank (the model, else the graph scorer), count it, cache an LLM answer; the
+    ranking and the response body."""
     rec = await runtime.recommend(
-        request.user_id, request.candidates, request.explain, deadline=deadline
+        request.user_id, request.candidates, request.explain, deadline=deadline, listener=listener
     )
     if rec.fallback:
         runtime.metrics.fallbacks.labels(rec.reason).inc()
@@ -85,9 +119,10 @@ async def recommend(runtime: Runtime, request: RecommendRequest) -> Response:
             rec.llm_seconds
         )
     payload = to_response(rec, request.k, runtime.model_version, started).model_dump(mode="json")
+    cache = runtime.cache
     if cache is not None and lookup is not None and not rec.fallback and not rec.cold_start:
         await cache.put(lookup, payload)
-    return json_body(payload)
+    return rec, payload
 
 
 def _valid_cached(body: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -51,3 +51,29 @@ def make_client(tiny_model_dir: Path) -> Iterator:
     yield make
     for client in clients:
         client.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def talkative_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model, except that it never writes whitespace-only tokens: the random
+    tiny model's greedy thoughts are blank lines, which show nothing to stream. Its output
+    embedding is untied and the rows of those tokens zeroed (logit 0, below the best)."""
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out = tmp_path_factory.mktemp("models") / "talkative"
+    shutil.copytree(tiny_model_dir, out)
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    model = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
+    model.config.tie_word_embeddings = False
+    head = torch.nn.Linear(model.config.hidden_size, model.config.vocab_size, bias=False)
+    head.weight.data = model.get_input_embeddings().weight.data.clone()
+    for token in range(len(tokenizer)):
+        text = tokenizer.decode([token])
+        if text and not text.strip() and token not in tokenizer.all_special_ids:
+            head.weight.data[token].zero_()
+    model.lm_head = head
+    model.save_pretrained(out)
+    return out

@@ -35,9 +35,10 @@ class CountingRecommender(Recommender):
         requests: Sequence[tuple[str, Sequence[str] | None]],
         explain: bool,
         deadline: float | None = None,
+        listeners=None,
     ) -> list[Recommendation]:
         self.batches.append((len(requests), explain))
-        return await super().recommend_many(requests, explain, deadline)
+        return await super().recommend_many(requests, explain, deadline, listeners)
 
 
 @pytest.fixture(scope="module")
