@@ -9,18 +9,23 @@ true rating from the dataset, with the case's history (the up to 10 items before
 oldest first) and the user's ratings of them. Cases whose target or history has no rating
 are left out. ``limit`` keeps the first N targets (users in sorted id order).
 
-Baselines (`baseline_predictions`), fitted on the split's training log (`rated_log`:
-everything before the split's targets, rated interactions only): ``global_mean``;
-``user_mean`` and ``item_mean``, each falling back to the global mean for a user/item the
-log does not rate.
+Baselines (`baseline_predictions`, models in `evaluation.rating_baselines`), fitted on the
+split's training log (`rated_log`: everything before the split's targets, rated
+interactions only): ``global_mean``; ``user_mean`` and ``item_mean`` (the global mean for
+a user/item the log does not rate); ``bias`` (mu + b_u + b_i) and ``mf`` (biased matrix
+factorisation), whose hyper-parameters `tune_baselines` chooses on the valid split's
+targets (fitted on the valid log) before they are refitted on the split's own log. Each
+baseline reports its fit time and a paired sign-flip p-value of its per-target absolute
+errors against the best baseline's (``p_vs_best``; `evaluation.significance`).
 
 Model: `reasoning.rater.predict_ratings` (reason up to ``<rate>``, then the expected
 rating over "1".."5"; ``valid`` when the reasoning has the three analysis steps).
 
 Metrics: ``MAE``, ``RMSE`` (of the expected rating), ``MAE argmax`` (of the most likely
 choice), ``ValidRatio`` (share of valid predictions), ``cases``; every baseline gets
-``MAE``, ``RMSE``, ``cases``. `markdown_table` renders the results (the CLI and the
-rating model card print it).
+``MAE``, ``RMSE``, ``cases``, ``fit_seconds``, ``p_vs_best``; the model gets ``p_vs_best``
+against the best baseline too. ``rows`` lists them all as ``model``/``MAE``/``RMSE``/``n``.
+`markdown_table` renders the results (the CLI and the rating model card print it).
 """
 
 from __future__ import annotations
@@ -37,14 +42,20 @@ import numpy as np
 import pandas as pd
 
 from common.errors import UserInputError
-from evaluation.protocol import Split, load_cases, training_log
+from evaluation.protocol import Split, dataset_fingerprint, load_cases, training_log
+from evaluation.rating_baselines import (
+    BASELINES,
+    TunedBaselines,
+    baseline_predictions,
+    best_baseline,
+    tune_on,
+)
+from evaluation.significance import paired_sign_flip
 from reasoning.backends.base import LLMBackend
 from reasoning.prompt import ItemInfo
 from reasoning.rater import RatingPrediction, predict_ratings
 from reasoning.rating import RatedItem
 from recdata.schema import Dataset
-
-BASELINES = ("global_mean", "user_mean", "item_mean")
 
 
 def item_infos(dataset: Dataset) -> dict[str, ItemInfo]:
@@ -145,32 +156,49 @@ def error_metrics(
     }
 
 
-def baseline_predictions(
-    train: pd.DataFrame, pairs: Sequence[tuple[str, str]]
-) -> dict[str, np.ndarray]:
-    """Predictions of each baseline for (user, item) pairs, fitted on ``train``'s ratings."""
-    rated = train.loc[train["rating"].notna()]
-    if rated.empty:
-        raise UserInputError("the training log has no ratings to fit the baselines on")
-    overall = float(rated["rating"].mean())
-    user_mean = rated.groupby(rated["user_id"].astype(str))["rating"].mean().to_dict()
-    item_mean = rated.groupby(rated["item_id"].astype(str))["rating"].mean().to_dict()
-    return {
-        "global_mean": np.full(len(pairs), overall),
-        "user_mean": np.array([float(user_mean.get(u, overall)) for u, _ in pairs]),
-        "item_mean": np.array([float(item_mean.get(i, overall)) for _, i in pairs]),
-    }
+_TUNED: dict[str, TunedBaselines] = {}
+
+
+def tune_baselines(dataset: Dataset) -> TunedBaselines:
+    """Grid search of the bias and MF models: fitted on the valid split's log, scored on
+    all its targets by MAE (cached per dataset and ratings in this process); without valid
+    targets, the defaults."""
+    log = rated_log(dataset, "valid")
+    targets = rating_targets(dataset, "valid")
+    key = hashlib.sha256(
+        f"{dataset.name}\x1f{dataset_fingerprint(dataset)}\x1f{targets_digest(targets)}".encode()
+        + pd.util.hash_pandas_object(log[["user_id", "item_id", "rating"]]).to_numpy().tobytes()
+    ).hexdigest()
+    if key in _TUNED:
+        return _TUNED[key]
+    pairs, truth = [(t.user_id, t.item_id) for t in targets], [t.rating for t in targets]
+    _TUNED[key] = tune_on(log, pairs, truth)
+    return _TUNED[key]
 
 
 def baseline_metrics(
-    dataset: Dataset, split: Split, targets: Sequence[RatingTarget]
-) -> dict[str, dict[str, float]]:
-    """MAE/RMSE of every baseline on ``targets``, fitted on the split's training log."""
-    predictions = baseline_predictions(
-        rated_log(dataset, split), [(t.user_id, t.item_id) for t in targets]
+    dataset: Dataset, split: Split, targets: Sequence[RatingTarget], tuned: TunedBaselines
+) -> tuple[dict[str, dict[str, Any]], np.ndarray]:
+    """(MAE/RMSE/fit time/p against the best of every baseline on ``targets``, fitted on
+    the split's training log; the best baseline's per-target predictions)."""
+    predictions, seconds = baseline_predictions(
+        rated_log(dataset, split), [(t.user_id, t.item_id) for t in targets], tuned
     )
-    truth = [t.rating for t in targets]
-    return {name: error_metrics(predictions[name], truth) for name in BASELINES}
+    truth = np.array([t.rating for t in targets])
+    metrics: dict[str, dict[str, Any]] = {
+        name: {**error_metrics(predictions[name], truth), "fit_seconds": seconds[name]}
+        for name in BASELINES
+    }
+    best = best_baseline(metrics)
+    for name, m in metrics.items():
+        m["p_vs_best"] = _p_against(predictions[name], predictions[best], truth)
+    return metrics, predictions[best]
+
+
+def _p_against(predicted: np.ndarray, best: np.ndarray, truth: np.ndarray) -> float | None:
+    """Paired sign-flip p of the absolute errors against the best's (None: identical)."""
+    a, b = np.abs(predicted - truth), np.abs(best - truth)
+    return None if np.array_equal(a, b) else paired_sign_flip(a, b).p_value
 
 
 def model_metrics(
@@ -186,35 +214,50 @@ def model_metrics(
     return metrics
 
 
-def _split_result(dataset: Dataset, split: Split, targets: list[RatingTarget], limit: int | None):
+def _split_result(
+    dataset: Dataset,
+    split: Split,
+    targets: list[RatingTarget],
+    limit: int | None,
+    tuned: TunedBaselines,
+) -> tuple[dict[str, Any], np.ndarray]:
+    """(the split's JSON-ready baseline result, the best baseline's predictions)."""
     if not targets:
         raise UserInputError(f"{dataset.name}/{split}: no rated evaluation targets")
-    return {
+    metrics, best = baseline_metrics(dataset, split, targets, tuned)
+    result = {
         "dataset": dataset.name,
         "split": split,
         "limit": limit,
         "targets_sha256": targets_digest(targets),
-        "baselines": baseline_metrics(dataset, split, targets),
+        "baselines": metrics,
+        "best_baseline": best_baseline(metrics),
+        "baseline_params": tuned.describe(),
     }
+    return result, best
 
 
 async def _score_model(
     make_backend: Callable[[], LLMBackend],
     targets: dict[str, list[RatingTarget]],
     results: dict[str, dict[str, Any]],
-    model_name: str,
-    max_tokens: int,
-    batch_size: int,
+    best: dict[str, np.ndarray],
+    names: tuple[str, int, int],
 ) -> None:
+    model_name, max_tokens, batch_size = names
     backend = make_backend()
     try:
         for split, split_targets in targets.items():
             started = time.perf_counter()
             predictions = await predict_ratings(backend, split_targets, max_tokens, batch_size)
             shown = list(zip(split_targets, predictions, strict=True))[:3]
+            metrics: dict[str, Any] = model_metrics(predictions, split_targets)
+            truth = np.array([t.rating for t in split_targets])
+            expected = np.array([p.expected for p in predictions])
+            metrics["p_vs_best"] = _p_against(expected, best[split], truth)
             results[split].update(
                 model=model_name,
-                metrics=model_metrics(predictions, split_targets),
+                metrics=metrics,
                 runtime_seconds=time.perf_counter() - started,
                 examples=[
                     {
@@ -231,6 +274,39 @@ async def _score_model(
         await backend.aclose()
 
 
+def result_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """One split's rows (model first when scored): ``model``, ``MAE``, ``RMSE``, ``n``,
+    ``p_vs_best``, ``seconds`` (fit, or the model's inference) and, where tuned, ``params``."""
+    rows = []
+    if "metrics" in result:
+        m = result["metrics"]
+        rows.append(
+            {
+                "model": result.get("model", "model"),
+                "MAE": m["MAE"],
+                "RMSE": m["RMSE"],
+                "n": int(m["cases"]),
+                "ValidRatio": m["ValidRatio"],
+                "p_vs_best": m.get("p_vs_best"),
+                "seconds": result.get("runtime_seconds"),
+            }
+        )
+    params = result.get("baseline_params", {})
+    for name, m in result["baselines"].items():
+        row = {
+            "model": name,
+            "MAE": m["MAE"],
+            "RMSE": m["RMSE"],
+            "n": int(m["cases"]),
+            "p_vs_best": m.get("p_vs_best"),
+            "seconds": m.get("fit_seconds"),
+        }
+        if name in params:
+            row["params"] = params[name]["params"]
+        rows.append(row)
+    return rows
+
+
 def evaluate_rating(
     dataset: Dataset,
     splits: Sequence[Split],
@@ -240,48 +316,63 @@ def evaluate_rating(
     max_tokens: int = 192,
     batch_size: int = 8,
 ) -> dict[str, dict[str, Any]]:
-    """Per split (JSON-ready): the baselines, and the model when ``make_backend`` is given
-    (one backend for every split, closed at the end); ``examples`` shows three answers."""
-    targets: dict[str, list[RatingTarget]] = {
-        split: rating_targets(dataset, split, limit) for split in splits
-    }
-    results: dict[str, dict[str, Any]] = {
-        split: _split_result(dataset, split, t, limit)  # type: ignore[arg-type]
-        for split, t in targets.items()
-    }
+    """Per split (JSON-ready): the baselines (bias/MF tuned on valid first), and the model
+    when ``make_backend`` is given (one backend for every split, closed at the end);
+    ``examples`` shows three answers, ``rows`` every model's row."""
+    targets: dict[str, list[RatingTarget]] = {}
+    tuned = tune_baselines(dataset)
+    results: dict[str, dict[str, Any]] = {}
+    best: dict[str, np.ndarray] = {}
+    for split in splits:
+        targets[split] = rating_targets(dataset, split, limit)
+        results[split], best[split] = _split_result(dataset, split, targets[split], limit, tuned)
     if make_backend is not None:
-        asyncio.run(
-            _score_model(make_backend, targets, results, model_name, max_tokens, batch_size)
-        )
+        names = (model_name, max_tokens, batch_size)
+        asyncio.run(_score_model(make_backend, targets, results, best, names))
+    for result in results.values():
+        result["rows"] = result_rows(result)
     return results
+
+
+def _cell(value: float | None, digits: str) -> str:
+    return "-" if value is None else format(value, digits)
 
 
 def markdown_rows(result: dict[str, Any], split: str) -> list[str]:
     """Table rows of one split's result: the model (if scored), then the baselines."""
-    prefix = f"| {split} "
-    rows = []
-    if "metrics" in result:
-        m = result["metrics"]
-        rows.append(
-            f"{prefix}| {result.get('model', 'model')} | {int(m['cases'])} | "
-            f"{m['MAE']:.4f} | {m['RMSE']:.4f} | {m['ValidRatio']:.4f} |"
-        )
-    for name, m in result["baselines"].items():
-        rows.append(
-            f"{prefix}| {name} | {int(m['cases'])} | {m['MAE']:.4f} | {m['RMSE']:.4f} | - |"
-        )
-    return rows
+    return [
+        f"| {split} | {r['model']} | {r['n']} | {r['MAE']:.4f} | {r['RMSE']:.4f} | "
+        f"{_cell(r.get('ValidRatio'), '.4f')} | {_cell(r['p_vs_best'], '.4f')} | "
+        f"{_cell(r['seconds'], '.2f')} |"
+        for r in result_rows(result)
+    ]
 
 
 def markdown_table(results: dict[str, dict[str, Any]]) -> str:
     """The rating table over splits: model and baselines per split, then where from."""
-    lines = ["| split | model | cases | MAE | RMSE | ValidRatio |", "|---|---|---:|---:|---:|---:|"]
+    lines = [
+        "| split | model | cases | MAE | RMSE | ValidRatio | p vs best | seconds |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for split, result in results.items():
         lines += markdown_rows(result, split)
     lines.append("")
-    lines += [
-        f"{r['dataset']}, {split} split: protocol leave-one-out targets "
-        f"(sha256 {r['targets_sha256'][:12]}); baselines fitted on the split's training log."
-        for split, r in results.items()
-    ]
+    for split, r in results.items():
+        chosen = "; ".join(
+            f"{name} {_params(r['baseline_params'][name]['params'])} "
+            f"({r['baseline_params'][name]['chosen_on']})"
+            for name in ("bias", "mf")
+        )
+        lines.append(
+            f"{r['dataset']}, {split} split: protocol leave-one-out targets "
+            f"(sha256 {r['targets_sha256'][:12]}); baselines fitted on the split's training "
+            f"log; best baseline {r['best_baseline']}; hyper-parameters (chosen by MAE on): "
+            f"{chosen}. "
+            "p vs best: paired sign-flip test of per-target absolute errors; seconds: fit "
+            "(baselines) or inference (model)."
+        )
     return "\n".join(lines)
+
+
+def _params(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:g}" for k, v in params.items())

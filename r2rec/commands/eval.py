@@ -9,9 +9,9 @@ r2rec eval --task rating --dataset ml-100k [--limit 200] [--checkpoint runs/reco
 ``--task rank`` (default) ranks the protocol's 20 candidates (`evaluation.runner`:
 HR@k, NDCG@k). ``--task rating`` scores 1-5 rating prediction instead
 (`evaluation.rating`, inference by `reasoning.rater`): MAE and RMSE of the
-global/user/item-mean baselines, and of a model when ``--checkpoint`` is given or
-``--model llm`` (the prepared base model by default). Each task is one function of
-``EVALUATORS``; nothing here imports training.
+global/user/item-mean, bias and biased-MF baselines (tuned on valid), and of a model
+when ``--checkpoint`` is given or ``--model llm`` (the prepared base model by default).
+Each task is one function of ``EVALUATORS``; nothing here imports training.
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ def _rank_eval(req: EvalRequest) -> None:
 
 
 def _rating_eval(req: EvalRequest) -> None:
-    """--task rating: the mean baselines, and the model when one is given."""
+    """--task rating: the rating baselines, and the model when one is given."""
     import json
 
     from evaluation.rating import evaluate_rating, markdown_table
@@ -200,7 +200,7 @@ def eval_command(
     batch_size: Annotated[int, typer.Option(help="llm: cases per LLM batch")] = 8,
     max_reasoning_tokens: Annotated[int, typer.Option(help="llm: thought token budget")] = 256,
     task: Annotated[
-        str, typer.Option(help="rank (HR/NDCG) or rating (MAE/RMSE vs the mean baselines)")
+        str, typer.Option(help="rank (HR/NDCG) or rating (MAE/RMSE vs the rating baselines)")
     ] = "rank",
 ) -> None:
     """Evaluate one model or every baseline on the protocol; prints a Markdown table."""

@@ -13,12 +13,8 @@ import pandas as pd
 import pytest
 
 from evaluation.protocol import load_cases
-from evaluation.rating import (
-    baseline_predictions,
-    error_metrics,
-    evaluate_rating,
-    rating_targets,
-)
+from evaluation.rating import error_metrics, evaluate_rating, rating_targets
+from evaluation.rating_baselines import BASELINES, mean_predictions
 from reasoning.backends import make_backend
 from reasoning.rater import CHOICES, predict_ratings, prediction_from_logprobs
 from recdata import load_dataset
@@ -73,7 +69,7 @@ def test_unseen_users_fall_back_to_the_global_mean() -> None:
     train = pd.DataFrame(
         {"user_id": ["a", "a", "b"], "item_id": ["x", "y", "x"], "rating": [4.0, 2.0, 3.0]}
     )
-    predicted = baseline_predictions(train, [("a", "x"), ("new", "new")])
+    predicted = mean_predictions(train, [("a", "x"), ("new", "new")])
     assert predicted["user_mean"].tolist() == [3.0, 3.0]  # a: 3.0; new: global 3.0
     assert predicted["item_mean"].tolist() == [3.5, 3.0]
     assert error_metrics([1.0, 5.0], [2.0, 2.0]) == {"MAE": 2.0, "RMSE": math.sqrt(5), "cases": 2}
@@ -133,4 +129,5 @@ def test_a_tiny_model_predicts_ratings_in_range(tiny_model_dir: Path, ml100k: Da
     assert m["MAE"] == pytest.approx(float(np.mean(np.abs(expected - truth))))
     assert m["RMSE"] == pytest.approx(float(np.sqrt(np.mean((expected - truth) ** 2))))
     assert m["MAE"] <= m["RMSE"] and m["cases"] == 3 and 0.0 <= m["ValidRatio"] <= 1.0
-    assert set(result["baselines"]) == {"global_mean", "user_mean", "item_mean"}
+    assert tuple(result["baselines"]) == BASELINES
+    assert result["rows"][0]["model"] == "tiny" and result["rows"][0]["n"] == 3

@@ -79,7 +79,7 @@ def test_recone_cold_start_then_grpo_reports_mae_rmse_and_baselines(
         valid = metrics["valid"]
         assert valid["metrics"]["cases"] == 2
         assert 0 <= valid["metrics"]["MAE"] <= valid["metrics"]["RMSE"] <= 4
-        assert set(valid["baselines"]) == {"global_mean", "user_mean", "item_mean"}
+        assert set(valid["baselines"]) == {"global_mean", "user_mean", "item_mean", "bias", "mf"}
         assert all(b["cases"] == 2 for b in valid["baselines"].values())
         card = (folder / "README.md").read_text()
         assert "| valid | global_mean | 2 |" in card and "MAE" in card
@@ -177,6 +177,8 @@ def test_eval_task_rating_prints_the_model_beside_the_baselines(
         "global_mean",
         "user_mean",
         "item_mean",
+        "bias",
+        "mf",
     ]
     saved = json.loads(out.read_text())["valid"]
     assert saved["metrics"]["cases"] == 3 and out.with_suffix(".md").is_file()

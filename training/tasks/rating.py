@@ -9,7 +9,7 @@
 - GRPO rewards (`reasoning.rewards`): ``rating_format_reward`` and ``rating_reward``
   (which reads the rows' ``rating`` column), weighted by ``rating_reward_weights``;
 - evaluation: MAE/RMSE of the merged model's expected rating on the protocol's
-  leave-one-out targets beside the global/user/item-mean baselines
+  leave-one-out targets beside the mean, bias and biased-MF baselines
   (`evaluation.rating.evaluate_rating`, inference by `reasoning.rater`);
 - model card: the rating table (`evaluation.rating.markdown_table`);
 - recipes (``--init base|sft``): RecZero and RecOne (`training.rating.recipes`).
@@ -72,7 +72,7 @@ class RatingTask(Task["RatingDataConfig"]):
         return GRPORewards(list(REWARDS), list(config.rating_reward_weights), COLUMNS)
 
     def evaluate(self, model_dir: Path, config: RunConfig) -> dict[str, Any]:
-        """MAE/RMSE of the merged model beside the mean baselines, per split."""
+        """MAE/RMSE of the merged model beside the rating baselines, per split."""
         from evaluation.rating import evaluate_rating
         from reasoning.backends import make_backend
         from recdata import load_dataset
@@ -107,7 +107,7 @@ class RatingTask(Task["RatingDataConfig"]):
 
         return [
             "Task: rating (1-5). MAE/RMSE of the expected rating on the protocol's "
-            "leave-one-out targets, beside the mean baselines fitted on the training log.",
+            "leave-one-out targets, beside the classical baselines fitted on the training log.",
             "",
             markdown_table(metrics),
             "",

@@ -1,0 +1,312 @@
+"""The classical rating baselines: means, the user + item bias model, biased MF.
+
+    r2rec eval --task rating --dataset ml-100k          # scores them all (evaluation.rating)
+
+    log = encode_log(train)                             # a training log with ratings
+    model = fit_mf(log, MFConfig(factors=8))            # or fit_bias(log, BiasConfig())
+    predicted = model.predict([("42", "7"), ...])       # clipped to [1, 5]
+    chosen = select_config(fit_bias, BIAS_GRID, valid_log, valid_pairs, valid_truth)
+    tuned = tune_on(valid_train, valid_pairs, valid_truth)   # both grids
+    predictions, fit_seconds = baseline_predictions(train, pairs, tuned)   # all five
+
+Every model is fitted on a training log (`evaluation.rating.rated_log`: everything before
+the split's targets) and predicts (user, item) pairs; a user or item the log does not
+rate gets no bias and no factors, so it falls back to what the rest of the model knows
+(at worst the global mean). Predictions are clipped to the rating range [1, 5].
+
+- ``global_mean``, ``user_mean``, ``item_mean`` (`mean_predictions`): plain means.
+- ``bias``: mu + b_u + b_i, minimising the squared error plus ``reg_user * sum b_u^2 +
+  reg_item * sum b_i^2`` by alternating exact minimisation (each step is closed form:
+  b_i = sum(r - mu - b_u) / (reg_item + n_i), then the same for b_u).
+- ``mf``: mu + b_u + b_i + p_u . q_i (biased matrix factorisation, SVD-style), by
+  alternating least squares: with the items fixed, each user's (p_u, b_u) is one ridge
+  regression of r - mu - b_i on (q_i, 1) with penalty ``reg`` on p_u and ``reg_bias`` on
+  b_u; then the same for the items. Seeded Gaussian start; deterministic.
+
+Hyper-parameters are chosen on the valid split only (`select_config`: fit each grid
+point on the valid log, keep the lowest MAE on the valid targets, ties to the earlier
+point); the caller refits the chosen one on the split it reports.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from common.errors import UserInputError
+
+RATING_RANGE = (1.0, 5.0)
+MEANS = ("global_mean", "user_mean", "item_mean")
+BASELINES = (*MEANS, "bias", "mf")
+
+
+@dataclass(frozen=True)
+class RatingLog:
+    """A training log encoded for fitting: index arrays, ratings and the id maps."""
+
+    user: np.ndarray  # int64 user index per rating
+    item: np.ndarray  # int64 item index per rating
+    rating: np.ndarray  # float64
+    user_index: dict[str, int]
+    item_index: dict[str, int]
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_index)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_index)
+
+
+def encode_log(train: pd.DataFrame) -> RatingLog:
+    """The rated rows of ``train`` (user_id, item_id, rating) as a `RatingLog`."""
+    rated = train.loc[train["rating"].notna()]
+    if rated.empty:
+        raise UserInputError("the training log has no ratings to fit the baselines on")
+    users, user_ids = pd.factorize(rated["user_id"].astype(str))
+    items, item_ids = pd.factorize(rated["item_id"].astype(str))
+    return RatingLog(
+        users.astype(np.int64),
+        items.astype(np.int64),
+        rated["rating"].to_numpy(np.float64),
+        {str(u): k for k, u in enumerate(user_ids)},
+        {str(i): k for k, i in enumerate(item_ids)},
+    )
+
+
+def mean_predictions(
+    train: pd.DataFrame, pairs: Sequence[tuple[str, str]]
+) -> dict[str, np.ndarray]:
+    """The three mean baselines for (user, item) pairs; unknown ids get the global mean."""
+    rated = train.loc[train["rating"].notna()]
+    if rated.empty:
+        raise UserInputError("the training log has no ratings to fit the baselines on")
+    overall = float(rated["rating"].mean())
+    user_mean = rated.groupby(rated["user_id"].astype(str))["rating"].mean().to_dict()
+    item_mean = rated.groupby(rated["item_id"].astype(str))["rating"].mean().to_dict()
+    return {
+        "global_mean": np.full(len(pairs), overall),
+        "user_mean": np.array([float(user_mean.get(u, overall)) for u, _ in pairs]),
+        "item_mean": np.array([float(item_mean.get(i, overall)) for _, i in pairs]),
+    }
+
+
+@dataclass(frozen=True)
+class BiasConfig:
+    """The user + item bias model's hyper-parameters."""
+
+    reg_user: float = field(default=5.0, metadata={"help": "L2 penalty on each user bias"})
+    reg_item: float = field(default=3.0, metadata={"help": "L2 penalty on each item bias"})
+    iterations: int = field(default=15, metadata={"help": "alternating (item, user) sweeps"})
+
+
+@dataclass(frozen=True)
+class MFConfig:
+    """The biased matrix factorisation's hyper-parameters."""
+
+    factors: int = field(default=8, metadata={"help": "latent dimensions of p_u and q_i"})
+    reg: float = field(default=15.0, metadata={"help": "L2 penalty on each p_u and q_i"})
+    reg_bias: float = field(default=5.0, metadata={"help": "L2 penalty on each b_u and b_i"})
+    iterations: int = field(default=12, metadata={"help": "ALS sweeps (users, then items)"})
+    init_std: float = field(default=0.1, metadata={"help": "std of the Gaussian start"})
+    seed: int = field(default=0, metadata={"help": "seed of the Gaussian start"})
+
+
+@dataclass(frozen=True)
+class FactorModel:
+    """mu + b_u + b_i + p_u . q_i (no factors: the bias model)."""
+
+    mu: float
+    user_bias: np.ndarray
+    item_bias: np.ndarray
+    user_factors: np.ndarray  # (n_users, k), k may be 0
+    item_factors: np.ndarray  # (n_items, k)
+    user_index: dict[str, int]
+    item_index: dict[str, int]
+
+    def predict(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        """Clipped predictions for (user, item) pairs; unknown ids contribute nothing."""
+        u = np.array([self.user_index.get(p[0], -1) for p in pairs], dtype=np.int64)
+        i = np.array([self.item_index.get(p[1], -1) for p in pairs], dtype=np.int64)
+        known_u, known_i = u >= 0, i >= 0
+        uu, ii = np.maximum(u, 0), np.maximum(i, 0)
+        out = self.mu + np.where(known_u, self.user_bias[uu], 0.0)
+        out += np.where(known_i, self.item_bias[ii], 0.0)
+        if self.user_factors.shape[1]:
+            dot = np.einsum("nk,nk->n", self.user_factors[uu], self.item_factors[ii])
+            out += np.where(known_u & known_i, dot, 0.0)
+        return np.clip(out, *RATING_RANGE)
+
+
+def fit_bias(log: RatingLog, config: BiasConfig) -> FactorModel:
+    """The regularised user + item bias model (see the module docstring)."""
+    mu = float(log.rating.mean())
+    n_u = np.bincount(log.user, minlength=log.n_users)
+    n_i = np.bincount(log.item, minlength=log.n_items)
+    b_u, b_i = np.zeros(log.n_users), np.zeros(log.n_items)
+    centred = log.rating - mu
+    for _ in range(config.iterations):
+        b_i = np.bincount(log.item, centred - b_u[log.user], log.n_items) / (config.reg_item + n_i)
+        b_u = np.bincount(log.user, centred - b_i[log.item], log.n_users) / (config.reg_user + n_u)
+    no_factors = (np.zeros((log.n_users, 0)), np.zeros((log.n_items, 0)))
+    return FactorModel(mu, b_u, b_i, *no_factors, log.user_index, log.item_index)
+
+
+def _groups(index: np.ndarray, n: int) -> list[np.ndarray]:
+    """Row numbers per group 0..n-1."""
+    order = np.argsort(index, kind="stable")
+    bounds = np.searchsorted(index[order], np.arange(n + 1))
+    return [order[bounds[g] : bounds[g + 1]] for g in range(n)]
+
+
+def _ridge_side(
+    groups: list[np.ndarray],
+    other: np.ndarray,
+    other_factors: np.ndarray,
+    target: np.ndarray,
+    penalty: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per group: ridge of ``target`` on (other's factors, 1); returns (factors, biases)."""
+    k = other_factors.shape[1]
+    design = np.hstack([other_factors, np.ones((len(other_factors), 1))])
+    solved = np.zeros((len(groups), k + 1))
+    for g, rows in enumerate(groups):
+        if len(rows):
+            x = design[other[rows]]
+            solved[g] = np.linalg.solve(x.T @ x + penalty, x.T @ target[rows])
+    return solved[:, :k], solved[:, k]
+
+
+def fit_mf(log: RatingLog, config: MFConfig) -> FactorModel:
+    """Biased matrix factorisation by alternating least squares (module docstring)."""
+    if config.factors < 1:
+        raise ValueError(f"factors must be >= 1, got {config.factors}")
+    rng = np.random.default_rng(config.seed)
+    k = config.factors
+    mu = float(log.rating.mean())
+    p = rng.normal(0.0, config.init_std, (log.n_users, k))
+    q = rng.normal(0.0, config.init_std, (log.n_items, k))
+    b_u, b_i = np.zeros(log.n_users), np.zeros(log.n_items)
+    penalty = np.diag([config.reg] * k + [config.reg_bias])
+    by_user, by_item = _groups(log.user, log.n_users), _groups(log.item, log.n_items)
+    centred = log.rating - mu
+    for _ in range(config.iterations):
+        p, b_u = _ridge_side(by_user, log.item, q, centred - b_i[log.item], penalty)
+        q, b_i = _ridge_side(by_item, log.user, p, centred - b_u[log.user], penalty)
+    return FactorModel(mu, b_u, b_i, p, q, log.user_index, log.item_index)
+
+
+# The valid-split grids (small on purpose: every point is one fit on the valid log).
+BIAS_GRID: tuple[BiasConfig, ...] = tuple(
+    BiasConfig(reg_user=u, reg_item=i) for u in (1.0, 5.0, 25.0) for i in (1.0, 3.0, 10.0)
+)
+MF_GRID: tuple[MFConfig, ...] = tuple(
+    MFConfig(factors=k, reg=r) for k in (4, 16) for r in (5.0, 15.0, 40.0)
+)
+
+C = TypeVar("C", BiasConfig, MFConfig)
+
+
+@dataclass(frozen=True)
+class Selection(Generic[C]):
+    """The grid point chosen on valid, with every point's valid MAE and fit time."""
+
+    config: C
+    valid_mae: float  # NaN for the defaults
+    grid: tuple[dict[str, Any], ...]  # per point: the config's fields, MAE, fit_seconds
+    chosen_on: str = "valid"  # or "defaults": the valid split had no rated targets
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready: the chosen hyper-parameters, its valid MAE, the whole grid."""
+        return {
+            "params": asdict(self.config),
+            "chosen_on": self.chosen_on,
+            "valid_MAE": self.valid_mae,
+            "grid": list(self.grid),
+        }
+
+
+def select_config(
+    fit: Callable[[RatingLog, C], FactorModel],
+    grid: Sequence[C],
+    log: RatingLog,
+    pairs: Sequence[tuple[str, str]],
+    truth: Sequence[float] | np.ndarray,
+) -> Selection[C]:
+    """Fit every grid point on ``log``; keep the lowest MAE on (pairs, truth)."""
+    if not grid:
+        raise ValueError("an empty grid")
+    true = np.asarray(truth, dtype=np.float64)
+    rows: list[dict[str, Any]] = []
+    best: tuple[float, C] | None = None
+    for config in grid:
+        started = time.perf_counter()
+        model = fit(log, config)
+        seconds = time.perf_counter() - started
+        mae = float(np.mean(np.abs(model.predict(pairs) - true)))
+        rows.append({**asdict(config), "MAE": mae, "fit_seconds": round(seconds, 4)})
+        if best is None or mae < best[0]:
+            best = (mae, config)
+    assert best is not None
+    return Selection(best[1], best[0], tuple(rows))
+
+
+@dataclass(frozen=True)
+class TunedBaselines:
+    """The bias and MF hyper-parameters chosen on the valid split (`tune_on`)."""
+
+    bias: Selection[BiasConfig]
+    mf: Selection[MFConfig]
+    seconds: float
+
+    def describe(self) -> dict[str, Any]:
+        return {"bias": self.bias.describe(), "mf": self.mf.describe(), "seconds": self.seconds}
+
+
+def tune_on(
+    log: pd.DataFrame, pairs: Sequence[tuple[str, str]], truth: Sequence[float]
+) -> TunedBaselines:
+    """`select_config` of the bias and MF grids on the valid split's log and targets (no
+    targets: the configs' defaults, marked ``chosen_on: defaults``)."""
+    started = time.perf_counter()
+    if not pairs:
+        nan = float("nan")
+        return TunedBaselines(
+            Selection(BiasConfig(), nan, (), "defaults"),
+            Selection(MFConfig(), nan, (), "defaults"),
+            0.0,
+        )
+    encoded = encode_log(log)
+    bias = select_config(fit_bias, BIAS_GRID, encoded, pairs, truth)
+    mf = select_config(fit_mf, MF_GRID, encoded, pairs, truth)
+    return TunedBaselines(bias, mf, time.perf_counter() - started)
+
+
+def baseline_predictions(
+    train: pd.DataFrame, pairs: Sequence[tuple[str, str]], tuned: TunedBaselines
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """(predictions, fit seconds) of every baseline for (user, item) pairs, fitted on
+    ``train``'s ratings with the ``tuned`` hyper-parameters."""
+    started = time.perf_counter()
+    predictions = mean_predictions(train, pairs)
+    seconds = dict.fromkeys(MEANS, time.perf_counter() - started)
+    encoded = encode_log(train)
+    for name, fit in (
+        ("bias", lambda: fit_bias(encoded, tuned.bias.config)),
+        ("mf", lambda: fit_mf(encoded, tuned.mf.config)),
+    ):
+        started = time.perf_counter()
+        predictions[name] = fit().predict(pairs)
+        seconds[name] = time.perf_counter() - started
+    return predictions, seconds
+
+
+def best_baseline(metrics: dict[str, dict[str, Any]]) -> str:
+    """The baseline with the lowest MAE (ties: the earlier in `BASELINES`)."""
+    return min(metrics, key=lambda name: (metrics[name]["MAE"], BASELINES.index(name)))
