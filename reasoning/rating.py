@@ -1,7 +1,8 @@
 """The RecZero / RecOne rating format: think in four tagged steps, then rate 1-5.
 
 Prompt: the fixed `RATING_SYSTEM_PROMPT` first, then a user message with the user's rated
-history (oldest to newest) and the target item (`render_rating_messages`). Titles go
+history (oldest to newest), the target item and, when given, its out-of-sample facts
+(`render_rating_messages(history, target, facts)`; `reasoning.rating_facts`). Titles go
 through `reasoning.prompt.clean_title`, which removes angle brackets, so no title can pose
 as a tag.
 
@@ -29,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from reasoning.prompt import ItemInfo, clean_thought, describe_item
+from reasoning.rating_facts import RatingFacts, describe_facts
 
 RATING_MIN = 1.0
 RATING_MAX = 5.0
@@ -72,8 +74,11 @@ def _format_rating(value: float) -> str:
     return f"{value:g}"
 
 
-def render_rating_prompt(history: Sequence[RatedItem], target: ItemInfo) -> str:
-    """The user message: rated history lines, then the target item and the instruction."""
+def render_rating_prompt(
+    history: Sequence[RatedItem], target: ItemInfo, facts: RatingFacts | None = None
+) -> str:
+    """The user message: rated history lines, then the target item, its out-of-sample
+    facts when given (`reasoning.rating_facts.describe_facts`), and the instruction."""
     lines = ["Rated history (oldest to newest):"]
     for entry in history:
         if not math.isfinite(entry.rating):
@@ -84,17 +89,20 @@ def render_rating_prompt(history: Sequence[RatedItem], target: ItemInfo) -> str:
     lines += [
         "",
         f"Target item: {describe_item(target)}",
+        *([describe_facts(facts)] if facts is not None else []),
         "",
         "Analyse the user, analyse the item, match them, then rate from 1 to 5.",
     ]
     return "\n".join(lines)
 
 
-def render_rating_messages(history: Sequence[RatedItem], target: ItemInfo) -> list[dict[str, str]]:
+def render_rating_messages(
+    history: Sequence[RatedItem], target: ItemInfo, facts: RatingFacts | None = None
+) -> list[dict[str, str]]:
     """OpenAI chat messages: the fixed rating system prompt, then the user message."""
     return [
         {"role": "system", "content": RATING_SYSTEM_PROMPT},
-        {"role": "user", "content": render_rating_prompt(history, target)},
+        {"role": "user", "content": render_rating_prompt(history, target, facts)},
     ]
 
 
