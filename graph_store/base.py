@@ -5,7 +5,7 @@ implements the public methods once -- input validation and the popular-items fil
 candidates -- on top of a few primitives each store answers from its own data (numpy
 arrays, or Cypher and the fetched neighbourhood):
 
-- ``_history`` / ``_items`` / ``_counts`` / ``_ingest``: direct answers;
+- ``_history`` / ``_items`` / ``_counts`` / ``_ingest`` / ``_export``: direct answers;
 - ``_cooccurrence``: top-n unseen items by co-interaction with the user's recent window,
   voted by the top neighbours (score desc, item id asc);
 - ``_popular``: items by distinct users desc, item id asc, minus an exclusion set;
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import pandas as pd
@@ -40,6 +41,7 @@ from graph_store.types import (
     NewInteraction,
     validate_id,
 )
+from recdata.schema import Dataset
 
 ProgressCallback = Callable[[int], None]  # called with the number of rows just written
 
@@ -76,6 +78,7 @@ class GraphStore(Protocol):
         on_progress: ProgressCallback | None = None,
     ) -> GraphCounts: ...
     async def counts(self) -> GraphCounts: ...
+    async def export(self, name: str, since: int | None = None) -> Dataset: ...
     async def close(self) -> None: ...
 
 
@@ -183,6 +186,17 @@ class GraphStoreBase(ABC):
     async def counts(self) -> GraphCounts:
         return await self._counts()
 
+    async def export(self, name: str, since: int | None = None) -> Dataset:
+        """Everything the store holds as dataset ``name`` in the canonical schema
+        (``recdata.schema``): every item (placeholders too, with their placeholder title;
+        attributes become columns, "" where an item lacks one) and every interaction,
+        or only those with ``ts >= since``. What a retrain job trains on.
+        """
+        if since is not None and not isinstance(since, int):
+            raise TypeError(f"since must be an int (Unix seconds) or None, got {since!r}")
+        items, edges = await self._export(since)
+        return export_dataset(name, items, edges)
+
     @abstractmethod
     async def load_frames(
         self,
@@ -228,6 +242,41 @@ class GraphStoreBase(ABC):
 
     @abstractmethod
     async def _counts(self) -> GraphCounts: ...
+
+    @abstractmethod
+    async def _export(self, since: int | None) -> tuple[list[Item], ExportedEdges]:
+        """Every item, and the interactions with ``ts >= since`` (all when None)."""
+
+
+@dataclass(frozen=True)
+class ExportedEdges:
+    """Interaction columns of an export (rating NaN where there is none)."""
+
+    user_id: Sequence[str]
+    item_id: Sequence[str]
+    timestamp: Sequence[int]
+    rating: Sequence[float]
+
+
+def export_dataset(name: str, items: Sequence[Item], edges: ExportedEdges) -> Dataset:
+    """A canonical `Dataset` from exported items and edges (see `GraphStoreBase.export`)."""
+    keys = sorted({k for item in items for k in item.attributes if k not in ("item_id", "title")})
+    item_frame = pd.DataFrame(
+        {
+            "item_id": [i.item_id for i in items],
+            "title": [i.title for i in items],
+            **{k: [str(i.attributes.get(k, "")) for i in items] for k in keys},
+        }
+    )
+    inter = pd.DataFrame(
+        {
+            "user_id": pd.Series(edges.user_id, dtype=object).astype(str),
+            "item_id": pd.Series(edges.item_id, dtype=object).astype(str),
+            "timestamp": pd.Series(edges.timestamp, dtype="int64"),
+            "rating": pd.Series(edges.rating, dtype="float64"),
+        }
+    )
+    return Dataset.from_frames(name, inter, item_frame, meta={"source": "graph export"})
 
 
 def frame_records(items: pd.DataFrame) -> list[ItemRecord]:

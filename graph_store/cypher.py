@@ -129,6 +129,21 @@ ON CREATE SET r.rating = row.rating,
 RETURN sum(CASE WHEN existed > 0 THEN 0 ELSE 1 END) AS created
 """
 
+# Export, paged by id (keyset: each page starts after the last id of the previous one).
+# A user without edges (or none at/after $since) still returns one row, so paging advances.
+EXPORT_ITEMS = f"""
+MATCH (i:Item) WHERE i.id > $after
+WITH i ORDER BY i.id ASC LIMIT $n
+RETURN {_ITEM_FIELDS.format(id="i")} ORDER BY id ASC
+"""
+
+EXPORT_EDGES = """
+MATCH (u:User) WHERE u.id > $after
+WITH u ORDER BY u.id ASC LIMIT $n
+OPTIONAL MATCH (u)-[r:INTERACTED]->(i:Item) WHERE $since IS NULL OR r.ts >= $since
+RETURN u.id AS uid, i.id AS iid, r.ts AS ts, r.rating AS rating ORDER BY uid ASC
+"""
+
 COUNTS = """
 CALL { MATCH (u:User) RETURN count(u) AS users }
 CALL { MATCH (i:Item) RETURN count(i) AS items }

@@ -196,6 +196,15 @@ class Journal:
             os.close(fd)
 
 
+def read_batches(path: Path) -> list[Batch]:
+    """The journal's complete batches, read without taking its lock (for a snapshot while
+    a service appends: a record being written is a torn tail and is left out). A missing
+    file has none. Raises ``JournalCorruptError`` like opening does."""
+    if not Path(path).is_file():
+        return []
+    return _read(Path(path))[0]
+
+
 def check_unlocked(path: Path) -> None:
     """Raise ``JournalLockedError`` if a process holds the journal at ``path`` now."""
     try:

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from graph_store.base import (
+    ExportedEdges,
     GraphStoreBase,
     ProgressCallback,
     frame_interactions,
@@ -35,7 +36,7 @@ from graph_store.base import (
     prepare_batch,
 )
 from graph_store.index import GraphIndex
-from graph_store.journal import Batch, Journal
+from graph_store.journal import Batch, Journal, read_batches
 from graph_store.types import (
     PLACEHOLDER_TITLE,
     Candidate,
@@ -255,6 +256,30 @@ class MemoryGraphStore(GraphStoreBase):
 
     async def _counts(self) -> GraphCounts:
         return self._index.counts()
+
+    async def _export(self, since: int | None) -> tuple[list[Item], ExportedEdges]:
+        snap = self._index  # one immutable snapshot: a concurrent write cannot tear it
+        keep = np.ones(len(snap.edge_ts), dtype=bool) if since is None else snap.edge_ts >= since
+        users = np.asarray(snap.user_ids, dtype=object)
+        items = np.asarray([i.item_id for i in snap.items], dtype=object)
+        edges = ExportedEdges(
+            user_id=users[snap.edge_user[keep]].tolist() if len(users) else [],
+            item_id=items[snap.edge_item[keep]].tolist() if len(items) else [],
+            timestamp=snap.edge_ts[keep].tolist(),
+            rating=snap.edge_rating[keep].tolist(),
+        )
+        return list(snap.items), edges
+
+    @classmethod
+    def replayed(cls, dataset: Dataset, journal: Path) -> MemoryGraphStore:
+        """What a service journaling to ``journal`` serves now: the dataset plus every
+        complete batch of the journal, read without locking it (the service may be
+        running and appending) and without journaling later writes here."""
+        store = cls.from_frames(dataset.interactions, dataset.items)
+        batches = [prepare_batch(rows, records) for rows, records in read_batches(journal)]
+        if batches:
+            store._index = store._apply(store._index, batches)
+        return store
 
     async def _history(self, user_id: str, n: int) -> list[HistoryEntry]:
         return self._index.history(user_id, n)

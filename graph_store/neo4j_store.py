@@ -36,6 +36,7 @@ import pandas as pd
 
 from graph_store import cypher
 from graph_store.base import (
+    ExportedEdges,
     GraphStoreBase,
     ProgressCallback,
     frame_interactions,
@@ -95,6 +96,7 @@ class Neo4jConfig:
     popular_cache_size: int = field(default=5000, metadata={"help": "popular items cached"})
     item_cache_s: float = field(default=60.0, metadata={"help": "item metadata cache life"})
     item_cache_size: int = field(default=100_000, metadata={"help": "items' metadata cached"})
+    export_page: int = field(default=2000, metadata={"help": "users or items per export query"})
 
 
 def _item(record: Mapping[str, Any]) -> Item:
@@ -366,6 +368,32 @@ class Neo4jGraphStore(GraphStoreBase):
     async def _counts(self) -> GraphCounts:
         record = (await self._read(cypher.COUNTS))[0]
         return GraphCounts(int(record["users"]), int(record["items"]), int(record["interactions"]))
+
+    async def _export(self, since: int | None) -> tuple[list[Item], ExportedEdges]:
+        """Items, then users' edges, each in pages of ``export_page`` by ascending id."""
+        page = self._config.export_page
+        items: list[Item] = []
+        after = ""
+        while True:
+            records = await self._read(cypher.EXPORT_ITEMS, after=after, n=page)
+            items += [_item(r) for r in records]
+            if len(records) < page:
+                break
+            after = items[-1].item_id
+        columns: tuple[list[Any], ...] = ([], [], [], [])
+        after = ""
+        while True:
+            records = await self._read(cypher.EXPORT_EDGES, after=after, n=page, since=since)
+            for r in records:
+                if r["iid"] is not None:
+                    columns[0].append(r["uid"])
+                    columns[1].append(r["iid"])
+                    columns[2].append(int(r["ts"]))
+                    columns[3].append(float("nan") if r["rating"] is None else float(r["rating"]))
+            if len({r["uid"] for r in records}) < page:
+                break
+            after = records[-1]["uid"]  # the server's order, not Python's
+        return items, ExportedEdges(*columns)
 
     async def clear(self) -> None:
         """Delete every User and Item node and their edges (tests and re-loads)."""
