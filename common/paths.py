@@ -59,3 +59,8 @@ def published_manifest() -> Path:
 
 def journal_dir() -> Path:
     return home() / "journal"
+
+
+def journal_file(dataset: str) -> Path:
+    """The embedded graph store's journal of writes on top of ``dataset``."""
+    return journal_dir() / f"{dataset}.jsonl"

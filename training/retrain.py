@@ -7,8 +7,11 @@ finished, and a finished stage is skipped when the job runs again, so the job is
 idempotent and resumes after a crash at the first unfinished stage (a training stage
 itself resumes from its last checkpoint):
 
-1. ``export``: snapshot the current interaction data (a built-in or imported dataset,
-   what the embedded graph store serves) to ``export/`` with its fingerprint;
+1. ``export``: snapshot what the configured graph store serves (`graph_store.snapshot`:
+   the embedded store's dataset plus the service's journal of ingested interactions, or
+   the Neo4j graph over Bolt) to ``export/`` with its fingerprint. When it differs from
+   the named dataset, it is stored as dataset ``<dataset>-live`` and every later stage
+   (training rows, evaluation cases, the publish comparison) uses that snapshot;
 2. ``data``: build the training dataset from the snapshot (`training.data`);
 3. ``sft``: supervised fine-tuning (`training.sft`), evaluated on the protocol;
 4. ``grpo``: GRPO from the SFT model (`training.grpo`), unless ``grpo=false``;
@@ -33,6 +36,7 @@ import pandas as pd
 from common.errors import UserInputError
 from common.files import read_json, write_json_atomic
 from common.paths import runs_root
+from graph_store.snapshot import StoreSource, export_source
 from recdata.schema import Dataset
 from training.config import GRPOConfig, SFTConfig, load_config
 from training.data import DataConfig, build_dataset
@@ -54,6 +58,31 @@ class RetrainConfig:
     sft_overrides: dict[str, Any] = field(default_factory=dict, metadata={"help": "SFT keys."})
     grpo_overrides: dict[str, Any] = field(default_factory=dict, metadata={"help": "GRPO keys."})
     grpo: bool = field(default=True, metadata={"help": "Run the GRPO stage."})
+    store: str = field(
+        default="memory",
+        metadata={"help": "Export from: memory (dataset + the service's journal) or neo4j."},
+    )
+    neo4j_uri: str = field(default="bolt://127.0.0.1:7687", metadata={"help": "neo4j: Bolt URI."})
+    neo4j_user: str = field(default="neo4j", metadata={"help": "neo4j: user."})
+    neo4j_password: str = field(default="", metadata={"help": "neo4j: password.", "secret": True})
+    neo4j_database: str = field(default="neo4j", metadata={"help": "neo4j: database."})
+    stop_after: str | None = field(
+        default=None, metadata={"help": "Stop after this stage (e.g. export, data)."}
+    )
+
+    def source(self) -> StoreSource:
+        """The graph store the export stage snapshots."""
+        bolt = None
+        if self.store == "neo4j":
+            from graph_store.neo4j_store import Neo4jConfig
+
+            bolt = Neo4jConfig(
+                uri=self.neo4j_uri,
+                user=self.neo4j_user,
+                password=self.neo4j_password,
+                database=self.neo4j_database,
+            )
+        return StoreSource(dataset=self.dataset, kind=self.store, neo4j=bolt)
 
     @property
     def job(self) -> str:
@@ -82,21 +111,51 @@ def _mark(job: str, stage: str, result: dict[str, Any], started: float) -> None:
 
 
 def _export(config: RetrainConfig, folder: Path) -> dict[str, Any]:
-    from evaluation.protocol import dataset_fingerprint
-    from recdata import load_dataset
+    """Snapshot the served store; name it ``<dataset>-live`` (stored as an imported
+    dataset, so evaluation can load it) unless it equals the named dataset."""
+    import asyncio
 
-    data = load_dataset(config.dataset)
+    from common.paths import datasets_dir
+    from evaluation.protocol import dataset_fingerprint
+    from recdata import available_datasets, load_dataset
+    from recdata.importer import write_dataset
+
+    source = config.source()
+    data = asyncio.run(export_source(source, name=config.dataset))
+    fingerprint = dataset_fingerprint(data)
+    named = config.dataset in available_datasets()
+    base = load_dataset(config.dataset) if named else None
+    if base is not None and dataset_fingerprint(base) == fingerprint:
+        name = config.dataset
+    else:
+        name = f"{config.dataset}-live"
+        data = Dataset.from_frames(name, data.interactions, data.items, meta=data.meta)
+        write_dataset(data, datasets_dir(), overwrite=True)
     out = folder / "export"
     out.mkdir(parents=True, exist_ok=True)
     data.interactions.to_parquet(out / "interactions.parquet", index=False)
     data.items.to_parquet(out / "items.parquet", index=False)
-    return {"fingerprint": dataset_fingerprint(data), "interactions": len(data.interactions)}
+    return {
+        "dataset": name,
+        "source": source.describe(),
+        "fingerprint": fingerprint,
+        "interactions": len(data.interactions),
+        "added_since_dataset": None
+        if base is None
+        else len(data.interactions) - len(base.interactions),
+    }
+
+
+def trained_dataset(config: RetrainConfig) -> str:
+    """The dataset the job trains and evaluates on: the export stage's snapshot."""
+    record = stage_done(config.job, "export") or {}
+    return str(record.get("dataset", config.dataset))  # jobs exported before: the dataset
 
 
 def _snapshot(config: RetrainConfig, folder: Path) -> Dataset:
     out = folder / "export"
     return Dataset.from_frames(
-        config.dataset,
+        trained_dataset(config),
         pd.read_parquet(out / "interactions.parquet"),
         pd.read_parquet(out / "items.parquet"),
     )
@@ -104,13 +163,14 @@ def _snapshot(config: RetrainConfig, folder: Path) -> Dataset:
 
 def _configs(config: RetrainConfig, data_name: str) -> tuple[SFTConfig, GRPOConfig]:
     job = config.job
+    dataset = trained_dataset(config)
     sft = load_config(
         SFTConfig,
         config.sft_config,
         {
             "name": f"{job}-sft",
             "data": data_name,
-            "dataset": config.dataset,
+            "dataset": dataset,
             **config.sft_overrides,
         },
     )
@@ -120,7 +180,7 @@ def _configs(config: RetrainConfig, data_name: str) -> tuple[SFTConfig, GRPOConf
         {
             "name": f"{job}-grpo",
             "data": data_name,
-            "dataset": config.dataset,
+            "dataset": dataset,
             "init_run": sft.name,
             **config.grpo_overrides,
         },
@@ -143,18 +203,21 @@ def run_retrain(config: RetrainConfig) -> dict[str, Any]:
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     data_name = f"{job}-data"
-    sft, grpo = _configs(config, data_name)
-    write_json_atomic(
-        folder / "job.json", {**asdict(config), "sft": asdict(sft), "grpo": asdict(grpo)}
-    )
-    final = grpo.name if config.grpo else sft.name
+
+    def configs() -> tuple[SFTConfig, GRPOConfig]:  # after the export: it names the dataset
+        return _configs(config, data_name)
+
+    def final() -> str:
+        sft, grpo = configs()
+        return grpo.name if config.grpo else sft.name
+
     work = {
         "export": lambda: _export(config, folder),
         "data": lambda: _data(config, folder, data_name),
-        "sft": lambda: {"run": str(run_sft(sft))},
-        "grpo": lambda: {"run": str(run_grpo(grpo))} if config.grpo else {"skipped": True},
-        "evaluate": lambda: {"run": final, "metrics": run_metrics(final)},
-        "publish": lambda: decision_json(publish(final)),
+        "sft": lambda: {"run": str(run_sft(configs()[0]))},
+        "grpo": lambda: {"run": str(run_grpo(configs()[1]))} if config.grpo else {"skipped": True},
+        "evaluate": lambda: {"run": final(), "metrics": run_metrics(final())},
+        "publish": lambda: decision_json(publish(final())),
     }
     try:
         for stage in STAGES:
@@ -166,6 +229,15 @@ def run_retrain(config: RetrainConfig) -> dict[str, Any]:
             result = work[stage]()
             _mark(job, stage, result, started)
             log.info("%s: %s done in %.1f s", job, stage, time.perf_counter() - started)
+            if stage == "export":
+                sft, grpo = configs()
+                public = {k: v for k, v in asdict(config).items() if k != "neo4j_password"}
+                write_json_atomic(
+                    folder / "job.json", {**public, "sft": asdict(sft), "grpo": asdict(grpo)}
+                )
+            if stage == config.stop_after:
+                log.info("%s: stopped after %s, as asked", job, stage)
+                return dict(stage_done(job, stage) or {})
         record = stage_done(job, "publish") or {}
         log.info(
             "%s: finished; published=%s (%s)", job, record.get("published"), record.get("reason")
@@ -181,7 +253,7 @@ def run_retrain(config: RetrainConfig) -> dict[str, Any]:
 
 def _data(config: RetrainConfig, folder: Path, data_name: str) -> dict[str, Any]:
     data_config = replace(
-        DataConfig(dataset=config.dataset, targets_per_user=config.targets_per_user),
+        DataConfig(dataset=trained_dataset(config), targets_per_user=config.targets_per_user),
         limit_users=config.limit_users,
     )
     built = build_dataset(data_config, _snapshot(config, folder), name=data_name)
@@ -195,3 +267,8 @@ def _data(config: RetrainConfig, folder: Path, data_name: str) -> dict[str, Any]
 def validate_job(config: RetrainConfig) -> None:
     if config.limit_users is not None and config.limit_users < 1:
         raise UserInputError(f"limit_users must be >= 1, got {config.limit_users}")
+    if config.stop_after is not None and config.stop_after not in STAGES:
+        raise UserInputError(
+            f"stop_after must be one of {', '.join(STAGES)}, got {config.stop_after!r}"
+        )
+    config.source()  # refuses an unknown store

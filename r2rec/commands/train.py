@@ -252,6 +252,22 @@ def retrain_command(
     sft_set: Annotated[list[str] | None, typer.Option(help="SFT key=value (repeat).")] = None,
     grpo_set: Annotated[list[str] | None, typer.Option(help="GRPO key=value (repeat).")] = None,
     grpo: Annotated[bool, typer.Option(help="Run the GRPO stage.")] = True,
+    store: Annotated[
+        str, typer.Option(help="Export from: memory (dataset + service journal) or neo4j.")
+    ] = "memory",
+    neo4j_uri: Annotated[str, typer.Option(envvar="NEO4J_URI", help="neo4j: Bolt URI.")] = (
+        "bolt://127.0.0.1:7687"
+    ),
+    neo4j_user: Annotated[str, typer.Option(envvar="NEO4J_USER", help="neo4j: user.")] = "neo4j",
+    neo4j_password: Annotated[
+        str, typer.Option(envvar="NEO4J_PASSWORD", help="neo4j: password.")
+    ] = "",
+    neo4j_database: Annotated[
+        str, typer.Option(envvar="NEO4J_DATABASE", help="neo4j: database.")
+    ] = "neo4j",
+    stop_after: Annotated[
+        str | None, typer.Option(help="Stop after this stage (export, data, sft, ...).")
+    ] = None,
 ) -> None:
     """Batch job: export -> data -> SFT -> GRPO -> evaluate -> publish if better."""
     from training.config import parse_sets
@@ -267,6 +283,12 @@ def retrain_command(
         sft_overrides=parse_sets(sft_set or []),
         grpo_overrides=parse_sets(grpo_set or []),
         grpo=grpo,
+        store=store,
+        neo4j_uri=neo4j_uri,
+        neo4j_user=neo4j_user,
+        neo4j_password=neo4j_password,
+        neo4j_database=neo4j_database,
+        stop_after=stop_after,
     )
     validate_job(config)
     _logging()
