@@ -93,9 +93,9 @@ def journal_path(settings: Settings) -> Path:
     Every acknowledged POST /interactions is fsync'd there and replayed at start-up; the
     file is locked, so one process serves it.
     """
-    from common.paths import journal_dir
+    from common.paths import journal_file
 
-    return journal_dir() / f"{settings.dataset}.jsonl"
+    return journal_file(settings.dataset)
 
 
 def open_llm(settings: Settings) -> tuple[LLMBackend, str]:
