@@ -59,7 +59,7 @@ from baselines.common import (
 )
 from evaluation.ranker import Case, RankResult
 from graph_store.memory import MemoryGraphStore
-from graph_store.types import CandidateParams
+from graph_store.types import CandidateParams, GraphCaps
 
 
 def co_count_matrix(user_item: sp.spmatrix) -> sp.csr_matrix:
@@ -165,14 +165,18 @@ class GraphFallbackRanker:
     name = "graph-fallback"
     generative = False
 
-    def __init__(self, config: GraphFallbackConfig | None = None) -> None:
+    def __init__(
+        self, config: GraphFallbackConfig | None = None, caps: GraphCaps | None = None
+    ) -> None:
+        """``caps``: the graph store's request bounds (default: the service's)."""
         self.config = config or GraphFallbackConfig()
         self.params = CandidateParams(self.config.window, self.config.max_neighbours)
+        self.caps = caps
         self._store: MemoryGraphStore | None = None
 
     def fit(self, train: pd.DataFrame, items: pd.DataFrame) -> None:
         check_train_frame(train, items)
-        self._store = MemoryGraphStore.from_frames(train, items)
+        self._store = MemoryGraphStore.from_frames(train, items, self.caps)
 
     def rank(self, cases: Sequence[Case]) -> RankResult:
         if self._store is None:

@@ -1,19 +1,24 @@
 """The Cypher the Bolt store runs, kept to what both Neo4j 5 and ArcadeDB execute.
 
 Model: ``(:User {id, adj_items, adj_ts})``, ``(:Item {id, title, placeholder,
-adj_users, adj_ts, <attributes>})``, ``(:User)-[:INTERACTED {ts, rating}]->(:Item)``; a
+raters, raters_ts, <attributes>})``, ``(:User)-[:INTERACTED {ts, rating}]->(:Item)``; a
 repeated (user, item, ts) is one edge. Every query is parameterised (no string building
 from input). Orderings mirror ``graph_store.base``: recency = ts desc then id desc; ranks
 tie-break on id asc.
 
-Adjacency lists: each node also carries its edges as two parallel list properties
-(``adj_items``/``adj_ts`` on a user, ``adj_users``/``adj_ts`` on an item), appended by
-``EDGES`` in the same transaction that creates the edge, so they are never out of step
-with the edges. Candidates and chains read them (`graph_store.neighbourhood`) instead of
-traversing: on ArcadeDB a traversal cost ~12 us per edge and a request touches ~10,000
-edges, while the lists need two indexed reads (``USER_ADJACENCY``, ``NEIGHBOURS``).
-``ADJACENCY_REBUILD`` rebuilds them from the edges (a graph written before they existed;
-`Neo4jGraphStore.connect` runs it when a user lacks them).
+Adjacency lists, written by ``EDGES`` in the same transaction that creates the edge, so
+they are never out of step with the edges: a user carries all its edges as two parallel
+list properties (``adj_items``/``adj_ts``, appended); an item carries only its
+``$rater_cap`` most recent edges (``raters``/``raters_ts``, ts desc, an earlier write
+first on a tie: the new edge goes in after every entry with ts >= its own and the list
+is cut to the cap), the bounded list `GraphCaps.item_raters` defines (#18), so a write
+costs O(cap) and a request reads O(window x cap) rows however popular its items are.
+Candidates and chains read them (`graph_store.neighbourhood`) instead of traversing: on
+ArcadeDB a traversal cost ~12 us per edge, while the lists need two indexed reads
+(``USER_ADJACENCY``, ``NEIGHBOURS``). ``ADJACENCY_REBUILD`` rebuilds them from the edges
+(a graph written before they existed; `Neo4jGraphStore.connect` runs it when a user or
+an item lacks them; a rebuild cannot know which of two same-time edges came first and
+orders those by user id desc). Changing the cap needs a rebuild.
 
 Portability notes (checked on ArcadeDB 26.10 and written to Neo4j 5 syntax):
 - ``CREATE CONSTRAINT ... IF NOT EXISTS ... IS UNIQUE`` and ``CREATE INDEX ... IF NOT
@@ -21,7 +26,9 @@ Portability notes (checked on ArcadeDB 26.10 and written to Neo4j 5 syntax):
   entries in ``SHOW CONSTRAINTS``/``SHOW INDEXES`` (we never read them).
 - Several ``SET`` items of an ``ON CREATE SET`` may write other bound nodes (the
   adjacency lists); rows of one ``UNWIND`` are applied in order on both servers, so a
-  batch touching one node twice appends twice.
+  batch touching one node twice appends twice. ``raters`` is set before ``raters_ts``
+  and both compute the insertion point from the old ``raters_ts``, so it does not matter
+  whether a server evaluates the items of one ``SET`` together or one after the other.
 - String order is Java's (UTF-16 code units) on both servers; Python orders by code
   point. They differ only between supplementary characters and U+E000-U+FFFF.
 - "Was this edge new?" is counted with OPTIONAL MATCH + ``count()`` before the MERGE:
@@ -39,9 +46,11 @@ SCHEMA = (
     "CREATE INDEX r2rec_interacted_ts IF NOT EXISTS FOR ()-[r:INTERACTED]-() ON (r.ts)",
 )
 
+# item properties that are not attributes (adj_users/adj_ts: an older graph's full lists)
 _ITEM_FIELDS = (
     "{id}.id AS id, {id}.title AS title, {id}.placeholder AS placeholder, "
-    "[k IN keys({id}) WHERE NOT k IN ['id', 'title', 'placeholder', 'adj_users', 'adj_ts'] "
+    "[k IN keys({id}) WHERE NOT k IN "
+    "['id', 'title', 'placeholder', 'raters', 'raters_ts', 'adj_users', 'adj_ts'] "
     "| [k, {id}[k]]] AS attrs"
 )
 
@@ -69,18 +78,20 @@ RETURN coalesce(u.adj_items, []) AS others, coalesce(u.adj_ts, []) AS ts
 
 # `graph_store.neighbourhood.NeighbourQuery`: $items holds the window items
 # ({id, in_window: true}) and the reach items ({id, in_window: false}, with an item in
-# both listed once per role). A user counts each window item once, however many edges.
+# both listed once per role). A user counts each window item once, however many edges;
+# only the items' bounded rater lists are read.
 NEIGHBOURS = """
 UNWIND $items AS row
 MATCH (i:Item {id: row.id})
-UNWIND i.adj_users AS v
+UNWIND coalesce(i.raters, []) AS v
 WITH v, count(DISTINCT CASE WHEN row.in_window THEN row.id END) AS overlap,
      max(CASE WHEN row.in_window THEN 0 ELSE 1 END) AS reached
 WHERE v <> $uid AND overlap >= $min_overlap AND (NOT $must_reach OR reached = 1)
 WITH v, overlap ORDER BY overlap DESC, v ASC LIMIT $k
 MATCH (n:User {id: v})
-RETURN v AS id, coalesce(n.adj_items, []) AS others,
+RETURN v AS id, overlap, coalesce(n.adj_items, []) AS others,
        CASE WHEN $with_ts THEN coalesce(n.adj_ts, []) ELSE null END AS ts
+ORDER BY overlap DESC, id ASC
 """
 
 POPULAR_ALL = f"""
@@ -125,9 +136,12 @@ WITH u, i, row, count(old) AS existed
 MERGE (u)-[r:INTERACTED {ts: row.ts}]->(i)
 ON CREATE SET r.rating = row.rating,
     u.adj_items = coalesce(u.adj_items, []) + [row.i], u.adj_ts = coalesce(u.adj_ts, []) + [row.ts],
-    i.adj_users = coalesce(i.adj_users, []) + [row.u], i.adj_ts = coalesce(i.adj_ts, []) + [row.ts]
+    i.raters = (coalesce(i.raters, [])[..$$at] + [row.u]
+        + coalesce(i.raters, [])[$$at..])[..$rater_cap],
+    i.raters_ts = (coalesce(i.raters_ts, [])[..$$at] + [row.ts]
+        + coalesce(i.raters_ts, [])[$$at..])[..$rater_cap]
 RETURN sum(CASE WHEN existed > 0 THEN 0 ELSE 1 END) AS created
-"""
+""".replace("$$at", "size([t IN coalesce(i.raters_ts, []) WHERE t >= row.ts])")
 
 # Export, paged by id (keyset: each page starts after the last id of the previous one).
 # A user without edges (or none at/after $since) still returns one row, so paging advances.
@@ -151,10 +165,10 @@ CALL { MATCH ()-[r:INTERACTED]->() RETURN count(r) AS interactions }
 RETURN users, items, interactions
 """
 
-ADJACENCY_MISSING = """
-MATCH (u:User) WHERE u.adj_items IS NULL
-RETURN u.id AS id LIMIT 1
-"""
+ADJACENCY_MISSING = (
+    "MATCH (u:User) WHERE u.adj_items IS NULL RETURN u.id AS id LIMIT 1",
+    "MATCH (i:Item) WHERE i.raters IS NULL AND (i)<-[:INTERACTED]-() RETURN i.id AS id LIMIT 1",
+)
 
 ADJACENCY_REBUILD = (
     """
@@ -166,8 +180,10 @@ SET u.adj_items = items, u.adj_ts = ts
     """
 MATCH (i:Item)
 OPTIONAL MATCH (i)<-[r:INTERACTED]-(u:User)
-WITH i, collect(u.id) AS users, collect(r.ts) AS ts
-SET i.adj_users = users, i.adj_ts = ts
+WITH i, r, u ORDER BY r.ts DESC, u.id DESC
+WITH i, collect(u.id)[..$rater_cap] AS users, collect(r.ts)[..$rater_cap] AS ts
+SET i.raters = users, i.raters_ts = ts
+REMOVE i.adj_users, i.adj_ts
 """,
 )
 

@@ -2,8 +2,9 @@
 
 A `GraphIndex` is an immutable snapshot of users, items and timestamped interactions,
 indexed by user and by item. It answers the reads (history, seen items, popular items)
-and the rankings -- taste neighbours, co-occurrence candidates and R2Rec chains -- with
-numpy, so that one piece of code defines them for every store:
+here and the rankings -- taste neighbours, co-occurrence candidates and R2Rec chains --
+in `graph_store.ranking` (a base class of it), with numpy, so that one piece of code
+defines them for every store:
 
 - the embedded store (`graph_store.memory`) holds one index over the whole graph and
   builds a new one on each write (``GraphIndex.build``);
@@ -17,11 +18,14 @@ numpy, so that one piece of code defines them for every store:
     index.chains("42", ChainParams(), seed=0, candidates=None)
 
 Layout, per distinct (user, item) pair with its latest ts: grouped by user, most recent
-first (ts desc, id desc), and grouped by item; raw edges, unique on (user, item, ts),
-grouped by user with the most recent first (the history); items by distinct users desc,
-id asc (popular). Neighbours rank by overlap with the user's recent window desc, then
-user id asc; candidate scores are overlap-weighted votes, ties broken by item id asc; chain
-enumeration and the seeded draw are `graph_store.chains`.
+first (ts desc, id desc), and sorted by (user, item) as one int64 key (``pair_key``: is
+this pair there, and when); raw edges, unique on (user, item, ts), grouped by user with
+the most recent first (the history); items by distinct users desc, id asc (popular).
+The bounded lists of `GraphCaps` (what a request reads): per item its ``item_raters``
+most recent edges (``rater_*``: ts desc, earlier edge first on a tie), per user the
+distinct items of its ``user_recent`` most recent edges (``recent_*``, same cut, then
+ordered like the pairs). Run the tests with
+``pytest tests/graph_store/test_index.py tests/graph_store/test_bounded.py``.
 """
 
 from __future__ import annotations
@@ -33,20 +37,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from graph_store.chains import (
-    NeighbourRow,
-    NextRequest,
-    NextRow,
-    SharedRow,
-    build_chains,
-    plan_next,
-    refill,
-)
+from graph_store.ranking import IndexRankings
 from graph_store.types import (
     Candidate,
-    CandidateParams,
-    Chain,
-    ChainParams,
+    GraphCaps,
     GraphCounts,
     HistoryEntry,
     Item,
@@ -94,7 +88,7 @@ def lexorder(keys: Sequence[IntArray], stable: bool = False) -> IntArray:
 
 
 @functools.lru_cache(maxsize=1 << 17)
-def _bare_item(item_id: str) -> Item:
+def bare_item(item_id: str) -> Item:
     """An item without metadata (items are immutable, so one serves every neighbourhood)."""
     return Item(item_id, "", {})
 
@@ -105,8 +99,40 @@ def _pointers(groups: IntArray, n_groups: int) -> IntArray:
     )
 
 
+def _first_per_group(groups: IntArray, cap: int) -> IntArray:
+    """Mask of the first ``cap`` rows of each run of equal ``groups`` (sorted input)."""
+    if len(groups) == 0:
+        return np.zeros(0, dtype=bool)
+    starts = np.flatnonzero(np.concatenate(([True], groups[1:] != groups[:-1])))
+    run_start = np.repeat(starts, np.diff(np.append(starts, len(groups))))
+    return np.arange(len(groups)) - run_start < cap
+
+
+def _distinct_users(item: IntArray, user: IntArray) -> IntArray:
+    """Positions of the first row of each user within each item's run, in order."""
+    first = np.unique(item * (int(user.max(initial=0)) + 1) + user, return_index=True)[1]
+    return np.sort(first)
+
+
+def _recent_lists(
+    user: IntArray, item: IntArray, ts: IntArray, item_rank: IntArray, n: int, cap: int
+) -> tuple[IntArray, IntArray, IntArray]:
+    """Per user, the distinct items of its ``cap`` most recent edges (ts desc, earlier edge
+    first), each with its latest ts there, ordered ts desc then item id desc; as CSR."""
+    order = lexorder((np.arange(len(user)), -ts, user))
+    order = order[_first_per_group(user[order], cap)]
+    u, i, t = user[order], item[order], ts[order]
+    by_pair = lexorder((-t, i, u), stable=True)  # first row of a (user, item) run is latest
+    keep = np.ones(len(by_pair), dtype=bool)
+    pu, pi = u[by_pair], i[by_pair]
+    keep[1:] = (pu[1:] != pu[:-1]) | (pi[1:] != pi[:-1])
+    pu, pi, pt = pu[keep], pi[keep], t[by_pair][keep]
+    recency = lexorder((-item_rank[pi], -pt, pu))
+    return _pointers(pu, n), pi[recency], pt[recency]
+
+
 @dataclass(frozen=True)
-class GraphIndex:
+class GraphIndex(IndexRankings):
     """One immutable snapshot of the graph; build with `build`, `empty` or `from_edges`."""
 
     user_ids: list[str]
@@ -124,12 +150,19 @@ class GraphIndex:
     pair_ptr: IntArray  # distinct pairs per user, most recent first
     pair_item: IntArray
     pair_ts: IntArray
-    pair_neg_ts: IntArray  # -pair_ts, ascending within a user (for searchsorted)
-    by_item_ptr: IntArray  # distinct pairs per item
-    by_item_user: IntArray
-    by_item_ts: IntArray
+    pair_key: IntArray  # user * n_items + item per distinct pair, ascending
+    pair_key_ts: IntArray  # the pair's latest ts, in pair_key order
+    caps: GraphCaps
+    rater_ptr: IntArray  # per item, its item_raters most recent edges: user, ts
+    rater_user: IntArray
+    rater_ts: IntArray
+    recent_ptr: IntArray  # per user, the distinct items of its user_recent latest edges
+    recent_item: IntArray
+    recent_ts: IntArray
+    recent_neg_ts: IntArray  # -recent_ts, ascending within a user (for searchsorted)
     popular_items: IntArray  # item indices with >= 1 user, by users desc then id asc
     popularity: IntArray
+    chosen: tuple[tuple[str, int], ...] | None = None  # neighbours given by a server
 
     @classmethod
     def build(
@@ -140,9 +173,10 @@ class GraphIndex:
         item: IntArray,
         ts: IntArray,
         rating: np.ndarray,
+        caps: GraphCaps = GraphCaps(),  # noqa: B008 (frozen, immutable)
     ) -> GraphIndex:
         """Index edge columns of user/item indices (earlier rows win on a repeated
-        (user, item, ts))."""
+        (user, item, ts)); ``caps`` bound the lists a request reads."""
         order = lexorder((ts, item, user), stable=True)  # the first occurrence stays first
         u, i, t = user[order], item[order], ts[order]
         keep = np.ones(len(order), dtype=bool)
@@ -158,9 +192,14 @@ class GraphIndex:
         last[:-1] = (u[:-1] != u[1:]) | (i[:-1] != i[1:])
         pu, pi, pt = u[last], i[last], t[last]
         recency = lexorder((-item_rank[pi], -pt, pu))
-        by_item = lexorder((np.arange(len(pi)), pi))  # pairs are in user order already
         popularity = np.bincount(pi, minlength=n_items)
         popular = np.lexsort((item_rank, -popularity))
+        raters = lexorder((np.arange(len(item)), -ts, item))  # ts desc, earlier edge first
+        raters = raters[_first_per_group(item[raters], caps.item_raters)]
+        raters = raters[_distinct_users(item[raters], user[raters])]
+        recent_ptr, recent_item, recent_ts = _recent_lists(
+            user, item, ts, item_rank, n_users, caps.user_recent
+        )
         return cls(
             user_ids=user_ids,
             user_index={uid: k for k, uid in enumerate(user_ids)},
@@ -177,32 +216,45 @@ class GraphIndex:
             pair_ptr=_pointers(pu, n_users),
             pair_item=pi[recency],
             pair_ts=pt[recency],
-            pair_neg_ts=-pt[recency],
-            by_item_ptr=_pointers(pi, n_items),
-            by_item_user=pu[by_item],
-            by_item_ts=pt[by_item],
+            pair_key=pu * max(n_items, 1) + pi,
+            pair_key_ts=pt,
+            caps=caps,
+            rater_ptr=_pointers(item[raters], n_items),
+            rater_user=user[raters],
+            rater_ts=ts[raters],
+            recent_ptr=recent_ptr,
+            recent_item=recent_item,
+            recent_ts=recent_ts,
+            recent_neg_ts=-recent_ts,
             popular_items=popular[popularity[popular] > 0],
             popularity=popularity,
         )
 
     @classmethod
-    def empty(cls) -> GraphIndex:
+    def empty(cls, caps: GraphCaps = GraphCaps()) -> GraphIndex:  # noqa: B008 (frozen)
         none = np.zeros(0, dtype=np.int64)
-        return cls.build([], [], none, none, none, np.zeros(0))
+        return cls.build([], [], none, none, none, np.zeros(0), caps)
 
     @classmethod
-    def from_edges(cls, users: np.ndarray, items: np.ndarray, ts: np.ndarray) -> GraphIndex:
+    def from_edges(
+        cls,
+        users: np.ndarray,
+        items: np.ndarray,
+        ts: np.ndarray,
+        caps: GraphCaps = GraphCaps(),  # noqa: B008 (frozen, immutable)
+    ) -> GraphIndex:
         """An index over bare ``(user, item, ts)`` id columns (no ratings, no item metadata:
         items get empty titles); used to rank a neighbourhood fetched from a server."""
         user_codes, user_ids = pd.factorize(users)
         item_codes, item_ids = pd.factorize(items)
         return cls.build(
             [str(u) for u in user_ids],
-            [_bare_item(str(i)) for i in item_ids],
+            [bare_item(str(i)) for i in item_ids],
             user_codes.astype(np.int64),
             item_codes.astype(np.int64),
             np.asarray(ts, dtype=np.int64),
             np.full(len(ts), np.nan),
+            caps,
         )
 
     def counts(self) -> GraphCounts:
@@ -234,6 +286,10 @@ class GraphIndex:
             return set()
         return {self.items[i].item_id for i in self._pairs(u)}
 
+    def _pairs(self, u: int) -> IntArray:
+        """User ``u``'s distinct items, most recent first."""
+        return self.pair_item[self.pair_ptr[u] : self.pair_ptr[u + 1]]
+
     def popular(
         self, n: int, exclude: Collection[str], among: frozenset[str] | None
     ) -> list[Candidate]:
@@ -247,147 +303,3 @@ class GraphIndex:
             if len(found) == n:
                 break
         return found
-
-    def neighbours(
-        self,
-        user_id: str,
-        window: int,
-        min_overlap: int,
-        k: int,
-        must_reach: Collection[str] | None = None,
-    ) -> list[tuple[str, int]]:
-        """Top-k users by the number of the user's ``window`` most recent distinct items
-        they share (>= ``min_overlap``; desc, then user id asc), as (user id, overlap);
-        with ``must_reach``, only users who interacted with one of those items."""
-        u = self.user_index.get(user_id)
-        if u is None:
-            return []
-        reach = None if must_reach is None else frozenset(must_reach)
-        users, overlap = self._top_neighbours(u, window, min_overlap, k, reach)
-        pairs = zip(users.tolist(), overlap.tolist(), strict=True)
-        return [(self.user_ids[v], count) for v, count in pairs]
-
-    def _pairs(self, u: int) -> IntArray:
-        """User ``u``'s distinct items, most recent first."""
-        return self.pair_item[self.pair_ptr[u] : self.pair_ptr[u + 1]]
-
-    def _top_neighbours(
-        self, u: int, window: int, min_overlap: int, k: int, must_reach: frozenset[str] | None
-    ) -> tuple[IntArray, IntArray]:
-        start = self.pair_ptr[u]
-        recent = self.pair_item[start : min(start + window, self.pair_ptr[u + 1])]
-        if len(recent) == 0:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        voters = np.concatenate(
-            [self.by_item_user[self.by_item_ptr[i] : self.by_item_ptr[i + 1]] for i in recent]
-        )
-        counts = np.bincount(voters, minlength=len(self.user_ids))
-        counts[u] = 0
-        users = np.flatnonzero(counts >= min_overlap)
-        overlap = counts[users]
-        keep = np.ones(len(users), dtype=bool)
-        if must_reach is not None:
-            reach = [self.item_index[c] for c in must_reach if c in self.item_index]
-            reached = np.concatenate(
-                [np.zeros(0, np.int64)]
-                + [self.by_item_user[self.by_item_ptr[c] : self.by_item_ptr[c + 1]] for c in reach]
-            )
-            keep &= np.isin(users, reached)
-        users, overlap = users[keep], overlap[keep]
-        top = np.lexsort((self.user_rank[users], -overlap))[:k]
-        return users[top], overlap[top]
-
-    def _allowed(self, among: Collection[str]) -> np.ndarray:
-        allowed = np.zeros(len(self.items), dtype=bool)
-        allowed[[self.item_index[i] for i in among if i in self.item_index]] = True
-        return allowed
-
-    def cooccurrence(
-        self, user_id: str, n: int, params: CandidateParams, among: frozenset[str] | None
-    ) -> list[Candidate]:
-        """Top-n items the user has not seen (within ``among``), scored by the overlap of
-        every top neighbour who has them (score desc, item id asc; score 0 never shows)."""
-        u = self.user_index.get(user_id)
-        if u is None:
-            return []
-        users, overlap = self._top_neighbours(u, params.window, 1, params.max_neighbours, None)
-        if len(users) == 0:
-            return []
-        slices = [self._pairs(v) for v in users]
-        weights = np.repeat(overlap, [len(s) for s in slices])
-        scores = np.bincount(np.concatenate(slices), weights=weights, minlength=len(self.items))
-        scores = scores.astype(np.int64)
-        scores[self._pairs(u)] = 0
-        if among is not None:
-            scores[~self._allowed(among)] = 0
-        scored = np.flatnonzero(scores)
-        top = scored[np.lexsort((self.item_rank[scored], -scores[scored]))[:n]]
-        return [Candidate(self.items[t], int(scores[t]), "co-interaction") for t in top]
-
-    def chains(
-        self, user_id: str, params: ChainParams, seed: int, candidates: frozenset[str] | None
-    ) -> list[Chain]:
-        """Neighbour rows, then a bounded fetch of their next items (`graph_store.chains`)."""
-        neighbours = self.chain_neighbours(user_id, params, candidates)
-        if not neighbours:
-            return []
-        requests = plan_next(neighbours, params)
-        next_rows = self.next_items(user_id, requests, candidates)
-        again = refill(neighbours, next_rows, requests, params)
-        if again:
-            redo = {r.neighbour_id for r in again}
-            next_rows = [r for r in next_rows if r.neighbour_id not in redo]
-            next_rows += self.next_items(user_id, again, candidates)
-        return build_chains(user_id, neighbours, next_rows, params, seed)
-
-    def chain_neighbours(
-        self, user_id: str, params: ChainParams, candidates: frozenset[str] | None
-    ) -> list[NeighbourRow]:
-        """The chain neighbours with the window items each shares (most recent first)."""
-        u = self.user_index.get(user_id)
-        if u is None:
-            return []
-        users, overlap = self._top_neighbours(
-            u, params.window, params.min_overlap, params.max_neighbours, candidates
-        )
-        start = self.pair_ptr[u]
-        end = min(start + params.window, self.pair_ptr[u + 1])
-        recent, recent_ts = self.pair_item[start:end], self.pair_ts[start:end]
-        their_ts = np.full(len(self.items), -1, dtype=np.int64)
-        rows = []
-        for v, count in zip(users.tolist(), overlap.tolist(), strict=True):
-            items = self._pairs(v)
-            their_ts[items] = self.pair_ts[self.pair_ptr[v] : self.pair_ptr[v + 1]]
-            mine = np.flatnonzero(their_ts[recent] >= 0)[: params.max_shared]
-            shared = tuple(
-                SharedRow(
-                    self.items[recent[k]].item_id,
-                    self.items[recent[k]].title,
-                    int(recent_ts[k]),
-                    int(their_ts[recent[k]]),
-                )
-                for k in mine.tolist()
-            )
-            their_ts[items] = -1
-            rows.append(NeighbourRow(self.user_ids[v], int(count), shared))
-        return rows
-
-    def next_items(
-        self, user_id: str, requests: Sequence[NextRequest], candidates: frozenset[str] | None
-    ) -> list[NextRow]:
-        """Walks each neighbour's recency-ordered pairs outward from the anchor: the part
-        after it read backwards is (ts asc, id asc), the rest forwards is (ts desc, id desc)."""
-        blocked = np.zeros(len(self.items), dtype=bool)
-        blocked[self._pairs(self.user_index[user_id])] = True
-        if candidates is not None:
-            blocked |= ~self._allowed(candidates)
-        rows: list[NextRow] = []
-        for req in requests:
-            v = self.user_index[req.neighbour_id]
-            start, end = int(self.pair_ptr[v]), int(self.pair_ptr[v + 1])
-            split = start + int(np.searchsorted(self.pair_neg_ts[start:end], -req.anchor, "left"))
-            walk = np.concatenate((np.arange(split - 1, start - 1, -1), np.arange(split, end)))
-            for k in walk[~blocked[self.pair_item[walk]]][: req.limit].tolist():
-                it = self.items[int(self.pair_item[k])]
-                rows.append(NextRow(req.neighbour_id, it.item_id, it.title, int(self.pair_ts[k])))
-        return rows

@@ -43,6 +43,7 @@ from graph_store.types import (
     CandidateParams,
     Chain,
     ChainParams,
+    GraphCaps,
     GraphCounts,
     HistoryEntry,
     IngestResult,
@@ -63,9 +64,10 @@ def _build(
     item: IntArray,
     ts: IntArray,
     rating: np.ndarray,
+    caps: GraphCaps,
 ) -> GraphIndex:
     """The index over these edges (a seam: tests make a write fail here)."""
-    return GraphIndex.build(user_ids, items, user, item, ts, rating)
+    return GraphIndex.build(user_ids, items, user, item, ts, rating, caps)
 
 
 def _upsert_items(
@@ -93,15 +95,25 @@ def _upsert_items(
 class MemoryGraphStore(GraphStoreBase):
     """In-process graph store over numpy arrays; see the module docstring."""
 
-    def __init__(self) -> None:
-        self._index = GraphIndex.empty()
+    def __init__(self, caps: GraphCaps | None = None) -> None:
+        """``caps`` bound what one request reads (`GraphCaps`; default: its defaults)."""
+        self._index = GraphIndex.empty(caps or GraphCaps())
         self._journal: Journal | None = None
 
     @classmethod
-    def from_dataset(cls, dataset: Dataset, journal: Path | None = None) -> MemoryGraphStore:
+    def from_index(cls, index: GraphIndex) -> MemoryGraphStore:
+        """A store serving this snapshot (benchmarks build big indexes from codes)."""
+        store = cls(index.caps)
+        store._index = index
+        return store
+
+    @classmethod
+    def from_dataset(
+        cls, dataset: Dataset, journal: Path | None = None, caps: GraphCaps | None = None
+    ) -> MemoryGraphStore:
         """The dataset's graph; with ``journal``, plus every batch journaled there, and
         every later write journaled (the file is locked to this store until ``close``)."""
-        store = cls.from_frames(dataset.interactions, dataset.items)
+        store = cls.from_frames(dataset.interactions, dataset.items, caps)
         if journal is not None:
             store.attach_journal(journal)
         return store
@@ -132,8 +144,10 @@ class MemoryGraphStore(GraphStoreBase):
             self._journal.close()
 
     @classmethod
-    def from_frames(cls, interactions: pd.DataFrame, items: pd.DataFrame) -> MemoryGraphStore:
-        store = cls()
+    def from_frames(
+        cls, interactions: pd.DataFrame, items: pd.DataFrame, caps: GraphCaps | None = None
+    ) -> MemoryGraphStore:
+        store = cls(caps)
         store._load(interactions, items)
         return store
 
@@ -192,6 +206,7 @@ class MemoryGraphStore(GraphStoreBase):
             np.concatenate((snap.edge_item, item_col.map(item_index).to_numpy(np.int64))),
             np.concatenate((snap.edge_ts, interactions["timestamp"].to_numpy(np.int64))),
             np.concatenate((snap.edge_rating, rating)),
+            snap.caps,
         )
 
     @staticmethod
@@ -247,6 +262,7 @@ class MemoryGraphStore(GraphStoreBase):
             np.concatenate((snap.edge_item, column([item_index[r.item_id] for r in rows]))),
             np.concatenate((snap.edge_ts, column([r.ts for r in rows]))),
             np.concatenate((snap.edge_rating, ratings)),
+            snap.caps,
         )
 
     @property

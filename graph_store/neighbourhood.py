@@ -1,21 +1,23 @@
 """One request's neighbourhood of the interaction graph, as a `GraphIndex` to rank with.
 
-The Bolt store keeps each node's adjacency as two parallel list properties written in the
-same transaction as the edge (``User.adj_items``/``adj_ts``, ``Item.adj_users``/``adj_ts``;
-see `graph_store.cypher`). Candidates and chains then cost two indexed reads per request
-instead of a Cypher traversal of every edge around the user:
+The Bolt store keeps each user's adjacency as two parallel list properties, and each
+item its bounded rater list (the ``GraphCaps.item_raters`` most recent edges), written in
+the same transaction as the edge (see `graph_store.cypher`). Candidates and chains then
+cost two indexed reads per request instead of a Cypher traversal of every edge around
+the user:
 
 1. the user's adjacency, with times, gives the recent window (distinct items by latest
    time, ts desc then id desc, the first ``window``);
 2. one query (`NeighbourQuery`, ``cypher.NEIGHBOURS``) counts, on the server, how many
-   window items each co-interacting user shares (from the window items' adjacency),
-   keeps the top ``k`` and returns their adjacency.
+   window items each co-interacting user shares (from the window items' bounded rater
+   lists, so O(window x cap) rows), keeps the top ``k`` and returns their adjacency and
+   overlap.
 
 The user's edges and the neighbours' edges are then indexed as a `GraphIndex`
-(`graph_store.index`, the embedded store's index), which answers exactly as over the
-whole graph: it picks its neighbours by the same rule from the same counts (a
-neighbour's count comes from its own edges, which are all there), and scores and walks
-only their edges. Times travel only where the
+(`graph_store.index`, the embedded store's index) that is given the server's
+neighbours (``chosen``: they were counted over the rater lists, which the local index
+does not hold), and it scores and walks only their edges exactly as the embedded store
+does over the whole graph (`graph_store.ranking`). Times travel only where the
 ranking reads them (the user's own edges, and the neighbours' for chains; see
 ``UNTIMED``). Titles and attributes are not part of the adjacency: the caller fetches
 them for the items in the answer only.
@@ -28,17 +30,19 @@ them for the items in the answer only.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import chain
 
 import numpy as np
 
 from graph_store.index import GraphIndex
-from graph_store.types import CandidateParams, ChainParams
+from graph_store.types import CandidateParams, ChainParams, GraphCaps
 
 # neighbour ids and, when asked for, the edge times (parallel lists)
 Adjacency = tuple[Sequence[str], Sequence[int] | None]
 TimedAdjacency = tuple[Sequence[str], Sequence[int]]
+# a chosen neighbour: its adjacency and its overlap with the user's window
+Neighbour = tuple[Sequence[str], Sequence[int] | None, int]
 # The time given to edges fetched without times (the neighbours' edges, for candidates):
 # they only say who is connected to whom, and nothing that reads them looks at the time.
 UNTIMED = -(2**62)
@@ -73,7 +77,8 @@ class NeighbourQuery:
 
 
 FetchOwn = Callable[[str], Awaitable[TimedAdjacency | None]]
-FetchNeighbours = Callable[[NeighbourQuery], Awaitable[dict[str, Adjacency]]]
+# the chosen neighbours in rank order (overlap desc, id asc)
+FetchNeighbours = Callable[[NeighbourQuery], Awaitable[dict[str, Neighbour]]]
 
 
 @dataclass
@@ -82,7 +87,8 @@ class NeighbourhoodFetch:
 
     user_id: str
     own: FetchOwn  # the user's adjacency with times (None: unknown user)
-    neighbours: FetchNeighbours  # the chosen neighbours' adjacency
+    neighbours: FetchNeighbours  # the chosen neighbours' adjacency and overlap
+    caps: GraphCaps = GraphCaps()  # noqa: RUF009 (frozen, immutable): the store's caps
 
     async def for_candidates(self, params: CandidateParams) -> GraphIndex | None:
         """Scores only count who co-interacted: no neighbour needs its times."""
@@ -111,10 +117,13 @@ class NeighbourhoodFetch:
         query = NeighbourQuery(
             self.user_id, recent_window(mine, window), reach, min_overlap, k, neighbour_times
         )
-        return _index({self.user_id: mine, **await self.neighbours(query)})
+        found = await self.neighbours(query)
+        by_user = {self.user_id: mine, **{v: (items, ts) for v, (items, ts, _) in found.items()}}
+        chosen = tuple((v, int(overlap)) for v, (_, _, overlap) in found.items())
+        return replace(_index(by_user, self.caps), chosen=chosen)
 
 
-def _index(by_user: Mapping[str, Adjacency]) -> GraphIndex:
+def _index(by_user: Mapping[str, Adjacency], caps: GraphCaps) -> GraphIndex:
     """An index over these users' adjacency lists (repeated edges are dropped)."""
     lengths = [len(items) for items, _ in by_user.values()]
     users = np.repeat(np.array(list(by_user), dtype=object), lengths)
@@ -122,7 +131,7 @@ def _index(by_user: Mapping[str, Adjacency]) -> GraphIndex:
         chain.from_iterable(items for items, _ in by_user.values()), object, sum(lengths)
     )
     times = [_times(ts, n) for (_, ts), n in zip(by_user.values(), lengths, strict=True)]
-    return GraphIndex.from_edges(users, items, np.concatenate(times))
+    return GraphIndex.from_edges(users, items, np.concatenate(times), caps)
 
 
 def _times(times: Sequence[int] | None, n: int) -> np.ndarray:

@@ -44,7 +44,7 @@ from graph_store.base import (
     prepare_batch,
 )
 from graph_store.neighbourhood import (
-    Adjacency,
+    Neighbour,
     NeighbourhoodFetch,
     NeighbourQuery,
     TimedAdjacency,
@@ -55,6 +55,7 @@ from graph_store.types import (
     CandidateParams,
     Chain,
     ChainParams,
+    GraphCaps,
     GraphCounts,
     GraphStoreError,
     GraphStoreUnavailable,
@@ -97,6 +98,16 @@ class Neo4jConfig:
     item_cache_s: float = field(default=60.0, metadata={"help": "item metadata cache life"})
     item_cache_size: int = field(default=100_000, metadata={"help": "items' metadata cached"})
     export_page: int = field(default=2000, metadata={"help": "users or items per export query"})
+    item_raters: int = field(
+        default=GraphCaps.item_raters, metadata={"help": "raters kept per item (GraphCaps)"}
+    )
+    user_recent: int = field(
+        default=GraphCaps.user_recent, metadata={"help": "a neighbour's recent edges read"}
+    )
+
+    @property
+    def caps(self) -> GraphCaps:
+        return GraphCaps(self.item_raters, self.user_recent)
 
 
 def _item(record: Mapping[str, Any]) -> Item:
@@ -151,10 +162,16 @@ class Neo4jGraphStore(GraphStoreBase):
     async def rebuild_adjacency(self, only_if_missing: bool = False) -> bool:
         """Rebuild every node's adjacency lists from its edges (see `graph_store.cypher`);
         with ``only_if_missing``, only when some user lacks them. True if it ran."""
-        if only_if_missing and not await self._read(cypher.ADJACENCY_MISSING):
-            return False
+        if only_if_missing:
+            missing = [await self._read(query) for query in cypher.ADJACENCY_MISSING]
+            if not any(missing):
+                return False
         for statement in cypher.ADJACENCY_REBUILD:
-            await self._guard(functools.partial(self._write_once, statement))
+            await self._guard(
+                functools.partial(
+                    self._write_once, statement, rater_cap=self._config.caps.item_raters
+                )
+            )
         return True
 
     async def _guard(self, make: Callable[[], Awaitable[T]]) -> T:
@@ -245,13 +262,15 @@ class Neo4jGraphStore(GraphStoreBase):
         return {r["id"] for r in await self._read(cypher.SEEN, uid=user_id)}
 
     def _neighbourhood(self, user_id: str) -> NeighbourhoodFetch:
-        return NeighbourhoodFetch(user_id, self._own_adjacency, self._neighbour_adjacency)
+        return NeighbourhoodFetch(
+            user_id, self._own_adjacency, self._neighbour_adjacency, self._config.caps
+        )
 
     async def _own_adjacency(self, user_id: str) -> TimedAdjacency | None:
         records = await self._read(cypher.USER_ADJACENCY, uid=user_id)
         return (records[0]["others"], records[0]["ts"]) if records else None
 
-    async def _neighbour_adjacency(self, query: NeighbourQuery) -> dict[str, Adjacency]:
+    async def _neighbour_adjacency(self, query: NeighbourQuery) -> dict[str, Neighbour]:
         rows = [{"id": i, "in_window": True} for i in query.window]
         rows += [{"id": i, "in_window": False} for i in query.reach or ()]
         records = await self._read(
@@ -263,7 +282,7 @@ class Neo4jGraphStore(GraphStoreBase):
             k=query.k,
             with_ts=query.with_ts,
         )
-        return {r["id"]: (r["others"], r["ts"]) for r in records}
+        return {r["id"]: (r["others"], r["ts"], int(r["overlap"])) for r in records}
 
     async def _cooccurrence(
         self, user_id: str, n: int, params: CandidateParams, among: frozenset[str] | None
@@ -327,9 +346,8 @@ class Neo4jGraphStore(GraphStoreBase):
         self._forget_cached()
         return IngestResult(len(rows), created)
 
-    @staticmethod
     def _batch_steps(
-        rows: Sequence[NewInteraction], records: Sequence[ItemRecord]
+        self, rows: Sequence[NewInteraction], records: Sequence[ItemRecord]
     ) -> list[tuple[str, dict[str, Any]]]:
         steps: list[tuple[str, dict[str, Any]]] = []
         if records:
@@ -342,7 +360,8 @@ class Neo4jGraphStore(GraphStoreBase):
             bare = [{"id": i, "title": PLACEHOLDER_TITLE.format(item_id=i)} for i in ids]
             edges = [{"u": r.user_id, "i": r.item_id, "ts": r.ts, "rating": r.rating} for r in rows]
             steps.append((cypher.PLACEHOLDER_ITEMS, {"items": bare}))
-            steps.append((cypher.EDGES, {"rows": edges}))
+            cap = self._config.caps.item_raters
+            steps.append((cypher.EDGES, {"rows": edges, "rater_cap": cap}))
         return steps
 
     async def load_frames(

@@ -182,6 +182,30 @@ class ItemRecord:
 
 
 @dataclass(frozen=True)
+class GraphCaps:
+    """How much of the graph one request may read: the bounded request path (#18).
+
+    Each item keeps its ``item_raters`` most recent edges' users (ts desc, earlier write
+    first on a tie) and each user its ``user_recent`` most recent edges, as they are
+    written (`graph_store.index` builds them per snapshot; the Bolt store keeps them as
+    node properties, `graph_store.cypher`). Taste neighbours are counted over the window
+    items' raters, and a neighbour contributes only its recent items, so a request costs
+    O(window x cap) whatever the items' degrees. ``GraphCaps.unbounded()`` reads
+    everything (the exact answers; tests compare the two).
+    """
+
+    item_raters: int = 512
+    user_recent: int = 256
+
+    def __post_init__(self) -> None:
+        _require_positive(item_raters=self.item_raters, user_recent=self.user_recent)
+
+    @classmethod
+    def unbounded(cls) -> GraphCaps:
+        return cls(2**40, 2**40)
+
+
+@dataclass(frozen=True)
 class CandidateParams:
     """How candidates are scored (the same definition in every store)."""
 

@@ -118,7 +118,7 @@ async def test_connect_rebuilds_adjacency_lists_missing_from_an_older_graph(
     mem = MemoryGraphStore.from_frames(inter, items)
     bolt = await make_store(inter, items)
     assert isinstance(bolt, Neo4jGraphStore)
-    await bolt._write_once("MATCH (n) REMOVE n.adj_items, n.adj_users, n.adj_ts")
+    await bolt._write_once("MATCH (n) REMOVE n.adj_items, n.adj_ts, n.raters, n.raters_ts")
     assert await bolt.candidates("u1", 10) != await mem.candidates("u1", 10)  # lists gone
     reopened = await Neo4jGraphStore.connect(bolt_only)
     try:

@@ -13,7 +13,7 @@ from graph_store.chains import NeighbourRow
 from graph_store.index import GraphIndex
 from graph_store.memory import MemoryGraphStore
 from graph_store.neighbourhood import (
-    Adjacency,
+    Neighbour,
     NeighbourhoodFetch,
     NeighbourQuery,
     TimedAdjacency,
@@ -54,7 +54,7 @@ def _serve(adjacency: dict[str, TimedAdjacency]):
     async def own(user_id: str) -> TimedAdjacency | None:
         return adjacency.get(user_id)
 
-    async def neighbours(query: NeighbourQuery) -> dict[str, Adjacency]:
+    async def neighbours(query: NeighbourQuery) -> dict[str, Neighbour]:
         window, reach = set(query.window), set(query.reach or ())
         ranked = []
         for other, (items, _) in adjacency.items():
@@ -64,8 +64,11 @@ def _serve(adjacency: dict[str, TimedAdjacency]):
             if query.reach is not None and not reach & set(items):
                 continue
             ranked.append((-overlap, other))
-        chosen = [other for _, other in sorted(ranked)[: query.k]]
-        return {v: (adjacency[v][0], adjacency[v][1] if query.with_ts else None) for v in chosen}
+        chosen = sorted(ranked)[: query.k]  # the server returns the overlap it counted
+        return {
+            v: (adjacency[v][0], adjacency[v][1] if query.with_ts else None, -minus)
+            for minus, v in chosen
+        }
 
     return own, neighbours
 

@@ -1,0 +1,287 @@
+"""The rankings every store runs, over a `GraphIndex`'s bounded lists (#18).
+
+`IndexRankings` is a base class of `graph_store.index.GraphIndex`: taste neighbours,
+co-occurrence candidates and the raw rows of R2Rec chains (`graph_store.chains` turns
+them into chains). A request reads a bounded amount whatever the graph's size
+(``GraphCaps``): the user's ``window`` most recent distinct items, each item's
+``item_raters`` most recent raters, and each chosen neighbour's distinct items among its
+``user_recent`` most recent edges. Whether the user has seen an item is a binary search
+in the sorted pair keys. So candidates and chains cost O(window x cap), not O(item
+degree), and nothing per request is sized by the number of users or items.
+
+Definitions (the same in both stores; with ``GraphCaps.unbounded()`` they are the exact
+full-graph answers):
+- a neighbour's overlap is the number of window items whose kept raters include it;
+  neighbours rank by overlap desc, then user id asc; ``must_reach`` keeps those among the
+  kept raters of one of those items;
+- candidates: every top neighbour votes its overlap for each of its recent items the
+  user has not seen (score desc, item id asc);
+- chain rows: a neighbour's shared items are the window items among its recent items
+  (with its latest time there); its next items walk its recent items outward from the
+  anchor, as `graph_store.chains` defines.
+
+The Bolt store picks its neighbours on the server from the same lists and gives them to
+its local index as ``chosen`` (user id, overlap, in rank order), so that index ranks
+exactly as the whole graph's does.
+Tests: ``pytest tests/graph_store/test_bounded.py tests/graph_store/test_index.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from graph_store.chains import (
+    NeighbourRow,
+    NextRequest,
+    NextRow,
+    SharedRow,
+    build_chains,
+    plan_next,
+    refill,
+)
+from graph_store.types import (
+    Candidate,
+    CandidateParams,
+    Chain,
+    ChainParams,
+    GraphCaps,
+    Item,
+)
+
+IntArray = np.ndarray
+Chosen = Sequence[tuple[str, int]]  # neighbours picked elsewhere: (user id, overlap)
+_NONE = np.zeros(0, dtype=np.int64)
+_ABSENT = np.iinfo(np.int64).min  # no such pair (times are > -2**62)
+
+
+def _gather(ptr: IntArray, rows: IntArray, cap: int | None = None) -> tuple[IntArray, IntArray]:
+    """Positions of CSR rows ``rows`` (each cut to ``cap``) and the row number of each."""
+    starts, stops = ptr[rows], ptr[rows + 1]
+    if cap is not None:
+        stops = np.minimum(stops, starts + cap)
+    lengths = stops - starts
+    total = int(lengths.sum())
+    if total == 0:
+        return _NONE, _NONE
+    owner = np.repeat(np.arange(len(rows)), lengths)
+    offsets = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return starts[owner] + offsets, owner
+
+
+class IndexRankings:
+    """Rankings over the index's arrays (see the module docstring)."""
+
+    if TYPE_CHECKING:
+        user_ids: list[str]
+        user_index: dict[str, int]
+        user_rank: IntArray
+        items: list[Item]
+        item_index: dict[str, int]
+        item_rank: IntArray
+        pair_ptr: IntArray
+        pair_item: IntArray
+        pair_ts: IntArray
+        pair_key: IntArray
+        pair_key_ts: IntArray
+        caps: GraphCaps
+        rater_ptr: IntArray
+        rater_user: IntArray
+        rater_ts: IntArray
+        recent_ptr: IntArray
+        recent_item: IntArray
+        recent_ts: IntArray
+        recent_neg_ts: IntArray
+        chosen: Chosen | None
+
+    def _window(self, u: int, window: int) -> tuple[IntArray, IntArray]:
+        """The user's ``window`` most recent distinct items and their latest times."""
+        start = self.pair_ptr[u]
+        stop = min(start + window, self.pair_ptr[u + 1])
+        return self.pair_item[start:stop], self.pair_ts[start:stop]
+
+    def _has_seen(self, u: int | IntArray, items: IntArray) -> np.ndarray:
+        """Whether user ``u`` interacted with each of ``items`` (binary search, no scan)."""
+        return self._pair_ts(u, items) > _ABSENT
+
+    def _pair_ts(self, u: int | IntArray, items: IntArray) -> IntArray:
+        """The latest time of each (``u``, item) pair, ``_ABSENT`` where there is none;
+        ``u`` and ``items`` broadcast (binary search in the sorted pair keys)."""
+        keys = np.asarray(u * max(len(self.items), 1) + items, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self.pair_key, keys), max(len(self.pair_key) - 1, 0))
+        if len(self.pair_key) == 0:
+            return np.full(keys.shape, _ABSENT, dtype=np.int64)
+        return np.where(self.pair_key[pos] == keys, self.pair_key_ts[pos], _ABSENT)
+
+    def _item_codes(self, ids: Collection[str]) -> IntArray:
+        return np.asarray([self.item_index[i] for i in ids if i in self.item_index], np.int64)
+
+    def _top_neighbours(
+        self, u: int, window: int, min_overlap: int, k: int, must_reach: Collection[str] | None
+    ) -> tuple[IntArray, IntArray]:
+        recent, _ = self._window(u, window)
+        if len(recent) == 0:
+            return _NONE, _NONE
+        pos, _ = _gather(self.rater_ptr, recent)  # an item lists each rater once
+        users, overlap = np.unique(self.rater_user[pos], return_counts=True)
+        keep = (users != u) & (overlap >= min_overlap)
+        if must_reach is not None:
+            reach_pos, _ = _gather(self.rater_ptr, self._item_codes(must_reach))
+            keep &= np.isin(users, self.rater_user[reach_pos])
+        users, overlap = users[keep], overlap[keep]
+        top = np.lexsort((self.user_rank[users], -overlap))[:k]
+        return users[top], overlap[top]
+
+    def _neighbours_of(
+        self, u: int, window: int, min_overlap: int, k: int, must_reach: Collection[str] | None
+    ) -> tuple[IntArray, IntArray]:
+        """The top neighbours, or those the index was given (``chosen``, by a server)."""
+        if self.chosen is None:
+            return self._top_neighbours(u, window, min_overlap, k, must_reach)
+        known = [(self.user_index[v], c) for v, c in self.chosen if v in self.user_index]
+        return (
+            np.asarray([v for v, _ in known], np.int64),
+            np.asarray([c for _, c in known], np.int64),
+        )
+
+    def neighbours(
+        self,
+        user_id: str,
+        window: int,
+        min_overlap: int,
+        k: int,
+        must_reach: Collection[str] | None = None,
+    ) -> list[tuple[str, int]]:
+        """Top-k users by the number of the user's ``window`` most recent distinct items
+        they share (>= ``min_overlap``; desc, then user id asc), as (user id, overlap);
+        with ``must_reach``, only users who interacted with one of those items (both
+        among each item's kept raters)."""
+        u = self.user_index.get(user_id)
+        if u is None:
+            return []
+        users, overlap = self._top_neighbours(u, window, min_overlap, k, must_reach)
+        pairs = zip(users.tolist(), overlap.tolist(), strict=True)
+        return [(self.user_ids[v], count) for v, count in pairs]
+
+    def cooccurrence(
+        self,
+        user_id: str,
+        n: int,
+        params: CandidateParams,
+        among: frozenset[str] | None,
+    ) -> list[Candidate]:
+        """Top-n items the user has not seen (within ``among``), scored by the overlap of
+        every top neighbour who has them among its recent items (score desc, item id
+        asc; score 0 never shows)."""
+        u = self.user_index.get(user_id)
+        if u is None:
+            return []
+        users, overlap = self._neighbours_of(u, params.window, 1, params.max_neighbours, None)
+        if len(users) == 0:
+            return []
+        if among is None:  # every recent item of the neighbours votes
+            pos, owner = _gather(self.recent_ptr, users)
+            voted, slot = np.unique(self.recent_item[pos], return_inverse=True)
+            scores = np.bincount(slot, weights=overlap[owner], minlength=len(voted))
+        else:  # a given list: ask each neighbour about each item, exactly
+            voted = np.unique(self._item_codes(among))
+            has = self._has_seen(users[:, None], voted[None, :])
+            scores = (has * overlap[:, None]).sum(axis=0)
+        scores = scores.astype(np.int64)
+        keep = (scores > 0) & ~self._has_seen(u, voted)
+        voted, scores = voted[keep], scores[keep]
+        top = np.lexsort((self.item_rank[voted], -scores))[:n]
+        return [
+            Candidate(self.items[t], int(s), "co-interaction")
+            for t, s in zip(voted[top].tolist(), scores[top].tolist(), strict=True)
+        ]
+
+    def chains(
+        self,
+        user_id: str,
+        params: ChainParams,
+        seed: int,
+        candidates: frozenset[str] | None,
+    ) -> list[Chain]:
+        """Neighbour rows, then a bounded fetch of their next items (`graph_store.chains`)."""
+        neighbours = self.chain_neighbours(user_id, params, candidates)
+        if not neighbours:
+            return []
+        requests = plan_next(neighbours, params)
+        next_rows = self.next_items(user_id, requests, candidates)
+        again = refill(neighbours, next_rows, requests, params)
+        if again:
+            redo = {r.neighbour_id for r in again}
+            next_rows = [r for r in next_rows if r.neighbour_id not in redo]
+            next_rows += self.next_items(user_id, again, candidates)
+        return build_chains(user_id, neighbours, next_rows, params, seed)
+
+    def chain_neighbours(
+        self,
+        user_id: str,
+        params: ChainParams,
+        candidates: frozenset[str] | None,
+    ) -> list[NeighbourRow]:
+        """The chain neighbours with the window items each shares among its recent items
+        (the user's most recent first); one that shows fewer than two is left out."""
+        u = self.user_index.get(user_id)
+        if u is None:
+            return []
+        users, overlap = self._neighbours_of(
+            u, params.window, params.min_overlap, params.max_neighbours, candidates
+        )
+        recent, recent_ts = self._window(u, params.window)
+        their = self._pair_ts(users[:, None], recent[None, :])  # neighbours x window items
+        rows = []
+        for row, (v, count) in enumerate(zip(users.tolist(), overlap.tolist(), strict=True)):
+            mine = np.flatnonzero(their[row] > _ABSENT)[: params.max_shared]
+            shared = tuple(
+                SharedRow(
+                    self.items[recent[k]].item_id,
+                    self.items[recent[k]].title,
+                    int(recent_ts[k]),
+                    int(their[row, k]),
+                )
+                for k in mine.tolist()
+            )
+            if len(shared) >= 2:  # closure; under caps a counted item may be out of the list
+                rows.append(NeighbourRow(self.user_ids[v], int(count), shared))
+        return rows
+
+    def next_items(
+        self, user_id: str, requests: Sequence[NextRequest], candidates: frozenset[str] | None
+    ) -> list[NextRow]:
+        """Walks each neighbour's recent items outward from the anchor: the part after it
+        read backwards is (ts asc, id asc), the rest forwards is (ts desc, id desc)."""
+        u = self.user_index[user_id]
+        allowed = None if candidates is None else np.unique(self._item_codes(candidates))
+        if allowed is not None:
+            allowed = allowed[~self._has_seen(u, allowed)]
+        rows: list[NextRow] = []
+        for req in requests:
+            v = self.user_index[req.neighbour_id]
+            if allowed is None:
+                items, ts = self._walk(u, v, req.anchor)
+            else:  # a given list: which of those items the neighbour has, exactly
+                when = self._pair_ts(v, allowed)
+                items, ts = allowed[when > _ABSENT], when[when > _ABSENT]
+                after = ts > req.anchor
+                rank = self.item_rank[items]
+                first = np.lexsort((rank[after], ts[after]))
+                then = np.lexsort((-rank[~after], -ts[~after]))
+                items = np.concatenate((items[after][first], items[~after][then]))
+                ts = np.concatenate((ts[after][first], ts[~after][then]))
+            for i, t in zip(items[: req.limit].tolist(), ts[: req.limit].tolist(), strict=True):
+                it = self.items[i]
+                rows.append(NextRow(req.neighbour_id, it.item_id, it.title, t))
+        return rows
+
+    def _walk(self, u: int, v: int, anchor: int) -> tuple[IntArray, IntArray]:
+        """``v``'s recent items the user has not seen, outward from ``anchor``."""
+        start, end = int(self.recent_ptr[v]), int(self.recent_ptr[v + 1])
+        split = start + int(np.searchsorted(self.recent_neg_ts[start:end], -anchor, "left"))
+        walk = np.concatenate((np.arange(split - 1, start - 1, -1), np.arange(split, end)))
+        walk = walk[~self._has_seen(u, self.recent_item[walk])]
+        return self.recent_item[walk], self.recent_ts[walk]
