@@ -18,7 +18,8 @@ The user's edges and the neighbours' edges are then indexed as a `GraphIndex`
 neighbours (``chosen``: they were counted over the rater lists, which the local index
 does not hold), and it scores and walks only their edges exactly as the embedded store
 does over the whole graph (`graph_store.ranking`). Times travel only where the
-ranking reads them (the user's own edges, and the neighbours' for chains; see
+ranking reads them (the user's own edges, and the neighbours' for chains and for open
+candidates, whose votes come from each neighbour's most recent edges; see
 ``UNTIMED``). Titles and attributes are not part of the adjacency: the caller fetches
 them for the items in the answer only.
 
@@ -90,9 +91,12 @@ class NeighbourhoodFetch:
     neighbours: FetchNeighbours  # the chosen neighbours' adjacency and overlap
     caps: GraphCaps = GraphCaps()  # noqa: RUF009 (frozen, immutable): the store's caps
 
-    async def for_candidates(self, params: CandidateParams) -> GraphIndex | None:
-        """Scores only count who co-interacted: no neighbour needs its times."""
-        return await self._load(params.window, 1, params.max_neighbours, None, False)
+    async def for_candidates(
+        self, params: CandidateParams, among: Collection[str] | None = None
+    ) -> GraphIndex | None:
+        """Open candidates come from the neighbours' most recent edges (times needed); a
+        given list is scored by who has each item, so no neighbour needs its times."""
+        return await self._load(params.window, 1, params.max_neighbours, None, among is None)
 
     async def for_chains(
         self, params: ChainParams, candidates: Collection[str] | None

@@ -287,7 +287,7 @@ class Neo4jGraphStore(GraphStoreBase):
     async def _cooccurrence(
         self, user_id: str, n: int, params: CandidateParams, among: frozenset[str] | None
     ) -> list[Candidate]:
-        local = await self._neighbourhood(user_id).for_candidates(params)
+        local = await self._neighbourhood(user_id).for_candidates(params, among)
         if local is None:
             return []
         found = local.cooccurrence(user_id, n, params, among)

@@ -111,15 +111,15 @@ async def test_fetched_neighbourhood_ranks_as_the_whole_index(seed: int) -> None
     for user in [f"u{u}" for u in range(40)] + ["cold"]:
         fetch = NeighbourhoodFetch(user, own, neighbours)
         for params in (CandidateParams(), CandidateParams(window=8, max_neighbours=6)):
-            local = await fetch.for_candidates(params)
-            if local is None:
-                assert full.cooccurrence(user, 10, params, None) == []
-                continue
-            assert isinstance(local, GraphIndex)
-            assert local.neighbours(user, params.window, 1, params.max_neighbours) == (
-                full.neighbours(user, params.window, 1, params.max_neighbours)
-            )
             for among in (None, restrict):
+                local = await fetch.for_candidates(params, among)
+                if local is None:
+                    assert full.cooccurrence(user, 10, params, None) == []
+                    continue
+                assert isinstance(local, GraphIndex)
+                assert local.neighbours(user, params.window, 1, params.max_neighbours) == (
+                    full.neighbours(user, params.window, 1, params.max_neighbours)
+                )
                 assert _ids(local.cooccurrence(user, 10, params, among)) == _ids(
                     full.cooccurrence(user, 10, params, among)
                 ), (user, params, among)
