@@ -73,6 +73,7 @@ def server_command(model_dir: Path, name: str, port: int, max_logprobs: int | No
         "--dtype",
         "float32",
         "--enforce-eager",
+        "--enable-log-requests",  # the log says which requests were aborted (tests read it)
     ]
     if max_logprobs is not None:
         command += ["--max-logprobs", str(max_logprobs)]
@@ -95,6 +96,7 @@ def run_vllm_server(
     kv_cache_gib = os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1")  # the harness default: 1 GiB
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_CPU_KVCACHE_SPACE": kv_cache_gib}
     env["TMPDIR"] = str(scratch)
+    env["PYTHONUNBUFFERED"] = "1"  # the log is read while the server runs
     env.pop("CUDA_VISIBLE_DEVICES", None)
     log_path = scratch / "server.log"
     start = time.monotonic()

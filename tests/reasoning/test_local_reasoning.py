@@ -136,3 +136,15 @@ async def test_an_unwanted_row_stops_and_gets_no_answer(local_backend, prepared)
     assert results[0].abandoned and results[0].answer == ""
     assert results[0].thoughts.completion_tokens < results[1].thoughts.completion_tokens
     assert not results[1].abandoned and results[1].answer
+
+
+async def test_vllm_streams_the_text_generate_returns(vllm_backend) -> None:
+    messages = [{"role": "user", "content": "Say something about films. " * 20}]
+    params = GenerationParams(max_tokens=40, seed=0)
+    pieces = [p async for p in vllm_backend.generate_stream(messages, params)]
+    *texts, finished = pieces
+    plain = (await vllm_backend.generate([messages], params))[0]
+    assert len(texts) > 1 and all(isinstance(t, str) for t in texts)
+    assert "".join(texts) == finished.text == plain.text
+    assert finished.completion_tokens == plain.completion_tokens == 40
+    assert finished.finish_reason == "length" and finished.prompt_tokens == plain.prompt_tokens

@@ -1,0 +1,78 @@
+"""POST /recommend/stream against the real vLLM server: the stream through vLLM's
+streaming API, and a client disconnect that makes vLLM abort the generation."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import httpx
+import pytest
+
+from service.main import create_app
+from tests.service.conftest import settings_for
+from tests.service.live import live_server
+from tests.service.sse import events
+
+BUDGET = 1200  # thought tokens (the prompt, ~1,900-2,500 tokens, + this < the 4,096 context)
+
+
+@pytest.fixture(scope="module")
+def vllm_stream_url(tiny_model_dir, vllm_server):
+    settings = settings_for(
+        tiny_model_dir,
+        llm_backend="vllm",
+        llm_url=vllm_server.base_url,
+        llm_model=vllm_server.model,
+        llm_timeout_s=120,
+        max_reasoning_tokens=BUDGET,
+    )
+    with live_server(create_app(settings)) as url:
+        yield url
+
+
+def _logged(vllm_server, what: str) -> set[str]:
+    """The request ids vLLM's log names after ``what`` ("Added", "Aborted")."""
+    log = vllm_server.log_path.read_text(errors="replace")
+    found = re.findall(rf"{what} request(?:\(s\))? ([^ ]+)\.", log)
+    return {i.strip() for ids in found for i in ids.split(",")}
+
+
+def test_a_disconnect_aborts_the_vllm_request(vllm_stream_url, vllm_server) -> None:
+    """The client leaves while vLLM writes a 2,000-token reasoning (about 15 s on this
+    model): the service closes its stream to vLLM, and vLLM aborts the request."""
+    added, aborted = _logged(vllm_server, "Added"), _logged(vllm_server, "Aborted")
+    with (
+        httpx.Client(base_url=vllm_stream_url, timeout=120) as http,
+        http.stream("POST", "/recommend/stream", json={"user_id": "3", "k": 5}) as reply,
+    ):
+        stream = events(reply.iter_lines())
+        first = next(stream)
+        assert first[0] == "evidence"
+        deadline = time.monotonic() + 30
+        while not (ours := _logged(vllm_server, "Added") - added):
+            assert time.monotonic() < deadline, f"vLLM never got it; the stream: {list(stream)}"
+            time.sleep(0.05)
+        time.sleep(1.0)  # vLLM is writing the thoughts
+        left = time.monotonic()
+    while not _logged(vllm_server, "Aborted") - aborted:
+        assert time.monotonic() < left + 5, "vLLM did not abort the request of a client that left"
+        time.sleep(0.05)
+    # vLLM logs the id it was given; "Added" shows it with a suffix of its own
+    (request,) = _logged(vllm_server, "Aborted") - aborted
+    assert any(i.startswith(request) for i in ours)
+
+
+def test_stream_through_vllm_ends_with_the_ranking(vllm_stream_url) -> None:
+    body = {"user_id": "3", "k": 5, "explain": True, "candidates": ["50", "181", "258", "1"]}
+    with (
+        httpx.Client(base_url=vllm_stream_url, timeout=120) as http,
+        http.stream("POST", "/recommend/stream", json=body) as reply,
+    ):
+        assert reply.status_code == 200
+        stream = list(events(reply.iter_lines()))
+    names = [name for name, _ in stream]
+    assert names[0] == "evidence" and names[-2:] == ["ranking", "done"]
+    ranking = stream[-2][1]
+    assert ranking["fallback"] is False and ranking["model"] == "tiny"
+    assert sorted(i["item_id"] for i in ranking["items"]) == sorted(body["candidates"])
