@@ -2,6 +2,7 @@
 
     r2rec bench graph                         # embedded store + a local ArcadeDB if installed
     r2rec bench graph --uri bolt://host:7687 --user neo4j --password ... [--load]
+    r2rec bench graph --synthetic 100000,1000000 [--bolt-max 100000]   # power-law graphs
 
 For ``--users`` random ML-100K users (drawn with replacement, seeded; the first
 ``--bolt-users`` of them on Bolt) it times, one call at a time, ``history(n=10)``,
@@ -12,6 +13,9 @@ interactions; for Bolt also the bulk load). Before timing an operation it makes
 ``WARM_UP_CALLS`` untimed calls (the first users of the sample): connection pool, caches
 and, on a JVM server, its JIT compiler. Targets from the issue:
 embedded p99 < 2 ms per call; Bolt p99 < 30 ms for chains and candidates.
+
+``--synthetic`` times both stores on seeded power-law graphs instead
+(`graph_store.bench_synthetic`: build/load time, memory, p50/p99 per size).
 
 Bolt: with ``--uri`` the database is used as it is (``--load`` first loads ML-100K into
 it, idempotently); without, a throw-away ArcadeDB is started through
@@ -37,7 +41,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from common.errors import UserInputError
 from graph_store.base import GraphStoreBase
+from graph_store.bench_synthetic import synthetic_rows
 from graph_store.memory import MemoryGraphStore
 from graph_store.neo4j_store import Neo4jConfig, Neo4jGraphStore
 from graph_store.types import NewInteraction
@@ -170,6 +176,28 @@ async def _run(
     return rows
 
 
+def _synthetic(spec: str, users: int, bolt_users: int, bolt_max: int, seed: int) -> None:
+    try:
+        sizes = [int(part.replace("_", "")) for part in spec.split(",") if part.strip()]
+    except ValueError as err:
+        raise UserInputError(f"--synthetic takes sizes like 100000,1000000: {err}") from err
+    if not sizes or min(sizes) < 100:
+        raise UserInputError("--synthetic sizes must be >= 100 interactions")
+    rows = synthetic_rows(sizes, users, bolt_users, bolt_max, seed)
+    table = Table(
+        "store",
+        "interactions",
+        "operation / figure",
+        "p50 ms",
+        "p99 ms",
+        title=f"graph store on seeded power-law graphs: {users:,} random users "
+        f"({bolt_users:,} on Bolt, sizes <= {bolt_max:,}), sequential calls",
+    )
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
 def bench_graph(
     users: Annotated[int, typer.Option(min=1, help="random ML-100K users to time")] = 1000,
     uri: Annotated[str | None, typer.Option(help="Bolt URI; default: a local ArcadeDB")] = None,
@@ -182,8 +210,17 @@ def bench_graph(
     bolt_users: Annotated[
         int | None, typer.Option(min=1, help="users timed on Bolt (default: --users)")
     ] = None,
+    synthetic: Annotated[
+        str | None, typer.Option(help="N[,N...]: seeded power-law graphs of N interactions")
+    ] = None,
+    bolt_max: Annotated[
+        int, typer.Option(min=0, help="--synthetic: largest size loaded into Bolt")
+    ] = 100_000,
 ) -> None:
     """Latency p50/p99 of history, candidates and chains on both stores; ingestion rate."""
+    if synthetic is not None:
+        _synthetic(synthetic, users, bolt_users or min(users, 200), bolt_max, seed)
+        return
     config = Neo4jConfig(uri=uri or "", user=user, password=password, database=database)
     rows = asyncio.run(_run(users, bolt_users or users, uri, config, load, batch, seed))
     table = Table(

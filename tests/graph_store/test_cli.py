@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
+from common.errors import UserInputError
 from r2rec.cli import app as root_app
 
 
@@ -60,3 +61,14 @@ def test_rebuild_adjacency_restores_the_lists_from_the_edges(arcadedb) -> None:
     result = CliRunner().invoke(root_app, ["graph", "rebuild-adjacency"], env=env)
     assert result.exit_code == 0, result.output
     assert asyncio.run(candidates()) == expected
+
+
+def test_bench_graph_synthetic_prints_a_table_and_refuses_bad_sizes() -> None:
+    runner = CliRunner()
+    bad = runner.invoke(root_app, ["bench", "graph", "--synthetic", "ten"])
+    assert isinstance(bad.exception, UserInputError)  # the CLI's entry point: exit 2
+    result = runner.invoke(
+        root_app, ["bench", "graph", "--synthetic", "3000", "--users", "5", "--bolt-max", "0"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "candidates(n=20)" in result.output and "peak RSS" in result.output
