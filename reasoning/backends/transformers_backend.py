@@ -57,6 +57,7 @@ from reasoning.backends.base import (
 )
 from reasoning.backends.constrained import TokenTexts, constrained_decode
 from reasoning.backends.reasoned import AnswerSpec, Reasoned, ThoughtObserver
+from reasoning.backends.stopping import StopCheck, Stopped, stop_hooks
 
 T = TypeVar("T")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -122,7 +123,7 @@ class TransformersBackend:
         }
         self.token_texts = TokenTexts(self.tokenizer)
         self._lock = threading.Lock()
-        self._stops = _stop_hooks(self.model)  # worker thread -> its call's stop check
+        self._stops = stop_hooks(self.model)  # worker thread -> its call's stop check
 
     async def ping(self) -> str:
         """The model is loaded in this process, so it can answer."""
@@ -362,51 +363,6 @@ class TransformersBackend:
                 "choices must be single tokens"
             )
         return int(ids[0])
-
-
-class Stopped(Exception):
-    """Raised inside the model's forward pass to abandon a call (deadline or cancellation)."""
-
-
-class StopCheck:
-    """One call's stop condition: its deadline passed, or its caller cancelled it."""
-
-    def __init__(self, deadline: float | None) -> None:
-        self.deadline = deadline
-        self.cancelled = threading.Event()
-
-    def __call__(self) -> bool:
-        return self.cancelled.is_set() or _past(self.deadline)
-
-
-def _past(deadline: float | None) -> bool:
-    return deadline is not None and time.monotonic() > deadline
-
-
-def _stop_hooks(model: Any) -> dict[int, StopCheck]:
-    """The stop checks of the calls running ``model``, by worker thread. Hooks added once
-    per model (every backend wrapping it shares them) check, before each forward pass of the
-    model and of each of its decoder layers (its longest ``ModuleList``), the check of the
-    thread running it, if any, and raise `Stopped` when it says stop, so a call stops
-    within one layer. The model running elsewhere (training) has no check: no cost but a
-    dictionary lookup."""
-    stops: dict[int, StopCheck] | None = getattr(model, "_r2rec_stops", None)
-    if stops is not None:
-        return stops
-    running: dict[int, StopCheck] = {}
-    layers = max(
-        (m for m in model.modules() if isinstance(m, torch.nn.ModuleList)), key=len, default=()
-    )
-
-    def hook(module: Any, args: Any) -> None:
-        stop = running.get(threading.get_ident())
-        if stop is not None and stop():
-            raise Stopped
-
-    for module in (model, *layers):
-        module.register_forward_pre_hook(hook)
-    model._r2rec_stops = running
-    return running
 
 
 def _resolve_device(name: str) -> torch.device:
