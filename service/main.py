@@ -64,7 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def _document_stream_events(app: FastAPI) -> None:
     """Put the models of /recommend/stream's events into the schema's components, where
-    the route's ``itemSchema`` refers to them (FastAPI adds only JSON bodies' models)."""
+    the route's ``itemSchema`` refers to them (FastAPI adds only JSON bodies' models), and
+    document its error answers as the JSON they are."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -78,6 +79,14 @@ def _document_stream_events(app: FastAPI) -> None:
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         for name, definition in defs.get("$defs", {}).items():
             components.setdefault(name, definition)
+        # its errors are JSON bodies, not events (FastAPI gives them the route's media type)
+        stream = schema["paths"]["/recommend/stream"]["post"]["responses"]
+        for status, response in stream.items():
+            content = response.get("content", {})
+            if status != "200" and "text/event-stream" in content:
+                content["application/json"] = content.pop("text/event-stream")
+            elif status == "200":  # each event has its itemSchema; the body is no string
+                content["text/event-stream"].pop("schema", None)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

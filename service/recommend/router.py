@@ -44,7 +44,6 @@ async def recommend(request: RecommendRequest, runtime: RuntimeDep) -> Response:
 def _event_stream_schema() -> dict[str, Any]:
     """Each event of the stream: its name and its JSON data's model (in components)."""
     return {
-        "schema": {"type": "string", "description": "text/event-stream"},
         "itemSchema": {
             "oneOf": [
                 {

@@ -117,6 +117,8 @@ def test_openapi_documents_every_event(make_client) -> None:
     for kind in kinds:
         ref = kind["properties"]["data"]["contentSchema"]["$ref"].rsplit("/", 1)[-1]
         assert ref in schema["components"]["schemas"]
+    errors = schema["paths"]["/recommend/stream"]["post"]["responses"]
+    assert all(list(errors[s]["content"]) == ["application/json"] for s in ("401", "422", "503"))
 
 
 def test_a_disconnected_client_stops_the_model(talkative_model_dir) -> None:
