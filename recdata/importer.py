@@ -23,6 +23,7 @@ from common.errors import DataFileError, UserInputError
 from common.files import replace_dir, staging_dir
 from common.ids import id_problem
 from recdata.schema import Dataset
+from recdata.vocabulary import NEUTRAL, Vocabulary
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
@@ -151,9 +152,16 @@ def write_dataset(dataset: Dataset, root: Path, *, overwrite: bool = False) -> P
 
 
 def import_dataset(
-    interactions_path: Path, items_path: Path, name: str, root: Path, *, overwrite: bool = False
+    interactions_path: Path,
+    items_path: Path,
+    name: str,
+    root: Path,
+    *,
+    overwrite: bool = False,
+    vocabulary: Vocabulary | None = None,
 ) -> tuple[Dataset, int]:
-    """Validate both files and store them as dataset ``name`` under ``root``."""
+    """Validate both files and store them as dataset ``name`` under ``root``, with the
+    catalogue's words (`recdata.vocabulary`; neutral ones when not given)."""
     from recdata.builtin import BUILTIN
 
     if not NAME_PATTERN.match(name):
@@ -164,5 +172,9 @@ def import_dataset(
     if name in BUILTIN:
         raise UserInputError(f"dataset name {name!r} is reserved for a built-in dataset")
     dataset, dropped = validate(interactions_path, items_path, name)
+    words = (vocabulary or NEUTRAL).to_meta()
+    dataset = Dataset.from_frames(
+        name, dataset.interactions, dataset.items, {**dataset.meta, **words}
+    )
     write_dataset(dataset, root, overwrite=overwrite)
     return dataset, dropped

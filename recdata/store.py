@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +16,7 @@ from common.errors import UserInputError
 from common.paths import datasets_dir
 from recdata.builtin import BUILTIN, load_builtin
 from recdata.schema import Dataset
+from recdata.vocabulary import FILMS, NEUTRAL, Vocabulary
 
 
 def imported_names(root: Path | None = None) -> list[str]:
@@ -39,9 +41,24 @@ def load_dataset(name: str) -> Dataset:
         raise UserInputError(
             f"unknown dataset {name!r}; available: {', '.join(available_datasets())}"
         )
+    manifest = json.loads((folder / "manifest.json").read_text())
+    stored = manifest.get("meta") if isinstance(manifest, dict) else None
     return Dataset.from_frames(
         name,
         pd.read_parquet(folder / "interactions.parquet"),
         pd.read_parquet(folder / "items.parquet"),
-        meta={"source": "import"},
+        meta={"source": "import", **(stored if isinstance(stored, dict) else {})},
     )
+
+
+def dataset_vocabulary(name: str) -> Vocabulary:
+    """The words of dataset ``name`` without loading its data: film words for the built-in
+    MovieLens sets, an import's stored words, neutral ones for anything else."""
+    if name in BUILTIN:
+        return FILMS
+    manifest = datasets_dir() / name / "manifest.json"
+    try:
+        meta = json.loads(manifest.read_text()).get("meta") or {}
+    except (OSError, ValueError, AttributeError):
+        return NEUTRAL
+    return Vocabulary.from_meta(meta) or NEUTRAL

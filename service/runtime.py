@@ -22,6 +22,7 @@ from graph_store.types import ChainParams
 from reasoning.backends import LLMBackend, LLMError, make_backend
 from reasoning.explain import RecommendationListener
 from reasoning.recommender import Recommendation, Recommender, RecommenderConfig
+from recdata.store import dataset_vocabulary
 from service.batching import RecommendBatcher
 from service.cache import RecommendationCache
 from service.metrics import Metrics
@@ -186,6 +187,7 @@ class Runtime:
             max_reasoning_tokens=settings.max_reasoning_tokens,
             chains=ChainParams(max_chains=settings.chains_per_request),
             llm_timeout_s=settings.llm_timeout_s,
+            vocabulary=dataset_vocabulary(settings.dataset),
         )
         cache = (
             RecommendationCache.from_url(

@@ -39,7 +39,7 @@ import asyncio
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
 
@@ -55,6 +55,7 @@ from graph_store.types import ChainParams
 from reasoning.prompt import evidence_titles, render_messages
 from reasoning.recommender import chain_view, item_info
 from recdata.schema import Dataset
+from recdata.vocabulary import vocabulary_of
 from training.rows import RankBase, RankRow, RatingRow, TrainingRow
 from training.traces import build_trace, masked_variants
 
@@ -178,6 +179,7 @@ async def _round_examples(
     targets = log.loc[log["from_end"] == round_ - 1].set_index("user_id")["item_id"]
     catalogue = np.sort(dataset.items["item_id"].astype(str).to_numpy())
     chain_params = ChainParams(max_chains=config.max_chains)
+    words = vocabulary_of(dataset)
     out: list[RankBase] = []
     for user in users:
         if user not in targets.index:
@@ -193,7 +195,8 @@ async def _round_examples(
         pool = [target, *negatives]
         candidate_ids = [pool[i] for i in rng.permutation(len(pool))]
         items = await graph.items(candidate_ids)
-        chains = await graph.chains(user, chain_params, seed=config.seed, candidates=candidate_ids)
+        found = await graph.chains(user, chain_params, seed=config.seed, candidates=candidate_ids)
+        chains = [replace(c, words=words) for c in found]
         scored = await graph.candidates(user, len(candidate_ids), among=candidate_ids)
         graph_order = [c.item.item_id for c in scored if c.source == "co-interaction"]
         score_of = {c.item.item_id: float(c.score) for c in scored if c.source == "co-interaction"}
@@ -215,7 +218,7 @@ async def _round_examples(
             "target": target,
             "candidates": candidate_ids,
             "evidence_titles": evidence_titles(hist_infos, views, cand_infos),
-            "prompt": render_messages(hist_infos, views, cand_infos),
+            "prompt": render_messages(hist_infos, views, cand_infos, words),
             "target_reached": trace.target_reached,
             "thoughts": list(trace.thoughts),
             "ranked_ids": list(trace.ranked_ids),
@@ -355,7 +358,10 @@ def build_dataset(
     force: bool = False,
 ) -> BuiltData:
     """Build and write the ranking dataset; skip an identical one (`write_versioned`)."""
-    spec = DatasetSpec("rank", DATA_FORMAT_VERSION, asdict(config), config.seed, _counts)
+    words = vocabulary_of(dataset).describe()  # the prompt's words identify the data too
+    spec = DatasetSpec(
+        "rank", DATA_FORMAT_VERSION, {**asdict(config), "vocabulary": words}, config.seed, _counts
+    )
     return write_versioned(
         dataset_folder(name or config.default_name()),
         spec,

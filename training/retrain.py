@@ -119,6 +119,7 @@ def _export(config: RetrainConfig, folder: Path) -> dict[str, Any]:
     from evaluation.protocol import dataset_fingerprint
     from recdata import available_datasets, load_dataset
     from recdata.importer import write_dataset
+    from recdata.store import dataset_vocabulary
 
     source = config.source()
     data = asyncio.run(export_source(source, name=config.dataset))
@@ -129,7 +130,8 @@ def _export(config: RetrainConfig, folder: Path) -> dict[str, Any]:
         name = config.dataset
     else:
         name = f"{config.dataset}-live"
-        data = Dataset.from_frames(name, data.interactions, data.items, meta=data.meta)
+        words = dataset_vocabulary(config.dataset).to_meta()  # the snapshot keeps its words
+        data = Dataset.from_frames(name, data.interactions, data.items, {**data.meta, **words})
         write_dataset(data, datasets_dir(), overwrite=True)
     out = folder / "export"
     out.mkdir(parents=True, exist_ok=True)

@@ -63,12 +63,13 @@ def _pointer(item_id: str, candidate_ids: Sequence[str]) -> str:
 
 
 def chain_thought(chain: Chain, candidate_ids: Sequence[str]) -> str:
-    """One thought from one chain whose next item is a candidate."""
+    """One thought from one chain whose next item is a candidate, in the chain's words."""
     shared = [_q(s.title) for s in chain.shared]
-    watched = ", ".join(shared[:-1]) + " and " + shared[-1]
+    joined = ", ".join(shared[:-1]) + " and " + shared[-1]
+    w = chain.words
     return (
-        f"You watched {watched}; user {chain.neighbour_id}, who also watched them, went on to "
-        f"watch {_q(chain.next_title)} {_pointer(chain.next_item_id, candidate_ids)}."
+        f"You {w.past} {joined}; user {chain.neighbour_id}, who also {w.past} them, went on to "
+        f"{w.base} {_q(chain.next_title)} {_pointer(chain.next_item_id, candidate_ids)}."
     )
 
 
