@@ -78,6 +78,7 @@ class GraphStore(Protocol):
         on_progress: ProgressCallback | None = None,
     ) -> GraphCounts: ...
     async def counts(self) -> GraphCounts: ...
+    async def users(self, n: int = 50) -> list[str]: ...
     async def export(self, name: str, since: int | None = None) -> Dataset: ...
     async def close(self) -> None: ...
 
@@ -186,6 +187,11 @@ class GraphStoreBase(ABC):
     async def counts(self) -> GraphCounts:
         return await self._counts()
 
+    async def users(self, n: int = 50) -> list[str]:
+        """The first ``n`` user ids in ascending id order (a listing to pick from)."""
+        n = _validate_n(n)
+        return await self._users(n) if n else []
+
     async def export(self, name: str, since: int | None = None) -> Dataset:
         """Everything the store holds as dataset ``name`` in the canonical schema
         (``recdata.schema``): every item (placeholders too, with their placeholder title;
@@ -242,6 +248,9 @@ class GraphStoreBase(ABC):
 
     @abstractmethod
     async def _counts(self) -> GraphCounts: ...
+
+    @abstractmethod
+    async def _users(self, n: int) -> list[str]: ...
 
     @abstractmethod
     async def _export(self, since: int | None) -> tuple[list[Item], ExportedEdges]:

@@ -158,6 +158,8 @@ OPTIONAL MATCH (u)-[r:INTERACTED]->(i:Item) WHERE $since IS NULL OR r.ts >= $sin
 RETURN u.id AS uid, i.id AS iid, r.ts AS ts, r.rating AS rating ORDER BY uid ASC
 """
 
+USERS = "MATCH (u:User) RETURN u.id AS id ORDER BY u.id LIMIT $n"
+
 COUNTS = """
 CALL { MATCH (u:User) RETURN count(u) AS users }
 CALL { MATCH (i:Item) RETURN count(i) AS items }

@@ -273,6 +273,11 @@ class MemoryGraphStore(GraphStoreBase):
     async def _counts(self) -> GraphCounts:
         return self._index.counts()
 
+    async def _users(self, n: int) -> list[str]:
+        snap = self._index
+        first = np.flatnonzero(snap.user_rank < n)  # O(users): no sort of all ids
+        return [snap.user_ids[u] for u in first[np.argsort(snap.user_rank[first])]]
+
     async def _export(self, since: int | None) -> tuple[list[Item], ExportedEdges]:
         snap = self._index  # one immutable snapshot: a concurrent write cannot tear it
         keep = np.ones(len(snap.edge_ts), dtype=bool) if since is None else snap.edge_ts >= since

@@ -388,6 +388,9 @@ class Neo4jGraphStore(GraphStoreBase):
         record = (await self._read(cypher.COUNTS))[0]
         return GraphCounts(int(record["users"]), int(record["items"]), int(record["interactions"]))
 
+    async def _users(self, n: int) -> list[str]:
+        return [str(r["id"]) for r in await self._read(cypher.USERS, n=n)]
+
     async def _export(self, since: int | None) -> tuple[list[Item], ExportedEdges]:
         """Items, then users' edges, each in pages of ``export_page`` by ascending id."""
         page = self._config.export_page

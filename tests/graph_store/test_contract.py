@@ -29,6 +29,16 @@ async def test_counts_after_load(toy: GraphStoreBase) -> None:
     assert await toy.counts() == GraphCounts(users=3, items=6, interactions=9)
 
 
+async def test_users_listed_in_id_order(toy: GraphStoreBase) -> None:
+    assert await toy.users(10) == ["a", "b", "c"]
+    assert await toy.users(2) == ["a", "b"]
+    assert await toy.users(0) == []
+    await toy.ingest([NewInteraction("0-new", "m1", 90)])
+    assert await toy.users(2) == ["0-new", "a"]
+    with pytest.raises(InvalidRecordError):
+        await toy.users(-1)
+
+
 async def test_history_most_recent_first_with_metadata(toy: GraphStoreBase) -> None:
     history = await toy.history("a", n=10)
     assert [(h.item.item_id, h.ts, h.rating) for h in history] == [
