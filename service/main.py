@@ -24,6 +24,7 @@ from service.recommend.router import router as recommend_router
 from service.runtime import Runtime
 from service.security import BodyTimeout, OpsKey, RateLimit
 from service.settings import Settings, get_settings
+from service.ui.router import router as ui_router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -56,7 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_error_handlers(app)
     _document_stream_events(app)
-    for router in (recommend_router, interactions_router, catalog_router, health_router):
+    routers = (recommend_router, interactions_router, catalog_router, health_router, ui_router)
+    for router in routers:
         app.include_router(router)
     _add_docs(app)
     return app

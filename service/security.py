@@ -10,6 +10,11 @@ Keys (header ``X-API-Key``, compared in constant time):
   operations endpoints (``/metrics``, ``/docs``, ``/redoc``, ``/openapi.json``, the
   details of ``/readyz``) need a read or write key. ``/healthz`` and ``/readyz``'s
   status stay open for probes.
+- A browser cannot send ``X-API-Key`` when it opens a page, so the inspection page
+  (``/ui``, `service.ui`) trades a key for a cookie ``r2rec_ui`` (HttpOnly,
+  SameSite=Strict): ``<expiry>.<HMAC-SHA256 of the expiry under the key>``, valid
+  `UI_SESSION_S` seconds. The key itself never reaches the browser's storage; rotating the
+  key ends every session made with it. The cookie grants reads only, whatever the key.
 - With no key at all everything is open: the loopback-only default (``r2rec serve``
   refuses a non-loopback ``--host`` without a key).
 
@@ -37,6 +42,8 @@ from service.settings import Settings
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 Access = Literal["read", "write"]
 OPEN_PATHS = frozenset({"/healthz"})  # never limited or guarded: liveness probes
+UI_COOKIE = "r2rec_ui"
+UI_SESSION_S = 12 * 3600
 
 
 def write_keys(settings: Settings) -> list[bytes]:
@@ -78,6 +85,36 @@ def access_of(settings: Settings, presented: str | None) -> Access | None:
     return None
 
 
+def _ui_digest(key: bytes, expires: int) -> bytes:
+    return hmac.new(key, f"r2rec-ui:{expires}".encode(), "sha256").hexdigest().encode()
+
+
+def ui_session_token(settings: Settings, presented: str, now: float) -> str | None:
+    """The ``r2rec_ui`` cookie value for a valid key (None: the key grants nothing)."""
+    if access_of(settings, presented) is None:
+        return None
+    expires = int(now) + UI_SESSION_S
+    digest = _ui_digest(presented.encode("utf-8", "surrogateescape"), expires)
+    return f"{expires}.{digest.decode()}"
+
+
+def ui_session_valid(settings: Settings, token: str | None, now: float) -> bool:
+    """True when ``token`` was made from a configured key and has not expired."""
+    if not token:
+        return False
+    expires_text, _, digest = token.partition(".")
+    if not (expires_text.isascii() and expires_text.isdigit() and len(expires_text) < 16):
+        return False
+    expires = int(expires_text)
+    if not now < expires <= now + UI_SESSION_S:
+        return False
+    given = digest.encode("utf-8", "surrogateescape")
+    found = False
+    for key in read_keys(settings):  # every key: the time does not say which matched
+        found |= hmac.compare_digest(given, _ui_digest(key, expires))
+    return found
+
+
 def _refuse(why: str) -> HTTPException:
     return HTTPException(
         status_code=status.HTTP_401_UNAUTHORIZED,
@@ -106,7 +143,9 @@ async def require_read_key(
     request: Request, key: Annotated[str | None, Depends(api_key_header)]
 ) -> None:
     settings: Settings = request.app.state.settings
-    if reads_need_key(settings) and access_of(settings, key) is None:
+    if not reads_need_key(settings) or access_of(settings, key) is not None:
+        return
+    if not ui_session_valid(settings, request.cookies.get(UI_COOKIE), time.time()):
         raise _refuse("missing or invalid API key (header X-API-Key)")
 
 

@@ -1,4 +1,4 @@
-"""Routes: a user's history and item lookup, straight from the graph store."""
+"""Routes: user ids, a user's history and item lookup, straight from the graph store."""
 
 from __future__ import annotations
 
@@ -53,6 +53,16 @@ class HistoryEntryOut(BaseModel):
 class HistoryOut(BaseModel):
     user_id: str
     entries: list[HistoryEntryOut]
+
+
+class UsersOut(BaseModel):
+    user_ids: list[str]
+
+
+@router.get("/users", response_model=UsersOut)
+async def users(runtime: RuntimeDep, n: Annotated[int, Query(ge=1, le=1000)] = 50) -> UsersOut:
+    """Some user ids to pick from: the first ``n`` in id order."""
+    return UsersOut(user_ids=await runtime.graph.users(n))
 
 
 @router.get("/users/{user_id}/history", response_model=HistoryOut)

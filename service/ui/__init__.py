@@ -1,0 +1,1 @@
+"""The inspection page: /ui (server-rendered HTML, one vanilla script, one stylesheet)."""
