@@ -3,7 +3,8 @@
 The tiny model and the real vLLM server (one per test session, ~45 s to start) are
 shared by every part's tests; they start only when a test asks for them.
 
-Every test that needs a real server (vLLM, the Bolt server, Redis, a Neo4j) is marked
+Every test that needs a real server (vLLM, the Bolt server, Redis, a Neo4j) or a real
+browser (chromium) is marked
 ``servers`` here, from the fixtures and parameters it uses, so the unit tests run alone
 with ``pytest -m "not servers and not slow"`` (``bash scripts/test.sh --quick``).
 """
@@ -26,7 +27,7 @@ from tests.harness.vllm import (
 )
 
 SERVER_FIXTURES = frozenset(
-    {"vllm_server", "vllm_backend", "vllm_client", "arcadedb", "redis_server"}
+    {"vllm_server", "vllm_backend", "vllm_client", "arcadedb", "redis_server", "browser"}
 )
 SERVER_PARAMS = frozenset({"vllm", "arcadedb", "neo4j"})
 
