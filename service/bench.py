@@ -10,11 +10,15 @@ and max latency, requests/s, the service's own overhead (total minus LLM time, f
 responses), how many answers took longer than the request deadline (``--llm-timeout-s``,
 else ``R2REC_LLM_TIMEOUT_S``, else 30 s), how many were the graph scorer's fallback and
 how many were refused with 503. The cached path needs Redis: ``--redis-url``, or a private
-``redis-server`` started on a free port when one is on PATH.
+``redis-server`` started on a free port when one is on PATH. The ``stream`` path
+(`service.bench_stream`) measures time to the first thought and to the ranking over
+/recommend/stream per backend (in-process, and vLLM at ``--llm-url`` or started here).
 
     r2rec bench service --requests 64 --concurrency 1,8,32
     r2rec bench service --paths mixed --concurrency 8 --requests 120 --llm-timeout-s 1
     r2rec bench service --llm-backend vllm --llm-url http://127.0.0.1:8001/v1 --llm-model r2rec
+    r2rec bench service --paths stream                       # in-process, then a started vLLM
+    r2rec bench service --paths stream --stream-requests 32 --stream-tokens 256
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -30,12 +33,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import numpy as np
 import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from service.bench_stream import StreamOptions, bench_stream, free_port, percentile, wait_ready
 
 console = Console()
 USERS = [str(u) for u in range(1, 944)]  # ML-100K user ids
@@ -58,17 +62,11 @@ class PathResult:
     reasons: dict[str, int] = field(default_factory=dict)  # fallbacks by reason
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _start_redis() -> tuple[subprocess.Popen[bytes], str] | None:
     binary = shutil.which("redis-server")
     if binary is None:
         return None
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
@@ -176,8 +174,8 @@ def bench_service(
     requests: Annotated[int, typer.Option(help="Requests per path and concurrency")] = 64,
     concurrency: Annotated[str, typer.Option(help="Comma-separated concurrencies")] = "1,8,32",
     paths: Annotated[
-        str, typer.Option(help="Any of cached,score,explain,mixed")
-    ] = "cached,score,explain",
+        str, typer.Option(help="Any of cached,score,explain,mixed,stream")
+    ] = "cached,score,explain,stream",
     explain_requests: Annotated[int, typer.Option(help="Requests for explain=true (slow)")] = 16,
     explain_every: Annotated[
         int, typer.Option(min=1, help="mixed path: every n-th request is explain=true")
@@ -191,6 +189,19 @@ def bench_service(
     llm_model: Annotated[str | None, typer.Option(help="Served model name")] = None,
     model_path: Annotated[Path | None, typer.Option(help="In-process checkpoint")] = None,
     redis_url: Annotated[str | None, typer.Option(help="Redis URL (else a private one)")] = None,
+    stream_requests: Annotated[
+        int, typer.Option(min=1, help="stream path: requests per backend and concurrency")
+    ] = 8,
+    stream_concurrency: Annotated[str, typer.Option(help="stream path: concurrencies")] = "1,8",
+    stream_tokens: Annotated[
+        int, typer.Option(min=16, help="stream path: thought token budget")
+    ] = 32,
+    stream_backends: Annotated[
+        str, typer.Option(help="stream path: any of local,vllm")
+    ] = "local,vllm",
+    vllm_python: Annotated[
+        Path, typer.Option(help="stream path: python of a vLLM install, started without --llm-url")
+    ] = Path(".venv-vllm/bin/python"),
 ) -> None:
     """Measure the service: p50/p99 latency, requests/s and overhead per path."""
     env = dict(os.environ)
@@ -204,6 +215,19 @@ def bench_service(
     ):
         if value is not None:
             env[f"R2REC_{key.upper()}"] = str(value)
+    if "stream" in paths:  # first, before a Redis or another service takes memory
+        options = StreamOptions(
+            stream_requests,
+            stream_concurrency,
+            stream_tokens,
+            stream_backends,
+            llm_url=llm_url,
+            llm_model=llm_model,
+            vllm_python=vllm_python,
+        )
+        _print_stream(bench_stream(env, options), options)
+    if not {p.strip() for p in paths.split(",")} - {"stream"}:
+        return
     redis = None
     if redis_url is None and "cached" in paths:
         redis = _start_redis()
@@ -211,7 +235,7 @@ def bench_service(
     if redis_url is not None:
         env["R2REC_REDIS_URL"] = redis_url
     deadline_s = float(env.get("R2REC_LLM_TIMEOUT_S", "30"))
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "r2rec", "serve", "--port", str(port)],
         env=env,
@@ -220,7 +244,7 @@ def bench_service(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(base, server)
+        wait_ready(base, server)
         results = asyncio.run(
             _all(
                 port,
@@ -275,18 +299,39 @@ def bench_service(
             console.print(f"{r.path} at {r.concurrency}: fallbacks by reason: {shown}")
 
 
-def _wait_ready(base: str, server: subprocess.Popen[bytes], timeout_s: float = 300) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the service exited with code {server.returncode}")
-        try:
-            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"the service did not answer /healthz within {timeout_s:.0f} s")
+def _print_stream(results: list[Any], options: StreamOptions) -> None:
+    title = f"/recommend/stream, explain=true, {options.tokens} thought tokens (ms)"
+    table = Table(
+        "backend",
+        "concurrency",
+        "requests",
+        "evidence p50",
+        "first thought p50",
+        "first thought p99",
+        "ranking p50",
+        "ranking p99",
+        "thought events",
+        "fallbacks",
+        "errors",
+        title=title,
+    )
+    for r in results:
+        table.add_row(
+            r.backend,
+            str(r.concurrency),
+            str(r.requests),
+            percentile(r.evidence_ms, 50),
+            percentile(r.thought_ms, 50),
+            percentile(r.thought_ms, 99),
+            percentile(r.ranking_ms, 50),
+            percentile(r.ranking_ms, 99),
+            str(r.thought_events),
+            str(r.fallbacks),
+            str(r.errors),
+        )
+    console.print(table)
+    for note in options.notes:
+        console.print(f"[yellow]{note}[/]")
 
 
 async def _all(
