@@ -133,6 +133,12 @@ class RecommendBatcher:
         # the running batch: its mode, perf_counter() when it started, its deadline
         self._running: tuple[bool, float, float | None] | None = None
 
+    @property
+    def busy(self) -> bool:
+        """Whether a request is queued, running, or being served its fallback here."""
+        waiting = self._waiting[True] or self._waiting[False]
+        return bool(waiting or self._drainers or self._late_calls or self._running)
+
     async def recommend(
         self,
         user_id: str,

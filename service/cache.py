@@ -82,6 +82,7 @@ class Lookup:
     key: str
     field: str | None = None
     body: dict[str, Any] | None = None
+    version: str = ""  # the model version the lookup was for
 
 
 def _decode(raw: str) -> tuple[float, dict[str, Any]] | None:
@@ -134,7 +135,7 @@ class RecommendationCache:
         """The cached response body if there is a live entry; a corrupt one is deleted."""
         key = KEY_PREFIX + user_id
         if self._skip():
-            return Lookup(key)
+            return Lookup(key, version=version)
         try:
             await self._ensure_epoch()
             field, raw = await self._lookup(
@@ -143,18 +144,18 @@ class RecommendationCache:
             )
         except RedisError as err:
             self._failed(err)
-            return Lookup(key)
+            return Lookup(key, version=version)
         self.last_error = None
         if raw is None:
-            return Lookup(key, field)
+            return Lookup(key, field, version=version)
         entry = _decode(raw)
         if entry is None:
             await self.discard(Lookup(key, field))
-            return Lookup(key, field)
+            return Lookup(key, field, version=version)
         at, body = entry
         if time.time() - at > self.ttl_s:
-            return Lookup(key, field)
-        return Lookup(key, field, body)
+            return Lookup(key, field, version=version)
+        return Lookup(key, field, body, version)
 
     async def discard(self, lookup: Lookup) -> None:
         """Delete the entry ``lookup`` found (corrupt, or refused by the caller)."""

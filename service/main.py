@@ -14,6 +14,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic.json_schema import models_json_schema
 
+from service.admin.router import router as admin_router
 from service.catalog.router import router as catalog_router
 from service.errors import BodySizeLimit, install_error_handlers
 from service.health.router import router as health_router
@@ -21,7 +22,7 @@ from service.interactions.router import router as interactions_router
 from service.metrics import RequestMetrics
 from service.recommend.protocol import STREAM_EVENTS
 from service.recommend.router import router as recommend_router
-from service.runtime import Runtime
+from service.runtime import Runtime, watch_published
 from service.security import BodyTimeout, OpsKey, RateLimit
 from service.settings import Settings, get_settings
 from service.ui.router import router as ui_router
@@ -33,9 +34,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.runtime = await Runtime.start(settings)
+        watcher = watch_published(app.state.runtime)
         try:
             yield
         finally:
+            if watcher is not None:
+                watcher.cancel()
             await app.state.runtime.close()
 
     app = FastAPI(
@@ -57,7 +61,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_error_handlers(app)
     _document_stream_events(app)
-    routers = (recommend_router, interactions_router, catalog_router, health_router, ui_router)
+    routers = (
+        recommend_router,
+        interactions_router,
+        catalog_router,
+        health_router,
+        admin_router,
+        ui_router,
+    )
     for router in routers:
         app.include_router(router)
     _add_docs(app)

@@ -9,12 +9,13 @@ Built once in the app's lifespan from `Settings` and closed on shutdown:
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from graph_store.base import GraphStore
@@ -116,7 +117,34 @@ def open_llm(settings: Settings) -> tuple[LLMBackend, str]:
     # The model runs in a worker thread; a shorter GIL switch interval (default 5 ms) lets
     # the event loop answer between the model's Python steps instead of waiting them out.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
-    return llm, settings.model_version or path.name
+    return llm, settings.model_version or model_version_of(path)
+
+
+def model_version_of(path: Path) -> str:
+    """A model folder's version: for the published model, its run and publish time (so
+    every publish changes the cache keys), else the folder name."""
+    from common.paths import published_dir
+
+    if path == published_dir().resolve():
+        published = published_version()
+        if published is not None:
+            return published
+    return path.name
+
+
+def published_version() -> str | None:
+    """'<run>@<publish time>' of the published model, or None (none, or a bad record)."""
+    from common.files import read_json
+    from common.paths import published_manifest
+
+    try:
+        record = read_json(published_manifest())
+    except (OSError, ValueError) as err:
+        log.warning("published record unreadable: %s", err)
+        return None
+    if not record or "run" not in record:
+        return None
+    return f"{record['run']}@{int(float(record.get('published_unix', 0)))}"
 
 
 async def warm_up(llm: LLMBackend) -> None:
@@ -133,16 +161,41 @@ async def warm_up(llm: LLMBackend) -> None:
     log.info("model warmed up in %.2f s", time.perf_counter() - started)
 
 
+@dataclass(frozen=True)
+class ModelSlot:
+    """The model a request is answered with: swapped whole on a hot switch, so a request
+    that took a slot finishes on that model."""
+
+    llm: LLMBackend
+    version: str
+    recommender: Recommender
+    batcher: RecommendBatcher | None = None
+
+
 @dataclass
 class Runtime:
     settings: Settings
     graph: GraphStore
-    llm: LLMBackend
-    model_version: str
-    recommender: Recommender
+    slot: ModelSlot
     cache: RecommendationCache | None
     metrics: Metrics
-    batcher: RecommendBatcher | None = None
+    switch_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def llm(self) -> LLMBackend:
+        return self.slot.llm
+
+    @property
+    def model_version(self) -> str:
+        return self.slot.version
+
+    @property
+    def recommender(self) -> Recommender:
+        return self.slot.recommender
+
+    @property
+    def batcher(self) -> RecommendBatcher | None:
+        return self.slot.batcher
 
     async def recommend(
         self,
@@ -151,8 +204,10 @@ class Runtime:
         explain: bool,
         deadline: float | None = None,
         listener: RecommendationListener | None = None,
+        slot: ModelSlot | None = None,
     ) -> Recommendation:
-        """One ranking; on the in-process model through its queue (`service.batching`).
+        """One ranking on ``slot``'s model (default: the current one); on the in-process
+        model through its queue (`service.batching`).
         ``listener`` hears the evidence and the thoughts as they come (`reasoning.explain`).
 
         ``deadline`` (``time.monotonic()``; default ``llm_timeout_s`` from now, set when the
@@ -163,11 +218,12 @@ class Runtime:
         if deadline is None:
             deadline = time.monotonic() + timeout
         model_deadline = deadline - min(FALLBACK_RESERVE_S, FALLBACK_RESERVE_SHARE * timeout)
-        if self.batcher is not None:
-            return await self.batcher.recommend(
+        slot = slot or self.slot
+        if slot.batcher is not None:
+            return await slot.batcher.recommend(
                 user_id, candidates, explain, model_deadline, listener
             )
-        recs = await self.recommender.recommend_many(
+        recs = await slot.recommender.recommend_many(
             [(user_id, candidates)],
             explain,
             deadline=model_deadline,
@@ -183,12 +239,6 @@ class Runtime:
         except Exception:
             await graph.close()
             raise
-        config = RecommenderConfig(
-            max_reasoning_tokens=settings.max_reasoning_tokens,
-            chains=ChainParams(max_chains=settings.chains_per_request),
-            llm_timeout_s=settings.llm_timeout_s,
-            vocabulary=dataset_vocabulary(settings.dataset),
-        )
         cache = (
             RecommendationCache.from_url(
                 settings.redis_url, settings.cache_ttl_s, settings.redis_timeout_s
@@ -196,25 +246,93 @@ class Runtime:
             if settings.redis_url
             else None
         )
-        recommender = Recommender(graph, llm, config)
-        batcher = None
-        if settings.llm_backend == "local":
-            batcher = RecommendBatcher(
-                recommender,
-                explain_batch=settings.local_batch_size,
-                on_overload=settings.on_overload,
-            )
-            await warm_up(llm)
+        slot = await _slot(settings, graph, llm, version)
         log.info("serving model %s with the %s graph store", version, settings.graph_store)
         # What start-up built (graph, model, tokenizer) lives as long as the process: move it
         # out of the cyclic collector's reach, so a full collection during a request does not
         # scan it (measured on the Bolt store: p99 45 -> 23 ms for candidates).
         gc.collect()
         gc.freeze()
-        return cls(settings, graph, llm, version, recommender, cache, Metrics(), batcher)
+        return cls(settings, graph, slot, cache, Metrics())
+
+    async def switch_to_published(self) -> bool:
+        """Load the published model if it is not the one serving (in-process backend, no
+        fixed ``model_path``), warm it, then swap it in: requests that already took the old
+        slot finish on the old model, which is closed once they are done. True if switched;
+        a model that fails to load leaves the old one serving (and raises)."""
+        from common.paths import published_dir
+
+        if self.settings.llm_backend != "local" or self.settings.model_path is not None:
+            return False
+        async with self.switch_lock:
+            version = published_version()
+            if version is None or version == self.slot.version:
+                return False
+            folder = published_dir().resolve()
+            llm = await asyncio.to_thread(make_backend, "local", model_path=str(folder))
+            try:
+                slot = await _slot(self.settings, self.graph, llm, version)
+            except Exception:
+                await llm.aclose()
+                raise
+            old, self.slot = self.slot, slot
+            log.info("switched from model %s to %s", old.version, version)
+            retire = asyncio.create_task(_retire(old))
+            _RETIRING.add(retire)
+            retire.add_done_callback(_RETIRING.discard)
+            return True
 
     async def close(self) -> None:
         if self.cache is not None:
             await self.cache.close()
         await self.llm.aclose()
         await self.graph.close()
+
+
+_RETIRING: set[asyncio.Task[None]] = set()
+
+
+def watch_published(runtime: Runtime) -> asyncio.Task[None] | None:
+    """Check for a newly published model every ``model_watch_s`` seconds and switch to it
+    (in-process backend without a fixed model path; otherwise nothing to watch)."""
+    settings = runtime.settings
+    if not settings.model_watch_s or settings.llm_backend != "local" or settings.model_path:
+        return None
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(settings.model_watch_s)
+            try:
+                await runtime.switch_to_published()
+            except Exception:  # a bad model: keep serving the old one, try again later
+                log.exception(
+                    "could not switch to the published model; still serving %s",
+                    runtime.model_version,
+                )
+
+    return asyncio.create_task(loop())
+
+
+async def _slot(settings: Settings, graph: GraphStore, llm: LLMBackend, version: str) -> ModelSlot:
+    """A ready slot for ``llm``: its recommender, its queue (in-process), warmed up."""
+    config = RecommenderConfig(
+        max_reasoning_tokens=settings.max_reasoning_tokens,
+        chains=ChainParams(max_chains=settings.chains_per_request),
+        llm_timeout_s=settings.llm_timeout_s,
+        vocabulary=dataset_vocabulary(settings.dataset),
+    )
+    recommender = Recommender(graph, llm, config)
+    batcher = None
+    if settings.llm_backend == "local":
+        batcher = RecommendBatcher(
+            recommender, explain_batch=settings.local_batch_size, on_overload=settings.on_overload
+        )
+        await warm_up(llm)
+    return ModelSlot(llm, version, recommender, batcher)
+
+
+async def _retire(old: ModelSlot, poll_s: float = 0.05) -> None:
+    """Close a swapped-out model once its queue is empty and its last batch is done."""
+    while old.batcher is not None and old.batcher.busy:
+        await asyncio.sleep(poll_s)
+    await old.llm.aclose()

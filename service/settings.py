@@ -43,7 +43,12 @@ class Settings(BaseSettings):
         description="Checkpoint folder for the in-process backend (default: published "
         "model, else the prepared base model)",
     )
-    model_version: str | None = Field(None, description="Version tag (default: folder name)")
+    model_version: str | None = Field(
+        None, description="Version tag (default: the published run and time, else folder name)"
+    )
+    model_watch_s: float = Field(
+        10.0, ge=0, description="Seconds between checks for a newly published model (0: off)"
+    )
     llm_timeout_s: float = Field(30.0, gt=0, description="Per-request LLM timeout (seconds)")
     llm_max_retries: int = Field(1, ge=0, description="Retries on LLM connection errors")
     max_reasoning_tokens: int = Field(256, ge=16, description="Token budget for the thoughts")

@@ -109,8 +109,14 @@ async def answer(
 ) -> tuple[Recommendation, dict[str, Any]]:
     """Rank (the model, else the graph scorer), count it, cache an LLM answer; the
     ranking and the response body."""
+    slot = runtime.slot  # the model this request is answered and labelled with
     rec = await runtime.recommend(
-        request.user_id, request.candidates, request.explain, deadline=deadline, listener=listener
+        request.user_id,
+        request.candidates,
+        request.explain,
+        deadline=deadline,
+        listener=listener,
+        slot=slot,
     )
     if rec.fallback:
         runtime.metrics.fallbacks.labels(rec.reason).inc()
@@ -118,9 +124,16 @@ async def answer(
         runtime.metrics.llm.labels("explain" if request.explain else "score").observe(
             rec.llm_seconds
         )
-    payload = to_response(rec, request.k, runtime.model_version, started).model_dump(mode="json")
+    payload = to_response(rec, request.k, slot.version, started).model_dump(mode="json")
     cache = runtime.cache
-    if cache is not None and lookup is not None and not rec.fallback and not rec.cold_start:
+    fresh = lookup is not None and lookup.version == slot.version  # no switch since lookup
+    if (
+        cache is not None
+        and lookup is not None
+        and fresh
+        and not rec.fallback
+        and not rec.cold_start
+    ):
         await cache.put(lookup, payload)
     return rec, payload
 
