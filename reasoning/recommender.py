@@ -160,12 +160,24 @@ class _Prepared:
     messages: list[dict[str, str]]
 
 
+NO_MODEL = "no trained model is published yet: the graph scorer ranked"
+
+
 class Recommender:
-    def __init__(self, graph: GraphStore, llm: LLMBackend, config: RecommenderConfig) -> None:
+    def __init__(
+        self, graph: GraphStore, llm: LLMBackend | None, config: RecommenderConfig
+    ) -> None:
+        """``llm`` None: no model to ask (nothing trained yet); every ranking is the graph
+        scorer's, flagged ``fallback`` with reason `NO_MODEL`."""
         self.graph = graph
         self.llm = llm
         self.config = config
         self.last_llm: LLMOutcome | None = None  # None until the LLM is first asked
+
+    def _model(self) -> LLMBackend:
+        if self.llm is None:
+            raise LLMUnavailable(NO_MODEL)
+        return self.llm
 
     async def recommend(
         self, user_id: str, candidates: Sequence[str] | None = None, explain: bool = True
@@ -213,7 +225,12 @@ class Recommender:
         if deadline is not None:
             left = deadline - time.monotonic()
             timeout = left if timeout is None else min(timeout, left)
-        if asks and timeout is not None and timeout <= 0:  # no time left to ask the LLM
+        if asks and self.llm is None:
+            for index in asks:
+                results[index] = self._graph_ranking(
+                    prepared[index], reason=NO_MODEL, fallback=True
+                )
+        elif asks and timeout is not None and timeout <= 0:  # no time left to ask the LLM
             for index in asks:
                 results[index] = self._graph_ranking(
                     prepared[index], reason=fallback_reason(LLMTimeout()), fallback=True
@@ -293,7 +310,7 @@ class Recommender:
             tokens = answer_letter_tokens(size)
             for prefix in {prefixes[i] for i in indices}:
                 same = [i for i in indices if prefixes[i] == prefix]
-                scored = await self.llm.score_choices(
+                scored = await self._model().score_choices(
                     [batch[i].messages for i in same], prefix, tokens
                 )
                 for i, logprobs in zip(same, scored, strict=True):
@@ -329,7 +346,7 @@ class Recommender:
         """explain=True (`reasoning.explain`): thoughts, then a constrained answer, parsed;
         letters the answer leaves out follow by their log-probability as its first token."""
         reasoned = await think_and_answer(
-            self.llm,
+            self._model(),
             [p.messages for p in batch],
             [len(p.candidates) for p in batch],
             self.config,

@@ -227,7 +227,10 @@ def _model_dir(env: dict[str, str]) -> Path:
     from service.settings import Settings
 
     path = env.get("R2REC_MODEL_PATH")
-    return resolve_model_path(Settings(model_path=Path(path) if path else None))
+    settings = Settings(model_path=Path(path) if path else None, serve_base_model=True)
+    found = resolve_model_path(settings)
+    assert found is not None  # serve_base_model: a model or a StartupError
+    return found
 
 
 def _measure(env: dict[str, str], backend: str, options: StreamOptions) -> list[StreamResult]:

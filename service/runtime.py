@@ -41,19 +41,27 @@ class StartupError(RuntimeError):
     """The service cannot start with these settings; the message says what to fix."""
 
 
-def resolve_model_path(settings: Settings) -> Path:
+GRAPH_SCORER = "graph-scorer"  # the version label while no model is published
+
+
+def resolve_model_path(settings: Settings) -> Path | None:
     """The checkpoint the in-process backend loads: the configured one, else the published
-    model, else the prepared base model."""
+    model, else (only with ``serve_base_model``) the prepared base model. None: nothing
+    trained is published yet, so the graph scorer answers until one is."""
     from common.paths import published_dir
     from reasoning.backends.model_folders import default_base_dir
 
     if settings.model_path:
         candidates = [settings.model_path]
+    elif (published_dir() / "config.json").is_file() or not settings.serve_base_model:
+        candidates = [published_dir()]
     else:
-        candidates = [published_dir(), default_base_dir()]
+        candidates = [default_base_dir()]
     for path in candidates:
         if path is not None and (path / "config.json").is_file():
             return path.resolve()
+    if not settings.model_path and not settings.serve_base_model:
+        return None
     raise StartupError(
         f"no model at {', '.join(map(str, candidates))}: set R2REC_MODEL_PATH or run "
         "`r2rec model prepare-base`"
@@ -100,8 +108,9 @@ def journal_path(settings: Settings) -> Path:
     return journal_file(settings.dataset)
 
 
-def open_llm(settings: Settings) -> tuple[LLMBackend, str]:
-    """The backend and the model version string used in cache keys and responses."""
+def open_llm(settings: Settings) -> tuple[LLMBackend | None, str]:
+    """The backend and the model version string used in cache keys and responses; no
+    backend (and `GRAPH_SCORER`) while nothing trained is published."""
     if settings.llm_backend == "vllm":
         llm = make_backend(
             "vllm",
@@ -113,6 +122,9 @@ def open_llm(settings: Settings) -> tuple[LLMBackend, str]:
         )
         return llm, settings.model_version or settings.llm_model
     path = resolve_model_path(settings)
+    if path is None:
+        log.info("no trained model published: the graph scorer answers until one is")
+        return None, settings.model_version or GRAPH_SCORER
     llm = make_backend("local", model_path=str(path))
     # The model runs in a worker thread; a shorter GIL switch interval (default 5 ms) lets
     # the event loop answer between the model's Python steps instead of waiting them out.
@@ -166,7 +178,7 @@ class ModelSlot:
     """The model a request is answered with: swapped whole on a hot switch, so a request
     that took a slot finishes on that model."""
 
-    llm: LLMBackend
+    llm: LLMBackend | None  # None: nothing published, the graph scorer answers
     version: str
     recommender: Recommender
     batcher: RecommendBatcher | None = None
@@ -182,7 +194,7 @@ class Runtime:
     switch_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
-    def llm(self) -> LLMBackend:
+    def llm(self) -> LLMBackend | None:
         return self.slot.llm
 
     @property
@@ -285,7 +297,8 @@ class Runtime:
     async def close(self) -> None:
         if self.cache is not None:
             await self.cache.close()
-        await self.llm.aclose()
+        if self.llm is not None:
+            await self.llm.aclose()
         await self.graph.close()
 
 
@@ -313,7 +326,9 @@ def watch_published(runtime: Runtime) -> asyncio.Task[None] | None:
     return asyncio.create_task(loop())
 
 
-async def _slot(settings: Settings, graph: GraphStore, llm: LLMBackend, version: str) -> ModelSlot:
+async def _slot(
+    settings: Settings, graph: GraphStore, llm: LLMBackend | None, version: str
+) -> ModelSlot:
     """A ready slot for ``llm``: its recommender, its queue (in-process), warmed up."""
     config = RecommenderConfig(
         max_reasoning_tokens=settings.max_reasoning_tokens,
@@ -327,7 +342,8 @@ async def _slot(settings: Settings, graph: GraphStore, llm: LLMBackend, version:
         batcher = RecommendBatcher(
             recommender, explain_batch=settings.local_batch_size, on_overload=settings.on_overload
         )
-        await warm_up(llm)
+        if llm is not None:
+            await warm_up(llm)
     return ModelSlot(llm, version, recommender, batcher)
 
 
@@ -335,4 +351,5 @@ async def _retire(old: ModelSlot, poll_s: float = 0.05) -> None:
     """Close a swapped-out model once its queue is empty and its last batch is done."""
     while old.batcher is not None and old.batcher.busy:
         await asyncio.sleep(poll_s)
-    await old.llm.aclose()
+    if old.llm is not None:
+        await old.llm.aclose()

@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     model_version: str | None = Field(
         None, description="Version tag (default: the published run and time, else folder name)"
     )
+    serve_base_model: bool = Field(
+        False,
+        description="With nothing published and no model_path: serve the untuned base model "
+        "(experiments) instead of the graph scorer",
+    )
     model_watch_s: float = Field(
         10.0, ge=0, description="Seconds between checks for a newly published model (0: off)"
     )

@@ -95,6 +95,8 @@ async def _graph(runtime: Runtime) -> str:
 
 
 async def _llm(runtime: Runtime) -> str:
+    if runtime.llm is None:
+        return "none published yet: the graph scorer ranks"
     await runtime.llm.ping()  # its answer names the server: not reported
     last = runtime.recommender.last_llm
     if last is not None and not last.ok:

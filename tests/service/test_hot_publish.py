@@ -10,9 +10,13 @@ import shutil
 import time
 from pathlib import Path
 
+import pytest
+
 from common.files import replace_dir, staging_dir, write_json_atomic
 from common.paths import published_dir, published_manifest
+from service.runtime import StartupError, resolve_model_path
 from tests.harness.redis import RedisServer
+from tests.service.conftest import settings_for
 
 
 def _publish(model: Path, run: str, at: float) -> None:
@@ -91,3 +95,30 @@ def test_a_broken_published_model_keeps_the_old_one_serving(
     body = client.post("/recommend", json={"user_id": "1", "k": 2, "explain": False}, headers=key)
     assert body.status_code == 200 and body.json()["model"] == "first@1000"
     assert json.loads(published_manifest().read_text())["run"] == "broken"
+
+
+def test_a_fresh_service_ranks_with_the_graph_scorer_until_a_model_is_published(
+    make_client, tiny_model_dir: Path
+) -> None:
+    client = make_client(model_path=None, model_watch_s=0, write_key="w" * 32)
+    key = {"X-API-Key": "w" * 32}
+    body = client.post("/recommend", json={"user_id": "1", "k": 3, "explain": True}, headers=key)
+    answer = body.json()
+    assert body.status_code == 200 and answer["model"] == "graph-scorer"
+    assert answer["fallback"] is True and "no trained model" in answer["fallback_reason"]
+    assert answer["thoughts"] == [] and answer["explanation"].startswith(
+        f'"{answer["items"][0]["title"]}" ranks first'
+    )
+    ready = client.get("/readyz", headers=key).json()
+    assert ready["status"] == "ok" and "graph scorer" in ready["checks"]["llm"]["detail"]
+    _publish(tiny_model_dir, "trained", 4000)
+    assert client.post("/admin/model/reload", headers=key).json()["model"] == "trained@4000"
+    after = client.post("/recommend", json={"user_id": "1", "k": 3, "explain": False}, headers=key)
+    assert after.json()["model"] == "trained@4000" and after.json()["fallback"] is False
+
+
+def test_asking_for_the_base_model_needs_it_prepared(tiny_model_dir: Path) -> None:
+    settings = settings_for(tiny_model_dir, model_path=None, serve_base_model=True)
+    assert resolve_model_path(settings_for(tiny_model_dir, model_path=None)) is None
+    with pytest.raises(StartupError, match="prepare-base"):
+        resolve_model_path(settings)
