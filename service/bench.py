@@ -300,7 +300,7 @@ def bench_service(
 
 
 def _print_stream(results: list[Any], options: StreamOptions) -> None:
-    title = f"/recommend/stream, explain=true, {options.tokens} thought tokens (ms)"
+    title = f"/recommend/stream, explain=true, {options.tokens} thought tokens, ms"
     table = Table(
         "backend",
         "concurrency",
@@ -310,7 +310,7 @@ def _print_stream(results: list[Any], options: StreamOptions) -> None:
         "first thought p99",
         "ranking p50",
         "ranking p99",
-        "thought events",
+        "thought events / request",
         "fallbacks",
         "errors",
         title=title,
@@ -325,11 +325,15 @@ def _print_stream(results: list[Any], options: StreamOptions) -> None:
             percentile(r.thought_ms, 99),
             percentile(r.ranking_ms, 50),
             percentile(r.ranking_ms, 99),
-            str(r.thought_events),
+            f"{r.thought_events / max(r.requests, 1):.1f}",
             str(r.fallbacks),
             str(r.errors),
         )
-    console.print(table)
+    Console(width=max(console.width, 150)).print(table)  # never cut to a narrow terminal
+    for r in results:
+        if r.reasons:
+            shown = ", ".join(f"{why}: {count}" for why, count in sorted(r.reasons.items()))
+            console.print(f"{r.backend} at {r.concurrency}: fallbacks by reason: {shown}")
     for note in options.notes:
         console.print(f"[yellow]{note}[/]")
 

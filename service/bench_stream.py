@@ -15,9 +15,11 @@ the CPUs:
   Neither available: skipped with a note.
 
 Every request asks for a different user (nothing is cached); one untimed request per
-service first warms it (vLLM compiles its answer grammar then). Defaults are short
-(8 requests per concurrency 1 and 8, 32 thought tokens); ``--stream-requests`` and
-``--stream-tokens`` make longer runs.
+service first warms it (vLLM compiles its answer grammar then). The request deadline is
+``--llm-timeout-s`` when given, else `STREAM_DEADLINE_S`: generous, so that what is timed
+is the model and not the graph scorer answering at the deadline (fallbacks are counted,
+with their reasons). Defaults are short (8 requests per concurrency 1 and 8, 32 thought
+tokens); ``--stream-requests`` and ``--stream-tokens`` make longer runs.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from common.errors import UserInputError
 
 USERS = [str(u) for u in range(1, 944)]  # ML-100K user ids
 VLLM_START_S = 300.0
+STREAM_DEADLINE_S = 300.0
 
 
 def free_port() -> int:
@@ -76,6 +79,7 @@ class StreamResult:
     thought_events: int = 0
     fallbacks: int = 0
     errors: int = 0  # answers other than 200, and error events
+    reasons: dict[str, int] = field(default_factory=dict)  # fallbacks by reason
 
 
 @dataclass
@@ -122,7 +126,11 @@ async def _one(client: httpx.AsyncClient, user: str, k: int, result: StreamResul
                 seen.setdefault(event, (time.perf_counter() - started) * 1000)
                 result.thought_events += event == "thought"
             elif line.startswith("data:") and event == "ranking":
-                result.fallbacks += bool(orjson.loads(line[5:])["fallback"])
+                body = orjson.loads(line[5:])
+                if body["fallback"]:
+                    result.fallbacks += 1
+                    reason = str(body.get("fallback_reason"))
+                    result.reasons[reason] = result.reasons.get(reason, 0) + 1
     result.errors += "error" in seen
     for name, into in (
         ("evidence", result.evidence_ms),
@@ -250,6 +258,7 @@ def _measure(env: dict[str, str], backend: str, options: StreamOptions) -> list[
 def bench_stream(env: dict[str, str], options: StreamOptions) -> list[StreamResult]:
     """Measure each wanted backend in turn (see the module's docstring)."""
     env = {**env, "R2REC_MAX_REASONING_TOKENS": str(options.tokens)}
+    env.setdefault("R2REC_LLM_TIMEOUT_S", str(STREAM_DEADLINE_S))
     env.pop("R2REC_REDIS_URL", None)  # every answer is made, never replayed
     results: list[StreamResult] = []
     wanted = [b.strip() for b in options.backends.split(",") if b.strip()]
