@@ -8,7 +8,8 @@ thought budget ``--stream-tokens``), measured one after the other so they do not
 the CPUs:
 
 - ``local``: the in-process model (``R2REC_MODEL_PATH``, else the published model, else
-  the prepared base model);
+  the prepared base model: the bench sets ``R2REC_SERVE_BASE_MODEL=true`` unless told
+  otherwise, since the graph scorer has no thoughts to time);
 - ``vllm``: the vLLM at ``--llm-url`` (``--llm-model`` names the served model), else one
   started here from ``--vllm-python`` (default ``.venv-vllm/bin/python``, made by
   ``scripts/setup_vllm.sh``) on the same model folder the in-process backend loads.
@@ -259,6 +260,7 @@ def bench_stream(env: dict[str, str], options: StreamOptions) -> list[StreamResu
     """Measure each wanted backend in turn (see the module's docstring)."""
     env = {**env, "R2REC_MAX_REASONING_TOKENS": str(options.tokens)}
     env.setdefault("R2REC_LLM_TIMEOUT_S", str(STREAM_DEADLINE_S))
+    env.setdefault("R2REC_SERVE_BASE_MODEL", "true")  # nothing published: time the base model
     env.pop("R2REC_REDIS_URL", None)  # every answer is made, never replayed
     results: list[StreamResult] = []
     wanted = [b.strip() for b in options.backends.split(",") if b.strip()]
