@@ -69,9 +69,11 @@ def talkative_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathF
     model = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
     model.config.tie_word_embeddings = False
     head = torch.nn.Linear(model.config.hidden_size, model.config.vocab_size, bias=False)
-    head.weight.data = model.get_input_embeddings().weight.data.clone()
+    embeddings = model.get_input_embeddings()
+    assert isinstance(embeddings, torch.nn.Embedding)
+    head.weight.data = embeddings.weight.data.clone()
     for token in range(len(tokenizer)):
-        text = tokenizer.decode([token])
+        text = str(tokenizer.decode([token]))
         if text and not text.strip() and token not in tokenizer.all_special_ids:
             head.weight.data[token].zero_()
     model.lm_head = head
