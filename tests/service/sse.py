@@ -9,12 +9,12 @@ from typing import Any
 
 def events(lines: Iterable[str]) -> Iterator[tuple[str, Any]]:
     """(event name, decoded JSON data) per event; comment lines are skipped."""
-    name, data = "message", []
+    name, data = "message", list[str]()
     for line in lines:
         if line == "":
             if data:
                 yield name, json.loads("\n".join(data))
-            name, data = "message", []
+            name, data = "message", list[str]()
         elif line.startswith(":"):
             continue
         elif line.startswith("event:"):

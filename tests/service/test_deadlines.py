@@ -35,7 +35,7 @@ async def timed(
 
 
 async def wait_until_free(runtime: Runtime, within_s: float) -> None:
-    lock = runtime.llm._lock  # type: ignore[attr-defined]
+    lock = runtime.llm._lock  # type: ignore[union-attr]
     deadline = time.monotonic() + within_s
     while lock.locked():
         assert time.monotonic() < deadline, "the model is still busy with a cancelled call"

@@ -75,4 +75,4 @@ def test_stream_through_vllm_ends_with_the_ranking(vllm_stream_url) -> None:
     assert names[0] == "evidence" and names[-2:] == ["ranking", "done"]
     ranking = stream[-2][1]
     assert ranking["fallback"] is False and ranking["model"] == "tiny"
-    assert sorted(i["item_id"] for i in ranking["items"]) == sorted(body["candidates"])
+    assert sorted(i["item_id"] for i in ranking["items"]) == sorted(body["candidates"])  # type: ignore[call-overload]

@@ -80,7 +80,7 @@ def test_no_session_without_keys(make_client) -> None:
 
 
 def test_session_tokens_expire_and_follow_the_keys() -> None:
-    settings = Settings(read_key="reader")  # type: ignore[call-arg]
+    settings = Settings(read_key="reader")
     now = time.time()
     token = ui_session_token(settings, "reader", now)
     assert token is not None and ui_session_token(settings, "guess", now) is None
@@ -89,7 +89,7 @@ def test_session_tokens_expire_and_follow_the_keys() -> None:
     expires, _, digest = token.partition(".")
     later = f"{int(expires) + 60}.{digest}"  # a changed expiry breaks the signature
     assert not ui_session_valid(settings, later, now)
-    rotated = Settings(read_key="new-reader")  # type: ignore[call-arg]
+    rotated = Settings(read_key="new-reader")
     assert not ui_session_valid(rotated, token, now)
     for junk in ("", ".", "x.y", "99999999999999999999.ab", "\uff11\uff12.ab"):
         assert not ui_session_valid(settings, junk, now)

@@ -35,7 +35,7 @@ def test_candidate_spans_cover_each_candidate_line(tiny_model_dir: Path) -> None
     spans = candidate_spans(text, enc["offset_mapping"])
     assert len(spans) == 20
     for letter, (lo, hi), item in zip("ABCDEFGHIJKLMNOPQRST", spans, case.candidates, strict=True):
-        line = tok.decode(enc["input_ids"][lo:hi]).strip()
+        line = str(tok.decode(enc["input_ids"][lo:hi])).strip()
         assert line.startswith(f"({letter})")
         assert lookup[item].title[:6] in line
     assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
