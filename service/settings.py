@@ -51,6 +51,16 @@ class Settings(BaseSettings):
         description="With nothing published and no model_path: serve the untuned base model "
         "(experiments) instead of the graph scorer",
     )
+    train_on_start: bool = Field(
+        False,
+        description="With nothing published: train the quick retrain profile in a background "
+        "child process and switch to its model if it passes the publish gate "
+        "(scripts/run.sh turns this on unless --no-train; service/training_child.py)",
+    )
+    train_config: Path = Field(
+        Path("training/configs/retrain-quick.yaml"),
+        description="The retrain job YAML the first-run training child runs",
+    )
     model_watch_s: float = Field(
         10.0, ge=0, description="Seconds between checks for a newly published model (0: off)"
     )

@@ -183,6 +183,12 @@ def _coerce(name: str, hint: Any, value: Any) -> Any:
             raise ValueError(value)
         if hint in (int, float, str):
             return hint(value)
+        if hint is Path:
+            return Path(value)
+        if hint is dict or typing.get_origin(hint) is dict:
+            if not isinstance(value, dict):
+                raise ValueError(value)
+            return {str(k): v for k, v in value.items()}
     except (TypeError, ValueError):
         raise UserInputError(f"config key {name!r}: cannot read {value!r} as {hint}") from None
     return value

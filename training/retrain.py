@@ -16,7 +16,13 @@ itself resumes from its last checkpoint):
 3. ``sft``: supervised fine-tuning (`training.sft`), evaluated on the protocol;
 4. ``grpo``: GRPO from the SFT model (`training.grpo`), unless ``grpo=false``;
 5. ``evaluate``: record the final run's validation and test metrics;
-6. ``publish``: promote the final run if its validation HR@1 beats the published model.
+6. ``publish``: promote the final run if its validation HR@1 beats the published model
+   and the graph scorer (`training.publish`; ``publish_force`` skips the gate, recorded).
+
+The job's settings may come from a YAML file (``r2rec retrain --config FILE``; the quick
+profile `r2rec serve --train` runs is ``training/configs/retrain-quick.yaml``). Its
+progress (stage, optimiser step, overall fraction) is rewritten to
+``runs/<job>/progress.json`` (`common.progress`) and logged as a progress bar.
 
 The log goes to stderr and ``runs/<job>/retrain.log``. Exit codes (CLI): 0 = done
 (published or not: the record says which), 1 = a stage failed (see the log), 2 = bad
@@ -36,10 +42,12 @@ import pandas as pd
 from common.errors import UserInputError
 from common.files import read_json, write_json_atomic
 from common.paths import runs_root
+from common.progress import progress_bar, write_progress
 from graph_store.snapshot import StoreSource, export_source
 from recdata.schema import Dataset
 from training.config import GRPOConfig, SFTConfig, load_config
 from training.data import DataConfig, build_dataset
+from training.sft import reporting_steps
 
 log = logging.getLogger("r2rec.retrain")
 STAGES = ("export", "data", "sft", "grpo", "evaluate", "publish")
@@ -68,6 +76,10 @@ class RetrainConfig:
     neo4j_database: str = field(default="neo4j", metadata={"help": "neo4j: database."})
     stop_after: str | None = field(
         default=None, metadata={"help": "Stop after this stage (e.g. export, data)."}
+    )
+    publish_force: bool = field(
+        default=False,
+        metadata={"help": "Publish even if the gate refuses (experiments; recorded)."},
     )
 
     def source(self) -> StoreSource:
@@ -219,8 +231,9 @@ def run_retrain(config: RetrainConfig) -> dict[str, Any]:
         "sft": lambda: {"run": str(run_sft(configs()[0]))},
         "grpo": lambda: {"run": str(run_grpo(configs()[1]))} if config.grpo else {"skipped": True},
         "evaluate": lambda: {"run": final(), "metrics": run_metrics(final())},
-        "publish": lambda: decision_json(publish(final())),
+        "publish": lambda: decision_json(publish(final(), force=config.publish_force)),
     }
+    stage = STAGES[0]
     try:
         for stage in STAGES:
             if stage_done(job, stage):
@@ -228,7 +241,10 @@ def run_retrain(config: RetrainConfig) -> dict[str, Any]:
                 continue
             log.info("%s: %s ...", job, stage)
             started = time.perf_counter()
-            result = work[stage]()
+            report = _Reporter(job, stage)
+            report(None, None)
+            with reporting_steps(report):
+                result = work[stage]()
             _mark(job, stage, result, started)
             log.info("%s: %s done in %.1f s", job, stage, time.perf_counter() - started)
             if stage == "export":
@@ -244,13 +260,77 @@ def run_retrain(config: RetrainConfig) -> dict[str, Any]:
         log.info(
             "%s: finished; published=%s (%s)", job, record.get("published"), record.get("reason")
         )
+        _Reporter(job, "publish").finish(record)
         return record
-    except Exception:
+    except Exception as err:
         log.exception("%s: stage failed; run the job again to resume", job)
+        _Reporter(job, stage).fail(err)
         raise
     finally:
         log.removeHandler(handler)
         handler.close()
+
+
+class _Reporter:
+    """Writes the job's progress file and a progress-bar log line for one stage."""
+
+    def __init__(self, job: str, stage: str) -> None:
+        self.job, self.stage, self.index = job, stage, STAGES.index(stage)
+        self.last_log = 0.0
+
+    def __call__(self, step: int | None, steps: int | None) -> None:
+        record = write_progress(
+            self.job,
+            state="running",
+            stage=self.stage,
+            stage_index=self.index,
+            stages=len(STAGES),
+            step=step,
+            steps=steps,
+        )
+        if step is None or time.monotonic() - self.last_log > 5 or step == steps:
+            self.last_log = time.monotonic()
+            where = f"{self.stage} step {step}/{steps}" if step is not None else self.stage
+            log.info("%s %s %s", progress_bar(record["fraction"]), self.job, where)
+
+    def finish(self, record: dict[str, Any]) -> None:
+        write_progress(
+            self.job,
+            state="finished",
+            stage="publish",
+            stage_index=len(STAGES),
+            stages=len(STAGES),
+            published=bool(record.get("published")),
+            reason=record.get("reason"),
+            run=record.get("run"),
+            valid_hr1=record.get("valid_hr1"),
+            classical_hr1=record.get("classical_hr1"),
+        )
+        log.info("%s %s finished", progress_bar(1.0), self.job)
+
+    def fail(self, err: BaseException) -> None:
+        write_progress(
+            self.job,
+            state="failed",
+            stage=self.stage,
+            stage_index=self.index,
+            stages=len(STAGES),
+            error=f"{type(err).__name__}: {err}"[:300],
+        )
+
+
+def load_job(path: Path | None, overrides: dict[str, Any]) -> RetrainConfig:
+    """The job from a YAML file (any `RetrainConfig` field) with ``overrides`` on top.
+    A relative SFT/GRPO config path that is not found from the working directory is read
+    from the project folder (``training/configs/...``), so the service's child finds it."""
+    config = load_config(RetrainConfig, path, overrides)
+    project = Path(__file__).resolve().parents[1]
+    found = {}
+    for key in ("sft_config", "grpo_config"):
+        value = getattr(config, key)
+        if value is not None and not value.is_absolute() and not value.is_file():
+            found[key] = project / value
+    return replace(config, **found) if found else config
 
 
 def _data(config: RetrainConfig, folder: Path, data_name: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@
     r2rec train grpo --task rating --init base|sft --name N        # RecZero | RecOne
     r2rec model publish RUN [--force]
     r2rec retrain --dataset ml-100k [--limit-users N] [--no-grpo]
+    r2rec retrain --config training/configs/retrain-quick.yaml    # the quick profile
 
 Registered in ``r2rec/cli.py``. ``--task`` names a task of `training.tasks`, whose
 object builds the data, picks the GRPO rewards, scores the run and owns the recipes
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -243,53 +245,68 @@ def publish_command(
 
 
 def retrain_command(
-    dataset: Annotated[str, typer.Option(help="Dataset (built-in or imported).")] = "ml-100k",
+    config_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="Job YAML (RetrainConfig fields); the options below override it. Quick "
+            "profile: training/configs/retrain-quick.yaml.",
+        ),
+    ] = None,
+    dataset: Annotated[str | None, typer.Option(help="Dataset (default ml-100k).")] = None,
     name: Annotated[str | None, typer.Option(help="Job name (default retrain-DATASET).")] = None,
     limit_users: Annotated[int | None, typer.Option(help="Only the first N users.")] = None,
-    targets_per_user: Annotated[int, typer.Option(help="Targets per user.")] = 2,
+    targets_per_user: Annotated[int | None, typer.Option(help="Targets per user (2).")] = None,
     sft_config: Annotated[Path | None, typer.Option(help="SFT YAML config.")] = None,
     grpo_config: Annotated[Path | None, typer.Option(help="GRPO YAML config.")] = None,
     sft_set: Annotated[list[str] | None, typer.Option(help="SFT key=value (repeat).")] = None,
     grpo_set: Annotated[list[str] | None, typer.Option(help="GRPO key=value (repeat).")] = None,
-    grpo: Annotated[bool, typer.Option(help="Run the GRPO stage.")] = True,
+    grpo: Annotated[bool | None, typer.Option(help="Run the GRPO stage (default on).")] = None,
     store: Annotated[
-        str, typer.Option(help="Export from: memory (dataset + service journal) or neo4j.")
-    ] = "memory",
-    neo4j_uri: Annotated[str, typer.Option(envvar="NEO4J_URI", help="neo4j: Bolt URI.")] = (
-        "bolt://127.0.0.1:7687"
+        str | None, typer.Option(help="Export from: memory (dataset + service journal) or neo4j.")
+    ] = None,
+    neo4j_uri: Annotated[str | None, typer.Option(envvar="NEO4J_URI", help="neo4j: Bolt URI.")] = (
+        None
     ),
-    neo4j_user: Annotated[str, typer.Option(envvar="NEO4J_USER", help="neo4j: user.")] = "neo4j",
+    neo4j_user: Annotated[str | None, typer.Option(envvar="NEO4J_USER", help="neo4j: user.")] = (
+        None
+    ),
     neo4j_password: Annotated[
-        str, typer.Option(envvar="NEO4J_PASSWORD", help="neo4j: password.")
-    ] = "",
+        str | None, typer.Option(envvar="NEO4J_PASSWORD", help="neo4j: password.")
+    ] = None,
     neo4j_database: Annotated[
-        str, typer.Option(envvar="NEO4J_DATABASE", help="neo4j: database.")
-    ] = "neo4j",
+        str | None, typer.Option(envvar="NEO4J_DATABASE", help="neo4j: database.")
+    ] = None,
     stop_after: Annotated[
         str | None, typer.Option(help="Stop after this stage (export, data, sft, ...).")
     ] = None,
 ) -> None:
     """Batch job: export -> data -> SFT -> GRPO -> evaluate -> publish if better."""
     from training.config import parse_sets
-    from training.retrain import RetrainConfig, run_retrain, validate_job
+    from training.retrain import load_job, run_retrain, validate_job
 
-    config = RetrainConfig(
-        dataset=dataset,
-        name=name,
-        limit_users=limit_users,
-        targets_per_user=targets_per_user,
-        sft_config=sft_config,
-        grpo_config=grpo_config,
-        sft_overrides=parse_sets(sft_set or []),
-        grpo_overrides=parse_sets(grpo_set or []),
-        grpo=grpo,
-        store=store,
-        neo4j_uri=neo4j_uri,
-        neo4j_user=neo4j_user,
-        neo4j_password=neo4j_password,
-        neo4j_database=neo4j_database,
-        stop_after=stop_after,
-    )
+    options: dict[str, Any] = {
+        "dataset": dataset,
+        "name": name,
+        "limit_users": limit_users,
+        "targets_per_user": targets_per_user,
+        "sft_config": sft_config,
+        "grpo_config": grpo_config,
+        "grpo": grpo,
+        "store": store,
+        "neo4j_uri": neo4j_uri,
+        "neo4j_user": neo4j_user,
+        "neo4j_password": neo4j_password,
+        "neo4j_database": neo4j_database,
+        "stop_after": stop_after,
+    }
+    config = load_job(config_file, options)
+    if sft_set or grpo_set:  # key=value pairs go on top of the file's overrides
+        config = replace(
+            config,
+            sft_overrides={**config.sft_overrides, **parse_sets(sft_set or [])},
+            grpo_overrides={**config.grpo_overrides, **parse_sets(grpo_set or [])},
+        )
     validate_job(config)
     _logging()
     try:

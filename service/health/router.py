@@ -9,8 +9,9 @@ call that succeeds clears it.
 Each check reports ok and a short reason ("unreachable", "timed out", "last call failed:
 LLM timed out"), never an address or a database name: failures are logged in full. With
 keys set (service/security.py), a caller without one gets the status and each check's
-ok alone; the reasons, timings, counts and model version need a key. /metrics needs one
-too; /healthz never does.
+ok alone; the reasons, timings, counts, model version and the first-run training job's
+progress (`service.training_child`) need a key. /metrics needs one too; /healthz never
+does.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from service.deps import RuntimeDep
 from service.errors import RATE_LIMITED, UNAUTHORIZED
 from service.runtime import Runtime
 from service.security import OpsKey, api_key_header, has_ops_access
+from service.training_child import training_status
 
 router = APIRouter(tags=["operations"])
 logger = logging.getLogger(__name__)
@@ -47,10 +49,27 @@ class Check(BaseModel):
     ms: float | None = Field(None, description="Time the check took (with a key)")
 
 
+class TrainingProgress(BaseModel):
+    job: str
+    state: Literal["running", "finished", "failed", "stopped"]
+    stage: str = Field(description="export, data, sft, grpo, evaluate or publish")
+    step: int | None = Field(None, description="Optimiser steps done in a training stage")
+    steps: int | None = Field(None, description="Steps planned for that stage")
+    fraction: float = Field(description="Share of the whole job done, 0 to 1")
+    published: bool | None = Field(None, description="finished: whether the gate passed")
+    reason: str | None = Field(None, description="finished: the publish gate's decision")
+    error: str | None = Field(None, description="failed: what went wrong")
+
+
 class Readiness(BaseModel):
     status: Literal["ok", "degraded", "unavailable"]
     model: str | None = Field(None, description="Served model version (with a key)")
     checks: dict[str, Check] = Field(description="graph_store, llm and redis")
+    training: TrainingProgress | None = Field(
+        None,
+        description="The first-run training job started by `r2rec serve --train` (with a "
+        "key; absent if it never ran)",
+    )
 
 
 @router.get("/healthz", response_model=Health)
@@ -134,6 +153,9 @@ async def readyz(request: Request, runtime: RuntimeDep) -> JSONResponse:
     body: dict[str, Any] = {"status": status, "checks": checks}
     if has_ops_access(runtime.settings, await api_key_header(request)):
         body["model"] = runtime.model_version
+        training = training_status(runtime.settings)
+        if training is not None:
+            body["training"] = training
     else:
         body["checks"] = {name: {"ok": check["ok"]} for name, check in checks.items()}
     return JSONResponse(body, status_code=503 if status == "unavailable" else 200)
