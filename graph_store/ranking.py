@@ -71,6 +71,39 @@ def _gather(ptr: IntArray, rows: IntArray, cap: int | None = None) -> tuple[IntA
     return starts[owner] + offsets, owner
 
 
+def _tally(
+    values: IntArray, universe: int, weights: np.ndarray | None = None
+) -> tuple[IntArray, np.ndarray]:
+    """The distinct ``values`` (ascending, all in ``[0, universe)``) with how often each
+    occurs (or the sum of its ``weights``), as ``np.unique(..., return_counts=True)``.
+    A bincount over the id space when that space is small against the values (no sort:
+    the request path's hot spot), else a sort."""
+    if len(values) == 0:
+        return _NONE, np.zeros(0, dtype=np.int64 if weights is None else np.float64)
+    if universe <= 8 * len(values) + 4096:
+        present = np.bincount(values, minlength=universe)
+        distinct = np.flatnonzero(present)
+        if weights is None:
+            return distinct, present[distinct]
+        return distinct, np.bincount(values, weights=weights, minlength=universe)[distinct]
+    if weights is None:
+        return np.unique(values, return_counts=True)
+    distinct, slot = np.unique(values, return_inverse=True)
+    return distinct, np.bincount(slot, weights=weights, minlength=len(distinct))
+
+
+def _top_k(primary_desc: IntArray, secondary_asc: IntArray, k: int) -> IntArray:
+    """Positions of the first ``k`` in (``primary_desc`` desc, ``secondary_asc`` asc)
+    order, as ``np.lexsort((secondary_asc, -primary_desc))[:k]``, sorting only the rows
+    that can make the top k (those at or above the k-th largest primary key)."""
+    if len(primary_desc) > 4 * k:
+        floor = np.partition(primary_desc, len(primary_desc) - k)[len(primary_desc) - k]
+        rows = np.flatnonzero(primary_desc >= floor)
+        order = np.lexsort((secondary_asc[rows], -primary_desc[rows]))[:k]
+        return rows[order]
+    return np.lexsort((secondary_asc, -primary_desc))[:k]
+
+
 class IndexRankings:
     """Rankings over the index's arrays (see the module docstring)."""
 
@@ -109,11 +142,16 @@ class IndexRankings:
     def _pair_ts(self, u: int | IntArray, items: IntArray) -> IntArray:
         """The latest time of each (``u``, item) pair, ``_ABSENT`` where there is none;
         ``u`` and ``items`` broadcast (binary search in the sorted pair keys)."""
-        keys = np.asarray(u * max(len(self.items), 1) + items, dtype=np.int64)
-        pos = np.minimum(np.searchsorted(self.pair_key, keys), max(len(self.pair_key) - 1, 0))
-        if len(self.pair_key) == 0:
+        n_items = max(len(self.items), 1)
+        keys = np.asarray(u * n_items + items, dtype=np.int64)
+        pair_key, pair_ts = self.pair_key, self.pair_key_ts
+        if np.ndim(u) == 0:  # one user's keys are one short run: search only that
+            lo, hi = np.searchsorted(pair_key, (u * n_items, (u + 1) * n_items))
+            pair_key, pair_ts = pair_key[lo:hi], pair_ts[lo:hi]
+        if len(pair_key) == 0:
             return np.full(keys.shape, _ABSENT, dtype=np.int64)
-        return np.where(self.pair_key[pos] == keys, self.pair_key_ts[pos], _ABSENT)
+        pos = np.minimum(np.searchsorted(pair_key, keys), len(pair_key) - 1)
+        return np.where(pair_key[pos] == keys, pair_ts[pos], _ABSENT)
 
     def _item_codes(self, ids: Collection[str]) -> IntArray:
         return np.asarray([self.item_index[i] for i in ids if i in self.item_index], np.int64)
@@ -125,13 +163,13 @@ class IndexRankings:
         if len(recent) == 0:
             return _NONE, _NONE
         pos, _ = _gather(self.rater_ptr, recent)  # an item lists each rater once
-        users, overlap = np.unique(self.rater_user[pos], return_counts=True)
+        users, overlap = _tally(self.rater_user[pos], len(self.user_ids))
         keep = (users != u) & (overlap >= min_overlap)
         if must_reach is not None:
             reach_pos, _ = _gather(self.rater_ptr, self._item_codes(must_reach))
             keep &= np.isin(users, self.rater_user[reach_pos])
         users, overlap = users[keep], overlap[keep]
-        top = np.lexsort((self.user_rank[users], -overlap))[:k]
+        top = _top_k(overlap, self.user_rank[users], k)
         return users[top], overlap[top]
 
     def _neighbours_of(
@@ -183,8 +221,7 @@ class IndexRankings:
             return []
         if among is None:  # every recent item of the neighbours votes
             pos, owner = _gather(self.recent_ptr, users)
-            voted, slot = np.unique(self.recent_item[pos], return_inverse=True)
-            scores = np.bincount(slot, weights=overlap[owner], minlength=len(voted))
+            voted, scores = _tally(self.recent_item[pos], len(self.items), overlap[owner])
         else:  # a given list: ask each neighbour about each item, exactly
             voted = np.unique(self._item_codes(among))
             has = self._has_seen(users[:, None], voted[None, :])
@@ -192,7 +229,7 @@ class IndexRankings:
         scores = scores.astype(np.int64)
         keep = (scores > 0) & ~self._has_seen(u, voted)
         voted, scores = voted[keep], scores[keep]
-        top = np.lexsort((self.item_rank[voted], -scores))[:n]
+        top = _top_k(scores, self.item_rank[voted], n)
         return [
             Candidate(self.items[t], int(s), "co-interaction")
             for t, s in zip(voted[top].tolist(), scores[top].tolist(), strict=True)
@@ -260,10 +297,11 @@ class IndexRankings:
         if allowed is not None:
             allowed = allowed[~self._has_seen(u, allowed)]
         rows: list[NextRow] = []
-        for req in requests:
+        walks = self._walks(u, requests) if allowed is None else None
+        for n, req in enumerate(requests):
             v = self.user_index[req.neighbour_id]
-            if allowed is None:
-                items, ts = self._walk(u, v, req.anchor)
+            if walks is not None:
+                items, ts = self.recent_item[walks[n]], self.recent_ts[walks[n]]
             else:  # a given list: which of those items the neighbour has, exactly
                 when = self._pair_ts(v, allowed)
                 items, ts = allowed[when > _ABSENT], when[when > _ABSENT]
@@ -278,10 +316,20 @@ class IndexRankings:
                 rows.append(NextRow(req.neighbour_id, it.item_id, it.title, t))
         return rows
 
-    def _walk(self, u: int, v: int, anchor: int) -> tuple[IntArray, IntArray]:
-        """``v``'s recent items the user has not seen, outward from ``anchor``."""
-        start, end = int(self.recent_ptr[v]), int(self.recent_ptr[v + 1])
-        split = start + int(np.searchsorted(self.recent_neg_ts[start:end], -anchor, "left"))
-        walk = np.concatenate((np.arange(split - 1, start - 1, -1), np.arange(split, end)))
-        walk = walk[~self._has_seen(u, self.recent_item[walk])]
-        return self.recent_item[walk], self.recent_ts[walk]
+    def _walks(self, u: int, requests: Sequence[NextRequest]) -> list[IntArray]:
+        """Per request, positions in the recent lists of its neighbour's items the user
+        has not seen, walked outward from the anchor (one seen-check for them all)."""
+        walks = []
+        for req in requests:
+            v = self.user_index[req.neighbour_id]
+            start, end = int(self.recent_ptr[v]), int(self.recent_ptr[v + 1])
+            split = start + int(np.searchsorted(self.recent_neg_ts[start:end], -req.anchor))
+            walks.append(
+                np.concatenate((np.arange(split - 1, start - 1, -1), np.arange(split, end)))
+            )
+        if not walks:
+            return []
+        flat = np.concatenate(walks)
+        unseen = ~self._has_seen(u, self.recent_item[flat])
+        bounds = np.cumsum([len(w) for w in walks])[:-1]
+        return [w[keep] for w, keep in zip(walks, np.split(unseen, bounds), strict=True)]

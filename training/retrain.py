@@ -249,7 +249,11 @@ def run_retrain(config: RetrainConfig) -> dict[str, Any]:
             log.info("%s: %s done in %.1f s", job, stage, time.perf_counter() - started)
             if stage == "export":
                 sft, grpo = configs()
-                public = {k: v for k, v in asdict(config).items() if k != "neo4j_password"}
+                public = {
+                    k: str(v) if isinstance(v, Path) else v
+                    for k, v in asdict(config).items()
+                    if k != "neo4j_password"
+                }
                 write_json_atomic(
                     folder / "job.json", {**public, "sft": asdict(sft), "grpo": asdict(grpo)}
                 )

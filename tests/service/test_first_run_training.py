@@ -36,6 +36,7 @@ def _profile(path: Path, tiny_model_dir: Path) -> Path:
                 "targets_per_user": 1,
                 "grpo": False,
                 "publish_force": True,  # the tiny model loses to the graph scorer
+                "sft_config": "training/configs/sft-smollm2.yaml",  # found from any folder
                 "sft_overrides": {
                     "base_model": str(tiny_model_dir),
                     "max_steps": 3,
