@@ -145,8 +145,8 @@ class IndexRankings:
         n_items = max(len(self.items), 1)
         keys = np.asarray(u * n_items + items, dtype=np.int64)
         pair_key, pair_ts = self.pair_key, self.pair_key_ts
-        if np.ndim(u) == 0:  # one user's keys are one short run: search only that
-            lo, hi = np.searchsorted(pair_key, (u * n_items, (u + 1) * n_items))
+        if isinstance(u, int | np.integer):  # one user's keys are one short run: search that
+            lo, hi = np.searchsorted(pair_key, np.asarray((u * n_items, (u + 1) * n_items)))
             pair_key, pair_ts = pair_key[lo:hi], pair_ts[lo:hi]
         if len(pair_key) == 0:
             return np.full(keys.shape, _ABSENT, dtype=np.int64)
@@ -296,25 +296,33 @@ class IndexRankings:
         allowed = None if candidates is None else np.unique(self._item_codes(candidates))
         if allowed is not None:
             allowed = allowed[~self._has_seen(u, allowed)]
+        if allowed is None:
+            walks = self._walks(u, requests)
+            ordered = [(self.recent_item[w].tolist(), self.recent_ts[w].tolist()) for w in walks]
+        else:
+            ordered = self._given_walks(requests, allowed)
         rows: list[NextRow] = []
-        walks = self._walks(u, requests) if allowed is None else None
-        for n, req in enumerate(requests):
-            v = self.user_index[req.neighbour_id]
-            if walks is not None:
-                items, ts = self.recent_item[walks[n]], self.recent_ts[walks[n]]
-            else:  # a given list: which of those items the neighbour has, exactly
-                when = self._pair_ts(v, allowed)
-                items, ts = allowed[when > _ABSENT], when[when > _ABSENT]
-                after = ts > req.anchor
-                rank = self.item_rank[items]
-                first = np.lexsort((rank[after], ts[after]))
-                then = np.lexsort((-rank[~after], -ts[~after]))
-                items = np.concatenate((items[after][first], items[~after][then]))
-                ts = np.concatenate((ts[after][first], ts[~after][then]))
-            for i, t in zip(items[: req.limit].tolist(), ts[: req.limit].tolist(), strict=True):
+        for req, (items, times) in zip(requests, ordered, strict=True):
+            for i, t in zip(items[: req.limit], times[: req.limit], strict=True):
                 it = self.items[i]
                 rows.append(NextRow(req.neighbour_id, it.item_id, it.title, t))
         return rows
+
+    def _given_walks(
+        self, requests: Sequence[NextRequest], allowed: IntArray
+    ) -> list[tuple[list[int], list[int]]]:
+        """Per request, which of the given items its neighbour has, exactly (one search
+        for all of them), walked outward from the anchor in Python (a few items each)."""
+        users = np.asarray([self.user_index[r.neighbour_id] for r in requests], np.int64)
+        when = self._pair_ts(users[:, None], allowed[None, :]).tolist()
+        codes, ranks = allowed.tolist(), self.item_rank[allowed].tolist()
+        out = []
+        for req, row in zip(requests, when, strict=True):
+            had = [(t, r, i) for t, r, i in zip(row, ranks, codes, strict=True) if t > _ABSENT]
+            walk = sorted(h for h in had if h[0] > req.anchor)
+            walk += sorted((h for h in had if h[0] <= req.anchor), reverse=True)
+            out.append(([i for _, _, i in walk], [t for t, _, _ in walk]))
+        return out
 
     def _walks(self, u: int, requests: Sequence[NextRequest]) -> list[IntArray]:
         """Per request, positions in the recent lists of its neighbour's items the user
