@@ -25,6 +25,7 @@ from r2rec.commands.serve import serve_command
 from r2rec.commands.train import publish_command, retrain_command, train_app
 from service.bench import bench_service
 from training.bench import bench_train
+from training.bench_offline import bench_offline
 
 app = typer.Typer(
     name="r2rec",
@@ -48,6 +49,7 @@ app.add_typer(train_app, name="train")
 model_app.command("publish")(publish_command)
 app.command("retrain")(retrain_command)
 bench_app.command("train")(bench_train)
+bench_app.command("offline")(bench_offline)
 
 
 def main() -> None:

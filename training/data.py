@@ -259,14 +259,19 @@ def expand_variants(base: RankBase, masked: bool) -> list[RankRow]:
 Rewriter = Callable[[list[RankBase]], list[RankBase]]
 
 
-def build_examples(
-    config: DataConfig, dataset: Dataset, rewrite: Rewriter | None = None
-) -> list[RankRow]:
-    """Every training row (base examples, optional teacher rewrites, masked variants)."""
+def shard_bases(
+    config: DataConfig, dataset: Dataset, shard: int = 0, shards: int = 1
+) -> list[RankBase]:
+    """The base examples of every ``shards``-th user from the ``shard``-th (users in
+    sorted id order, after ``limit_users``): the unit of work a distributed build hands
+    to one worker (`training.distributed`); the shards' union is the whole build."""
+    if not 0 <= shard < shards:
+        raise UserInputError(f"shard must be in [0, {shards}), got {shard}")
     log = _with_from_end(training_log(dataset, config.split))  # type: ignore[arg-type]
     users = sorted(log["user_id"].astype(str).unique())
     if config.limit_users is not None:
         users = users[: config.limit_users]
+    users = users[shard::shards]
     chosen = set(users)
     seen = {
         str(u): set(g.astype(str))
@@ -276,6 +281,18 @@ def build_examples(
     bases: list[RankBase] = []
     for round_ in range(1, config.targets_per_user + 1):
         bases += asyncio.run(_round_examples(config, round_, log, dataset, users, seen))
+    return bases
+
+
+def build_examples(
+    config: DataConfig,
+    dataset: Dataset,
+    rewrite: Rewriter | None = None,
+    bases: list[RankBase] | None = None,
+) -> list[RankRow]:
+    """Every training row (base examples, optional teacher rewrites, masked variants);
+    ``bases`` already built (by shards) skips building them here."""
+    bases = shard_bases(config, dataset) if bases is None else list(bases)
     bases.sort(key=lambda b: (b["user_id"], b["round"]))
     if rewrite is None and config.teacher_url:
         from training.teacher import TeacherConfig, make_teacher_rewriter
@@ -356,8 +373,11 @@ def build_dataset(
     name: str | None = None,
     rewrite: Rewriter | None = None,
     force: bool = False,
+    bases: Callable[[], list[RankBase]] | None = None,
 ) -> BuiltData:
-    """Build and write the ranking dataset; skip an identical one (`write_versioned`)."""
+    """Build and write the ranking dataset; skip an identical one (`write_versioned`).
+    ``bases`` builds the base examples elsewhere (`training.distributed`); the rows and
+    the file are the same either way."""
     words = vocabulary_of(dataset).describe()  # the prompt's words identify the data too
     spec = DatasetSpec(
         "rank", DATA_FORMAT_VERSION, {**asdict(config), "vocabulary": words}, config.seed, _counts
@@ -366,7 +386,7 @@ def build_dataset(
         dataset_folder(name or config.default_name()),
         spec,
         dataset,
-        lambda: build_examples(config, dataset, rewrite),
+        lambda: build_examples(config, dataset, rewrite, bases() if bases else None),
         force,
     )
 

@@ -27,6 +27,8 @@ from typing import Annotated, Any
 
 import typer
 
+from common.errors import UserInputError
+
 train_app = typer.Typer(
     help="Build training data, fine-tune (SFT) and reinforce (GRPO) the R2Rec model.",
     no_args_is_help=True,
@@ -59,6 +61,10 @@ def data_command(
     task: Annotated[
         str, typer.Option(help="rank: ranking traces; rating: rating examples (no sampling).")
     ] = "rank",
+    ray_shards: Annotated[
+        int | None,
+        typer.Option(min=1, help="rank: build in N Ray tasks (RAY_ADDRESS: a cluster)."),
+    ] = None,
 ) -> None:
     """Build a versioned training dataset (traces, or rating examples) under
     $R2REC_HOME/data/NAME."""
@@ -77,7 +83,15 @@ def data_command(
         teacher_model=teacher_model,
     )
     config = chosen.data_config(request)
-    built = chosen.build_data(config, load_dataset(dataset), name=name, force=force)
+    if ray_shards is not None:
+        from training.data import DataConfig
+        from training.distributed import build_dataset_ray
+
+        if not isinstance(config, DataConfig):
+            raise UserInputError(f"--ray-shards builds the rank task's data, not {task}")
+        built = build_dataset_ray(config, ray_shards, name=name, force=force)
+    else:
+        built = chosen.build_data(config, load_dataset(dataset), name=name, force=force)
     state = "unchanged, skipped" if built.skipped else "written"
     typer.echo(f"{built.folder}: {state}; sha256 {built.manifest['sha256'][:16]}")
     typer.echo(json.dumps(built.manifest["counts"]))
@@ -152,7 +166,6 @@ def grpo_command(
     show_config: Annotated[bool, typer.Option(help="Print every field and exit.")] = False,
 ) -> None:
     """GRPO with the shared rewards (TRL GRPOTrainer) into $R2REC_HOME/runs/NAME."""
-    from common.errors import UserInputError
     from training.config import GRPOConfig, describe, load_config, parse_sets, to_yaml
     from training.rating.recipes import recipe_configs, run_recipe
 
@@ -312,8 +325,6 @@ def retrain_command(
     try:
         record = run_retrain(config)
     except Exception as err:
-        from common.errors import UserInputError
-
         if isinstance(err, UserInputError):
             raise
         typer.echo(f"error: retrain {config.job} failed: {err}", err=True)
