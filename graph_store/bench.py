@@ -26,14 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import importlib
 import random
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
-from types import ModuleType
 from typing import Annotated
 
 import numpy as np
@@ -42,6 +38,7 @@ from rich.console import Console
 from rich.table import Table
 
 from common.errors import UserInputError
+from common.harness import load_harness
 from graph_store.base import GraphStoreBase
 from graph_store.bench_synthetic import synthetic_rows
 from graph_store.memory import MemoryGraphStore
@@ -100,19 +97,9 @@ async def _measure(
     return rows
 
 
-def _harness() -> ModuleType | None:
-    """tests/harness/arcadedb.py of this checkout (the test harness is not installed)."""
-    root = Path(__file__).resolve().parents[1]
-    if not (root / "tests" / "harness" / "arcadedb.py").exists():
-        return None
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    return importlib.import_module("tests.harness.arcadedb")
-
-
 @asynccontextmanager
 async def _local_arcadedb() -> AsyncIterator[Neo4jConfig | None]:
-    harness = _harness()
+    harness = load_harness("arcadedb")
     if harness is None:
         console.print("[yellow]no local Bolt server: tests/harness/arcadedb.py not found[/yellow]")
         yield None

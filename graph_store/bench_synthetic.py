@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common.harness import load_harness
 from graph_store.base import GraphStoreBase
 from graph_store.memory import MemoryGraphStore
 from graph_store.neo4j_store import Neo4jConfig, Neo4jGraphStore
@@ -134,9 +135,7 @@ def synthetic_rows(
     bolt_sizes = [n for n in sizes if n <= bolt_max]
     if not bolt_sizes:
         return rows
-    from graph_store.bench import _harness  # the test harness starts the server
-
-    harness = _harness()
+    harness = load_harness("arcadedb")  # the test harness starts the server
     if harness is None:
         return [*rows, ("bolt", "-", "no local Bolt server (tests/harness missing)", "", "")]
     try:

@@ -26,12 +26,9 @@ tokens); ``--stream-requests`` and ``--stream-tokens`` make longer runs.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,6 +40,7 @@ import numpy as np
 import orjson
 
 from common.errors import UserInputError
+from common.harness import load_harness
 
 USERS = [str(u) for u in range(1, 944)]  # ML-100K user ids
 VLLM_START_S = 300.0
@@ -177,60 +175,6 @@ def _service(env: dict[str, str]) -> Iterator[str]:
         server.wait(timeout=30)
 
 
-@contextmanager
-def _vllm(python: Path, model_dir: Path, name: str) -> Iterator[str]:
-    """A vLLM OpenAI-compatible server on a free loopback port; yields its /v1 URL."""
-    port = free_port()
-    scratch = tempfile.mkdtemp(prefix="r2rec-bench-vllm-")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TMPDIR": scratch}
-    env.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
-    command = [
-        str(python),
-        "-m",
-        "vllm.entrypoints.openai.api_server",
-        "--model",
-        str(model_dir),
-        "--served-model-name",
-        name,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--max-model-len",
-        "4096",
-        "--dtype",
-        "float32",
-        "--enforce-eager",
-    ]
-    log = open(Path(scratch) / "vllm.log", "wb")  # noqa: SIM115 (closed below)
-    process = subprocess.Popen(
-        command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-    )
-    try:
-        deadline = time.monotonic() + VLLM_START_S
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"vLLM exited with {process.returncode}; log {log.name}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"vLLM not healthy in {VLLM_START_S:.0f} s; log {log.name}")
-            time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-        log.close()
-
-
 def _model_dir(env: dict[str, str]) -> Path:
     from service.runtime import resolve_model_path
     from service.settings import Settings
@@ -273,14 +217,16 @@ def bench_stream(env: dict[str, str], options: StreamOptions) -> list[StreamResu
         if options.llm_url is not None:
             remote["R2REC_LLM_URL"] = options.llm_url
             results += _measure(remote, "vllm", options)
-        elif options.vllm_python.is_file():
+        elif options.vllm_python.is_file() and (harness := load_harness("vllm")) is not None:
             model_dir = _model_dir(env)
-            with _vllm(options.vllm_python, model_dir, name) as url:
-                remote["R2REC_LLM_URL"] = url
+            with harness.run_vllm_server(
+                model_dir, name=name, python=options.vllm_python, startup_timeout_s=VLLM_START_S
+            ) as server:
+                remote["R2REC_LLM_URL"] = server.base_url
                 results += _measure(remote, f"vllm (started, {model_dir.name})", options)
         else:
             options.notes.append(
-                f"vllm skipped: no --llm-url and no {options.vllm_python} "
-                "(bash scripts/setup_vllm.sh)"
+                f"vllm skipped: no --llm-url, and no {options.vllm_python} "
+                "(bash scripts/setup_vllm.sh) or no tests/harness/vllm.py to start it"
             )
     return results

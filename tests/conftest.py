@@ -20,10 +20,9 @@ from tests.harness.arcadedb import ArcadeDBServer, ArcadeDBUnavailable, arcadedb
 from tests.harness.vllm import (
     REQUIRE_ENV,
     VLLMServer,
+    require_vllm,
     run_vllm_server,
     servers_required,
-    vllm_available,
-    vllm_python,
 )
 
 SERVER_FIXTURES = frozenset(
@@ -68,11 +67,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def vllm_server(tiny_model_dir: Path) -> Iterator[VLLMServer]:
-    if not vllm_available():
-        message = f"{vllm_python()} missing: run `bash scripts/setup_vllm.sh`"
-        if servers_required():
-            pytest.fail(f"{REQUIRE_ENV} is set but {message}")
-        pytest.skip(f"real vLLM not installed ({message}; set {REQUIRE_ENV}=1 to require it)")
+    require_vllm()
     with run_vllm_server(tiny_model_dir, name="tiny") as server:
         print(f"\n[vllm] healthy after {server.startup_s:.1f} s on port {server.port}")
         yield server

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.harness.net import free_port
 
@@ -55,9 +56,22 @@ def servers_required() -> bool:
     return os.environ.get(REQUIRE_ENV, "") not in ("", "0", "false")
 
 
-def server_command(model_dir: Path, name: str, port: int, max_logprobs: int | None) -> list[str]:
+def require_vllm() -> None:
+    """Skip the calling test when vLLM's CPU build is not installed; fail instead under
+    R2REC_REQUIRE_SERVERS (CI must not pass by skipping)."""
+    if vllm_available():
+        return
+    message = f"{vllm_python()} missing: run `bash scripts/setup_vllm.sh`"
+    if servers_required():
+        pytest.fail(f"{REQUIRE_ENV} is set but {message}")
+    pytest.skip(f"real vLLM not installed ({message}; set {REQUIRE_ENV}=1 to require it)")
+
+
+def server_command(
+    model_dir: Path, name: str, port: int, max_logprobs: int | None, python: Path | None = None
+) -> list[str]:
     command = [
-        str(vllm_python()),
+        str(python or vllm_python()),
         "-m",
         "vllm.entrypoints.openai.api_server",
         "--model",
@@ -88,9 +102,14 @@ def run_vllm_server(
     max_logprobs: int | None = None,
     startup_timeout_s: float = 240.0,
     warm_up: bool = True,
+    python: Path | None = None,
 ) -> Iterator[VLLMServer]:
-    if not vllm_available():
-        raise RuntimeError(f"{vllm_python()} missing: run `bash scripts/setup_vllm.sh`")
+    """A vLLM OpenAI-compatible server for ``model_dir`` on a free loopback port, run by
+    ``python`` (default: the .venv-vllm of scripts/setup_vllm.sh); also used by
+    ``r2rec bench service --paths stream``."""
+    python = (python or vllm_python()).absolute()  # the server runs in a scratch folder
+    if not python.is_file():
+        raise RuntimeError(f"{python} missing: run `bash scripts/setup_vllm.sh`")
     port = free_port()
     scratch = Path(tempfile.mkdtemp(prefix="r2rec-vllm-"))  # vLLM's temp files and our log
     kv_cache_gib = os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1")  # the harness default: 1 GiB
@@ -102,7 +121,7 @@ def run_vllm_server(
     start = time.monotonic()
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            server_command(model_dir, name, port, max_logprobs),
+            server_command(model_dir, name, port, max_logprobs, python),
             stdout=log_file,
             stderr=subprocess.STDOUT,
             env=env,

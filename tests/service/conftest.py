@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from service.main import create_app
 from service.settings import Settings
 from tests.harness.redis import RedisServer, RedisUnavailable
+from tests.harness.vllm import VLLMServer
 
 
 @pytest.fixture(scope="session")
@@ -36,6 +37,18 @@ def settings_for(tiny_model_dir: Path, **overrides: object) -> Settings:
         "rate_limit_per_s": 0.0,
     }
     return Settings(**{**base, **overrides})  # type: ignore[arg-type]
+
+
+def vllm_settings(tiny_model_dir: Path, server: VLLMServer, **overrides: object) -> Settings:
+    """`settings_for`, answered by the real vLLM ``server`` (generous timeout: CPU)."""
+    return settings_for(
+        tiny_model_dir,
+        llm_backend="vllm",
+        llm_url=server.base_url,
+        llm_model=server.model,
+        llm_timeout_s=120,
+        **overrides,
+    )
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from service.main import create_app
-from tests.harness.vllm import run_vllm_server, servers_required, vllm_available
-from tests.service.conftest import settings_for
+from tests.harness.vllm import require_vllm, run_vllm_server
+from tests.service.conftest import vllm_settings
 from tests.service.live import live_server
 from tests.service.sse import events
 
@@ -23,24 +23,14 @@ def vllm_server(tiny_model_dir):
     """A vLLM server of this module's own: after other modules' requests on the shared
     one, its abort of a left client was not logged within the wait (seen only in the
     full suite), so the disconnect is measured on a server with nothing else in flight."""
-    if not vllm_available():
-        if servers_required():
-            pytest.fail("R2REC_REQUIRE_SERVERS is set but vLLM is not installed")
-        pytest.skip("real vLLM not installed (bash scripts/setup_vllm.sh)")
+    require_vllm()
     with run_vllm_server(tiny_model_dir, name="tiny") as server:
         yield server
 
 
 @pytest.fixture(scope="module")
 def vllm_stream_url(tiny_model_dir, vllm_server):
-    settings = settings_for(
-        tiny_model_dir,
-        llm_backend="vllm",
-        llm_url=vllm_server.base_url,
-        llm_model=vllm_server.model,
-        llm_timeout_s=120,
-        max_reasoning_tokens=BUDGET,
-    )
+    settings = vllm_settings(tiny_model_dir, vllm_server, max_reasoning_tokens=BUDGET)
     with live_server(create_app(settings)) as url:
         yield url
 

@@ -8,18 +8,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.main import create_app
-from tests.service.conftest import settings_for
+from tests.service.conftest import vllm_settings
 
 
 @pytest.fixture(scope="module")
 def vllm_client(tiny_model_dir, vllm_server):
-    settings = settings_for(
-        tiny_model_dir,
-        llm_backend="vllm",
-        llm_url=vllm_server.base_url,
-        llm_model=vllm_server.model,
-        llm_timeout_s=120,
-    )
+    settings = vllm_settings(tiny_model_dir, vllm_server)
     with TestClient(create_app(settings)) as client:
         yield client
 
