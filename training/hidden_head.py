@@ -204,17 +204,11 @@ class HiddenHead:
         return x - x.mean(axis=1, keepdims=True)
 
     @classmethod
-    def fit(
-        cls,
-        states: np.ndarray,
-        base: np.ndarray,
-        target: np.ndarray,
-        layer: int,
-        pooling: str,
-        pca: int,
-        l2: float,
-    ) -> HiddenHead:
-        """``states``: (n, 20, d) for one layer and pooling."""
+    def project(
+        cls, states: np.ndarray, pca: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The standardised, PCA-projected design of ``states`` (n, 20, d) and how it was
+        made: (mu, sd, basis, z); shared by every L2 of one layer, pooling and PCA size."""
         x = cls.design(states)
         flat = x.reshape(-1, x.shape[2])
         mu, sd = flat.mean(axis=0), flat.std(axis=0) + 1e-6
@@ -225,9 +219,26 @@ class HiddenHead:
         else:
             basis = np.eye(flat.shape[1])
         z = (flat @ basis).reshape(x.shape[0], 20, -1)
-        z /= np.sqrt(z.shape[2])
+        basis = basis / np.sqrt(z.shape[2])
+        return mu, sd, basis, z / np.sqrt(z.shape[2])
+
+    @classmethod
+    def fit(
+        cls,
+        states: np.ndarray,
+        base: np.ndarray,
+        target: np.ndarray,
+        layer: int,
+        pooling: str,
+        pca: int,
+        l2: float,
+        projected: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
+    ) -> HiddenHead:
+        """``states``: (n, 20, d) for one layer and pooling; ``projected``: `project`'s
+        result for them, when already computed."""
+        mu, sd, basis, z = projected or cls.project(states, pca)
         weights = fit_linear_listwise(z, target, l2, offset=base)
-        return cls(layer, pooling, pca, l2, mu, sd, basis / np.sqrt(z.shape[2]), weights)
+        return cls(layer, pooling, pca, l2, mu, sd, basis, weights)
 
     def residual(self, states: np.ndarray) -> np.ndarray:
         """The head's (n, 20) scores, added to the base."""
@@ -248,19 +259,20 @@ def select_head(
     target) and keep the one with the lowest listwise cross-entropy on ``select``."""
     trials = []
     best: tuple[float, HiddenHead] | None = None
-    grid = itertools.product(config.layers, POOLINGS, config.pca_grid, config.l2_grid)
-    for layer, pooling, pca, l2 in grid:
-        head = HiddenHead.fit(
-            pick(train[0], config, layer, pooling), *train[1:], layer, pooling, pca, l2
-        )
-        fused = select[1] + head.residual(pick(select[0], config, layer, pooling))
-        nll = listwise_nll(fused, select[2])
-        hr = float(hits_at_1(fused, select[2]).mean())
-        trials.append(
-            {"layer": layer, "pooling": pooling, "pca": pca, "l2": l2, "nll": nll, "HR@1": hr}
-        )
-        if best is None or nll < best[0]:
-            best = (nll, head)
+    grid = itertools.product(config.layers, POOLINGS, config.pca_grid)
+    for layer, pooling, pca in grid:
+        states = pick(train[0], config, layer, pooling)
+        projected = HiddenHead.project(states, pca)  # one SVD for every L2
+        for l2 in config.l2_grid:
+            head = HiddenHead.fit(states, *train[1:], layer, pooling, pca, l2, projected)
+            fused = select[1] + head.residual(pick(select[0], config, layer, pooling))
+            nll = listwise_nll(fused, select[2])
+            hr = float(hits_at_1(fused, select[2]).mean())
+            trials.append(
+                {"layer": layer, "pooling": pooling, "pca": pca, "l2": l2, "nll": nll, "HR@1": hr}
+            )
+            if best is None or nll < best[0]:
+                best = (nll, head)
     assert best is not None
     return best[1], trials
 
