@@ -5,6 +5,7 @@
     r2rec train grpo [--config FILE] --init-run SFT_RUN [--set key=value]
     r2rec train listwise [--config FILE] [--set key=value]     # fused letter-logit LoRA
     r2rec train hidden-head [--config FILE] [--set key=value]  # fused hidden-state head
+    r2rec train rating-head [--config FILE] [--set key=value]  # rating at <rate>, one pass
     r2rec train data --task rating --dataset ml-100k               # rating data
     r2rec train grpo --task rating --init base|sft --name N        # RecZero | RecOne
     r2rec model publish RUN [--force]
@@ -243,6 +244,26 @@ def hidden_head_command(
     typer.echo(to_yaml(resolved))
     summary = run_hidden_head(resolved)
     typer.echo(json.dumps(summary["rows"], indent=2))
+
+
+@train_app.command("rating-head")
+def rating_head_command(
+    config: ConfigOpt = None,
+    sets: SetOpt = None,
+    show_config: Annotated[bool, typer.Option(help="Print every field and exit.")] = False,
+) -> None:
+    """The rating read at <rate> after grounded analysis steps, trained there with LoRA
+    (training.rating.head); blended with the best classical model on valid, test once."""
+    from training.config import describe, load_config, to_yaml
+    from training.rating.head import RatingHeadConfig, markdown, run_rating_head
+
+    if show_config:
+        typer.echo(describe(RatingHeadConfig))
+        return
+    resolved = load_config(RatingHeadConfig, config, _overrides({}, sets))
+    _logging()
+    typer.echo(to_yaml(resolved))
+    typer.echo(markdown(run_rating_head(resolved)["test"]))
 
 
 def publish_command(

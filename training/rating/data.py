@@ -178,8 +178,23 @@ def _item_totals(
     return items, pairs
 
 
-def build_rating_examples(config: RatingDataConfig, dataset: Dataset) -> list[RatingRow]:
-    """Every rating training row, ordered by (user id, round)."""
+@dataclass(frozen=True)
+class LogTarget:
+    """One training target of a rating log: the r-th last rated item of a user, with the
+    rated history just before it and the other users' ratings of the item."""
+
+    user_id: str
+    round: int
+    timestamp: int
+    item_id: str
+    rating: float
+    history: tuple[RatedItem, ...]  # oldest first
+    item_mean: float | None  # other users' mean rating of the item; None: nobody
+    item_count: int  # how many other users rated it
+
+
+def log_targets(config: RatingDataConfig, dataset: Dataset) -> list[LogTarget]:
+    """Every training target of the split's rated log, ordered by (user id, round)."""
     log = rated_log(dataset, config.split)
     infos = item_infos(dataset)
     item_totals, pair_totals = _item_totals(log)
@@ -187,7 +202,7 @@ def build_rating_examples(config: RatingDataConfig, dataset: Dataset) -> list[Ra
     if config.limit_users is not None:
         users = users[: config.limit_users]
     chosen = set(users)
-    rows: list[RatingRow] = []
+    found: list[LogTarget] = []
     for user, frame in log.groupby("user_id", sort=True):
         user = str(user)
         if user not in chosen:
@@ -206,28 +221,46 @@ def build_rating_examples(config: RatingDataConfig, dataset: Dataset) -> list[Ra
             if pos < 0 or len(before) < config.min_history:
                 continue
             item, rating, timestamp = entries[pos]
-            history = [RatedItem(infos[i], r) for i, r, _ in before]
             total, count = item_totals[item]
             own_total, own_count = pair_totals[(user, item)]
             others = count - own_count
-            item_mean = (total - own_total) / others if others else None
-            facts = completion_facts(history, item_mean, others)
-            text = cold_start_completion(facts, infos[item], len(history), rating)
-            rows.append(
-                {
-                    "id": f"rating-u{user}-r{round_}",
-                    "user_id": user,
-                    "item_id": item,
-                    "round": round_,
-                    "timestamp": timestamp,
-                    "history": [i for i, _, _ in before],
-                    "prompt": render_rating_messages(history, infos[item]),
-                    "completion": [{"role": "assistant", "content": text}],
-                    "rating": rating,
-                    "variant": 0,
-                    "source": "template",
-                }
+            found.append(
+                LogTarget(
+                    user,
+                    round_,
+                    timestamp,
+                    item,
+                    rating,
+                    tuple(RatedItem(infos[i], r) for i, r, _ in before),
+                    (total - own_total) / others if others else None,
+                    others,
+                )
             )
+    return found
+
+
+def build_rating_examples(config: RatingDataConfig, dataset: Dataset) -> list[RatingRow]:
+    """Every rating training row, ordered by (user id, round)."""
+    infos = item_infos(dataset)
+    rows: list[RatingRow] = []
+    for t in log_targets(config, dataset):
+        facts = completion_facts(t.history, t.item_mean, t.item_count)
+        text = cold_start_completion(facts, infos[t.item_id], len(t.history), t.rating)
+        rows.append(
+            {
+                "id": f"rating-u{t.user_id}-r{t.round}",
+                "user_id": t.user_id,
+                "item_id": t.item_id,
+                "round": t.round,
+                "timestamp": t.timestamp,
+                "history": [h.item.item_id for h in t.history],
+                "prompt": render_rating_messages(list(t.history), infos[t.item_id]),
+                "completion": [{"role": "assistant", "content": text}],
+                "rating": t.rating,
+                "variant": 0,
+                "source": "template",
+            }
+        )
     return rows
 
 

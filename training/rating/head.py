@@ -1,0 +1,356 @@
+"""`r2rec train rating-head`: train the rating where the model writes it, in one pass.
+
+One example is one rating target. The model reads the rating prompt with the target's
+out-of-sample facts (`reasoning.rating_facts`: the user's mean and spread, the item's
+mean and count, how taste neighbours rated it), then the start of its own answer: the
+three analysis steps written from those facts (`training.rating.data`'s grounded
+template: the user's mean and liked/disliked genres, the item and its mean, the match),
+ending at ``<rate>``. One forward pass gives the next-token logits of "1".."5" there;
+the loss is the cross-entropy to the true rating (a half rating splits its mass between
+its two neighbours). LoRA adapters (peft) are trained, shuffled, within a time budget.
+
+The prediction is the expectation over the five (as `reasoning.rater` reads a rating).
+After training, every valid and test target is scored once; a blend
+``(1 - w) * best classical + w * model`` is chosen on valid (``w`` on a grid, lowest
+MAE), and test is scored once with it. Training rows: the valid split's rated log
+(`training.rating.data.log_targets`, nothing at or after a valid or test target), facts
+from that log minus the target's own (user, item) rows.
+
+    config = RatingHeadConfig(out_dir="runs/rating-head-ml100k")
+    summary = run_rating_head(config)       # writes out_dir/{summary.json, rating-head.md}
+
+Command line: ``r2rec train rating-head [--set key=value]``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from common.errors import UserInputError
+from evaluation.rating import (
+    error_metrics,
+    item_infos,
+    rated_log,
+    rating_targets,
+    tune_baselines,
+)
+from evaluation.rating_baselines import baseline_predictions, best_baseline
+from evaluation.significance import paired_sign_flip
+from reasoning.rating import RatedItem, render_rating_messages
+from reasoning.rating_facts import rating_facts, taste_graph, taste_neighbours
+from recdata.schema import Dataset
+from training.rating.data import (
+    RatingDataConfig,
+    cold_start_completion,
+    completion_facts,
+    log_targets,
+)
+
+log = logging.getLogger("r2rec.training")
+CHOICES = ("1", "2", "3", "4", "5")
+RATE_OPEN = "<rate>"
+
+
+@dataclass(frozen=True)
+class RatingHeadConfig:
+    """The rating head run; every field is a ``--set`` key."""
+
+    dataset: str = field(default="ml-100k", metadata={"help": "Dataset with ratings."})
+    out_dir: str = field(default="runs/rating-head", metadata={"help": "Output folder."})
+    model_path: str | None = field(
+        default=None, metadata={"help": "Model folder; None = the prepared SmolLM2 base."}
+    )
+    targets_per_user: int = field(default=2, metadata={"help": "Training targets per user."})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha."})
+    lr: float = field(default=2e-4, metadata={"help": "AdamW learning rate."})
+    batch_size: int = field(default=4, metadata={"help": "Examples per optimiser step."})
+    epochs: int = field(default=1, metadata={"help": "Passes over the training rows."})
+    max_train_seconds: float = field(
+        default=1800.0, metadata={"help": "Stop training after this many seconds (0: none)."}
+    )
+    eval_batch_size: int = field(default=8, metadata={"help": "Targets per scoring batch."})
+    eval_limit: int | None = field(
+        default=None, metadata={"help": "Score only N valid/test targets (smoke); None = all."}
+    )
+    train_limit: int | None = field(
+        default=None, metadata={"help": "Use only N training rows (smoke); None = all."}
+    )
+    seed: int = field(default=0, metadata={"help": "Shuffling and initialisation seed."})
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.epochs < 1 or self.eval_batch_size < 1:
+            raise UserInputError("batch_size, epochs and eval_batch_size must be >= 1")
+
+
+@dataclass(frozen=True)
+class Example:
+    user_id: str
+    item_id: str
+    rating: float
+    messages: list[dict[str, str]]  # system, user (with facts), assistant up to <rate>
+
+
+def _example(
+    log_frame: pd.DataFrame,
+    graph: Any,
+    infos: dict[str, Any],
+    user: str,
+    item: str,
+    rating: float,
+    history: tuple[RatedItem, ...],
+) -> Example:
+    near = taste_neighbours(graph, user, item)
+    facts = rating_facts(log_frame, user, item, near)
+    steps = completion_facts(history, facts.item_mean, facts.item_count)
+    text = cold_start_completion(steps, infos[item], len(history), 3.0)  # rating cut below
+    prefix = text[: text.index(RATE_OPEN) + len(RATE_OPEN)]
+    messages = render_rating_messages(list(history), infos[item], facts)
+    return Example(user, item, rating, [*messages, {"role": "assistant", "content": prefix}])
+
+
+def training_examples(dataset: Dataset, config: RatingHeadConfig) -> list[Example]:
+    """The valid split's log targets, with facts from that log (minus the target pair)."""
+    frame = rated_log(dataset, "valid")
+    graph, infos = taste_graph(frame), item_infos(dataset)
+    targets = log_targets(
+        RatingDataConfig(dataset=dataset.name, targets_per_user=config.targets_per_user), dataset
+    )[: config.train_limit]
+    return [
+        _example(frame, graph, infos, t.user_id, t.item_id, t.rating, t.history) for t in targets
+    ]
+
+
+def split_examples(dataset: Dataset, split: str, limit: int | None) -> list[Example]:
+    """The protocol's rating targets of ``split``, facts from the split's training log."""
+    frame = rated_log(dataset, split)
+    graph, infos = taste_graph(frame), item_infos(dataset)
+    return [
+        _example(frame, graph, infos, t.user_id, t.item_id, t.rating, t.history)
+        for t in rating_targets(dataset, split, limit)  # type: ignore[arg-type]
+    ]
+
+
+def soft_target(rating: float) -> np.ndarray:
+    """The rating as a distribution over 1..5 (3.5 -> half on 3, half on 4).
+
+    >>> soft_target(3.5).tolist()
+    [0.0, 0.0, 0.5, 0.5, 0.0]
+    """
+    r = min(max(float(rating), 1.0), 5.0) - 1.0
+    low = int(np.floor(r))
+    out = np.zeros(5)
+    out[low] = 1.0 - (r - low)
+    if low < 4:
+        out[low + 1] += r - low
+    return out
+
+
+class _Scorer:
+    """Renders examples with the chat template and reads the 5 choice logits."""
+
+    def __init__(self, model: Any, tokenizer: Any) -> None:
+        self.model, self.tokenizer = model, tokenizer
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        tokenizer.padding_side = "left"
+        ids = [tokenizer.encode(c, add_special_tokens=False) for c in CHOICES]
+        if any(len(i) != 1 for i in ids):
+            raise UserInputError("the rating choices 1..5 are not one token each")
+        self.choice_ids = [i[0] for i in ids]
+        self.tokens = 0
+
+    def logits(self, examples: list[Example]) -> Any:
+        import torch
+
+        texts = [
+            self.tokenizer.apply_chat_template(
+                e.messages, tokenize=False, continue_final_message=True
+            )
+            for e in examples
+        ]
+        batch = self.tokenizer(texts, add_special_tokens=False, padding=True, return_tensors="pt")
+        self.tokens += int(batch["attention_mask"].sum())
+        out = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+        return out.logits[:, -1, :][:, torch.tensor(self.choice_ids)]
+
+    def expected(self, examples: list[Example], batch_size: int) -> np.ndarray:
+        import torch
+
+        self.model.eval()
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(examples), batch_size):
+                probs = torch.softmax(self.logits(examples[start : start + batch_size]), dim=1)
+                out.append((probs.double() @ torch.arange(1, 6, dtype=torch.float64)).numpy())
+        return np.concatenate(out) if out else np.zeros(0)
+
+
+def _load(config: RatingHeadConfig) -> _Scorer:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from reasoning.backends.model_folders import default_base_dir
+
+    path = config.model_path or str(default_base_dir())
+    torch.manual_seed(config.seed)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    lora = LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=0.05,
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+        task_type="CAUSAL_LM",
+    )
+    return _Scorer(get_peft_model(model, lora), AutoTokenizer.from_pretrained(path))
+
+
+def train(scorer: _Scorer, rows: list[Example], config: RatingHeadConfig) -> dict[str, Any]:
+    """Soft-label cross-entropy over the 5 choices at ``<rate>``, within the budget."""
+    import torch
+
+    rng = np.random.default_rng(config.seed)
+    params = [p for p in scorer.model.parameters() if p.requires_grad]
+    optimiser = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
+    scorer.model.train()
+    started, steps, seen, losses = time.perf_counter(), 0, 0, []
+    scorer.tokens = 0
+    for _ in range(config.epochs):
+        order = rng.permutation(len(rows))
+        for begin in range(0, len(order), config.batch_size):
+            batch = [rows[i] for i in order[begin : begin + config.batch_size]]
+            target = torch.tensor(np.stack([soft_target(e.rating) for e in batch]))
+            logp = torch.log_softmax(scorer.logits(batch).double(), dim=1)
+            loss = -(target * logp).sum(dim=1).mean()
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            steps, seen = steps + 1, seen + len(batch)
+            losses.append(float(loss.detach()))
+            if steps % 25 == 0:
+                log.info(
+                    "step %d, %d examples, %.0f s: loss %.4f",
+                    steps,
+                    seen,
+                    time.perf_counter() - started,
+                    float(np.mean(losses[-25:])),
+                )
+            if (
+                config.max_train_seconds
+                and time.perf_counter() - started > config.max_train_seconds
+            ):
+                break
+        else:
+            continue
+        break
+    return {
+        "steps": steps,
+        "examples_seen": seen,
+        "seconds": round(time.perf_counter() - started, 1),
+        "tokens_per_example": round(scorer.tokens / max(seen, 1), 1),
+        "first_loss": round(float(np.mean(losses[:25])), 4) if losses else None,
+        "last_loss": round(float(np.mean(losses[-25:])), 4) if losses else None,
+    }
+
+
+def choose_blend(model: np.ndarray, classical: np.ndarray, truth: np.ndarray) -> float:
+    """The weight w in [0, 1] (step 0.05) of ``(1 - w) * classical + w * model`` with the
+    lowest MAE on these (validation) targets; the smallest such w on a tie."""
+    grid = np.round(np.arange(0, 1.0001, 0.05), 2)
+    maes = [float(np.mean(np.abs((1 - w) * classical + w * model - truth))) for w in grid]
+    return float(grid[int(np.argmin(maes))])
+
+
+def _row(name: str, predicted: np.ndarray, truth: np.ndarray, best: np.ndarray) -> dict[str, Any]:
+    a, b = np.abs(predicted - truth), np.abs(best - truth)
+    p = None if np.array_equal(a, b) else paired_sign_flip(a, b).p_value
+    metrics = error_metrics(predicted, truth)
+    return {
+        "model": name,
+        "MAE": metrics["MAE"],
+        "RMSE": metrics["RMSE"],
+        "n": len(truth),
+        "p_vs_best": p,
+    }
+
+
+def run_rating_head(config: RatingHeadConfig) -> dict[str, Any]:
+    """Train, score valid and test once, blend on valid; write the report (see above)."""
+    from recdata import load_dataset
+
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    dataset = load_dataset(config.dataset)
+    rows = training_examples(dataset, config)
+    valid = split_examples(dataset, "valid", config.eval_limit)
+    test = split_examples(dataset, "test", config.eval_limit)
+    if not rows or not valid or not test:
+        raise UserInputError(f"{config.dataset}: no rating targets to train or score")
+    log.info("rating head: %d training rows, %d valid, %d test", len(rows), len(valid), len(test))
+    scorer = _load(config)
+    trained = train(scorer, rows, config)
+    started = time.perf_counter()
+    llm = {
+        name: scorer.expected(ex, config.eval_batch_size)
+        for name, ex in (("valid", valid), ("test", test))
+    }
+    scoring_s = time.perf_counter() - started
+    tuned = tune_baselines(dataset)
+    classical, truth = {}, {}
+    for name, examples in (("valid", valid), ("test", test)):
+        pairs = [(e.user_id, e.item_id) for e in examples]
+        classical[name] = baseline_predictions(rated_log(dataset, name), pairs, tuned)[0]
+        truth[name] = np.array([e.rating for e in examples])
+    metrics = {n: error_metrics(p, truth["valid"]) for n, p in classical["valid"].items()}
+    best = best_baseline({n: {"MAE": m["MAE"]} for n, m in metrics.items()})
+    w = choose_blend(llm["valid"], classical["valid"][best], truth["valid"])
+    blend = (1 - w) * classical["test"][best] + w * llm["test"]
+    reference = classical["test"][best]
+    table = [
+        *(
+            _row(name, classical["test"][name], truth["test"], reference)
+            for name in ("item_mean", "bias", "mf")
+            if name in classical["test"]
+        ),
+        _row(
+            "rating head alone (LLM, expectation over 1..5)", llm["test"], truth["test"], reference
+        ),
+        _row(
+            f"blend: {1 - w:.2f} x {best} + {w:.2f} x rating head (w on valid)",
+            blend,
+            truth["test"],
+            reference,
+        ),
+    ]
+    summary = {
+        "config": asdict(config),
+        "training": trained,
+        "scoring_seconds": round(scoring_s, 1),
+        "best_classical_on_valid": best,
+        "blend_weight": w,
+        "valid_MAE": {
+            "rating head": error_metrics(llm["valid"], truth["valid"])["MAE"],
+            best: metrics[best]["MAE"],
+        },
+        "test": table,
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out / "rating-head.md").write_text(markdown(table) + "\n")
+    return summary
+
+
+def markdown(table: list[dict[str, Any]]) -> str:
+    lines = ["| model | MAE | RMSE | n | p vs best classical |", "|---|---:|---:|---:|---:|"]
+    for r in table:
+        p = "" if r["p_vs_best"] is None else f"{r['p_vs_best']:.3g}"
+        lines.append(f"| {r['model']} | {r['MAE']:.4f} | {r['RMSE']:.4f} | {r['n']} | {p} |")
+    return "\n".join(lines)
