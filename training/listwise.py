@@ -265,7 +265,9 @@ def _letter_logits(model: Any, encoder: _Encoder, texts: list[str]) -> Any:
     import torch
 
     batch = encoder.batch(texts)
-    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    out = model(
+        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=1
+    )  # only the answer position's logits
     return out.logits[:, -1, :][:, torch.tensor(encoder.letter_ids)]
 
 

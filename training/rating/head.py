@@ -179,7 +179,9 @@ class _Scorer:
         ]
         batch = self.tokenizer(texts, add_special_tokens=False, padding=True, return_tensors="pt")
         self.tokens += int(batch["attention_mask"].sum())
-        out = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+        out = self.model(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=1
+        )  # only the last position's logits: no (batch, length, vocabulary) tensor
         return out.logits[:, -1, :][:, torch.tensor(self.choice_ids)]
 
     def expected(self, examples: list[Example], batch_size: int) -> np.ndarray:
