@@ -123,10 +123,15 @@ def user_sequences(train: pd.DataFrame, catalog: Catalog) -> list[np.ndarray]:
         }
     ).sort_values(["user_id", "timestamp", "item_id"], kind="mergesort")
     seqs: list[np.ndarray] = [np.empty(0, dtype=np.int64)] * catalog.n_users
-    for user, group in frame.groupby("user_id", sort=False):
-        seqs[catalog.user_index[str(user)]] = (
-            group["item_id"].map(catalog.item_index).to_numpy(dtype=np.int64)
-        )
+    if frame.empty:
+        return seqs
+    # one dictionary lookup for the whole log, then cut at the user boundaries (a map per
+    # user group rebuilt the item index each time: quadratic, hours at 10M interactions)
+    users = frame["user_id"].map(catalog.user_index).to_numpy(dtype=np.int64)
+    items = frame["item_id"].map(catalog.item_index).to_numpy(dtype=np.int64)
+    starts = np.concatenate(([0], np.flatnonzero(users[1:] != users[:-1]) + 1))
+    for start, stop in zip(starts, [*starts[1:], len(users)], strict=True):
+        seqs[users[start]] = items[start:stop]
     return seqs
 
 

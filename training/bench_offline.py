@@ -33,6 +33,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from common.errors import UserInputError
+
 console = Console()
 Stage = Callable[..., dict[str, Any]]
 
@@ -107,7 +109,12 @@ def _timed(stage: Stage, *args: Any) -> dict[str, Any]:
     return out
 
 
-def run_offline(n: int, seed: int, data_users: int, sasrec_epochs: int) -> list[tuple]:
+STAGES = ("dataset", "cases", "evaluate", "sasrec", "data")
+
+
+def run_offline(
+    n: int, seed: int, data_users: int, sasrec_epochs: int, only: tuple[str, ...] = STAGES
+) -> list[tuple]:
     stages: list[tuple[str, Stage, tuple[Any, ...]]] = [
         ("dataset", stage_dataset, (n, seed)),
         ("cases", stage_cases, (n, seed)),
@@ -118,6 +125,8 @@ def run_offline(n: int, seed: int, data_users: int, sasrec_epochs: int) -> list[
     rows = []
     spawn = multiprocessing.get_context("spawn")
     for label, stage, args in stages:
+        if label not in only:
+            continue
         with spawn.Pool(1) as pool:
             out = pool.apply(_timed, (stage, *args))
         console.print(f"{label}: {out}")
@@ -130,10 +139,17 @@ def bench_offline(
     data_users: Annotated[int, typer.Option(min=1, help="Users in the timed data build")] = 1000,
     sasrec_epochs: Annotated[int, typer.Option(min=1, help="SASRec epochs timed")] = 1,
     seed: Annotated[int, typer.Option(help="Graph, cases and data seed")] = 0,
+    stages: Annotated[
+        str, typer.Option(help="Stages to run, in order (later ones need the earlier ones' files)")
+    ] = ",".join(STAGES),
 ) -> None:
     """Time and peak memory of the offline stages on a synthetic graph (one process each)."""
     n = synthetic
-    rows = run_offline(n, seed, data_users, sasrec_epochs)
+    only = tuple(s.strip() for s in stages.split(",") if s.strip())
+    unknown = sorted(set(only) - set(STAGES))
+    if unknown:
+        raise UserInputError(f"--stages: unknown {unknown}; known: {', '.join(STAGES)}")
+    rows = run_offline(n, seed, data_users, sasrec_epochs, only)
     table = Table(title=f"offline stages on a synthetic graph of {n:,} interactions")
     for column in ("stage", "seconds", "peak RSS GiB", "figures"):
         table.add_column(column)
