@@ -111,7 +111,18 @@ def training_status(settings: Settings) -> dict[str, Any] | None:
     record = read_progress(first_run_job(settings.dataset))
     if record is None:
         return None
-    keys = ("job", "state", "stage", "step", "steps", "fraction", "published", "reason", "error")
+    keys = (
+        "job",
+        "state",
+        "stage",
+        "phase",
+        "step",
+        "steps",
+        "fraction",
+        "published",
+        "reason",
+        "error",
+    )
     return {k: record[k] for k in keys if record.get(k) is not None}
 
 

@@ -47,7 +47,7 @@ from graph_store.snapshot import StoreSource, export_source
 from recdata.schema import Dataset
 from training.config import GRPOConfig, SFTConfig, load_config
 from training.data import DataConfig, build_dataset
-from training.sft import reporting_steps
+from training.stages import reporting_progress
 
 log = logging.getLogger("r2rec.retrain")
 STAGES = ("export", "data", "sft", "grpo", "evaluate", "publish")
@@ -242,8 +242,8 @@ def run_retrain(config: RetrainConfig) -> dict[str, Any]:
             log.info("%s: %s ...", job, stage)
             started = time.perf_counter()
             report = _Reporter(job, stage)
-            report(None, None)
-            with reporting_steps(report):
+            report(None, None, "starting")
+            with reporting_progress(report):
                 result = work[stage]()
             _mark(job, stage, result, started)
             log.info("%s: %s done in %.1f s", job, stage, time.perf_counter() - started)
@@ -282,7 +282,7 @@ class _Reporter:
         self.job, self.stage, self.index = job, stage, STAGES.index(stage)
         self.last_log = 0.0
 
-    def __call__(self, step: int | None, steps: int | None) -> None:
+    def __call__(self, step: int | None, steps: int | None, phase: str) -> None:
         record = write_progress(
             self.job,
             state="running",
@@ -291,11 +291,12 @@ class _Reporter:
             stages=len(STAGES),
             step=step,
             steps=steps,
+            phase=phase,
         )
-        if step is None or time.monotonic() - self.last_log > 5 or step == steps:
+        if phase != "training" or time.monotonic() - self.last_log > 5 or step == steps:
             self.last_log = time.monotonic()
             where = f"{self.stage} step {step}/{steps}" if step is not None else self.stage
-            log.info("%s %s %s", progress_bar(record["fraction"]), self.job, where)
+            log.info("%s %s %s (%s)", progress_bar(record["fraction"]), self.job, where, phase)
 
     def finish(self, record: dict[str, Any]) -> None:
         write_progress(

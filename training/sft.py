@@ -24,8 +24,7 @@ helpers GRPO shares (`load_model`, `peft_config`, `trainer_common`, `run_callbac
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -34,23 +33,9 @@ from training.config import SFTConfig
 from training.device import resolve_device
 from training.rows import TrainingRow
 from training.run_folder import last_checkpoint, save_outputs, start_model_path
-from training.stages import run_stage
+from training.stages import report_progress, run_stage
 
 log = logging.getLogger("r2rec.training")
-
-StepHook = Callable[[int, int], None]  # (optimiser steps done, steps planned)
-_step_hooks: list[StepHook] = []
-
-
-@contextmanager
-def reporting_steps(hook: StepHook) -> Iterator[None]:
-    """Call ``hook(step, max_steps)`` after every optimiser step of the SFT and GRPO
-    trainers started inside the block (the retrain job's progress file)."""
-    _step_hooks.append(hook)
-    try:
-        yield
-    finally:
-        _step_hooks.remove(hook)
 
 
 def load_model(path: Path, device: str) -> tuple[Any, Any]:
@@ -119,8 +104,8 @@ def trainer_common(config: Any, folder: Path, device: str) -> dict[str, Any]:
 
 
 def run_callbacks(time_limit_minutes: float | None) -> list[Any]:
-    """Trainer callbacks: log lines to the run's train.log; report each step to the
-    `reporting_steps` hooks; stop at the time limit."""
+    """Trainer callbacks: log lines to the run's train.log; report each step
+    (`training.stages.report_progress`); stop at the time limit."""
     import time
 
     from transformers import TrainerCallback
@@ -133,8 +118,7 @@ def run_callbacks(time_limit_minutes: float | None) -> list[Any]:
                 log.info("step %d %s", state.global_step, logs)
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-            for hook in _step_hooks:
-                hook(state.global_step, state.max_steps)
+            report_progress(state.global_step, state.max_steps, "training")
             if deadline is not None and time.monotonic() > deadline:
                 log.info("time limit reached at step %d: stopping", state.global_step)
                 control.should_training_stop = True

@@ -21,7 +21,8 @@ The folder's layout is `training.run_folder`; the task-specific parts are
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,26 @@ from training.tasks import Task, get_task
 log = logging.getLogger("r2rec.training")
 
 TrainFunc = Callable[[Any, Path, Sequence[TrainingRow]], dict[str, Any]]
+# (optimiser steps done, steps planned, phase: "training" or "evaluating")
+ProgressHook = Callable[[int | None, int | None, str], None]
+_progress_hooks: list[ProgressHook] = []
+
+
+@contextmanager
+def reporting_progress(hook: ProgressHook) -> Iterator[None]:
+    """Call ``hook(step, max_steps, phase)`` after every optimiser step of the SFT and GRPO
+    trainers started inside the block, and when a stage starts evaluating (the retrain
+    job's progress file)."""
+    _progress_hooks.append(hook)
+    try:
+        yield
+    finally:
+        _progress_hooks.remove(hook)
+
+
+def report_progress(step: int | None, steps: int | None, phase: str) -> None:
+    for hook in _progress_hooks:
+        hook(step, steps, phase)
 
 
 def model_card(
@@ -91,6 +112,7 @@ def run_stage(config: RunConfig, kind: str, train: TrainFunc) -> Path:
         stats = read_json(folder / "trained.json")
         if stats is None or not (folder / "model" / "config.json").is_file():
             stats = train(config, folder, rows)
+        report_progress(stats.get("global_step"), config.max_steps, "evaluating")
         metrics = task.evaluate(folder / "model", config)
         data = read_json(data_folder / "manifest.json")
         card = model_card(config, kind, metrics, data, task)

@@ -53,6 +53,9 @@ class TrainingProgress(BaseModel):
     job: str
     state: Literal["running", "finished", "failed", "stopped"]
     stage: str = Field(description="export, data, sft, grpo, evaluate or publish")
+    phase: str | None = Field(
+        None, description="Within a training stage: starting, training or evaluating"
+    )
     step: int | None = Field(None, description="Optimiser steps done in a training stage")
     steps: int | None = Field(None, description="Steps planned for that stage")
     fraction: float = Field(description="Share of the whole job done, 0 to 1")

@@ -121,7 +121,8 @@ def test_serve_trains_in_the_background_and_switches_to_the_published_model(
         ), metrics
         assert f'r2rec_training_running{{job="{JOB}"}} 0.0' in metrics
         child_log = (r2rec_home / "runs" / JOB / "child.log").read_text()
-        assert "sft step 3/3" in child_log and "100%" in child_log
+        assert "sft step 3/3 (training)" in child_log and "100%" in child_log
+        assert "sft step 3/3 (evaluating)" in child_log
     finally:
         process.terminate()
         process.wait(60)
