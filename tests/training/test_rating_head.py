@@ -60,3 +60,4 @@ def test_a_tiny_run_writes_the_table(tiny_model_dir: Path, tmp_path: Path) -> No
     assert all(row["n"] == 5 for row in summary["test"])
     assert json.loads((tmp_path / "head" / "summary.json").read_text())["test"] == summary["test"]
     assert "| rating head alone" in (tmp_path / "head" / "rating-head.md").read_text()
+    assert (tmp_path / "head" / "adapter" / "adapter_config.json").is_file()

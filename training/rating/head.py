@@ -300,6 +300,8 @@ def run_rating_head(config: RatingHeadConfig) -> dict[str, Any]:
     log.info("rating head: %d training rows, %d valid, %d test", len(rows), len(valid), len(test))
     scorer = _load(config)
     trained = train(scorer, rows, config)
+    scorer.model.save_pretrained(str(out / "adapter"))  # LoRA only: a few MB
+    (out / "trained.json").write_text(json.dumps(trained, indent=2) + "\n")
     started = time.perf_counter()
     llm = {
         name: scorer.expected(ex, config.eval_batch_size)
