@@ -24,11 +24,13 @@ import json
 import logging
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from common.errors import UserInputError
+
+C = TypeVar("C")
 
 train_app = typer.Typer(
     help="Build training data, fine-tune (SFT) and reinforce (GRPO) the R2Rec model.",
@@ -201,6 +203,22 @@ def grpo_command(
     typer.echo(f"{run_recipe(resolved, init, steps, coldstart)}: done")
 
 
+def _experiment_config(
+    cls: type[C], config: Path | None, sets: list[str] | None, show: bool
+) -> C | None:
+    """An experiment command's config (defaults <- --config <- --set), echoed as YAML;
+    with ``show``, every field is printed instead and None returned."""
+    from training.config import describe, load_config, to_yaml
+
+    if show:
+        typer.echo(describe(cls))
+        return None
+    resolved = load_config(cls, config, _overrides({}, sets))
+    _logging()
+    typer.echo(to_yaml(resolved))
+    return resolved
+
+
 @train_app.command("listwise")
 def listwise_command(
     config: ConfigOpt = None,
@@ -212,15 +230,11 @@ def listwise_command(
 ) -> None:
     """Listwise letter-logit LoRA fused with the collaborative combiner (training.listwise):
     train, choose alpha on valid, score test once; results in the config's out_dir."""
-    from training.config import describe, load_config, to_yaml
     from training.listwise import ListwiseConfig, report_saved, run_listwise
 
-    if show_config:
-        typer.echo(describe(ListwiseConfig))
+    resolved = _experiment_config(ListwiseConfig, config, sets, show_config)
+    if resolved is None:
         return
-    resolved = load_config(ListwiseConfig, config, _overrides({}, sets))
-    _logging()
-    typer.echo(to_yaml(resolved))
     summary = report_saved(resolved) if report_only else run_listwise(resolved)
     typer.echo(json.dumps(summary["rows"], indent=2))
 
@@ -233,15 +247,11 @@ def hidden_head_command(
 ) -> None:
     """Frozen-LLM candidate states with a linear head fused with the collaborative combiner
     (training.hidden_head): extract, choose on valid, score test once; results in out_dir."""
-    from training.config import describe, load_config, to_yaml
     from training.hidden_head import HiddenHeadConfig, run_hidden_head
 
-    if show_config:
-        typer.echo(describe(HiddenHeadConfig))
+    resolved = _experiment_config(HiddenHeadConfig, config, sets, show_config)
+    if resolved is None:
         return
-    resolved = load_config(HiddenHeadConfig, config, _overrides({}, sets))
-    _logging()
-    typer.echo(to_yaml(resolved))
     summary = run_hidden_head(resolved)
     typer.echo(json.dumps(summary["rows"], indent=2))
 
@@ -254,15 +264,11 @@ def rating_head_command(
 ) -> None:
     """The rating read at <rate> after grounded analysis steps, trained there with LoRA
     (training.rating.head); blended with the best classical model on valid, test once."""
-    from training.config import describe, load_config, to_yaml
     from training.rating.head import RatingHeadConfig, markdown, run_rating_head
 
-    if show_config:
-        typer.echo(describe(RatingHeadConfig))
+    resolved = _experiment_config(RatingHeadConfig, config, sets, show_config)
+    if resolved is None:
         return
-    resolved = load_config(RatingHeadConfig, config, _overrides({}, sets))
-    _logging()
-    typer.echo(to_yaml(resolved))
     typer.echo(markdown(run_rating_head(resolved)["test"]))
 
 
