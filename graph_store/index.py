@@ -24,7 +24,8 @@ the most recent first (the history); items by distinct users desc, id asc (popul
 The bounded lists of `GraphCaps` (what a request reads): per item its ``item_raters``
 most recent edges (``rater_*``: ts desc, earlier edge first on a tie), per user the
 distinct items of its ``user_recent`` most recent edges (``recent_*``, same cut, then
-ordered like the pairs). Run the tests with
+ordered like the pairs); both lists also as sorted pair keys with times (``rater_key``,
+``recent_key``: what a neighbour has, as a request may read it). Run the tests with
 ``pytest tests/graph_store/test_index.py tests/graph_store/test_bounded.py``.
 """
 
@@ -46,7 +47,18 @@ from graph_store.types import (
     Item,
 )
 
+_NONE = np.zeros(0, dtype=np.int64)
+
 IntArray = np.ndarray
+
+
+def _dense(values: IntArray) -> IntArray:
+    """Each value's rank among the distinct values (order-preserving, from 0).
+
+    >>> _dense(np.array([50, 7, 50, 9])).tolist()
+    [2, 0, 2, 1]
+    """
+    return np.unique(values, return_inverse=True)[1].reshape(-1).astype(np.int64)
 
 
 def _ranks(ids: Sequence[str]) -> IntArray:
@@ -115,20 +127,29 @@ def _distinct_users(item: IntArray, user: IntArray) -> IntArray:
 
 
 def _recent_lists(
-    user: IntArray, item: IntArray, ts: IntArray, item_rank: IntArray, n: int, cap: int
-) -> tuple[IntArray, IntArray, IntArray]:
+    user: IntArray,
+    item: IntArray,
+    ts: IntArray,
+    ts_rank: IntArray,
+    item_rank: IntArray,
+    n: int,
+    cap: int,
+) -> tuple[IntArray, IntArray, IntArray, IntArray, IntArray]:
     """Per user, the distinct items of its ``cap`` most recent edges (ts desc, earlier edge
-    first), each with its latest ts there, ordered ts desc then item id desc; as CSR."""
-    order = lexorder((np.arange(len(user)), -ts, user))
+    first), each with its latest ts there, ordered ts desc then item id desc; as CSR. Then
+    the same (user, item) pairs as ascending ``user * n_items + item`` keys, with their ts.
+    ``ts_rank``: the times' dense ranks (`_dense`), which the sorts pack."""
+    order = lexorder((np.arange(len(user)), -ts_rank, user))
     order = order[_first_per_group(user[order], cap)]
-    u, i, t = user[order], item[order], ts[order]
-    by_pair = lexorder((-t, i, u), stable=True)  # first row of a (user, item) run is latest
+    u, i, t, r = user[order], item[order], ts[order], ts_rank[order]
+    by_pair = lexorder((-r, i, u), stable=True)  # first row of a (user, item) run is latest
     keep = np.ones(len(by_pair), dtype=bool)
     pu, pi = u[by_pair], i[by_pair]
     keep[1:] = (pu[1:] != pu[:-1]) | (pi[1:] != pi[:-1])
-    pu, pi, pt = pu[keep], pi[keep], t[by_pair][keep]
-    recency = lexorder((-item_rank[pi], -pt, pu))
-    return _pointers(pu, n), pi[recency], pt[recency]
+    pu, pi, pt, pr = pu[keep], pi[keep], t[by_pair][keep], r[by_pair][keep]
+    recency = lexorder((-item_rank[pi], -pr, pu))
+    keys = pu * max(len(item_rank), 1) + pi  # by_pair sorted them by (user, item)
+    return _pointers(pu, n), pi[recency], pt[recency], keys, pt
 
 
 @dataclass(frozen=True)
@@ -156,13 +177,18 @@ class GraphIndex(IndexRankings):
     rater_ptr: IntArray  # per item, its item_raters most recent edges: user, ts
     rater_user: IntArray
     rater_ts: IntArray
+    rater_key: IntArray  # the kept (item, user) pairs as item * n_users + user, ascending
+    rater_key_ts: IntArray  # the user's latest kept ts there, in rater_key order
     recent_ptr: IntArray  # per user, the distinct items of its user_recent latest edges
     recent_item: IntArray
     recent_ts: IntArray
     recent_neg_ts: IntArray  # -recent_ts, ascending within a user (for searchsorted)
+    recent_key: IntArray  # the recent lists' pairs as user * n_items + item, ascending
+    recent_key_ts: IntArray  # their ts, in recent_key order
     popular_items: IntArray  # item indices with >= 1 user, by users desc then id asc
     popularity: IntArray
     chosen: tuple[tuple[str, int], ...] | None = None  # neighbours given by a server
+    fetched: bool = False  # a fetched neighbourhood (see `build`)
 
     @classmethod
     def build(
@@ -174,31 +200,38 @@ class GraphIndex(IndexRankings):
         ts: IntArray,
         rating: np.ndarray,
         caps: GraphCaps = GraphCaps(),  # noqa: B008 (frozen, immutable)
+        fetched: bool = False,
     ) -> GraphIndex:
         """Index edge columns of user/item indices (earlier rows win on a repeated
-        (user, item, ts)); ``caps`` bound the lists a request reads."""
-        order = lexorder((ts, item, user), stable=True)  # the first occurrence stays first
-        u, i, t = user[order], item[order], ts[order]
+        (user, item, ts)); ``caps`` bound the lists a request reads. A ``fetched``
+        neighbourhood (`graph_store.neighbourhood`) holds of each neighbour only what its
+        lists say, so its pairs answer what a neighbour has: it skips the history, the
+        popular ranking and the rater lists, which nothing asks of it."""
+        tr = _dense(ts)  # the times' dense ranks: every sort below packs them, not the times
+        order = lexorder((tr, item, user), stable=True)  # the first occurrence stays first
+        u, i, t, r = user[order], item[order], ts[order], tr[order]
         keep = np.ones(len(order), dtype=bool)
         keep[1:] = (u[1:] != u[:-1]) | (i[1:] != i[:-1]) | (t[1:] != t[:-1])
-        u, i, t = u[keep], i[keep], t[keep]  # sorted by (user, item, ts)
+        u, i, t, r = u[keep], i[keep], t[keep], r[keep]  # sorted by (user, item, ts)
         kept = np.sort(order[keep])  # back to insertion order
-        user, item, ts, rating = user[kept], item[kept], ts[kept], rating[kept]
+        user, item, ts, rating, tr = user[kept], item[kept], ts[kept], rating[kept], tr[kept]
         n_users, n_items = len(user_ids), len(items)
         item_rank = _ranks([it.item_id for it in items])
-        hist = lexorder((-item_rank[item], -ts, user))
+        hist = _NONE if fetched else lexorder((-item_rank[item], -tr, user))
         # distinct pairs with their latest ts: the last row of each (user, item) run
         last = np.ones(len(u), dtype=bool)
         last[:-1] = (u[:-1] != u[1:]) | (i[:-1] != i[1:])
         pu, pi, pt = u[last], i[last], t[last]
-        recency = lexorder((-item_rank[pi], -pt, pu))
+        recency = lexorder((-item_rank[pi], -r[last], pu))
         popularity = np.bincount(pi, minlength=n_items)
-        popular = np.lexsort((item_rank, -popularity))
-        raters = lexorder((np.arange(len(item)), -ts, item))  # ts desc, earlier edge first
-        raters = raters[_first_per_group(item[raters], caps.item_raters)]
+        popular = _NONE if fetched else np.lexsort((item_rank, -popularity))
+        raters = _NONE if fetched else lexorder((np.arange(len(item)), -tr, item))  # ts desc
+        raters = raters[_first_per_group(item[raters], caps.item_raters)]  # earlier edge first
         raters = raters[_distinct_users(item[raters], user[raters])]
-        recent_ptr, recent_item, recent_ts = _recent_lists(
-            user, item, ts, item_rank, n_users, caps.user_recent
+        rater_key = item[raters] * max(n_users, 1) + user[raters]
+        by_key = np.argsort(rater_key, kind="stable")
+        recent_ptr, recent_item, recent_ts, recent_key, recent_key_ts = _recent_lists(
+            user, item, ts, tr, item_rank, n_users, caps.user_recent
         )
         return cls(
             user_ids=user_ids,
@@ -211,7 +244,7 @@ class GraphIndex(IndexRankings):
             edge_item=item,
             edge_ts=ts,
             edge_rating=rating,
-            hist_ptr=_pointers(user, n_users),
+            hist_ptr=_pointers(user[hist], n_users),
             hist_edge=hist,
             pair_ptr=_pointers(pu, n_users),
             pair_item=pi[recency],
@@ -222,12 +255,17 @@ class GraphIndex(IndexRankings):
             rater_ptr=_pointers(item[raters], n_items),
             rater_user=user[raters],
             rater_ts=ts[raters],
+            rater_key=rater_key[by_key],
+            rater_key_ts=ts[raters][by_key],
             recent_ptr=recent_ptr,
             recent_item=recent_item,
             recent_ts=recent_ts,
             recent_neg_ts=-recent_ts,
+            recent_key=recent_key,
+            recent_key_ts=recent_key_ts,
             popular_items=popular[popularity[popular] > 0],
             popularity=popularity,
+            fetched=fetched,
         )
 
     @classmethod
@@ -242,9 +280,10 @@ class GraphIndex(IndexRankings):
         items: np.ndarray,
         ts: np.ndarray,
         caps: GraphCaps = GraphCaps(),  # noqa: B008 (frozen, immutable)
+        fetched: bool = False,
     ) -> GraphIndex:
         """An index over bare ``(user, item, ts)`` id columns (no ratings, no item metadata:
-        items get empty titles); used to rank a neighbourhood fetched from a server."""
+        items get empty titles); ``fetched``: a neighbourhood fetched from a server."""
         user_codes, user_ids = pd.factorize(users)
         item_codes, item_ids = pd.factorize(items)
         return cls.build(
@@ -255,6 +294,7 @@ class GraphIndex(IndexRankings):
             np.asarray(ts, dtype=np.int64),
             np.full(len(ts), np.nan),
             caps,
+            fetched,
         )
 
     def counts(self) -> GraphCounts:

@@ -1,52 +1,52 @@
 """One request's neighbourhood of the interaction graph, as a `GraphIndex` to rank with.
 
-The Bolt store keeps each user's adjacency as two parallel list properties, and each
-item its bounded rater list (the ``GraphCaps.item_raters`` most recent edges), written in
-the same transaction as the edge (see `graph_store.cypher`). Candidates and chains then
-cost two indexed reads per request instead of a Cypher traversal of every edge around
-the user:
+The Bolt store keeps, written in the same transaction as the edge (see
+`graph_store.cypher`), each user's adjacency (all its edges, two parallel list
+properties) and its recent list (its ``GraphCaps.user_recent`` most recent edges), and
+each item its kept raters (its ``GraphCaps.item_raters`` most recent edges). A request
+then reads a bounded amount, however big the graph and however heavy the neighbours:
 
 1. the user's adjacency, with times, gives the recent window (distinct items by latest
-   time, ts desc then id desc, the first ``window``);
+   time, ts desc then id desc, the first ``window``) and what the user has seen;
 2. one query (`NeighbourQuery`, ``cypher.NEIGHBOURS``) counts, on the server, how many
-   window items each co-interacting user shares (from the window items' bounded rater
-   lists, so O(window x cap) rows), keeps the top ``k`` and returns their adjacency and
-   overlap.
+   window items each co-interacting user shares (from the window items' kept raters, so
+   O(window x cap) rows), keeps the top ``k`` and returns their overlap and recent lists
+   (O(k x cap));
+3. when the ranking asks about given items (the window for chains, a candidate list),
+   their kept raters are read at the same time as step 2 (``cypher.RATERS``).
 
-The user's edges and the neighbours' edges are then indexed as a `GraphIndex`
-(`graph_store.index`, the embedded store's index) that is given the server's
-neighbours (``chosen``: they were counted over the rater lists, which the local index
-does not hold), and it scores and walks only their edges exactly as the embedded store
-does over the whole graph (`graph_store.ranking`). Times travel only where the
-ranking reads them (the user's own edges, and the neighbours' for chains and for open
-candidates, whose votes come from each neighbour's most recent edges; see
-``UNTIMED``). Titles and attributes are not part of the adjacency: the caller fetches
-them for the items in the answer only.
+What a neighbour has, as the rankings read it (`graph_store.ranking`), is exactly what
+these lists say: the items of its recent list, and the items whose kept raters include
+it. So the user's edges, the neighbours' recent edges and the neighbours' entries in the
+fetched rater lists, indexed as a `GraphIndex` (`graph_store.index`, the embedded
+store's index) given the server's neighbours (``chosen``), rank exactly as the embedded
+store does over the whole graph. Titles and attributes are not part of the adjacency:
+the caller fetches them for the items in the answer only.
 
-    fetch = NeighbourhoodFetch(user_id, read_own, read_neighbours)
+    fetch = NeighbourhoodFetch(user_id, read_own, read_neighbours, read_raters)
     local = await fetch.for_candidates(CandidateParams())      # None: unknown user
     found = local.cooccurrence(user_id, 20, CandidateParams(), None)
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import chain
 
 import numpy as np
+import pandas as pd
 
 from graph_store.index import GraphIndex
 from graph_store.types import CandidateParams, ChainParams, GraphCaps
 
-# neighbour ids and, when asked for, the edge times (parallel lists)
-Adjacency = tuple[Sequence[str], Sequence[int] | None]
+# a user's edges: item ids and times (parallel lists)
 TimedAdjacency = tuple[Sequence[str], Sequence[int]]
-# a chosen neighbour: its adjacency and its overlap with the user's window
-Neighbour = tuple[Sequence[str], Sequence[int] | None, int]
-# The time given to edges fetched without times (the neighbours' edges, for candidates):
-# they only say who is connected to whom, and nothing that reads them looks at the time.
-UNTIMED = -(2**62)
+# a chosen neighbour: its recent edges (ts desc) and its overlap with the user's window
+Neighbour = tuple[Sequence[str], Sequence[int], int]
+# an item's kept raters: user ids and times (parallel lists, ts desc)
+Raters = tuple[Sequence[str], Sequence[int]]
 
 
 def recent_window(adjacency: TimedAdjacency, window: int) -> list[str]:
@@ -67,19 +67,20 @@ class NeighbourQuery:
     """Which neighbours to fetch: those sharing >= ``min_overlap`` distinct ``window``
     items with the user (and, when ``reach`` is given, who interacted with one of those
     items), the top ``k`` by shared items desc then id asc, as
-    `GraphIndex.neighbours` ranks them; with their edge times if ``with_ts``."""
+    `GraphIndex.neighbours` ranks them."""
 
     user_id: str
     window: list[str]
     reach: list[str] | None
     min_overlap: int
     k: int
-    with_ts: bool
 
 
 FetchOwn = Callable[[str], Awaitable[TimedAdjacency | None]]
 # the chosen neighbours in rank order (overlap desc, id asc)
 FetchNeighbours = Callable[[NeighbourQuery], Awaitable[dict[str, Neighbour]]]
+# the kept raters of these items (unknown items left out)
+FetchRaters = Callable[[list[str]], Awaitable[dict[str, Raters]]]
 
 
 @dataclass
@@ -88,22 +89,23 @@ class NeighbourhoodFetch:
 
     user_id: str
     own: FetchOwn  # the user's adjacency with times (None: unknown user)
-    neighbours: FetchNeighbours  # the chosen neighbours' adjacency and overlap
+    neighbours: FetchNeighbours  # the chosen neighbours' recent lists and overlap
+    raters: FetchRaters  # given items' kept raters
     caps: GraphCaps = GraphCaps()  # noqa: RUF009 (frozen, immutable): the store's caps
 
     async def for_candidates(
         self, params: CandidateParams, among: Collection[str] | None = None
     ) -> GraphIndex | None:
-        """Open candidates come from the neighbours' most recent edges (times needed); a
-        given list is scored by who has each item, so no neighbour needs its times."""
-        return await self._load(params.window, 1, params.max_neighbours, None, among is None)
+        """Open candidates are the neighbours' recent items; a given list is scored by
+        which neighbours have each item, so its items' raters come along."""
+        return await self._load(params.window, 1, params.max_neighbours, None, among, False)
 
     async def for_chains(
         self, params: ChainParams, candidates: Collection[str] | None
     ) -> GraphIndex | None:
-        """Chains show when the neighbours interacted: their times come along."""
+        """Chains read which window items (and candidates) each neighbour has."""
         return await self._load(
-            params.window, params.min_overlap, params.max_neighbours, candidates, True
+            params.window, params.min_overlap, params.max_neighbours, candidates, candidates, True
         )
 
     async def _load(
@@ -111,32 +113,50 @@ class NeighbourhoodFetch:
         window: int,
         min_overlap: int,
         k: int,
-        candidates: Collection[str] | None,
-        neighbour_times: bool,
+        reach: Collection[str] | None,
+        asked: Collection[str] | None,
+        with_window: bool,
     ) -> GraphIndex | None:
         mine = await self.own(self.user_id)
         if mine is None or not mine[0]:
             return None
-        reach = None if candidates is None else sorted(candidates)
+        recent = recent_window(mine, window)
         query = NeighbourQuery(
-            self.user_id, recent_window(mine, window), reach, min_overlap, k, neighbour_times
+            self.user_id, recent, None if reach is None else sorted(reach), min_overlap, k
         )
-        found = await self.neighbours(query)
-        by_user = {self.user_id: mine, **{v: (items, ts) for v, (items, ts, _) in found.items()}}
+        lookup = sorted({*(recent if with_window else ()), *(asked or ())})
+        if lookup:
+            found, listed = await asyncio.gather(self.neighbours(query), self.raters(lookup))
+        else:
+            found, listed = await self.neighbours(query), {}
         chosen = tuple((v, int(overlap)) for v, (_, _, overlap) in found.items())
-        return replace(_index(by_user, self.caps), chosen=chosen)
+        return replace(_index(self.user_id, mine, found, listed, self.caps), chosen=chosen)
 
 
-def _index(by_user: Mapping[str, Adjacency], caps: GraphCaps) -> GraphIndex:
-    """An index over these users' adjacency lists (repeated edges are dropped)."""
-    lengths = [len(items) for items, _ in by_user.values()]
-    users = np.repeat(np.array(list(by_user), dtype=object), lengths)
+def _index(
+    user_id: str,
+    mine: TimedAdjacency,
+    found: Mapping[str, Neighbour],
+    listed: Mapping[str, Raters],
+    caps: GraphCaps,
+) -> GraphIndex:
+    """An index over the user's edges, the neighbours' recent edges and, after them, the
+    neighbours' entries in the fetched rater lists (older than the recent edges, or a
+    repeat of one: each neighbour's recent list comes out as the server's)."""
+    owners = [user_id, *found]
+    sizes = [len(mine[0]), *(len(items) for items, _, _ in found.values())]
+    users = np.repeat(np.array(owners, dtype=object), sizes)
     items = np.fromiter(
-        chain.from_iterable(items for items, _ in by_user.values()), object, sum(lengths)
+        chain(mine[0], *(items for items, _, _ in found.values())), object, sum(sizes)
     )
-    times = [_times(ts, n) for (_, ts), n in zip(by_user.values(), lengths, strict=True)]
-    return GraphIndex.from_edges(users, items, np.concatenate(times), caps)
-
-
-def _times(times: Sequence[int] | None, n: int) -> np.ndarray:
-    return np.full(n, UNTIMED, dtype=np.int64) if times is None else np.asarray(times, np.int64)
+    times = np.fromiter(chain(mine[1], *(ts for _, ts, _ in found.values())), np.int64, sum(sizes))
+    if listed:
+        counts = [len(raters) for raters, _ in listed.values()]
+        raters = pd.Index(list(chain.from_iterable(r for r, _ in listed.values())), dtype=object)
+        keep = raters.isin(list(found))
+        rated = np.repeat(np.array(list(listed), dtype=object), counts)[keep]
+        rated_ts = np.fromiter(chain.from_iterable(t for _, t in listed.values()), np.int64)
+        users = np.concatenate((users, raters.to_numpy()[keep]))
+        items = np.concatenate((items, rated))
+        times = np.concatenate((times, rated_ts[keep]))
+    return GraphIndex.from_edges(users, items, times, caps, fetched=True)

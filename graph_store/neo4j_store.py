@@ -13,7 +13,7 @@ an index on ``INTERACTED.ts``) is created idempotently by ``connect``.
 ``ingest`` writes one batch in one transaction (all or nothing); ``load_frames`` commits
 chunk by chunk (a failed chunk leaves earlier ones, and re-running is idempotent).
 Unreachable server, failed login or a timeout raise ``GraphStoreUnavailable`` (-> 503).
-Candidates and chains read the nodes' adjacency lists and rank the fetched neighbourhood
+Candidates and chains read the nodes' bounded lists and rank the fetched neighbourhood
 with the embedded store's `GraphIndex` (`graph_store.neighbourhood`, `graph_store.index`).
 Item metadata and the popular ranking are cached in the process (``item_cache_s``,
 ``popular_cache_s``; our own writes drop both, another writer's show once they expire).
@@ -26,7 +26,7 @@ import asyncio
 import functools
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -47,6 +47,7 @@ from graph_store.neighbourhood import (
     Neighbour,
     NeighbourhoodFetch,
     NeighbourQuery,
+    Raters,
     TimedAdjacency,
 )
 from graph_store.types import (
@@ -102,7 +103,7 @@ class Neo4jConfig:
         default=GraphCaps.item_raters, metadata={"help": "raters kept per item (GraphCaps)"}
     )
     user_recent: int = field(
-        default=GraphCaps.user_recent, metadata={"help": "a neighbour's recent edges read"}
+        default=GraphCaps.user_recent, metadata={"help": "recent edges kept per user (GraphCaps)"}
     )
 
     @property
@@ -160,19 +161,49 @@ class Neo4jGraphStore(GraphStoreBase):
         await self._driver.close()
 
     async def rebuild_adjacency(self, only_if_missing: bool = False) -> bool:
-        """Rebuild every node's adjacency lists from its edges (see `graph_store.cypher`);
-        with ``only_if_missing``, only when some user lacks them. True if it ran."""
+        """Rebuild every node's lists from its edges, a page of nodes at a time (see
+        `graph_store.cypher`); with ``only_if_missing``, only when some node lacks them.
+        True if it ran."""
         if only_if_missing:
             missing = [await self._read(query) for query in cypher.ADJACENCY_MISSING]
             if not any(missing):
                 return False
-        for statement in cypher.ADJACENCY_REBUILD:
-            await self._guard(
-                functools.partial(
-                    self._write_once, statement, rater_cap=self._config.caps.item_raters
+        caps = self._config.caps
+        async for page in self._pages(cypher.USER_EDGES_PAGE):
+            rows = []
+            for r in page:
+                items, ts = r["items"], r["ts"]
+                recent = sorted(range(len(ts)), key=lambda k: (-ts[k], k))[: caps.user_recent]
+                rows.append(
+                    {
+                        "id": r["id"],
+                        "items": items,
+                        "ts": ts,
+                        "recent_items": [items[k] for k in recent],
+                        "recent_ts": [ts[k] for k in recent],
+                    }
                 )
-            )
+            await self._guard(functools.partial(self._write_once, cypher.SET_USER_LISTS, rows=rows))
+        async for page in self._pages(cypher.ITEM_EDGES_PAGE):
+            rows = []
+            for r in page:
+                kept = sorted(zip(r["ts"], r["users"], strict=True), reverse=True)  # ts, id desc
+                kept = kept[: caps.item_raters]
+                users, ts = [u for _, u in kept], [t for t, _ in kept]
+                rows.append({"id": r["id"], "users": users, "ts": ts})
+            await self._guard(functools.partial(self._write_once, cypher.SET_ITEM_LISTS, rows=rows))
         return True
+
+    async def _pages(self, query: str) -> AsyncIterator[list[neo4j.Record]]:
+        """The records of a query paged by ascending id (``$after``, ``$n``)."""
+        after = ""
+        while True:
+            records = await self._read(query, after=after, n=self._config.export_page)
+            if records:
+                yield records
+            if len(records) < self._config.export_page:
+                return
+            after = records[-1]["id"]
 
     async def _guard(self, make: Callable[[], Awaitable[T]]) -> T:
         """Run one driver call under the query timeout; map outages to GraphStoreUnavailable."""
@@ -263,7 +294,7 @@ class Neo4jGraphStore(GraphStoreBase):
 
     def _neighbourhood(self, user_id: str) -> NeighbourhoodFetch:
         return NeighbourhoodFetch(
-            user_id, self._own_adjacency, self._neighbour_adjacency, self._config.caps
+            user_id, self._own_adjacency, self._neighbour_adjacency, self._raters, self._config.caps
         )
 
     async def _own_adjacency(self, user_id: str) -> TimedAdjacency | None:
@@ -271,18 +302,18 @@ class Neo4jGraphStore(GraphStoreBase):
         return (records[0]["others"], records[0]["ts"]) if records else None
 
     async def _neighbour_adjacency(self, query: NeighbourQuery) -> dict[str, Neighbour]:
-        rows = [{"id": i, "in_window": True} for i in query.window]
-        rows += [{"id": i, "in_window": False} for i in query.reach or ()]
-        records = await self._read(
-            cypher.NEIGHBOURS,
-            items=rows,
-            uid=query.user_id,
-            min_overlap=query.min_overlap,
-            must_reach=query.reach is not None,
-            k=query.k,
-            with_ts=query.with_ts,
-        )
+        common = {"uid": query.user_id, "min_overlap": query.min_overlap, "k": query.k}
+        if query.reach is None:
+            records = await self._read(cypher.NEIGHBOURS, window=query.window, **common)
+        else:
+            rows = [{"id": i, "in_window": True} for i in query.window]
+            rows += [{"id": i, "in_window": False} for i in query.reach]
+            records = await self._read(cypher.NEIGHBOURS_REACHING, items=rows, **common)
         return {r["id"]: (r["others"], r["ts"], int(r["overlap"])) for r in records}
+
+    async def _raters(self, item_ids: list[str]) -> dict[str, Raters]:
+        records = await self._read(cypher.RATERS, ids=item_ids)
+        return {r["id"]: (r["users"], r["ts"]) for r in records}
 
     async def _cooccurrence(
         self, user_id: str, n: int, params: CandidateParams, among: frozenset[str] | None
@@ -360,8 +391,13 @@ class Neo4jGraphStore(GraphStoreBase):
             bare = [{"id": i, "title": PLACEHOLDER_TITLE.format(item_id=i)} for i in ids]
             edges = [{"u": r.user_id, "i": r.item_id, "ts": r.ts, "rating": r.rating} for r in rows]
             steps.append((cypher.PLACEHOLDER_ITEMS, {"items": bare}))
-            cap = self._config.caps.item_raters
-            steps.append((cypher.EDGES, {"rows": edges, "rater_cap": cap}))
+            caps = self._config.caps
+            steps.append(
+                (
+                    cypher.EDGES,
+                    {"rows": edges, "rater_cap": caps.item_raters, "recent_cap": caps.user_recent},
+                )
+            )
         return steps
 
     async def load_frames(

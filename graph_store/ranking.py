@@ -104,6 +104,21 @@ def _top_k(primary_desc: IntArray, secondary_asc: IntArray, k: int) -> IntArray:
     return np.lexsort((secondary_asc, -primary_desc))[:k]
 
 
+def _lookup(key: IntArray, key_ts: IntArray, n: int, u: int | IntArray, v: IntArray) -> IntArray:
+    """The ts of each (``u``, ``v``) in ascending ``u * n + v`` keys, or ``_ABSENT``;
+    ``u`` and ``v`` broadcast. One ``u``'s keys are one short run: only that run is
+    searched."""
+    n = max(n, 1)
+    keys = np.asarray(u * n + v, dtype=np.int64)
+    if isinstance(u, int | np.integer):
+        lo, hi = np.searchsorted(key, np.asarray((u * n, (u + 1) * n)))
+        key, key_ts = key[lo:hi], key_ts[lo:hi]
+    if len(key) == 0:
+        return np.full(keys.shape, _ABSENT, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(key, keys), len(key) - 1)
+    return np.where(key[pos] == keys, key_ts[pos], _ABSENT)
+
+
 class IndexRankings:
     """Rankings over the index's arrays (see the module docstring)."""
 
@@ -127,7 +142,12 @@ class IndexRankings:
         recent_item: IntArray
         recent_ts: IntArray
         recent_neg_ts: IntArray
+        recent_key: IntArray
+        recent_key_ts: IntArray
+        rater_key: IntArray
+        rater_key_ts: IntArray
         chosen: Chosen | None
+        fetched: bool
 
     def _window(self, u: int, window: int) -> tuple[IntArray, IntArray]:
         """The user's ``window`` most recent distinct items and their latest times."""
@@ -142,16 +162,19 @@ class IndexRankings:
     def _pair_ts(self, u: int | IntArray, items: IntArray) -> IntArray:
         """The latest time of each (``u``, item) pair, ``_ABSENT`` where there is none;
         ``u`` and ``items`` broadcast (binary search in the sorted pair keys)."""
-        n_items = max(len(self.items), 1)
-        keys = np.asarray(u * n_items + items, dtype=np.int64)
-        pair_key, pair_ts = self.pair_key, self.pair_key_ts
-        if isinstance(u, int | np.integer):  # one user's keys are one short run: search that
-            lo, hi = np.searchsorted(pair_key, np.asarray((u * n_items, (u + 1) * n_items)))
-            pair_key, pair_ts = pair_key[lo:hi], pair_ts[lo:hi]
-        if len(pair_key) == 0:
-            return np.full(keys.shape, _ABSENT, dtype=np.int64)
-        pos = np.minimum(np.searchsorted(pair_key, keys), len(pair_key) - 1)
-        return np.where(pair_key[pos] == keys, pair_ts[pos], _ABSENT)
+        return _lookup(self.pair_key, self.pair_key_ts, len(self.items), u, items)
+
+    def _neighbour_ts(self, users: IntArray, items: IntArray) -> IntArray:
+        """Like `_pair_ts`, but only as the bounded lists tell it (what a request reads of
+        a neighbour): the item is in the user's recent list, or the user is among the
+        item's kept raters. Either gives the user's latest time there. A fetched
+        neighbourhood holds of a neighbour only what those lists say about the items asked:
+        its pairs are the answer."""
+        if self.fetched:
+            return self._pair_ts(users, items)
+        recent = _lookup(self.recent_key, self.recent_key_ts, len(self.items), users, items)
+        rated = _lookup(self.rater_key, self.rater_key_ts, len(self.user_ids), items, users)
+        return np.maximum(recent, rated)
 
     def _item_codes(self, ids: Collection[str]) -> IntArray:
         return np.asarray([self.item_index[i] for i in ids if i in self.item_index], np.int64)
@@ -159,6 +182,8 @@ class IndexRankings:
     def _top_neighbours(
         self, u: int, window: int, min_overlap: int, k: int, must_reach: Collection[str] | None
     ) -> tuple[IntArray, IntArray]:
+        if self.fetched:
+            raise ValueError("a fetched neighbourhood has no rater lists: its neighbours are given")
         recent, _ = self._window(u, window)
         if len(recent) == 0:
             return _NONE, _NONE
@@ -224,7 +249,7 @@ class IndexRankings:
             voted, scores = _tally(self.recent_item[pos], len(self.items), overlap[owner])
         else:  # a given list: ask each neighbour about each item, exactly
             voted = np.unique(self._item_codes(among))
-            has = self._has_seen(users[:, None], voted[None, :])
+            has = self._neighbour_ts(users[:, None], voted[None, :]) > _ABSENT
             scores = (has * overlap[:, None]).sum(axis=0)
         scores = scores.astype(np.int64)
         keep = (scores > 0) & ~self._has_seen(u, voted)
@@ -270,7 +295,7 @@ class IndexRankings:
             u, params.window, params.min_overlap, params.max_neighbours, candidates
         )
         recent, recent_ts = self._window(u, params.window)
-        their = self._pair_ts(users[:, None], recent[None, :])  # neighbours x window items
+        their = self._neighbour_ts(users[:, None], recent[None, :])  # neighbours x window items
         rows = []
         for row, (v, count) in enumerate(zip(users.tolist(), overlap.tolist(), strict=True)):
             mine = np.flatnonzero(their[row] > _ABSENT)[: params.max_shared]
@@ -314,7 +339,7 @@ class IndexRankings:
         """Per request, which of the given items its neighbour has, exactly (one search
         for all of them), walked outward from the anchor in Python (a few items each)."""
         users = np.asarray([self.user_index[r.neighbour_id] for r in requests], np.int64)
-        when = self._pair_ts(users[:, None], allowed[None, :]).tolist()
+        when = self._neighbour_ts(users[:, None], allowed[None, :]).tolist()
         codes, ranks = allowed.tolist(), self.item_rank[allowed].tolist()
         out = []
         for req, row in zip(requests, when, strict=True):

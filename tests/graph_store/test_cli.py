@@ -39,7 +39,10 @@ def test_rebuild_adjacency_restores_the_lists_from_the_edges(arcadedb) -> None:
         store = await Neo4jGraphStore.connect(config)
         await store.clear()
         await store.load_frames(inter, items)
-        await store._write_once("MATCH (n) REMOVE n.adj_items, n.adj_ts, n.raters, n.raters_ts")
+        await store._write_once(
+            "MATCH (n) REMOVE n.adj_items, n.adj_ts, n.raters, n.raters_ts, "
+            "n.recent_items, n.recent_ts"
+        )
         await store.close()
 
     async def candidates() -> list:

@@ -16,9 +16,10 @@ from graph_store.neighbourhood import (
     Neighbour,
     NeighbourhoodFetch,
     NeighbourQuery,
+    Raters,
     TimedAdjacency,
 )
-from graph_store.types import Candidate, CandidateParams, Chain, ChainParams
+from graph_store.types import Candidate, CandidateParams, Chain, ChainParams, GraphCaps
 from tests.graph_store.conftest import toy_frames
 from tests.graph_store.test_equivalence import random_frames
 
@@ -41,36 +42,52 @@ def test_toy_neighbours_and_cooccurrence() -> None:
     assert [c.item.item_id for c in index.popular(2, {"m1"}, None)] == ["m2", "m5"]
 
 
-def _adjacency(inter: pd.DataFrame) -> dict[str, TimedAdjacency]:
-    return {
-        str(user): (group["item_id"].astype(str).tolist(), group["timestamp"].astype(int).tolist())
-        for user, group in inter.groupby("user_id", sort=False)
-    }
-
-
-def _serve(adjacency: dict[str, TimedAdjacency]):
-    """The two reads of the Bolt store, answered in Python the way cypher.NEIGHBOURS does."""
+def _serve(inter: pd.DataFrame, caps: GraphCaps):
+    """The three reads of the Bolt store, answered in Python from the frame the way the
+    server's lists hold it (`graph_store.cypher`): adjacency in write order; recent and
+    rater lists ts desc, an earlier write first, cut to the caps."""
+    rows = list(inter[["user_id", "item_id", "timestamp"]].itertuples(index=False))
+    edges = list(dict.fromkeys((str(u), str(i), int(t)) for u, i, t in rows))
+    latest_first = sorted(range(len(edges)), key=lambda k: (-edges[k][2], k))
+    recent: dict[str, list[tuple[str, int]]] = {}
+    raters: dict[str, list[tuple[str, int]]] = {}
+    for k in latest_first:
+        u, i, t = edges[k]
+        if len(recent.setdefault(u, [])) < caps.user_recent:
+            recent[u].append((i, t))
+        if len(raters.setdefault(i, [])) < caps.item_raters:
+            raters[i].append((u, t))
 
     async def own(user_id: str) -> TimedAdjacency | None:
-        return adjacency.get(user_id)
+        mine = [(i, t) for u, i, t in edges if u == user_id]
+        return ([i for i, _ in mine], [t for _, t in mine]) if mine else None
 
     async def neighbours(query: NeighbourQuery) -> dict[str, Neighbour]:
-        window, reach = set(query.window), set(query.reach or ())
-        ranked = []
-        for other, (items, _) in adjacency.items():
-            overlap = len(window & set(items))
-            if other == query.user_id or overlap < query.min_overlap:
-                continue
-            if query.reach is not None and not reach & set(items):
-                continue
-            ranked.append((-overlap, other))
-        chosen = sorted(ranked)[: query.k]  # the server returns the overlap it counted
+        counted: dict[str, set[str]] = {}
+        for item in query.window:
+            for v, _ in raters.get(item, []):
+                counted.setdefault(v, set()).add(item)
+        reached = {v for item in query.reach or () for v, _ in raters.get(item, [])}
+        ranked = sorted(
+            (-len(shared), v)
+            for v, shared in counted.items()
+            if v != query.user_id
+            and len(shared) >= query.min_overlap
+            and (query.reach is None or v in reached)
+        )
         return {
-            v: (adjacency[v][0], adjacency[v][1] if query.with_ts else None, -minus)
-            for minus, v in chosen
+            v: ([i for i, _ in recent[v]], [t for _, t in recent[v]], -minus)
+            for minus, v in ranked[: query.k]
         }
 
-    return own, neighbours
+    async def listed(item_ids: list[str]) -> dict[str, Raters]:
+        return {
+            i: ([u for u, _ in raters[i]], [t for _, t in raters[i]])
+            for i in item_ids
+            if i in raters
+        }
+
+    return own, neighbours, listed
 
 
 def _ids(found: Sequence[Candidate]) -> list[tuple[str, int, str]]:
@@ -100,16 +117,19 @@ def _rows(rows: Sequence[NeighbourRow]) -> list[tuple[object, ...]]:
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("seed", [7, 3])
-async def test_fetched_neighbourhood_ranks_as_the_whole_index(seed: int) -> None:
+@pytest.mark.parametrize(
+    ("seed", "caps"), [(7, GraphCaps()), (3, GraphCaps()), (5, GraphCaps(4, 5))]
+)
+async def test_fetched_neighbourhood_ranks_as_the_whole_index(seed: int, caps: GraphCaps) -> None:
+    """Also with caps that bite: what a neighbour has is what its lists say."""
     inter, items = random_frames(seed)
-    full = MemoryGraphStore.from_frames(inter, items).index
-    own, neighbours = _serve(_adjacency(inter))
+    full = MemoryGraphStore.from_frames(inter, items, caps).index
+    own, neighbours, listed = _serve(inter, caps)
     restrict = frozenset(f"i{k}" for k in range(0, 60, 3))
     chain_params = ChainParams(window=6, max_neighbours=4, max_chains=3)
     compared = 0
     for user in [f"u{u}" for u in range(40)] + ["cold"]:
-        fetch = NeighbourhoodFetch(user, own, neighbours)
+        fetch = NeighbourhoodFetch(user, own, neighbours, listed, caps)
         for params in (CandidateParams(), CandidateParams(window=8, max_neighbours=6)):
             for among in (None, restrict):
                 local = await fetch.for_candidates(params, among)
@@ -117,7 +137,7 @@ async def test_fetched_neighbourhood_ranks_as_the_whole_index(seed: int) -> None
                     assert full.cooccurrence(user, 10, params, None) == []
                     continue
                 assert isinstance(local, GraphIndex)
-                assert local.neighbours(user, params.window, 1, params.max_neighbours) == (
+                assert list(local.chosen or ()) == (
                     full.neighbours(user, params.window, 1, params.max_neighbours)
                 )
                 assert _ids(local.cooccurrence(user, 10, params, among)) == _ids(
