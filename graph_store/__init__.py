@@ -40,7 +40,9 @@ from graph_store.types import (
     Item,
     ItemRecord,
     NewInteraction,
+    RatingEvidence,
     SharedItem,
+    TasteParams,
 )
 
 if TYPE_CHECKING:
@@ -78,5 +80,7 @@ __all__ = [
     "Neo4jConfig",
     "Neo4jGraphStore",
     "NewInteraction",
+    "RatingEvidence",
     "SharedItem",
+    "TasteParams",
 ]

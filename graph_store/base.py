@@ -39,6 +39,8 @@ from graph_store.types import (
     Item,
     ItemRecord,
     NewInteraction,
+    RatingEvidence,
+    TasteParams,
     validate_id,
 )
 from recdata.schema import Dataset
@@ -53,6 +55,12 @@ class GraphStore(Protocol):
     async def history(self, user_id: str, n: int = 10) -> list[HistoryEntry]: ...
     async def item(self, item_id: str) -> Item | None: ...
     async def items(self, item_ids: Sequence[str]) -> dict[str, Item]: ...
+    async def rating_evidence(
+        self,
+        user_id: str,
+        item_id: str,
+        taste: TasteParams = TasteParams(),  # noqa: B008 (frozen, immutable)
+    ) -> RatingEvidence: ...
     async def candidates(
         self,
         user_id: str,
@@ -131,6 +139,17 @@ class GraphStoreBase(ABC):
         """Known items among ``item_ids`` (unknown ids are simply absent)."""
         ids = _validate_ids(item_ids, "item") or frozenset()
         return await self._items(sorted(ids)) if ids else {}
+
+    async def rating_evidence(
+        self,
+        user_id: str,
+        item_id: str,
+        taste: TasteParams = TasteParams(),  # noqa: B008 (frozen, immutable)
+    ) -> RatingEvidence:
+        """What the graph says about the user rating the item (`RatingEvidence`); an
+        unknown user has no ratings and no neighbours, an unknown item no raters."""
+        user_id, item_id = validate_id(user_id, "user"), validate_id(item_id, "item")
+        return await self._rating_evidence(user_id, item_id, taste)
 
     async def candidates(
         self,
@@ -221,6 +240,11 @@ class GraphStoreBase(ABC):
 
     @abstractmethod
     async def _items(self, item_ids: Sequence[str]) -> dict[str, Item]: ...
+
+    @abstractmethod
+    async def _rating_evidence(
+        self, user_id: str, item_id: str, taste: TasteParams
+    ) -> RatingEvidence: ...
 
     @abstractmethod
     async def _seen_items(self, user_id: str) -> set[str]: ...

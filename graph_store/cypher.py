@@ -10,19 +10,20 @@ Adjacency lists, written by ``EDGES`` in the same transaction that creates the e
 they are never out of step with the edges: a user carries all its edges as two parallel
 list properties (``adj_items``/``adj_ts``, appended) and its ``$recent_cap`` most recent
 edges (``recent_items``/``recent_ts``); an item carries its ``$rater_cap`` most recent
-edges (``raters``/``raters_ts``). Both capped lists are ts desc, an earlier write first
-on a tie (the new edge goes in after every entry with ts >= its own and the list is cut
-to the cap): the bounded lists `GraphCaps` defines (#18), so a write costs O(cap) and a
-request reads O(window x cap) rows however popular its items or heavy its neighbours.
-Candidates and chains read them (`graph_store.neighbourhood`) instead of traversing: on
-ArcadeDB a traversal cost ~12 us per edge, while the lists need indexed reads
-(``USER_ADJACENCY``, ``NEIGHBOURS``, ``RATERS``). Filtering a list on the server
-(``[k IN range(...) WHERE ...]``) is slower still (~0.8 s for 50 heavy users), so the
-lists travel whole. ``ADJACENCY_REBUILD`` rebuilds them from the edges (a graph written
-before they existed; `Neo4jGraphStore.connect` runs it when a user or an item lacks them;
-a rebuild cannot know which of two same-time edges came first: it orders an item's by
-user id desc and a user's by their place in its adjacency). Changing a cap needs a
-rebuild.
+edges (``raters``/``raters_ts``/``raters_rating``, -1.0 for an edge without a rating).
+Both capped lists are ts desc, an earlier write first on a tie (the new edge goes in
+after every entry with ts >= its own and the list is cut to the cap): the bounded lists
+`GraphCaps` defines (#18), so a write costs O(cap) and a request reads O(window x cap)
+rows however popular its items or heavy its neighbours. Candidates and chains read them
+(`graph_store.neighbourhood`) instead of traversing: on ArcadeDB a traversal cost ~12 us
+per edge, while the lists need indexed reads (``USER_ADJACENCY``, ``NEIGHBOURS``,
+``RATERS``). Filtering a list on the server (``[k IN range(...) WHERE ...]``) is slower
+still (~0.8 s for 50 heavy users), so the lists travel whole.
+`Neo4jGraphStore.rebuild_adjacency` rebuilds them from the edges, a page of nodes at a
+time (a graph written before they existed; `Neo4jGraphStore.connect` runs it when a node
+lacks them; a rebuild cannot know which of two same-time edges came first: it orders an
+item's by user id desc and a user's by their place in its adjacency). Changing a cap
+needs a rebuild.
 
 Portability notes (checked on ArcadeDB 26.10 and written to Neo4j 5 syntax):
 - ``CREATE CONSTRAINT ... IF NOT EXISTS ... IS UNIQUE`` and ``CREATE INDEX ... IF NOT
@@ -30,9 +31,9 @@ Portability notes (checked on ArcadeDB 26.10 and written to Neo4j 5 syntax):
   entries in ``SHOW CONSTRAINTS``/``SHOW INDEXES`` (we never read them).
 - Several ``SET`` items of an ``ON CREATE SET`` may write other bound nodes (the
   adjacency lists); rows of one ``UNWIND`` are applied in order on both servers, so a
-  batch touching one node twice appends twice. ``raters`` is set before ``raters_ts``
-  (``recent_items`` before ``recent_ts``) and both compute the insertion point from the
-  old times, so it does not matter
+  batch touching one node twice appends twice. ``raters`` and ``raters_rating`` are set
+  before ``raters_ts`` (``recent_items`` before ``recent_ts``) and all compute the
+  insertion point from the old times, so it does not matter
   whether a server evaluates the items of one ``SET`` together or one after the other.
 - String order is Java's (UTF-16 code units) on both servers; Python orders by code
   point. They differ only between supplementary characters and U+E000-U+FFFF.
@@ -55,7 +56,8 @@ SCHEMA = (
 _ITEM_FIELDS = (
     "{id}.id AS id, {id}.title AS title, {id}.placeholder AS placeholder, "
     "[k IN keys({id}) WHERE NOT k IN "
-    "['id', 'title', 'placeholder', 'raters', 'raters_ts', 'adj_users', 'adj_ts'] "
+    "['id', 'title', 'placeholder', 'raters', 'raters_ts', 'raters_rating', 'adj_users', "
+    "'adj_ts'] "
     "| [k, {id}[k]]] AS attrs"
 )
 
@@ -118,6 +120,19 @@ WHERE v <> $uid AND overlap >= $min_overlap AND reached = 1
     + _CHOSEN
 )
 
+# `Neo4jGraphStore.rating_evidence`: the user's other ratings; the item's kept raters
+# with their ratings (-1.0: an edge without one; a list property cannot hold null)
+USER_RATINGS = """
+MATCH (:User {id: $uid})-[r:INTERACTED]->(i:Item)
+WHERE i.id <> $iid AND r.rating IS NOT NULL
+RETURN r.rating AS rating ORDER BY r.ts DESC, i.id DESC
+"""
+
+ITEM_RATERS = """
+MATCH (i:Item {id: $iid})
+RETURN coalesce(i.raters, []) AS users, coalesce(i.raters_rating, []) AS ratings
+"""
+
 RATERS = """
 UNWIND $ids AS iid
 MATCH (i:Item {id: iid})
@@ -172,6 +187,8 @@ ON CREATE SET r.rating = row.rating,
         + coalesce(u.recent_ts, [])[$$mine..])[..$recent_cap],
     i.raters = (coalesce(i.raters, [])[..$$at] + [row.u]
         + coalesce(i.raters, [])[$$at..])[..$rater_cap],
+    i.raters_rating = (coalesce(i.raters_rating, [])[..$$at] + [coalesce(row.rating, -1.0)]
+        + coalesce(i.raters_rating, [])[$$at..])[..$rater_cap],
     i.raters_ts = (coalesce(i.raters_ts, [])[..$$at] + [row.ts]
         + coalesce(i.raters_ts, [])[$$at..])[..$rater_cap]
 RETURN sum(CASE WHEN existed > 0 THEN 0 ELSE 1 END) AS created
@@ -205,7 +222,8 @@ RETURN users, items, interactions
 
 ADJACENCY_MISSING = (
     "MATCH (u:User) WHERE u.adj_items IS NULL OR u.recent_items IS NULL RETURN u.id AS id LIMIT 1",
-    "MATCH (i:Item) WHERE i.raters IS NULL AND (i)<-[:INTERACTED]-() RETURN i.id AS id LIMIT 1",
+    "MATCH (i:Item) WHERE (i.raters IS NULL OR i.raters_rating IS NULL) "
+    "AND (i)<-[:INTERACTED]-() RETURN i.id AS id LIMIT 1",
 )
 
 # The rebuild, a page of nodes at a time (`Neo4jGraphStore.rebuild_adjacency` orders and
@@ -222,7 +240,9 @@ ITEM_EDGES_PAGE = """
 MATCH (i:Item) WHERE i.id > $after
 WITH i ORDER BY i.id ASC LIMIT $n
 OPTIONAL MATCH (i)<-[r:INTERACTED]-(u:User)
-RETURN i.id AS id, collect(u.id) AS users, collect(r.ts) AS ts ORDER BY id ASC
+RETURN i.id AS id, collect(u.id) AS users, collect(r.ts) AS ts,
+       collect(CASE WHEN r IS NULL THEN null ELSE coalesce(r.rating, -1.0) END) AS ratings
+ORDER BY id ASC
 """
 
 SET_USER_LISTS = """
@@ -235,7 +255,7 @@ SET u.adj_items = row.items, u.adj_ts = row.ts,
 SET_ITEM_LISTS = """
 UNWIND $rows AS row
 MATCH (i:Item {id: row.id})
-SET i.raters = row.users, i.raters_ts = row.ts
+SET i.raters = row.users, i.raters_ts = row.ts, i.raters_rating = row.ratings
 REMOVE i.adj_users, i.adj_ts
 """
 

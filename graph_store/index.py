@@ -45,6 +45,8 @@ from graph_store.types import (
     GraphCounts,
     HistoryEntry,
     Item,
+    RatingEvidence,
+    TasteParams,
 )
 
 _NONE = np.zeros(0, dtype=np.int64)
@@ -177,6 +179,7 @@ class GraphIndex(IndexRankings):
     rater_ptr: IntArray  # per item, its item_raters most recent edges: user, ts
     rater_user: IntArray
     rater_ts: IntArray
+    rater_rating: np.ndarray  # the rating of that (latest kept) edge, nan if none
     rater_key: IntArray  # the kept (item, user) pairs as item * n_users + user, ascending
     rater_key_ts: IntArray  # the user's latest kept ts there, in rater_key order
     recent_ptr: IntArray  # per user, the distinct items of its user_recent latest edges
@@ -255,6 +258,7 @@ class GraphIndex(IndexRankings):
             rater_ptr=_pointers(item[raters], n_items),
             rater_user=user[raters],
             rater_ts=ts[raters],
+            rater_rating=rating[raters],
             rater_key=rater_key[by_key],
             rater_key_ts=ts[raters][by_key],
             recent_ptr=recent_ptr,
@@ -318,6 +322,27 @@ class GraphIndex(IndexRankings):
     def find_items(self, item_ids: Sequence[str]) -> dict[str, Item]:
         """The known items among ``item_ids``."""
         return {i: self.items[self.item_index[i]] for i in item_ids if i in self.item_index}
+
+    def rating_evidence(self, user_id: str, item_id: str, taste: TasteParams) -> RatingEvidence:
+        """`RatingEvidence` for the pair: the user's other rated edges, the item's kept
+        raters' ratings (minus the user) and the taste neighbours who have the item."""
+        u, i = self.user_index.get(user_id), self.item_index.get(item_id)
+        mine: tuple[float, ...] = ()
+        if u is not None:
+            edges = self.hist_edge[self.hist_ptr[u] : self.hist_ptr[u + 1]]
+            edges = edges[self.edge_item[edges] != (-1 if i is None else i)]
+            rated = self.edge_rating[edges]
+            mine = tuple(float(r) for r in rated[~np.isnan(rated)])
+        if i is None:
+            return RatingEvidence(mine, (), ())
+        start, stop = self.rater_ptr[i], self.rater_ptr[i + 1]
+        theirs = tuple(
+            (self.user_ids[v], float(r))
+            for v, r in zip(self.rater_user[start:stop], self.rater_rating[start:stop], strict=True)
+            if v != u and not np.isnan(r)
+        )
+        near = self.neighbours(user_id, taste.window, taste.min_overlap, taste.k, [item_id])
+        return RatingEvidence(mine, theirs, tuple(v for v, _ in near))
 
     def seen(self, user_id: str) -> set[str]:
         """Every item the user interacted with."""

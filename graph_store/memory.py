@@ -50,6 +50,8 @@ from graph_store.types import (
     Item,
     ItemRecord,
     NewInteraction,
+    RatingEvidence,
+    TasteParams,
     validate_id,
 )
 from recdata.schema import Dataset
@@ -310,6 +312,11 @@ class MemoryGraphStore(GraphStoreBase):
 
     async def _seen_items(self, user_id: str) -> set[str]:
         return self._index.seen(user_id)
+
+    async def _rating_evidence(
+        self, user_id: str, item_id: str, taste: TasteParams
+    ) -> RatingEvidence:
+        return self._index.rating_evidence(user_id, item_id, taste)
 
     async def _cooccurrence(
         self, user_id: str, n: int, params: CandidateParams, among: frozenset[str] | None

@@ -49,6 +49,7 @@ from graph_store.neighbourhood import (
     NeighbourQuery,
     Raters,
     TimedAdjacency,
+    recent_window,
 )
 from graph_store.types import (
     PLACEHOLDER_TITLE,
@@ -65,6 +66,8 @@ from graph_store.types import (
     Item,
     ItemRecord,
     NewInteraction,
+    RatingEvidence,
+    TasteParams,
 )
 
 T = TypeVar("T")
@@ -187,10 +190,10 @@ class Neo4jGraphStore(GraphStoreBase):
         async for page in self._pages(cypher.ITEM_EDGES_PAGE):
             rows = []
             for r in page:
-                kept = sorted(zip(r["ts"], r["users"], strict=True), reverse=True)  # ts, id desc
-                kept = kept[: caps.item_raters]
-                users, ts = [u for _, u in kept], [t for t, _ in kept]
-                rows.append({"id": r["id"], "users": users, "ts": ts})
+                edges = zip(r["ts"], r["users"], r["ratings"], strict=True)
+                kept = sorted(edges, reverse=True)[: caps.item_raters]  # ts, then user id desc
+                users, ts, rated = ([e[k] for e in kept] for k in (1, 0, 2))
+                rows.append({"id": r["id"], "users": users, "ts": ts, "ratings": rated})
             await self._guard(functools.partial(self._write_once, cypher.SET_ITEM_LISTS, rows=rows))
         return True
 
@@ -288,6 +291,29 @@ class Neo4jGraphStore(GraphStoreBase):
         """After our own writes: popularity and item metadata may have changed."""
         self._popular_cache = None
         self._item_cache.clear()
+
+    async def _rating_evidence(
+        self, user_id: str, item_id: str, taste: TasteParams
+    ) -> RatingEvidence:
+        """The user's ratings, the item's kept raters (the first entry of a user is its
+        latest) and the taste neighbours, from three reads (two at once)."""
+        own, raters, mine = await asyncio.gather(
+            self._read(cypher.USER_RATINGS, uid=user_id, iid=item_id),
+            self._read(cypher.ITEM_RATERS, iid=item_id),
+            self._own_adjacency(user_id),
+        )
+        latest: dict[str, float] = {}
+        for record in raters:
+            for rater, rating in zip(record["users"], record["ratings"], strict=True):
+                latest.setdefault(rater, float(rating))
+        theirs = tuple((v, r) for v, r in latest.items() if v != user_id and r >= 0)
+        near: tuple[str, ...] = ()
+        if raters and mine is not None and mine[0]:
+            query = NeighbourQuery(
+                user_id, recent_window(mine, taste.window), [item_id], taste.min_overlap, taste.k
+            )
+            near = tuple(await self._neighbour_adjacency(query))
+        return RatingEvidence(tuple(float(r["rating"]) for r in own), theirs, near)
 
     async def _seen_items(self, user_id: str) -> set[str]:
         return {r["id"] for r in await self._read(cypher.SEEN, uid=user_id)}

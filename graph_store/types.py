@@ -123,6 +123,33 @@ class Chain:
 
 
 @dataclass(frozen=True)
+class RatingEvidence:
+    """What the graph says about rating a (user, item) pair (`GraphStoreBase.rating_evidence`),
+    never including the pair's own edges, read from bounded lists like every request:
+
+    - ``user_ratings``: the user's ratings of other items (every rated edge);
+    - ``item_ratings``: (user, rating) of the item's kept raters (``GraphCaps.item_raters``:
+      its most recent raters, each with its latest rating; unrated edges left out);
+    - ``neighbours``: taste neighbours who interacted with the item (`TasteParams`), in rank
+      order; their ratings are among ``item_ratings``.
+    """
+
+    user_ratings: tuple[float, ...]
+    item_ratings: tuple[tuple[str, float], ...]
+    neighbours: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TasteParams:
+    """Who counts as a taste neighbour for a rating: shares >= ``min_overlap`` of the user's
+    ``window`` most recent distinct items, top ``k`` by overlap (then id)."""
+
+    window: int = 50
+    min_overlap: int = 2
+    k: int = 20
+
+
+@dataclass(frozen=True)
 class GraphCounts:
     users: int
     items: int

@@ -17,7 +17,13 @@ from evaluation.ranker import Case
 from graph_store.memory import MemoryGraphStore
 from graph_store.neo4j_store import Neo4jConfig, Neo4jGraphStore
 from graph_store.synthetic import synthetic_graph
-from graph_store.types import CandidateParams, ChainParams, GraphCaps, NewInteraction
+from graph_store.types import (
+    CandidateParams,
+    ChainParams,
+    GraphCaps,
+    NewInteraction,
+    TasteParams,
+)
 from recdata.store import load_dataset
 from tests.graph_store.test_equivalence import random_frames
 
@@ -96,6 +102,11 @@ async def test_capped_stores_agree(backend: str, bolt_config: Neo4jConfig | None
                 assert await mem.chains(user, params, 0, among) == (
                     await bolt.chains(user, params, 0, among)
                 ), (user, among)
+            for item in ("i0", "i1", "i4", "i17"):
+                taste = TasteParams(window=8, min_overlap=1, k=5)
+                assert await mem.rating_evidence(user, item, taste) == (
+                    await bolt.rating_evidence(user, item, taste)
+                ), (user, item)
     finally:
         await bolt.close()
 

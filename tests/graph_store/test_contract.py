@@ -16,6 +16,8 @@ from graph_store.types import (
     InvalidRecordError,
     ItemRecord,
     NewInteraction,
+    RatingEvidence,
+    TasteParams,
 )
 
 pytestmark = pytest.mark.asyncio
@@ -210,3 +212,19 @@ async def test_failed_batch_leaves_nothing_written(
     monkeypatch.undo()
     assert await toy.counts() == GraphCounts(users=3, items=6, interactions=9)
     assert await toy.item("m77") is None and await toy.item("m78") is None
+
+
+async def test_rating_evidence_reads_ratings_without_the_pair_itself(toy: GraphStoreBase) -> None:
+    # a: m3 5.0 @30, m2 4.0 @20, m1 unrated; m5's raters: b 1.0 @3, c 4.0 @2
+    evidence = await toy.rating_evidence("a", "m5")
+    assert evidence == RatingEvidence((5.0, 4.0), (("b", 1.0), ("c", 4.0)), ("b",))
+    wide = await toy.rating_evidence("a", "m5", TasteParams(min_overlap=1))
+    assert wide.neighbours == ("b", "c")  # c shares only m1
+    assert await toy.rating_evidence("a", "m2") == RatingEvidence((5.0,), (("b", 3.0),), ("b",))
+    assert await toy.rating_evidence("zz", "m5") == RatingEvidence((), (("b", 1.0), ("c", 4.0)), ())
+    assert await toy.rating_evidence("a", "zz") == RatingEvidence((5.0, 4.0), (), ())
+    await toy.ingest([NewInteraction("a", "m5", 50, 2.0)])
+    after = await toy.rating_evidence("b", "m5")
+    assert after == RatingEvidence((2.0, 3.0, 3.0), (("a", 2.0), ("c", 4.0)), ("a", "c"))
+    with pytest.raises(InvalidIdError):
+        await toy.rating_evidence("a", "")
