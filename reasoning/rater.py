@@ -30,6 +30,7 @@ import numpy as np
 from reasoning.backends.base import GenerationParams, LLMBackend
 from reasoning.prompt import ItemInfo
 from reasoning.rating import RatedItem, parse_rating, render_rating_messages
+from reasoning.rating_facts import RatingFacts
 
 CHOICES: tuple[str, ...] = ("1", "2", "3", "4", "5")
 RATE_OPEN = "<rate>"
@@ -66,18 +67,36 @@ def prediction_from_logprobs(logprobs: dict[str, float], reasoning: str) -> Rati
     return RatingPrediction(expected, best, tuple(float(p) for p in probs), reasoning, valid)
 
 
+async def rate_at_once(
+    backend: LLMBackend, query: RatingQuery, facts: RatingFacts | None = None
+) -> RatingPrediction:
+    """The rating without reasoning: the distribution right after ``<rate>`` (one pass;
+    ``valid`` is False, as no step was written)."""
+    messages = render_rating_messages(query.history, query.target, facts)
+    scores = await backend.score_choices([messages], RATE_OPEN, CHOICES)
+    return prediction_from_logprobs(scores[0], "")
+
+
 async def predict_ratings(
     backend: LLMBackend,
     queries: Sequence[RatingQuery],
     max_tokens: int = 192,
     batch_size: int = 8,
+    facts: Sequence[RatingFacts | None] | None = None,
 ) -> list[RatingPrediction]:
-    """Reason (greedy, up to ``<rate>``), then read the rating distribution (see above)."""
+    """Reason (greedy, up to ``<rate>``), then read the rating distribution (see above);
+    ``facts``, per query, go into its prompt (`reasoning.rating_facts`)."""
     params = GenerationParams(max_tokens=max_tokens, temperature=0.0, stop=(RATE_OPEN,))
+    given = list(facts) if facts is not None else [None] * len(queries)
+    if len(given) != len(queries):
+        raise ValueError(f"{len(given)} facts for {len(queries)} queries")
     out: list[RatingPrediction] = []
     for start in range(0, len(queries), batch_size):
         batch = [
-            render_rating_messages(q.history, q.target) for q in queries[start : start + batch_size]
+            render_rating_messages(q.history, q.target, f)
+            for q, f in zip(
+                queries[start : start + batch_size], given[start : start + batch_size], strict=True
+            )
         ]
         generations = await backend.generate(batch, params)
         # each conversation continues its own reasoning, so each is scored on its own

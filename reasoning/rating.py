@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from reasoning.prompt import ItemInfo, clean_thought, describe_item
 from reasoning.rating_facts import RatingFacts, describe_facts
 
+HISTORY_SIZE = 10  # rated items a prompt shows (the training data's default history_size)
 RATING_MIN = 1.0
 RATING_MAX = 5.0
 STEP_TAGS: tuple[str, ...] = ("analyse_user", "analyse_item", "match", "rate")

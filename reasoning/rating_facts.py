@@ -49,10 +49,9 @@ import numpy as np
 import pandas as pd
 
 from graph_store.index import GraphIndex
+from graph_store.types import RatingEvidence, TasteParams
 
-NEIGHBOUR_WINDOW = 50  # the user's most recent distinct items that define their taste
-NEIGHBOUR_MIN_OVERLAP = 2  # a neighbour shares at least this many of them
-MAX_NEIGHBOURS = 20  # neighbours kept (overlap desc, then user id)
+TASTE = TasteParams()  # window 50, min overlap 2, 20 neighbours: who shares the user's taste
 
 
 @dataclass(frozen=True)
@@ -78,16 +77,12 @@ def taste_graph(log: pd.DataFrame) -> GraphIndex:
 
 
 def taste_neighbours(
-    index: GraphIndex,
-    user_id: str,
-    item_id: str,
-    k: int = MAX_NEIGHBOURS,
-    window: int = NEIGHBOUR_WINDOW,
-    min_overlap: int = NEIGHBOUR_MIN_OVERLAP,
+    index: GraphIndex, user_id: str, item_id: str, taste: TasteParams = TASTE
 ) -> tuple[str, ...]:
-    """Up to ``k`` users who share >= ``min_overlap`` of the user's ``window`` most recent
-    items and interacted with ``item_id`` (overlap desc, then id)."""
-    found = index.neighbours(user_id, window, min_overlap, k, must_reach=[item_id])
+    """Up to ``taste.k`` users who share >= ``taste.min_overlap`` of the user's
+    ``taste.window`` most recent items and interacted with ``item_id`` (overlap desc, then
+    id): `GraphIndex.neighbours`, as a graph store's `rating_evidence` picks them."""
+    found = index.neighbours(user_id, taste.window, taste.min_overlap, taste.k, [item_id])
     return tuple(user for user, _ in found)
 
 
@@ -106,6 +101,28 @@ def rating_facts(
     of_item = rated & (items == item_id) & (users != user_id)
     by_others = ratings[of_item.to_numpy()]
     by_near = ratings[(of_item & users.isin(set(neighbours))).to_numpy()]
+    return _facts(own, by_others, by_near)
+
+
+def facts_from_evidence(evidence: RatingEvidence) -> RatingFacts:
+    """The same facts from what a graph store says about the pair (what the service
+    reads: `graph_store.base.GraphStoreBase.rating_evidence`, whose item ratings are the
+    item's kept raters' latest ones).
+
+    >>> from graph_store.types import RatingEvidence
+    >>> facts = facts_from_evidence(RatingEvidence((5.0, 3.0), (("v", 4.0), ("x", 5.0)), ("v",)))
+    >>> (facts.user_mean, facts.item_mean, facts.item_count, facts.neighbour_mean)
+    (4.0, 4.5, 2, 4.0)
+    """
+    near = set(evidence.neighbours)
+    return _facts(
+        np.array(evidence.user_ratings, dtype=np.float64),
+        np.array([r for _, r in evidence.item_ratings], dtype=np.float64),
+        np.array([r for v, r in evidence.item_ratings if v in near], dtype=np.float64),
+    )
+
+
+def _facts(own: np.ndarray, by_others: np.ndarray, by_near: np.ndarray) -> RatingFacts:
     return RatingFacts(
         user_mean=_mean(own),
         user_spread=float(own.std()) if len(own) else None,

@@ -20,6 +20,7 @@ from service.errors import BodySizeLimit, install_error_handlers
 from service.health.router import router as health_router
 from service.interactions.router import router as interactions_router
 from service.metrics import RequestMetrics
+from service.rate.router import router as rate_router
 from service.recommend.protocol import STREAM_EVENTS
 from service.recommend.router import router as recommend_router
 from service.runtime import Runtime, watch_published
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _document_stream_events(app)
     routers = (
         recommend_router,
+        rate_router,
         interactions_router,
         catalog_router,
         health_router,

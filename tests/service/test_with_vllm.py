@@ -39,3 +39,13 @@ def test_concurrent_requests_all_succeed_without_fallback(vllm_client) -> None:
         bodies = list(pool.map(ask, range(10, 18)))
     assert all(not b["fallback"] for b in bodies)
     assert len({b["user_id"] for b in bodies}) == 8
+
+
+def test_rate_through_vllm(vllm_client) -> None:
+    for explain in (True, False):
+        reply = vllm_client.post("/rate", json={"user_id": "2", "item_id": "1", "explain": explain})
+        assert reply.status_code == 200, reply.text
+        body = reply.json()
+        assert body["fallback"] is False and body["basis"] == "model" and body["model"] == "tiny"
+        assert abs(sum(body["probabilities"]) - 1.0) < 1e-6 and 1 <= body["rating"] <= 5
+        assert (body["reasoning"] is not None) == explain
