@@ -1,6 +1,8 @@
 """`r2rec retrain`: the batch retraining job, runnable from cron or a compose profile.
 
     r2rec retrain --dataset ml-100k [--name nightly] [--sft-config FILE] [--grpo-config FILE]
+    r2rec retrain --task rating --init sft      # RecOne: a cold start, then GRPO
+    r2rec retrain --task rating --init base     # RecZero: GRPO from the base model
 
 Stages, in order; each writes a marker ``runs/<job>/stages/<stage>.json`` when it has
 finished, and a finished stage is skipped when the job runs again, so the job is
@@ -12,12 +14,18 @@ itself resumes from its last checkpoint):
    the Neo4j graph over Bolt) to ``export/`` with its fingerprint. When it differs from
    the named dataset, it is stored as dataset ``<dataset>-live`` and every later stage
    (training rows, evaluation cases, the publish comparison) uses that snapshot;
-2. ``data``: build the training dataset from the snapshot (`training.data`);
-3. ``sft``: supervised fine-tuning (`training.sft`), evaluated on the protocol;
-4. ``grpo``: GRPO from the SFT model (`training.grpo`), unless ``grpo=false``;
-5. ``evaluate``: record the final run's validation and test metrics;
+2. ``data``: build the task's training dataset from the snapshot (`training.tasks`:
+   ranking rows, or rated history -> target -> rating for ``task=rating``);
+3. ``sft``: supervised fine-tuning (`training.sft`), evaluated on the protocol (for the
+   rating task, RecOne's cold start; skipped for RecZero, ``init=base``);
+4. ``grpo``: GRPO from the SFT model, or from the base model for RecZero
+   (`training.grpo`), unless ``grpo=false``;
+5. ``evaluate``: record the final run's validation and test metrics (HR@1..., or MAE and
+   RMSE beside the rating baselines);
 6. ``publish``: promote the final run if its validation HR@1 beats the published model
    and the graph scorer (`training.publish`; ``publish_force`` skips the gate, recorded).
+   A rating model is not published: the service has one model slot, which ranks, and
+   its /rate answers with that model; the stage records so.
 
 The job's settings may come from a YAML file (``r2rec retrain --config FILE``; the quick
 profile `r2rec serve --train` runs is ``training/configs/retrain-quick.yaml``). Its
@@ -46,11 +54,13 @@ from common.progress import progress_bar, write_progress
 from graph_store.snapshot import StoreSource, export_source
 from recdata.schema import Dataset
 from training.config import GRPOConfig, SFTConfig, load_config
-from training.data import DataConfig, build_dataset
 from training.stages import reporting_progress
+from training.tasks import get_task
+from training.tasks.base import DataRequest
 
 log = logging.getLogger("r2rec.retrain")
 STAGES = ("export", "data", "sft", "grpo", "evaluate", "publish")
+UNPUBLISHED_RATING = "a rating model is not published: /rate answers with the serving model"
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,11 @@ class RetrainConfig:
     sft_overrides: dict[str, Any] = field(default_factory=dict, metadata={"help": "SFT keys."})
     grpo_overrides: dict[str, Any] = field(default_factory=dict, metadata={"help": "GRPO keys."})
     grpo: bool = field(default=True, metadata={"help": "Run the GRPO stage."})
+    task: str = field(default="rank", metadata={"help": "rank (R2Rec) or rating (RecZero/One)."})
+    init: str = field(
+        default="sft",
+        metadata={"help": "rating: where GRPO starts, sft (RecOne) or base (RecZero)."},
+    )
     store: str = field(
         default="memory",
         metadata={"help": "Export from: memory (dataset + the service's journal) or neo4j."},
@@ -98,7 +113,13 @@ class RetrainConfig:
 
     @property
     def job(self) -> str:
-        return self.name or f"retrain-{self.dataset}"
+        suffix = "" if self.task == "rank" else f"-{self.task}"
+        return self.name or f"retrain-{self.dataset}{suffix}"
+
+    @property
+    def runs_sft(self) -> bool:
+        """RecZero (rating, ``init=base``) has no supervised stage."""
+        return self.task == "rank" or self.init == "sft"
 
 
 def job_dir(job: str) -> Path:
@@ -178,26 +199,15 @@ def _snapshot(config: RetrainConfig, folder: Path) -> Dataset:
 def _configs(config: RetrainConfig, data_name: str) -> tuple[SFTConfig, GRPOConfig]:
     job = config.job
     dataset = trained_dataset(config)
+    shared = {"data": data_name, "dataset": dataset, "task": config.task}
     sft = load_config(
-        SFTConfig,
-        config.sft_config,
-        {
-            "name": f"{job}-sft",
-            "data": data_name,
-            "dataset": dataset,
-            **config.sft_overrides,
-        },
+        SFTConfig, config.sft_config, {"name": f"{job}-sft", **shared, **config.sft_overrides}
     )
+    start = None if not config.runs_sft else sft.name
     grpo = load_config(
         GRPOConfig,
         config.grpo_config,
-        {
-            "name": f"{job}-grpo",
-            "data": data_name,
-            "dataset": dataset,
-            "init_run": sft.name,
-            **config.grpo_overrides,
-        },
+        {"name": f"{job}-grpo", **shared, "init_run": start, **config.grpo_overrides},
     )
     return sft, grpo
 
@@ -225,13 +235,19 @@ def run_retrain(config: RetrainConfig) -> dict[str, Any]:
         sft, grpo = configs()
         return grpo.name if config.grpo else sft.name
 
+    def publish_stage() -> dict[str, Any]:
+        if config.task != "rank":
+            return {"published": False, "run": final(), "reason": UNPUBLISHED_RATING}
+        return decision_json(publish(final(), force=config.publish_force))
+
+    skipped = {"skipped": True}
     work = {
         "export": lambda: _export(config, folder),
         "data": lambda: _data(config, folder, data_name),
-        "sft": lambda: {"run": str(run_sft(configs()[0]))},
-        "grpo": lambda: {"run": str(run_grpo(configs()[1]))} if config.grpo else {"skipped": True},
+        "sft": lambda: {"run": str(run_sft(configs()[0]))} if config.runs_sft else skipped,
+        "grpo": lambda: {"run": str(run_grpo(configs()[1]))} if config.grpo else skipped,
         "evaluate": lambda: {"run": final(), "metrics": run_metrics(final())},
-        "publish": lambda: decision_json(publish(final(), force=config.publish_force)),
+        "publish": publish_stage,
     }
     stage = STAGES[0]
     try:
@@ -339,11 +355,13 @@ def load_job(path: Path | None, overrides: dict[str, Any]) -> RetrainConfig:
 
 
 def _data(config: RetrainConfig, folder: Path, data_name: str) -> dict[str, Any]:
-    data_config = replace(
-        DataConfig(dataset=trained_dataset(config), targets_per_user=config.targets_per_user),
+    task = get_task(config.task)
+    request = DataRequest(
+        dataset=trained_dataset(config),
         limit_users=config.limit_users,
+        targets_per_user=config.targets_per_user,
     )
-    built = build_dataset(data_config, _snapshot(config, folder), name=data_name)
+    built = task.build_data(task.data_config(request), _snapshot(config, folder), name=data_name)
     return {
         "folder": str(built.folder),
         "sha256": built.manifest["sha256"],
@@ -352,6 +370,13 @@ def _data(config: RetrainConfig, folder: Path, data_name: str) -> dict[str, Any]
 
 
 def validate_job(config: RetrainConfig) -> None:
+    get_task(config.task)  # refuses an unknown task
+    if config.init not in ("sft", "base"):
+        raise UserInputError(f"init must be sft or base, got {config.init!r}")
+    if config.task == "rank" and config.init != "sft":
+        raise UserInputError("init=base (RecZero) is for task=rating")
+    if not config.runs_sft and not config.grpo:
+        raise UserInputError("init=base trains only in the GRPO stage: leave grpo on")
     if config.limit_users is not None and config.limit_users < 1:
         raise UserInputError(f"limit_users must be >= 1, got {config.limit_users}")
     if config.stop_after is not None and config.stop_after not in STAGES:

@@ -302,6 +302,12 @@ def retrain_command(
     sft_set: Annotated[list[str] | None, typer.Option(help="SFT key=value (repeat).")] = None,
     grpo_set: Annotated[list[str] | None, typer.Option(help="GRPO key=value (repeat).")] = None,
     grpo: Annotated[bool | None, typer.Option(help="Run the GRPO stage (default on).")] = None,
+    task: Annotated[
+        str | None, typer.Option(help="rank (R2Rec, default) or rating (RecZero/RecOne).")
+    ] = None,
+    init: Annotated[
+        str | None, typer.Option(help="rating: GRPO from sft (RecOne, default) or base (RecZero).")
+    ] = None,
     store: Annotated[
         str | None, typer.Option(help="Export from: memory (dataset + service journal) or neo4j.")
     ] = None,
@@ -321,7 +327,8 @@ def retrain_command(
         str | None, typer.Option(help="Stop after this stage (export, data, sft, ...).")
     ] = None,
 ) -> None:
-    """Batch job: export -> data -> SFT -> GRPO -> evaluate -> publish if better."""
+    """Batch job: export -> data -> SFT -> GRPO -> evaluate -> publish if better (rating:
+    RecOne = cold start + GRPO, RecZero = GRPO from base; not published)."""
     from training.config import parse_sets
     from training.retrain import load_job, run_retrain, validate_job
 
@@ -333,6 +340,8 @@ def retrain_command(
         "sft_config": sft_config,
         "grpo_config": grpo_config,
         "grpo": grpo,
+        "task": task,
+        "init": init,
         "store": store,
         "neo4j_uri": neo4j_uri,
         "neo4j_user": neo4j_user,
@@ -356,4 +365,5 @@ def retrain_command(
             raise
         typer.echo(f"error: retrain {config.job} failed: {err}", err=True)
         raise SystemExit(1) from None
-    typer.echo(json.dumps({k: record.get(k) for k in ("published", "reason", "run", "valid_hr1")}))
+    keys = ("published", "reason", "run", "valid_hr1")
+    typer.echo(json.dumps({k: record.get(k) for k in keys}))

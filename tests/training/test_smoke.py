@@ -16,7 +16,15 @@ from reasoning.backends.transformers_backend import TransformersBackend
 from training import grpo as grpo_module
 from training.data import read_examples
 from training.publish import current, publish
-from training.retrain import STAGES, RetrainConfig, job_dir, run_retrain, stage_done
+from training.retrain import (
+    STAGES,
+    UNPUBLISHED_RATING,
+    RetrainConfig,
+    job_dir,
+    run_retrain,
+    stage_done,
+    validate_job,
+)
 from training.run_folder import is_complete, run_dir
 from training.sft import text_pairs
 
@@ -126,3 +134,45 @@ def test_sft_prompts_are_rendered_like_the_serving_backend(
         assert pair["completion"] == row["completion"][0]["content"] + tokenizer.eos_token
         if row["variant"]:  # the given thoughts stay open in the assistant turn
             assert pair["prompt"].endswith(row["prompt"][-1]["content"])
+
+
+@pytest.mark.slow  # two rating jobs: data, (cold start,) GRPO, evaluation
+@pytest.mark.parametrize(("init", "stages_run"), [("base", False), ("sft", True)])
+def test_retrain_runs_reczero_and_recone(
+    tiny_model_dir: Path, r2rec_home: Path, init: str, stages_run: bool
+) -> None:
+    name = f"rating-{init}"
+    job = RetrainConfig(
+        dataset="ml-100k",
+        name=name,
+        task="rating",
+        init=init,
+        limit_users=4,
+        targets_per_user=1,
+        sft_overrides={**TINY, "base_model": str(tiny_model_dir), "max_steps": "1"},
+        grpo_overrides={
+            **TINY,
+            "base_model": str(tiny_model_dir),
+            "max_steps": "1",
+            "batch_size": "2",
+            "num_generations": "2",
+            "max_completion_length": "12",
+            "eval_splits": "valid",
+        },
+    )
+    validate_job(job)
+    record = run_retrain(job)
+    assert [s for s in STAGES if stage_done(name, s)] == list(STAGES)
+    assert record == {
+        "published": False,
+        "run": f"{name}-grpo",
+        "reason": UNPUBLISHED_RATING,
+        **{k: record[k] for k in ("stage", "seconds", "finished_unix")},
+    }
+    assert ("skipped" in (stage_done(name, "sft") or {})) is not stages_run
+    trained = json.loads((run_dir(f"{name}-grpo") / "trained.json").read_text())
+    start = trained["start_model"]
+    assert start.endswith(f"{name}-sft/model") if stages_run else start == str(tiny_model_dir)
+    metrics = json.loads((run_dir(f"{name}-grpo") / "metrics.json").read_text())
+    assert metrics["valid"]["model"] == f"{name}-grpo" and metrics["valid"]["metrics"]["cases"] == 3
+    assert current() is None  # nothing published
