@@ -91,19 +91,43 @@ def train_grpo(config: GRPOConfig, folder: Path, rows: Sequence[TrainingRow]) ->
         log.info("resuming from %s", resume)
     output = trainer.train(resume_from_checkpoint=resume)
     save_outputs(trainer.model, tokenizer, folder, config.lora)
-    rewards = [e["reward"] for e in trainer.state.log_history if "reward" in e]
+    history = trainer.state.log_history
+    rewards = [e["reward"] for e in history if "reward" in e]
     stats = {
         "global_step": output.global_step,
         "train_loss": output.training_loss,
         **{k: v for k, v in output.metrics.items() if isinstance(v, int | float)},
         "mean_reward_first": rewards[0] if rewards else None,
         "mean_reward_last": rewards[-1] if rewards else None,
-        "num_tokens": tokens_seen(trainer.state.log_history),
+        "num_tokens": tokens_seen(history),
+        **signal_stats(history),
         "start_model": str(model_path),
         "device": device,
     }
     write_json_atomic(folder / "trained.json", stats)
     return stats
+
+
+def signal_stats(history: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Whether GRPO had anything to learn from, over the logged steps (TRL's metrics):
+    the share of groups whose rewards differed (a non-zero advantage), the mean completion
+    length and the share of completions cut at ``max_completion_length``.
+
+    >>> signal_stats([{"frac_reward_zero_std": 0.75, "completions/mean_length": 90.0,
+    ...                "completions/clipped_ratio": 0.5}, {"frac_reward_zero_std": 0.25}])
+    {'groups_with_signal': 0.5, 'completion_mean_length': 90.0, 'completions_clipped': 0.5}
+    """
+
+    def mean(key: str) -> float | None:
+        values = [float(e[key]) for e in history if key in e]
+        return round(sum(values) / len(values), 4) if values else None
+
+    zero = mean("frac_reward_zero_std")
+    return {
+        "groups_with_signal": None if zero is None else round(1.0 - zero, 4),
+        "completion_mean_length": mean("completions/mean_length"),
+        "completions_clipped": mean("completions/clipped_ratio"),
+    }
 
 
 def run_grpo(config: GRPOConfig) -> Path:

@@ -172,6 +172,7 @@ def test_retrain_runs_reczero_and_recone(
     assert ("skipped" in (stage_done(name, "sft") or {})) is not stages_run
     trained = json.loads((run_dir(f"{name}-grpo") / "trained.json").read_text())
     start = trained["start_model"]
+    assert 0.0 <= trained["groups_with_signal"] <= 1.0 and trained["completions_clipped"] >= 0
     assert start.endswith(f"{name}-sft/model") if stages_run else start == str(tiny_model_dir)
     metrics = json.loads((run_dir(f"{name}-grpo") / "metrics.json").read_text())
     assert metrics["valid"]["model"] == f"{name}-grpo" and metrics["valid"]["metrics"]["cases"] == 3
