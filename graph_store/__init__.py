@@ -46,9 +46,10 @@ from graph_store.types import (
 )
 
 if TYPE_CHECKING:
-    from graph_store.neo4j_store import Neo4jConfig, Neo4jGraphStore
+    from graph_store.bolt import Neo4jConfig
+    from graph_store.neo4j_store import Neo4jGraphStore
 
-_LAZY = {"Neo4jConfig": "graph_store.neo4j_store", "Neo4jGraphStore": "graph_store.neo4j_store"}
+_LAZY = {"Neo4jConfig": "graph_store.bolt", "Neo4jGraphStore": "graph_store.neo4j_store"}
 
 
 def __getattr__(name: str) -> Any:

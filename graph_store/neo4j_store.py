@@ -1,7 +1,8 @@
 """The graph store over Bolt: Neo4j 5 (production) or any Bolt + Cypher server (ArcadeDB).
 
-Uses the official async ``neo4j`` driver. The database name goes with every query;
-pool size and timeouts come from ``Neo4jConfig``. Schema (two uniqueness constraints and
+Runs its Cypher through `graph_store.bolt.BoltSession` (the official async ``neo4j``
+driver; the database name goes with every query; pool size and timeouts come from
+``Neo4jConfig``). Schema (two uniqueness constraints and
 an index on ``INTERACTED.ts``) is created idempotently by ``connect``.
 
     store = await Neo4jGraphStore.connect(Neo4jConfig(uri="bolt://localhost:7687",
@@ -26,9 +27,9 @@ import asyncio
 import functools
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
 
 import neo4j
 import neo4j.exceptions as neo_errors
@@ -43,6 +44,7 @@ from graph_store.base import (
     frame_records,
     prepare_batch,
 )
+from graph_store.bolt import BOLT_SCHEMES, BoltSession, Neo4jConfig
 from graph_store.neighbourhood import (
     Neighbour,
     NeighbourhoodFetch,
@@ -57,10 +59,8 @@ from graph_store.types import (
     CandidateParams,
     Chain,
     ChainParams,
-    GraphCaps,
     GraphCounts,
     GraphStoreError,
-    GraphStoreUnavailable,
     HistoryEntry,
     IngestResult,
     Item,
@@ -70,61 +70,17 @@ from graph_store.types import (
     TasteParams,
 )
 
-T = TypeVar("T")
-BOLT_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
-_UNAVAILABLE = (
-    neo_errors.ServiceUnavailable,
-    neo_errors.SessionExpired,
-    neo_errors.AuthError,
-    neo_errors.TransientError,
-    neo_errors.DriverError,
-    OSError,
-    TimeoutError,
-)
-
-
-@dataclass(frozen=True)
-class Neo4jConfig:
-    """Where the Bolt server is and how hard to try; every field has a safe default."""
-
-    uri: str = field(default="bolt://127.0.0.1:7687", metadata={"help": "bolt:// or neo4j://"})
-    user: str = field(default="neo4j", metadata={"help": "login user"})
-    password: str = field(default="", repr=False, metadata={"help": "login password"})
-    database: str = field(default="neo4j", metadata={"help": "database, sent with every query"})
-    max_pool_size: int = field(default=50, metadata={"help": "connections kept per server"})
-    connect_timeout_s: float = field(default=5.0, metadata={"help": "TCP + handshake limit"})
-    acquire_timeout_s: float = field(default=5.0, metadata={"help": "wait for a pooled conn"})
-    query_timeout_s: float = field(default=10.0, metadata={"help": "per query, client+server"})
-    retry_time_s: float = field(default=5.0, metadata={"help": "retrying transient write errors"})
-    chunk_size: int = field(default=5000, metadata={"help": "rows per UNWIND in load_frames"})
-    popular_cache_s: float = field(default=60.0, metadata={"help": "popular-items cache life"})
-    popular_cache_size: int = field(default=5000, metadata={"help": "popular items cached"})
-    item_cache_s: float = field(default=60.0, metadata={"help": "item metadata cache life"})
-    item_cache_size: int = field(default=100_000, metadata={"help": "items' metadata cached"})
-    export_page: int = field(default=2000, metadata={"help": "users or items per export query"})
-    item_raters: int = field(
-        default=GraphCaps.item_raters, metadata={"help": "raters kept per item (GraphCaps)"}
-    )
-    user_recent: int = field(
-        default=GraphCaps.user_recent, metadata={"help": "recent edges kept per user (GraphCaps)"}
-    )
-
-    @property
-    def caps(self) -> GraphCaps:
-        return GraphCaps(self.item_raters, self.user_recent)
-
 
 def _item(record: Mapping[str, Any]) -> Item:
     attributes = {str(k): str(v) for k, v in record["attrs"] or () if v is not None}
     return Item(record["id"], record["title"] or "", attributes, bool(record["placeholder"]))
 
 
-class Neo4jGraphStore(GraphStoreBase):
+class Neo4jGraphStore(BoltSession, GraphStoreBase):
     """Graph store over a Bolt server; build with ``await Neo4jGraphStore.connect(config)``."""
 
     def __init__(self, driver: neo4j.AsyncDriver, config: Neo4jConfig) -> None:
-        self._driver = driver
-        self._config = config
+        super().__init__(driver, config)
         self._popular_cache: tuple[float, list[Candidate]] | None = None
         self._item_cache: OrderedDict[str, tuple[float, Item]] = OrderedDict()
 
@@ -196,67 +152,6 @@ class Neo4jGraphStore(GraphStoreBase):
                 rows.append({"id": r["id"], "users": users, "ts": ts, "ratings": rated})
             await self._guard(functools.partial(self._write_once, cypher.SET_ITEM_LISTS, rows=rows))
         return True
-
-    async def _pages(self, query: str) -> AsyncIterator[list[neo4j.Record]]:
-        """The records of a query paged by ascending id (``$after``, ``$n``)."""
-        after = ""
-        while True:
-            records = await self._read(query, after=after, n=self._config.export_page)
-            if records:
-                yield records
-            if len(records) < self._config.export_page:
-                return
-            after = records[-1]["id"]
-
-    async def _guard(self, make: Callable[[], Awaitable[T]]) -> T:
-        """Run one driver call under the query timeout; map outages to GraphStoreUnavailable."""
-        where = f"graph server {self._config.uri} (database {self._config.database!r})"
-        try:
-            return await asyncio.wait_for(make(), timeout=self._config.query_timeout_s)
-        except neo_errors.AuthError as err:
-            raise GraphStoreUnavailable(f"{where}: login refused: {err.message}") from err
-        except _UNAVAILABLE as err:
-            reason = "timed out" if isinstance(err, TimeoutError) else f"unavailable: {err}"
-            raise GraphStoreUnavailable(f"{where}: {reason}") from err
-        except neo_errors.Neo4jError as err:
-            raise GraphStoreError(f"{where}: query failed: {err.code}: {err.message}") from err
-
-    def _query(self, text: str) -> neo4j.Query:
-        return neo4j.Query(text, timeout=self._config.query_timeout_s)
-
-    async def _read(self, text: str, **params: Any) -> list[neo4j.Record]:
-        async def run() -> list[neo4j.Record]:
-            result = await self._driver.execute_query(
-                self._query(text),
-                params,
-                database_=self._config.database,
-                routing_=neo4j.RoutingControl.READ,
-            )
-            return list(result.records)
-
-        return await self._guard(run)
-
-    async def _write_once(self, text: str, **params: Any) -> None:
-        await self._driver.execute_query(self._query(text), params, database_=self._config.database)
-
-    async def _write_tx(self, steps: Sequence[tuple[str, dict[str, Any]]]) -> int:
-        """Run the statements in ONE managed transaction; return the last ``created`` sum."""
-
-        @neo4j.unit_of_work(timeout=self._config.query_timeout_s)
-        async def work(tx: neo4j.AsyncManagedTransaction) -> int:
-            created = 0
-            for text, params in steps:
-                result = await tx.run(text, params)
-                record = await result.single()
-                if record is not None:
-                    created = int(record.get("created") or 0)
-            return created
-
-        async def run() -> int:
-            async with self._driver.session(database=self._config.database) as session:
-                return await session.execute_write(work)
-
-        return await self._guard(run)
 
     async def _history(self, user_id: str, n: int) -> list[HistoryEntry]:
         if n == 0:

@@ -16,7 +16,7 @@ def test_graph_store_and_the_embedded_store_do_not_import_neo4j() -> None:
         "import graph_store.memory\n"
         "import graph_store.index\n"
         "assert 'neo4j' not in sys.modules, 'neo4j imported'\n"
-        "assert graph_store.Neo4jConfig.__module__ == 'graph_store.neo4j_store'\n"
+        "assert graph_store.Neo4jConfig.__module__ == 'graph_store.bolt'\n"
         "assert 'neo4j' in sys.modules\n"
     )
     done = subprocess.run(

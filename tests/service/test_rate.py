@@ -33,7 +33,7 @@ def test_the_model_rates_from_the_graph_facts(make_client, expected_facts, expla
     assert body["fallback_reason"] is None and body["model"] == "tiny-qwen2"
     probs = body["probabilities"]
     assert len(probs) == 5 and math.isclose(sum(probs), 1.0, abs_tol=1e-6)
-    assert math.isclose(body["rating"], sum(k * p for k, p in zip(range(1, 6), probs)))
+    assert math.isclose(body["rating"], sum(k * p for k, p in enumerate(probs, 1)))
     assert body["most_likely"] == 1 + probs.index(max(probs))
     got = body["facts"]
     for key, value in expected_facts.items():
