@@ -15,6 +15,7 @@ from evaluation.metrics import hit_ratio, target_ranks
 from evaluation.protocol import load_cases, training_log
 from evaluation.ranker import Case
 from graph_store.memory import MemoryGraphStore
+from graph_store.neighbourhood import NeighbourQuery
 from graph_store.neo4j_store import Neo4jConfig, Neo4jGraphStore
 from graph_store.synthetic import synthetic_graph
 from graph_store.types import (
@@ -92,6 +93,13 @@ async def test_capped_stores_agree(backend: str, bolt_config: Neo4jConfig | None
         await bolt.load_frames(inter, items, chunk_size=97)
         batch = [NewInteraction(f"u{k % 7}", f"i{k % 5}", 100 + k % 3) for k in range(12)]
         assert await mem.ingest(batch) == await bolt.ingest(batch)
+        # what travels is bounded by the caps, however many edges the nodes have
+        window = [f"i{k}" for k in range(8)]
+        found = await bolt._neighbour_adjacency(NeighbourQuery("u1", window, None, 1, 40))
+        assert found and all(len(items) <= SMALL.user_recent for items, _, _ in found.values())
+        listed = await bolt._raters(window)
+        assert all(len(users) <= SMALL.item_raters for users, _ in listed.values())
+        assert max(len(users) for users, _ in listed.values()) == SMALL.item_raters
         restrict = {f"i{k}" for k in range(0, 60, 3)}
         params = ChainParams(window=8, max_neighbours=5)
         for user in [f"u{u}" for u in range(40)]:
