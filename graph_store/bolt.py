@@ -52,6 +52,13 @@ class Neo4jConfig:
     popular_cache_size: int = field(default=5000, metadata={"help": "popular items cached"})
     item_cache_s: float = field(default=60.0, metadata={"help": "item metadata cache life"})
     item_cache_size: int = field(default=100_000, metadata={"help": "items' metadata cached"})
+    list_cache_s: float = field(
+        default=5.0,
+        metadata={"help": "life of cached rater/recent lists; 0: none (graph_store.list_cache)"},
+    )
+    list_cache_size: int = field(
+        default=10_000, metadata={"help": "lists cached per kind (~16 bytes per entry)"}
+    )
     export_page: int = field(default=2000, metadata={"help": "users or items per export query"})
     item_raters: int = field(
         default=GraphCaps.item_raters, metadata={"help": "raters kept per item (GraphCaps)"}

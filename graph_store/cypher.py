@@ -16,9 +16,13 @@ after every entry with ts >= its own and the list is cut to the cap): the bounde
 `GraphCaps` defines (#18), so a write costs O(cap) and a request reads O(window x cap)
 rows however popular its items or heavy its neighbours. Candidates and chains read them
 (`graph_store.neighbourhood`) instead of traversing: on ArcadeDB a traversal cost ~12 us
-per edge, while the lists need indexed reads (``USER_ADJACENCY``, ``NEIGHBOURS``,
-``RATERS``). Filtering a list on the server (``[k IN range(...) WHERE ...]``) is slower
-still (~0.8 s for 50 heavy users), so the lists travel whole.
+per edge, while the lists need indexed reads (``USER_ADJACENCY``, ``RATERS``,
+``RECENT``). Filtering a list on the server (``[k IN range(...) WHERE ...]``) is slower
+still (~0.8 s for 50 heavy users), so the lists travel whole, and the neighbours are
+counted in the client: counting on the server (``UNWIND`` the window items' raters,
+``count(DISTINCT)``) took ~12 ms p50 on ArcadeDB at 100k edges, about as long as
+sending the lists, and repeated every request what the client caches
+(`graph_store.list_cache`).
 `Neo4jGraphStore.rebuild_adjacency` rebuilds them from the edges, a page of nodes at a
 time (a graph written before they existed; `Neo4jGraphStore.connect` runs it when a node
 lacks them; a rebuild cannot know which of two same-time edges came first: it orders an
@@ -83,42 +87,12 @@ MATCH (u:User {id: $uid})
 RETURN coalesce(u.adj_items, []) AS others, coalesce(u.adj_ts, []) AS ts
 """
 
-# `graph_store.neighbourhood.NeighbourQuery`. A user counts each window item once, however
-# many edges; only the items' bounded rater lists and the chosen users' recent lists are
-# read. NEIGHBOURS_REACHING also keeps only users among the kept raters of a $reach item:
-# its $items holds the window items ({id, in_window: true}) and the reach items ({id,
-# in_window: false}; an item in both is listed once per role). Without reach the plain
-# count is ~20% faster on ArcadeDB.
-_CHOSEN = """
-WITH v, overlap ORDER BY overlap DESC, v ASC LIMIT $k
-MATCH (n:User {id: v})
-RETURN v AS id, overlap, coalesce(n.recent_items, []) AS others,
-       coalesce(n.recent_ts, []) AS ts
-ORDER BY overlap DESC, id ASC
+# `graph_store.neighbourhood`: the chosen neighbours' recent lists (unknown ids left out)
+RECENT = """
+UNWIND $ids AS uid
+MATCH (n:User {id: uid})
+RETURN uid AS id, coalesce(n.recent_items, []) AS items, coalesce(n.recent_ts, []) AS ts
 """
-
-NEIGHBOURS = (
-    """
-UNWIND $window AS iid
-MATCH (i:Item {id: iid})
-UNWIND coalesce(i.raters, []) AS v
-WITH v, count(DISTINCT iid) AS overlap
-WHERE v <> $uid AND overlap >= $min_overlap
-"""
-    + _CHOSEN
-)
-
-NEIGHBOURS_REACHING = (
-    """
-UNWIND $items AS row
-MATCH (i:Item {id: row.id})
-UNWIND coalesce(i.raters, []) AS v
-WITH v, count(DISTINCT CASE WHEN row.in_window THEN row.id END) AS overlap,
-     max(CASE WHEN row.in_window THEN 0 ELSE 1 END) AS reached
-WHERE v <> $uid AND overlap >= $min_overlap AND reached = 1
-"""
-    + _CHOSEN
-)
 
 # `Neo4jGraphStore.rating_evidence`: the user's other ratings; the item's kept raters
 # with their ratings (-1.0: an edge without one; a list property cannot hold null)

@@ -8,45 +8,48 @@ then reads a bounded amount, however big the graph and however heavy the neighbo
 
 1. the user's adjacency, with times, gives the recent window (distinct items by latest
    time, ts desc then id desc, the first ``window``) and what the user has seen;
-2. one query (`NeighbourQuery`, ``cypher.NEIGHBOURS``) counts, on the server, how many
-   window items each co-interacting user shares (from the window items' kept raters, so
-   O(window x cap) rows), keeps the top ``k`` and returns their overlap and recent lists
-   (O(k x cap));
-3. when the ranking asks about given items (the window for chains, a candidate list),
-   their kept raters are read at the same time as step 2 (``cypher.RATERS``).
+2. the kept raters of the window items (and of the items the ranking asks about: the
+   reach items of chains, a candidate list), O(window x cap) entries; `top_neighbours`
+   counts in the client how many window items each of those users shares and keeps the
+   top ``k``, as `GraphIndex.neighbours` does over the whole graph;
+3. the chosen neighbours' recent lists, O(k x cap) entries.
+
+Steps 2 and 3 read lists that the same popular items and heavy users repeat from request
+to request; the Bolt store serves them through `graph_store.list_cache`.
 
 What a neighbour has, as the rankings read it (`graph_store.ranking`), is exactly what
 these lists say: the items of its recent list, and the items whose kept raters include
 it. So the user's edges, the neighbours' recent edges and the neighbours' entries in the
 fetched rater lists, indexed as a `GraphIndex` (`graph_store.index`, the embedded
-store's index) given the server's neighbours (``chosen``), rank exactly as the embedded
+store's index) given the chosen neighbours (``chosen``), rank exactly as the embedded
 store does over the whole graph. Titles and attributes are not part of the adjacency:
 the caller fetches them for the items in the answer only.
 
-    fetch = NeighbourhoodFetch(user_id, read_own, read_neighbours, read_raters)
+    fetch = NeighbourhoodFetch(user_id, read_own, read_raters, read_recent)
     local = await fetch.for_candidates(CandidateParams())      # None: unknown user
     found = local.cooccurrence(user_id, 20, CandidateParams(), None)
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
-from itertools import chain
 
 import numpy as np
 import pandas as pd
 
-from graph_store.index import GraphIndex
+from graph_store.index import GraphIndex, bare_item
 from graph_store.types import CandidateParams, ChainParams, GraphCaps
 
-# a user's edges: item ids and times (parallel lists)
-TimedAdjacency = tuple[Sequence[str], Sequence[int]]
+# ids and times as the driver sends them, or as arrays (cached lists)
+Ids = Sequence[str] | np.ndarray
+Times = Sequence[int] | np.ndarray
+# a user's edges: item ids and times (parallel)
+TimedAdjacency = tuple[Ids, Times]
 # a chosen neighbour: its recent edges (ts desc) and its overlap with the user's window
-Neighbour = tuple[Sequence[str], Sequence[int], int]
-# an item's kept raters: user ids and times (parallel lists, ts desc)
-Raters = tuple[Sequence[str], Sequence[int]]
+Neighbour = tuple[Ids, Times, int]
+# an item's kept raters: user ids and times (parallel, ts desc)
+Raters = tuple[Ids, Times]
 
 
 def recent_window(adjacency: TimedAdjacency, window: int) -> list[str]:
@@ -62,35 +65,50 @@ def recent_window(adjacency: TimedAdjacency, window: int) -> list[str]:
     return sorted(latest, key=lambda i: (latest[i], i), reverse=True)[:window]
 
 
-@dataclass(frozen=True)
-class NeighbourQuery:
-    """Which neighbours to fetch: those sharing >= ``min_overlap`` distinct ``window``
-    items with the user (and, when ``reach`` is given, who interacted with one of those
-    items), the top ``k`` by shared items desc then id asc, as
-    `GraphIndex.neighbours` ranks them."""
+def top_neighbours(
+    user_id: str,
+    window: Sequence[str],
+    raters: Mapping[str, Raters],
+    min_overlap: int,
+    k: int,
+    reach: Collection[str] | None = None,
+) -> list[tuple[str, int]]:
+    """`GraphIndex.neighbours` from the window items' kept raters: the users (not
+    ``user_id``) sharing >= ``min_overlap`` distinct window items, top ``k`` by that count
+    desc then id asc, as (user id, overlap); with ``reach``, only users among the kept
+    raters of one of those items.
 
-    user_id: str
-    window: list[str]
-    reach: list[str] | None
-    min_overlap: int
-    k: int
+    >>> lists = {"m1": (["a", "b", "c"], [3, 2, 1]), "m2": (["b", "a"], [4, 3])}
+    >>> top_neighbours("a", ["m1", "m2"], lists, 1, 5)
+    [('b', 2), ('c', 1)]
+    """
+    counts: dict[str, int] = {}
+    for item in window:
+        for v in set(raters[item][0]) if item in raters else ():
+            counts[v] = counts.get(v, 0) + 1
+    counts.pop(user_id, None)
+    if reach is not None:
+        reached = {v for item in reach if item in raters for v in raters[item][0]}
+        counts = {v: n for v, n in counts.items() if v in reached}
+    ranked = sorted((-n, v) for v, n in counts.items() if n >= min_overlap)
+    return [(v, -minus) for minus, v in ranked[:k]]
 
 
 FetchOwn = Callable[[str], Awaitable[TimedAdjacency | None]]
-# the chosen neighbours in rank order (overlap desc, id asc)
-FetchNeighbours = Callable[[NeighbourQuery], Awaitable[dict[str, Neighbour]]]
 # the kept raters of these items (unknown items left out)
 FetchRaters = Callable[[list[str]], Awaitable[dict[str, Raters]]]
+# the recent lists of these users (unknown users left out)
+FetchRecent = Callable[[list[str]], Awaitable[dict[str, TimedAdjacency]]]
 
 
 @dataclass
 class NeighbourhoodFetch:
-    """Fetch one user's neighbourhood in two rounds and index it as a `GraphIndex`."""
+    """Fetch one user's neighbourhood in three reads and index it as a `GraphIndex`."""
 
     user_id: str
     own: FetchOwn  # the user's adjacency with times (None: unknown user)
-    neighbours: FetchNeighbours  # the chosen neighbours' recent lists and overlap
     raters: FetchRaters  # given items' kept raters
+    recent: FetchRecent  # given users' recent lists
     caps: GraphCaps = GraphCaps()  # noqa: RUF009 (frozen, immutable): the store's caps
 
     async def for_candidates(
@@ -121,16 +139,14 @@ class NeighbourhoodFetch:
         if mine is None or not mine[0]:
             return None
         recent = recent_window(mine, window)
-        query = NeighbourQuery(
-            self.user_id, recent, None if reach is None else sorted(reach), min_overlap, k
-        )
-        lookup = sorted({*(recent if with_window else ()), *(asked or ())})
-        if lookup:
-            found, listed = await asyncio.gather(self.neighbours(query), self.raters(lookup))
-        else:
-            found, listed = await self.neighbours(query), {}
-        chosen = tuple((v, int(overlap)) for v, (_, _, overlap) in found.items())
-        return replace(_index(self.user_id, mine, found, listed, self.caps), chosen=chosen)
+        listed = await self.raters(sorted({*recent, *(reach or ()), *(asked or ())}))
+        chosen = top_neighbours(self.user_id, recent, listed, min_overlap, k, reach)
+        lists = await self.recent([v for v, _ in chosen]) if chosen else {}
+        found = {v: (*lists.get(v, ((), ())), overlap) for v, overlap in chosen}
+        indexed = {*(recent if with_window else ()), *(asked or ())}
+        kept = {i: listed[i] for i in sorted(indexed) if i in listed}
+        local = _index(self.user_id, mine, found, kept, self.caps)
+        return replace(local, chosen=tuple(chosen))
 
 
 def _index(
@@ -142,21 +158,31 @@ def _index(
 ) -> GraphIndex:
     """An index over the user's edges, the neighbours' recent edges and, after them, the
     neighbours' entries in the fetched rater lists (older than the recent edges, or a
-    repeat of one: each neighbour's recent list comes out as the server's)."""
+    repeat of one: each neighbour's recent list comes out as the server's). The owners
+    are distinct, so their codes are their positions; items are coded by first
+    appearance, as `GraphIndex.from_edges` would code these columns."""
     owners = [user_id, *found]
-    sizes = [len(mine[0]), *(len(items) for items, _, _ in found.values())]
-    users = np.repeat(np.array(owners, dtype=object), sizes)
-    items = np.fromiter(
-        chain(mine[0], *(items for items, _, _ in found.values())), object, sum(sizes)
-    )
-    times = np.fromiter(chain(mine[1], *(ts for _, ts, _ in found.values())), np.int64, sum(sizes))
+    lists = [(mine[0], mine[1]), *((items, ts) for items, ts, _ in found.values())]
+    users = np.repeat(np.arange(len(owners), dtype=np.int64), [len(i) for i, _ in lists])
+    items = [np.asarray(i, dtype=object) for i, _ in lists]
+    times = [np.asarray(t, dtype=np.int64) for _, t in lists]
     if listed:
-        counts = [len(raters) for raters, _ in listed.values()]
-        raters = pd.Index(list(chain.from_iterable(r for r, _ in listed.values())), dtype=object)
-        keep = raters.isin(list(found))
-        rated = np.repeat(np.array(list(listed), dtype=object), counts)[keep]
-        rated_ts = np.fromiter(chain.from_iterable(t for _, t in listed.values()), np.int64)
-        users = np.concatenate((users, raters.to_numpy()[keep]))
-        items = np.concatenate((items, rated))
-        times = np.concatenate((times, rated_ts[keep]))
-    return GraphIndex.from_edges(users, items, times, caps, fetched=True)
+        raters = np.concatenate([np.asarray(r, dtype=object) for r, _ in listed.values()])
+        codes = pd.Index(owners).get_indexer(pd.Index(raters, dtype=object)).astype(np.int64)
+        keep = codes > 0  # a neighbour's entry (0 is the user, -1 anyone else)
+        counts = [len(r) for r, _ in listed.values()]
+        rated_ts = np.concatenate([np.asarray(t, dtype=np.int64) for _, t in listed.values()])
+        users = np.concatenate((users, codes[keep]))
+        items.append(np.repeat(np.array(list(listed), dtype=object), counts)[keep])
+        times.append(rated_ts[keep])
+    item_codes, item_ids = pd.factorize(np.concatenate(items))
+    return GraphIndex.build(
+        owners,
+        [bare_item(str(i)) for i in item_ids],
+        users,
+        item_codes.astype(np.int64),
+        np.concatenate(times),
+        np.full(len(users), np.nan),
+        caps,
+        fetched=True,
+    )

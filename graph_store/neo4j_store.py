@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Collection, Mapping, Sequence
@@ -33,6 +34,7 @@ from typing import Any
 
 import neo4j
 import neo4j.exceptions as neo_errors
+import numpy as np
 import pandas as pd
 
 from graph_store import cypher
@@ -45,13 +47,13 @@ from graph_store.base import (
     prepare_batch,
 )
 from graph_store.bolt import BOLT_SCHEMES, BoltSession, Neo4jConfig
+from graph_store.list_cache import ListCache
 from graph_store.neighbourhood import (
-    Neighbour,
     NeighbourhoodFetch,
-    NeighbourQuery,
     Raters,
     TimedAdjacency,
     recent_window,
+    top_neighbours,
 )
 from graph_store.types import (
     PLACEHOLDER_TITLE,
@@ -76,6 +78,17 @@ def _item(record: Mapping[str, Any]) -> Item:
     return Item(record["id"], record["title"] or "", attributes, bool(record["placeholder"]))
 
 
+def _ids(values: Sequence[str]) -> np.ndarray:
+    """Ids as an object array of interned strings: cached lists share one copy of each."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = [sys.intern(v) for v in values]
+    return out
+
+
+def _times(values: Sequence[int]) -> np.ndarray:
+    return np.asarray(values, dtype=np.int64)
+
+
 class Neo4jGraphStore(BoltSession, GraphStoreBase):
     """Graph store over a Bolt server; build with ``await Neo4jGraphStore.connect(config)``."""
 
@@ -83,6 +96,9 @@ class Neo4jGraphStore(BoltSession, GraphStoreBase):
         super().__init__(driver, config)
         self._popular_cache: tuple[float, list[Candidate]] | None = None
         self._item_cache: OrderedDict[str, tuple[float, Item]] = OrderedDict()
+        life, size = config.list_cache_s, config.list_cache_size
+        self._rater_lists: ListCache[Raters] = ListCache(life, size)
+        self._recent_lists: ListCache[TimedAdjacency] = ListCache(life, size)
 
     @classmethod
     async def connect(cls, config: Neo4jConfig, create_schema: bool = True) -> Neo4jGraphStore:
@@ -151,6 +167,7 @@ class Neo4jGraphStore(BoltSession, GraphStoreBase):
                 users, ts, rated = ([e[k] for e in kept] for k in (1, 0, 2))
                 rows.append({"id": r["id"], "users": users, "ts": ts, "ratings": rated})
             await self._guard(functools.partial(self._write_once, cypher.SET_ITEM_LISTS, rows=rows))
+        self._forget_cached()
         return True
 
     async def _history(self, user_id: str, n: int) -> list[HistoryEntry]:
@@ -182,10 +199,17 @@ class Neo4jGraphStore(BoltSession, GraphStoreBase):
                 cache.popitem(last=False)
         return found
 
-    def _forget_cached(self) -> None:
-        """After our own writes: popularity and item metadata may have changed."""
+    def _forget_cached(self, rows: Sequence[NewInteraction] | None = None) -> None:
+        """After our own writes: popularity and item metadata may have changed, and the
+        lists of the written users and items (of every node when ``rows`` is None)."""
         self._popular_cache = None
         self._item_cache.clear()
+        if rows is None:
+            self._rater_lists.clear()
+            self._recent_lists.clear()
+        else:
+            self._rater_lists.drop({r.item_id for r in rows})
+            self._recent_lists.drop({r.user_id for r in rows})
 
     async def _rating_evidence(
         self, user_id: str, item_id: str, taste: TasteParams
@@ -204,10 +228,10 @@ class Neo4jGraphStore(BoltSession, GraphStoreBase):
         theirs = tuple((v, r) for v, r in latest.items() if v != user_id and r >= 0)
         near: tuple[str, ...] = ()
         if raters and mine is not None and mine[0]:
-            query = NeighbourQuery(
-                user_id, recent_window(mine, taste.window), [item_id], taste.min_overlap, taste.k
-            )
-            near = tuple(await self._neighbour_adjacency(query))
+            window = recent_window(mine, taste.window)
+            listed = await self._raters(sorted({*window, item_id}))
+            chosen = top_neighbours(user_id, window, listed, taste.min_overlap, taste.k, [item_id])
+            near = tuple(v for v, _ in chosen)
         return RatingEvidence(tuple(float(r["rating"]) for r in own), theirs, near)
 
     async def _seen_items(self, user_id: str) -> set[str]:
@@ -215,26 +239,30 @@ class Neo4jGraphStore(BoltSession, GraphStoreBase):
 
     def _neighbourhood(self, user_id: str) -> NeighbourhoodFetch:
         return NeighbourhoodFetch(
-            user_id, self._own_adjacency, self._neighbour_adjacency, self._raters, self._config.caps
+            user_id, self._own_adjacency, self._raters, self._recent, self._config.caps
         )
 
     async def _own_adjacency(self, user_id: str) -> TimedAdjacency | None:
         records = await self._read(cypher.USER_ADJACENCY, uid=user_id)
         return (records[0]["others"], records[0]["ts"]) if records else None
 
-    async def _neighbour_adjacency(self, query: NeighbourQuery) -> dict[str, Neighbour]:
-        common = {"uid": query.user_id, "min_overlap": query.min_overlap, "k": query.k}
-        if query.reach is None:
-            records = await self._read(cypher.NEIGHBOURS, window=query.window, **common)
-        else:
-            rows = [{"id": i, "in_window": True} for i in query.window]
-            rows += [{"id": i, "in_window": False} for i in query.reach]
-            records = await self._read(cypher.NEIGHBOURS_REACHING, items=rows, **common)
-        return {r["id"]: (r["others"], r["ts"], int(r["overlap"])) for r in records}
-
     async def _raters(self, item_ids: list[str]) -> dict[str, Raters]:
-        records = await self._read(cypher.RATERS, ids=item_ids)
-        return {r["id"]: (r["users"], r["ts"]) for r in records}
+        """Items' kept raters, through the list cache."""
+
+        async def fetch(ids: list[str]) -> dict[str, Raters]:
+            records = await self._read(cypher.RATERS, ids=ids)
+            return {r["id"]: (_ids(r["users"]), _times(r["ts"])) for r in records}
+
+        return await self._rater_lists.get_many(item_ids, fetch)
+
+    async def _recent(self, user_ids: list[str]) -> dict[str, TimedAdjacency]:
+        """Users' recent lists, through the list cache."""
+
+        async def fetch(ids: list[str]) -> dict[str, TimedAdjacency]:
+            records = await self._read(cypher.RECENT, ids=ids)
+            return {r["id"]: (_ids(r["items"]), _times(r["ts"])) for r in records}
+
+        return await self._recent_lists.get_many(user_ids, fetch)
 
     async def _cooccurrence(
         self, user_id: str, n: int, params: CandidateParams, among: frozenset[str] | None
@@ -294,8 +322,10 @@ class Neo4jGraphStore(BoltSession, GraphStoreBase):
         return ranked
 
     async def _ingest(self, rows: list[NewInteraction], records: list[ItemRecord]) -> IngestResult:
-        created = await self._write_tx(self._batch_steps(rows, records))
-        self._forget_cached()
+        try:
+            created = await self._write_tx(self._batch_steps(rows, records))
+        finally:  # a failed commit may still have landed
+            self._forget_cached(rows)
         return IngestResult(len(rows), created)
 
     def _batch_steps(
@@ -331,14 +361,16 @@ class Neo4jGraphStore(BoltSession, GraphStoreBase):
         """Bulk-load canonical frames: items then interactions, one transaction per chunk."""
         size = max(int(chunk_size or self._config.chunk_size), 1)
         rows, records = prepare_batch(frame_interactions(interactions), frame_records(items))
-        for start in range(0, len(records), size):
-            await self._write_tx(self._batch_steps([], records[start : start + size]))
-        for start in range(0, len(rows), size):
-            chunk = rows[start : start + size]
-            await self._write_tx(self._batch_steps(chunk, []))
-            if on_progress is not None:
-                on_progress(len(chunk))
-        self._forget_cached()
+        try:
+            for start in range(0, len(records), size):
+                await self._write_tx(self._batch_steps([], records[start : start + size]))
+            for start in range(0, len(rows), size):
+                chunk = rows[start : start + size]
+                await self._write_tx(self._batch_steps(chunk, []))
+                if on_progress is not None:
+                    on_progress(len(chunk))
+        finally:  # also after a failed chunk: the earlier ones are in
+            self._forget_cached()
         return await self._counts()
 
     async def _counts(self) -> GraphCounts:

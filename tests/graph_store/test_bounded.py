@@ -15,7 +15,6 @@ from evaluation.metrics import hit_ratio, target_ranks
 from evaluation.protocol import load_cases, training_log
 from evaluation.ranker import Case
 from graph_store.memory import MemoryGraphStore
-from graph_store.neighbourhood import NeighbourQuery
 from graph_store.neo4j_store import Neo4jConfig, Neo4jGraphStore
 from graph_store.synthetic import synthetic_graph
 from graph_store.types import (
@@ -95,8 +94,9 @@ async def test_capped_stores_agree(backend: str, bolt_config: Neo4jConfig | None
         assert await mem.ingest(batch) == await bolt.ingest(batch)
         # what travels is bounded by the caps, however many edges the nodes have
         window = [f"i{k}" for k in range(8)]
-        found = await bolt._neighbour_adjacency(NeighbourQuery("u1", window, None, 1, 40))
-        assert found and all(len(items) <= SMALL.user_recent for items, _, _ in found.values())
+        found = await bolt._recent([f"u{u}" for u in range(40)])
+        assert found and all(len(items) <= SMALL.user_recent for items, _ in found.values())
+        assert max(len(items) for items, _ in found.values()) == SMALL.user_recent
         listed = await bolt._raters(window)
         assert all(len(users) <= SMALL.item_raters for users, _ in listed.values())
         assert max(len(users) for users, _ in listed.values()) == SMALL.item_raters

@@ -150,6 +150,39 @@ async def test_cached_item_metadata_follows_an_outside_writer_after_its_lifetime
         await writer.close()
 
 
+async def test_cached_lists_follow_an_outside_writer_after_their_lifetime(
+    make_store: StoreFactory, bolt_only: Neo4jConfig
+) -> None:
+    """The rater and recent lists a reader caches (`graph_store.list_cache`): another
+    writer's edges reach its rankings once they expire, its own writes at once."""
+    inter, items = random_frames(seed=2)
+    await make_store(inter, items)
+    mem = MemoryGraphStore.from_frames(inter, items)
+    reader = await Neo4jGraphStore.connect(replace(bolt_only, list_cache_s=0.5))
+    writer = await Neo4jGraphStore.connect(bolt_only)
+    try:
+        window = [h.item.item_id for h in await mem.history("u1", 8)]
+        before = await mem.candidates("u1", 40)
+        assert await reader.candidates("u1", 40) == before
+        twin = [NewInteraction("twin", i, 100 + k) for k, i in enumerate(window)]
+        twin += [NewInteraction("twin", "i58", 200), NewInteraction("twin", "i59", 201)]
+        for store in (writer, mem):
+            await store.ingest(twin)
+        after = await mem.candidates("u1", 40)
+        assert after != before  # the twin is now u1's closest neighbour
+        assert await reader.candidates("u1", 40) == before  # its lists are still cached
+        await asyncio.sleep(0.6)
+        assert await reader.candidates("u1", 40) == after
+        more = [NewInteraction("twin2", i, 300 + k) for k, i in enumerate(window)]
+        more += [NewInteraction("twin2", "i57", 400)]
+        for store in (reader, mem):
+            await store.ingest(more)
+        assert await reader.candidates("u1", 40) == await mem.candidates("u1", 40)
+    finally:
+        await reader.close()
+        await writer.close()
+
+
 async def test_bolt_ranks_a_graph_index_of_the_same_neighbours(
     make_store: StoreFactory, bolt_only: Neo4jConfig
 ) -> None:

@@ -13,9 +13,7 @@ from graph_store.chains import NeighbourRow
 from graph_store.index import GraphIndex
 from graph_store.memory import MemoryGraphStore
 from graph_store.neighbourhood import (
-    Neighbour,
     NeighbourhoodFetch,
-    NeighbourQuery,
     Raters,
     TimedAdjacency,
 )
@@ -62,22 +60,11 @@ def _serve(inter: pd.DataFrame, caps: GraphCaps):
         mine = [(i, t) for u, i, t in edges if u == user_id]
         return ([i for i, _ in mine], [t for _, t in mine]) if mine else None
 
-    async def neighbours(query: NeighbourQuery) -> dict[str, Neighbour]:
-        counted: dict[str, set[str]] = {}
-        for item in query.window:
-            for v, _ in raters.get(item, []):
-                counted.setdefault(v, set()).add(item)
-        reached = {v for item in query.reach or () for v, _ in raters.get(item, [])}
-        ranked = sorted(
-            (-len(shared), v)
-            for v, shared in counted.items()
-            if v != query.user_id
-            and len(shared) >= query.min_overlap
-            and (query.reach is None or v in reached)
-        )
+    async def recent_lists(user_ids: list[str]) -> dict[str, TimedAdjacency]:
         return {
-            v: ([i for i, _ in recent[v]], [t for _, t in recent[v]], -minus)
-            for minus, v in ranked[: query.k]
+            v: ([i for i, _ in recent[v]], [t for _, t in recent[v]])
+            for v in user_ids
+            if v in recent
         }
 
     async def listed(item_ids: list[str]) -> dict[str, Raters]:
@@ -87,7 +74,7 @@ def _serve(inter: pd.DataFrame, caps: GraphCaps):
             if i in raters
         }
 
-    return own, neighbours, listed
+    return own, listed, recent_lists
 
 
 def _ids(found: Sequence[Candidate]) -> list[tuple[str, int, str]]:
@@ -124,12 +111,12 @@ async def test_fetched_neighbourhood_ranks_as_the_whole_index(seed: int, caps: G
     """Also with caps that bite: what a neighbour has is what its lists say."""
     inter, items = random_frames(seed)
     full = MemoryGraphStore.from_frames(inter, items, caps).index
-    own, neighbours, listed = _serve(inter, caps)
+    own, listed, recent_lists = _serve(inter, caps)
     restrict = frozenset(f"i{k}" for k in range(0, 60, 3))
     chain_params = ChainParams(window=6, max_neighbours=4, max_chains=3)
     compared = 0
     for user in [f"u{u}" for u in range(40)] + ["cold"]:
-        fetch = NeighbourhoodFetch(user, own, neighbours, listed, caps)
+        fetch = NeighbourhoodFetch(user, own, listed, recent_lists, caps)
         for params in (CandidateParams(), CandidateParams(window=8, max_neighbours=6)):
             for among in (None, restrict):
                 local = await fetch.for_candidates(params, among)
