@@ -16,8 +16,10 @@ chunk by chunk (a failed chunk leaves earlier ones, and re-running is idempotent
 Unreachable server, failed login or a timeout raise ``GraphStoreUnavailable`` (-> 503).
 Candidates and chains read the nodes' bounded lists and rank the fetched neighbourhood
 with the embedded store's `GraphIndex` (`graph_store.neighbourhood`, `graph_store.index`).
-Item metadata and the popular ranking are cached in the process (``item_cache_s``,
-``popular_cache_s``; our own writes drop both, another writer's show once they expire).
+Item metadata, the popular ranking and those lists (except the asking user's own
+adjacency, read every time) are cached in the process (``item_cache_s``,
+``popular_cache_s``, ``list_cache_s``; our own writes drop what they touch, another
+writer's show once the entries expire).
 The Cypher and its portability notes are in ``graph_store.cypher``.
 """
 
@@ -25,16 +27,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import sys
 import time
-from collections import OrderedDict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 import neo4j
 import neo4j.exceptions as neo_errors
-import numpy as np
 import pandas as pd
 
 from graph_store import cypher
@@ -47,7 +46,7 @@ from graph_store.base import (
     prepare_batch,
 )
 from graph_store.bolt import BOLT_SCHEMES, BoltSession, Neo4jConfig
-from graph_store.list_cache import ListCache
+from graph_store.list_cache import ListCache, id_array, time_array
 from graph_store.neighbourhood import (
     NeighbourhoodFetch,
     Raters,
@@ -78,24 +77,13 @@ def _item(record: Mapping[str, Any]) -> Item:
     return Item(record["id"], record["title"] or "", attributes, bool(record["placeholder"]))
 
 
-def _ids(values: Sequence[str]) -> np.ndarray:
-    """Ids as an object array of interned strings: cached lists share one copy of each."""
-    out = np.empty(len(values), dtype=object)
-    out[:] = [sys.intern(v) for v in values]
-    return out
-
-
-def _times(values: Sequence[int]) -> np.ndarray:
-    return np.asarray(values, dtype=np.int64)
-
-
 class Neo4jGraphStore(BoltSession, GraphStoreBase):
     """Graph store over a Bolt server; build with ``await Neo4jGraphStore.connect(config)``."""
 
     def __init__(self, driver: neo4j.AsyncDriver, config: Neo4jConfig) -> None:
         super().__init__(driver, config)
         self._popular_cache: tuple[float, list[Candidate]] | None = None
-        self._item_cache: OrderedDict[str, tuple[float, Item]] = OrderedDict()
+        self._item_cache: ListCache[Item] = ListCache(config.item_cache_s, config.item_cache_size)
         life, size = config.list_cache_s, config.list_cache_size
         self._rater_lists: ListCache[Raters] = ListCache(life, size)
         self._recent_lists: ListCache[TimedAdjacency] = ListCache(life, size)
@@ -182,22 +170,13 @@ class Neo4jGraphStore(BoltSession, GraphStoreBase):
         ]
 
     async def _items(self, item_ids: Sequence[str]) -> dict[str, Item]:
-        """Item metadata, cached for ``item_cache_s`` (least recently used dropped first;
-        all dropped on our writes): the catalogue changes far less often than it is read."""
-        now, cache, found = time.monotonic(), self._item_cache, {}
-        for item_id in item_ids:
-            hit = cache.get(item_id)
-            if hit is not None and now - hit[0] < self._config.item_cache_s:
-                cache.move_to_end(item_id)
-                found[item_id] = hit[1]
-        missing = [i for i in item_ids if i not in found]
-        if missing:
-            for record in await self._read(cypher.ITEMS, ids=missing):
-                item = found[record["id"]] = _item(record)
-                cache[item.item_id] = (now, item)
-            while len(cache) > self._config.item_cache_size:
-                cache.popitem(last=False)
-        return found
+        """Item metadata, cached for ``item_cache_s`` (all dropped on our writes): the
+        catalogue changes far less often than it is read."""
+
+        async def fetch(ids: list[str]) -> dict[str, Item]:
+            return {r["id"]: _item(r) for r in await self._read(cypher.ITEMS, ids=ids)}
+
+        return await self._item_cache.get_many(item_ids, fetch)
 
     def _forget_cached(self, rows: Sequence[NewInteraction] | None = None) -> None:
         """After our own writes: popularity and item metadata may have changed, and the
@@ -251,7 +230,7 @@ class Neo4jGraphStore(BoltSession, GraphStoreBase):
 
         async def fetch(ids: list[str]) -> dict[str, Raters]:
             records = await self._read(cypher.RATERS, ids=ids)
-            return {r["id"]: (_ids(r["users"]), _times(r["ts"])) for r in records}
+            return {r["id"]: (id_array(r["users"]), time_array(r["ts"])) for r in records}
 
         return await self._rater_lists.get_many(item_ids, fetch)
 
@@ -260,7 +239,7 @@ class Neo4jGraphStore(BoltSession, GraphStoreBase):
 
         async def fetch(ids: list[str]) -> dict[str, TimedAdjacency]:
             records = await self._read(cypher.RECENT, ids=ids)
-            return {r["id"]: (_ids(r["items"]), _times(r["ts"])) for r in records}
+            return {r["id"]: (id_array(r["items"]), time_array(r["ts"])) for r in records}
 
         return await self._recent_lists.get_many(user_ids, fetch)
 

@@ -80,6 +80,7 @@ async def open_graph_store(settings: Settings) -> GraphStore:
             database=settings.neo4j_database,
             max_pool_size=settings.neo4j_pool_size,
             query_timeout_s=settings.neo4j_timeout_s,
+            list_cache_s=settings.neo4j_list_cache_s,
         )
         return await Neo4jGraphStore.connect(config)
     from graph_store.journal import JournalLockedError
