@@ -40,7 +40,9 @@ Portability notes (checked on ArcadeDB 26.10 and written to Neo4j 5 syntax):
   insertion point from the old times, so it does not matter
   whether a server evaluates the items of one ``SET`` together or one after the other.
 - String order is Java's (UTF-16 code units) on both servers; Python orders by code
-  point. They differ only between supplementary characters and U+E000-U+FFFF.
+  point. They differ only between supplementary characters and U+E000-U+FFFF. (The
+  neighbours, ranked by id on ties, are ranked in the client: Python's order, as in the
+  embedded store.)
 - "Was this edge new?" is counted with OPTIONAL MATCH + ``count()`` before the MERGE:
   the aggregation forces every row to be read before any is written. An ``EXISTS {}``
   in the same place is evaluated lazily by ArcadeDB (after the MERGE, always true),
