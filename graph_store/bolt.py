@@ -53,7 +53,7 @@ class Neo4jConfig:
     item_cache_s: float = field(default=60.0, metadata={"help": "item metadata cache life"})
     item_cache_size: int = field(default=100_000, metadata={"help": "items' metadata cached"})
     list_cache_s: float = field(
-        default=5.0,
+        default=30.0,
         metadata={"help": "life of cached rater/recent lists; 0: none (graph_store.list_cache)"},
     )
     list_cache_size: int = field(

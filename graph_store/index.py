@@ -219,7 +219,8 @@ class GraphIndex(IndexRankings):
         kept = np.sort(order[keep])  # back to insertion order
         user, item, ts, rating, tr = user[kept], item[kept], ts[kept], rating[kept], tr[kept]
         n_users, n_items = len(user_ids), len(items)
-        item_rank = _ranks([it.item_id for it in items])
+        item_ids = [it.item_id for it in items]
+        item_rank = _ranks(item_ids)
         hist = _NONE if fetched else lexorder((-item_rank[item], -tr, user))
         # distinct pairs with their latest ts: the last row of each (user, item) run
         last = np.ones(len(u), dtype=bool)
@@ -238,10 +239,10 @@ class GraphIndex(IndexRankings):
         )
         return cls(
             user_ids=user_ids,
-            user_index={uid: k for k, uid in enumerate(user_ids)},
+            user_index=dict(zip(user_ids, range(n_users), strict=True)),
             user_rank=_ranks(user_ids),
             items=items,
-            item_index={it.item_id: k for k, it in enumerate(items)},
+            item_index=dict(zip(item_ids, range(n_items), strict=True)),
             item_rank=item_rank,
             edge_user=user,
             edge_item=item,

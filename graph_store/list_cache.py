@@ -8,11 +8,12 @@ anything the server computes. `ListCache` keeps each list for at most ``life_s``
 ones, in one call. Each entry lives a random share of ``life_s`` (between half and all of
 it): entries filled together then expire at different times, so a request refetches a
 few lists now and then instead of all of them at once (that burst was the Bolt p99). The
-store drops the entries its own writes touch, so a process sees its own
-writes at once; another writer's show once the entry expires (as with the item metadata
-cache) within ``life_s``. ``life_s = 0`` turns it off: every list is read from the server each time.
+store drops the entries its own writes touch, so a process sees its own writes at once;
+another writer's show once the entry expires, within ``life_s`` (as with the item
+metadata cache). ``life_s = 0`` turns it off: every list is read from the server each
+time.
 
-    cache = ListCache[Raters](life_s=5.0, size=20_000)
+    cache = ListCache[Raters](life_s=30.0, size=10_000)
     found = await cache.get_many(["i1", "i2"], fetch)   # fetch(["i2"]) if i1 is cached
     cache.drop(["i1"])                                   # after writing to i1
 """

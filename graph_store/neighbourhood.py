@@ -82,15 +82,27 @@ def top_neighbours(
     >>> top_neighbours("a", ["m1", "m2"], lists, 1, 5)
     [('b', 2), ('c', 1)]
     """
-    counts: dict[str, int] = {}
-    for item in window:
-        for v in set(raters[item][0]) if item in raters else ():
-            counts[v] = counts.get(v, 0) + 1
-    counts.pop(user_id, None)
+    lists = [np.asarray(raters[i][0], dtype=object) for i in window if i in raters]
+    if not lists or k <= 0:
+        return []
+    reached = [np.asarray(raters[i][0], dtype=object) for i in reach or () if i in raters]
+    codes, ids = pd.factorize(np.concatenate(lists + reached))
+    n, in_window = len(ids), sum(len(x) for x in lists)
+    owner = np.repeat(np.arange(len(lists)), [len(x) for x in lists])
+    has = np.zeros((len(lists), n), dtype=bool)  # a rater listed twice counts once
+    has[owner, codes[:in_window]] = True
+    shared = has.sum(axis=0)
+    keep = shared >= min_overlap
+    keep[np.flatnonzero(ids == user_id)] = False
     if reach is not None:
-        reached = {v for item in reach if item in raters for v in raters[item][0]}
-        counts = {v: n for v, n in counts.items() if v in reached}
-    ranked = sorted((-n, v) for v, n in counts.items() if n >= min_overlap)
+        reaches = np.zeros(n, dtype=bool)
+        reaches[codes[in_window:]] = True
+        keep &= reaches
+    chosen = np.flatnonzero(keep)
+    if len(chosen) > k:  # those at or above the k-th largest count, ties kept for the id order
+        kth = np.partition(shared[chosen], len(chosen) - k)[len(chosen) - k]
+        chosen = chosen[shared[chosen] >= kth]
+    ranked = sorted(zip((-shared[chosen]).tolist(), ids[chosen].tolist(), strict=True))
     return [(v, -minus) for minus, v in ranked[:k]]
 
 
@@ -178,7 +190,7 @@ def _index(
     item_codes, item_ids = pd.factorize(np.concatenate(items))
     return GraphIndex.build(
         owners,
-        [bare_item(str(i)) for i in item_ids],
+        list(map(bare_item, item_ids)),
         users,
         item_codes.astype(np.int64),
         np.concatenate(times),

@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     neo4j_pool_size: int = Field(50, ge=1, description="Driver connection pool size")
     neo4j_timeout_s: float = Field(5.0, gt=0, description="Per-query timeout (seconds)")
     neo4j_list_cache_s: float = Field(
-        5.0,
+        30.0,
         ge=0,
         description="How long graph lists read per request stay cached (0: not cached); "
         "another writer's edges reach rankings within this time",

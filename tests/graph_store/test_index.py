@@ -3,6 +3,7 @@ neighbourhood fetched the Bolt store's way ranks exactly as the index over the w
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 import numpy as np
@@ -16,6 +17,8 @@ from graph_store.neighbourhood import (
     NeighbourhoodFetch,
     Raters,
     TimedAdjacency,
+    recent_window,
+    top_neighbours,
 )
 from graph_store.types import Candidate, CandidateParams, Chain, ChainParams, GraphCaps
 from tests.graph_store.conftest import toy_frames
@@ -151,3 +154,25 @@ def test_from_edges_drops_repeated_edges_and_keeps_bare_items() -> None:
     assert index.counts().interactions == 3
     assert index.find_items(["a", "zz"])["a"].title == ""
     assert [c.item.item_id for c in index.cooccurrence("u", 5, CandidateParams(), None)] == ["b"]
+
+
+@pytest.mark.parametrize("caps", [GraphCaps(), GraphCaps(4, 5)])
+def test_top_neighbours_from_rater_lists_match_the_index(caps: GraphCaps) -> None:
+    """The client-side count the Bolt store runs gives `GraphIndex.neighbours`, with ties
+    at the k-th count, a reach filter, and the user among the raters."""
+    inter, items = random_frames(seed=5)
+    full = MemoryGraphStore.from_frames(inter, items, caps).index
+    own, listed, _ = _serve(inter, caps)
+    reach = [f"i{k}" for k in range(0, 60, 7)]
+    checked = 0
+    for user in [f"u{u}" for u in range(40)]:
+        mine = asyncio.run(own(user))
+        assert mine is not None
+        window = recent_window(mine, 8)
+        lists = asyncio.run(listed(sorted({*window, *reach})))
+        for min_overlap, k in ((1, 3), (1, 50), (2, 4)):
+            for must in (None, reach):
+                got = top_neighbours(user, window, lists, min_overlap, k, must)
+                assert got == full.neighbours(user, 8, min_overlap, k, must), (user, k, must)
+                checked += len(got)
+    assert checked > 500
