@@ -93,7 +93,7 @@ RETURN coalesce(u.adj_items, []) AS others, coalesce(u.adj_ts, []) AS ts
 RECENT = """
 UNWIND $ids AS uid
 MATCH (n:User {id: uid})
-RETURN uid AS id, coalesce(n.recent_items, []) AS items, coalesce(n.recent_ts, []) AS ts
+RETURN uid AS id, coalesce(n.recent_items, []) AS ids, coalesce(n.recent_ts, []) AS ts
 """
 
 # `Neo4jGraphStore.rating_evidence`: the user's other ratings; the item's kept raters
@@ -112,7 +112,7 @@ RETURN coalesce(i.raters, []) AS users, coalesce(i.raters_rating, []) AS ratings
 RATERS = """
 UNWIND $ids AS iid
 MATCH (i:Item {id: iid})
-RETURN iid AS id, coalesce(i.raters, []) AS users, coalesce(i.raters_ts, []) AS ts
+RETURN iid AS id, coalesce(i.raters, []) AS ids, coalesce(i.raters_ts, []) AS ts
 """
 
 POPULAR_ALL = f"""

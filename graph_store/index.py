@@ -9,7 +9,7 @@ defines them for every store:
 - the embedded store (`graph_store.memory`) holds one index over the whole graph and
   builds a new one on each write (``GraphIndex.build``);
 - the Bolt store (`graph_store.neo4j_store`) fetches one user's neighbourhood
-  (`graph_store.neighbourhood`) and ranks it with ``GraphIndex.from_edges``;
+  (`graph_store.neighbourhood`) and ranks an index built from it (``fetched=True``);
 - the evaluated "graph-fallback" baseline ranks protocol cases with it.
 
     index = GraphIndex.from_edges(users, items, ts)           # parallel id/time columns
@@ -285,10 +285,9 @@ class GraphIndex(IndexRankings):
         items: np.ndarray,
         ts: np.ndarray,
         caps: GraphCaps = GraphCaps(),  # noqa: B008 (frozen, immutable)
-        fetched: bool = False,
     ) -> GraphIndex:
         """An index over bare ``(user, item, ts)`` id columns (no ratings, no item metadata:
-        items get empty titles); ``fetched``: a neighbourhood fetched from a server."""
+        items get empty titles)."""
         user_codes, user_ids = pd.factorize(users)
         item_codes, item_ids = pd.factorize(items)
         return cls.build(
@@ -299,7 +298,6 @@ class GraphIndex(IndexRankings):
             np.asarray(ts, dtype=np.int64),
             np.full(len(ts), np.nan),
             caps,
-            fetched,
         )
 
     def counts(self) -> GraphCounts:

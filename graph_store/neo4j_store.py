@@ -227,21 +227,22 @@ class Neo4jGraphStore(BoltSession, GraphStoreBase):
 
     async def _raters(self, item_ids: list[str]) -> dict[str, Raters]:
         """Items' kept raters, through the list cache."""
-
-        async def fetch(ids: list[str]) -> dict[str, Raters]:
-            records = await self._read(cypher.RATERS, ids=ids)
-            return {r["id"]: (id_array(r["users"]), time_array(r["ts"])) for r in records}
-
-        return await self._rater_lists.get_many(item_ids, fetch)
+        return await self._lists(self._rater_lists, cypher.RATERS, item_ids)
 
     async def _recent(self, user_ids: list[str]) -> dict[str, TimedAdjacency]:
         """Users' recent lists, through the list cache."""
+        return await self._lists(self._recent_lists, cypher.RECENT, user_ids)
 
-        async def fetch(ids: list[str]) -> dict[str, TimedAdjacency]:
-            records = await self._read(cypher.RECENT, ids=ids)
-            return {r["id"]: (id_array(r["items"]), time_array(r["ts"])) for r in records}
+    async def _lists(
+        self, cache: ListCache[TimedAdjacency], query: str, node_ids: list[str]
+    ) -> dict[str, TimedAdjacency]:
+        """Nodes' (ids, ts) list pairs: the cached ones, and one ``query`` for the rest."""
 
-        return await self._recent_lists.get_many(user_ids, fetch)
+        async def fetch(missing: list[str]) -> dict[str, TimedAdjacency]:
+            records = await self._read(query, ids=missing)
+            return {r["id"]: (id_array(r["ids"]), time_array(r["ts"])) for r in records}
+
+        return await cache.get_many(node_ids, fetch)
 
     async def _cooccurrence(
         self, user_id: str, n: int, params: CandidateParams, among: frozenset[str] | None
