@@ -24,8 +24,7 @@ the most recent first (the history); items by distinct users desc, id asc (popul
 The bounded lists of `GraphCaps` (what a request reads): per item its ``item_raters``
 most recent edges (``rater_*``: ts desc, earlier edge first on a tie), per user the
 distinct items of its ``user_recent`` most recent edges (``recent_*``, same cut, then
-ordered like the pairs); both lists also as sorted pair keys with times (``rater_key``,
-``recent_key``: what a neighbour has, as a request may read it). Run the tests with
+ordered like the pairs). Run the tests with
 ``pytest tests/graph_store/test_index.py tests/graph_store/test_bounded.py``.
 """
 
@@ -136,10 +135,9 @@ def _recent_lists(
     item_rank: IntArray,
     n: int,
     cap: int,
-) -> tuple[IntArray, IntArray, IntArray, IntArray, IntArray]:
+) -> tuple[IntArray, IntArray, IntArray]:
     """Per user, the distinct items of its ``cap`` most recent edges (ts desc, earlier edge
-    first), each with its latest ts there, ordered ts desc then item id desc; as CSR. Then
-    the same (user, item) pairs as ascending ``user * n_items + item`` keys, with their ts.
+    first), each with its latest ts there, ordered ts desc then item id desc; as CSR.
     ``ts_rank``: the times' dense ranks (`_dense`), which the sorts pack."""
     order = lexorder((np.arange(len(user)), -ts_rank, user))
     order = order[_first_per_group(user[order], cap)]
@@ -150,8 +148,7 @@ def _recent_lists(
     keep[1:] = (pu[1:] != pu[:-1]) | (pi[1:] != pi[:-1])
     pu, pi, pt, pr = pu[keep], pi[keep], t[by_pair][keep], r[by_pair][keep]
     recency = lexorder((-item_rank[pi], -pr, pu))
-    keys = pu * max(len(item_rank), 1) + pi  # by_pair sorted them by (user, item)
-    return _pointers(pu, n), pi[recency], pt[recency], keys, pt
+    return _pointers(pu, n), pi[recency], pt[recency]
 
 
 @dataclass(frozen=True)
@@ -180,14 +177,10 @@ class GraphIndex(IndexRankings):
     rater_user: IntArray
     rater_ts: IntArray
     rater_rating: np.ndarray  # the rating of that (latest kept) edge, nan if none
-    rater_key: IntArray  # the kept (item, user) pairs as item * n_users + user, ascending
-    rater_key_ts: IntArray  # the user's latest kept ts there, in rater_key order
     recent_ptr: IntArray  # per user, the distinct items of its user_recent latest edges
     recent_item: IntArray
     recent_ts: IntArray
     recent_neg_ts: IntArray  # -recent_ts, ascending within a user (for searchsorted)
-    recent_key: IntArray  # the recent lists' pairs as user * n_items + item, ascending
-    recent_key_ts: IntArray  # their ts, in recent_key order
     popular_items: IntArray  # item indices with >= 1 user, by users desc then id asc
     popularity: IntArray
     chosen: tuple[tuple[str, int], ...] | None = None  # neighbours given by a server
@@ -232,9 +225,7 @@ class GraphIndex(IndexRankings):
         raters = _NONE if fetched else lexorder((np.arange(len(item)), -tr, item))  # ts desc
         raters = raters[_first_per_group(item[raters], caps.item_raters)]  # earlier edge first
         raters = raters[_distinct_users(item[raters], user[raters])]
-        rater_key = item[raters] * max(n_users, 1) + user[raters]
-        by_key = np.argsort(rater_key, kind="stable")
-        recent_ptr, recent_item, recent_ts, recent_key, recent_key_ts = _recent_lists(
+        recent_ptr, recent_item, recent_ts = _recent_lists(
             user, item, ts, tr, item_rank, n_users, caps.user_recent
         )
         return cls(
@@ -260,14 +251,10 @@ class GraphIndex(IndexRankings):
             rater_user=user[raters],
             rater_ts=ts[raters],
             rater_rating=rating[raters],
-            rater_key=rater_key[by_key],
-            rater_key_ts=ts[raters][by_key],
             recent_ptr=recent_ptr,
             recent_item=recent_item,
             recent_ts=recent_ts,
             recent_neg_ts=-recent_ts,
-            recent_key=recent_key,
-            recent_key_ts=recent_key_ts,
             popular_items=popular[popularity[popular] > 0],
             popularity=popularity,
             fetched=fetched,
