@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from graph_store.ranking import _kth_largest, _slots, _top_k
+from graph_store.ranking import _kth_largest, _members, _slots, _top_k
 
 
 @pytest.mark.parametrize("scale", [1, 1000])
@@ -36,3 +36,10 @@ def test_slots_finds_each_value_in_wanted(universe: int) -> None:
     expected = [wanted.tolist().index(v) if v in wanted else -1 for v in values.tolist()]
     assert _slots(values, wanted, universe).tolist() == expected
     assert _slots(values, wanted[:0], universe).tolist() == [-1] * len(values)
+
+
+@pytest.mark.parametrize("universe", [50, 10**9])
+def test_members_is_isin(universe: int) -> None:
+    rng = np.random.default_rng(universe)
+    values, wanted = rng.integers(0, 50, 300), rng.integers(0, 50, 20)
+    assert _members(values, wanted, universe).tolist() == np.isin(values, wanted).tolist()
