@@ -17,7 +17,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -32,18 +32,39 @@ def stable_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def sha256_file(path: Path) -> str:
+    """`sha256_text` of a UTF-8 file's content, read in blocks (never whole)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary sibling and an atomic rename."""
+    write_lines_atomic(path, (text,))
+
+
+def write_lines_atomic(path: Path, pieces: Iterable[str]) -> str:
+    """Write ``pieces`` one after another to ``path`` (temporary sibling, atomic rename),
+    never holding their concatenation; returns its `sha256_text`. If the iterable
+    fails, nothing is left at ``path`` that was not there before."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    digest = hashlib.sha256()
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            for piece in pieces:
+                data = piece.encode()
+                digest.update(data)
+                handle.write(data)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return digest.hexdigest()
 
 
 def write_json_atomic(path: Path, value: Any) -> None:

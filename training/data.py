@@ -47,7 +47,14 @@ import numpy as np
 import pandas as pd
 
 from common.errors import UserInputError
-from common.files import read_json, sha256_text, stable_json, write_text_atomic
+from common.files import (
+    read_json,
+    sha256_file,
+    sha256_text,
+    stable_json,
+    write_lines_atomic,
+    write_text_atomic,
+)
 from common.paths import data_root
 from evaluation.protocol import dataset_fingerprint, sample_negatives, training_log
 from graph_store.memory import MemoryGraphStore
@@ -331,8 +338,9 @@ def write_versioned(
     make_rows: Callable[[], list[RowT]],
     force: bool = False,
 ) -> BuiltData:
-    """Write ``make_rows()`` as examples.jsonl + manifest.json (examples first, manifest
-    last), unless an identical dataset (same spec, data and file hash) is already there.
+    """Write ``make_rows()`` as examples.jsonl + manifest.json (examples first, line by
+    line with a running hash, so the file's text is never held whole; manifest last),
+    unless an identical dataset (same spec, data and file hash) is already there.
 
     Shared by every task's data builder (`build_dataset`, `training.rating.data`).
     """
@@ -346,23 +354,23 @@ def write_versioned(
         and dataset_task(old) == spec.task
         and old.get("dataset_fingerprint") == fingerprint
         and (folder / EXAMPLES_FILE).is_file()
-        and sha256_text((folder / EXAMPLES_FILE).read_text(encoding="utf-8")) == old.get("sha256")
+        and sha256_file(folder / EXAMPLES_FILE) == old.get("sha256")
     ):
         return BuiltData(folder, old, skipped=True)
     rows = make_rows()
     if not rows:
         raise UserInputError(f"{dataset.name}: no training examples (too few interactions?)")
-    text = "".join(stable_json(r) + "\n" for r in rows)
+    lines = (stable_json(r) + "\n" for r in rows)  # streamed: the text is never whole
+    digest = write_lines_atomic(folder / EXAMPLES_FILE, lines)
     manifest = {
         "format_version": spec.format_version,
         "task": spec.task,
         "config": spec.config,
         "seed": spec.seed,
         "dataset_fingerprint": fingerprint,
-        "sha256": sha256_text(text),
+        "sha256": digest,
         "counts": spec.counts(rows),
     }
-    write_text_atomic(folder / EXAMPLES_FILE, text)
     write_text_atomic(folder / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
     return BuiltData(folder, manifest, skipped=False)
 
