@@ -9,9 +9,9 @@ then reads a bounded amount, however big the graph and however heavy the neighbo
 1. the user's adjacency, with times, gives the recent window (distinct items by latest
    time, ts desc then id desc, the first ``window``) and what the user has seen;
 2. the kept raters of the window items (and of the items the ranking asks about: the
-   reach items of chains, a candidate list), O(window x cap) entries; `top_neighbours`
-   counts in the client how many window items each of those users shares and keeps the
-   top ``k``, as `GraphIndex.neighbours` does over the whole graph;
+   reach items of chains, a candidate list), O(window x cap) entries; the client counts
+   how many window items each of those users shares and keeps the top ``k``
+   (`RaterLists.top_neighbours`), as `GraphIndex.neighbours` does over the whole graph;
 3. the chosen neighbours' recent lists, O(k x cap) entries.
 
 Steps 2 and 3 read lists that the same popular items and heavy users repeat from request
@@ -65,45 +65,84 @@ def recent_window(adjacency: TimedAdjacency, window: int) -> list[str]:
     return sorted(latest, key=lambda i: (latest[i], i), reverse=True)[:window]
 
 
-def top_neighbours(
-    user_id: str,
-    window: Sequence[str],
-    raters: Mapping[str, Raters],
-    min_overlap: int,
-    k: int,
-    reach: Collection[str] | None = None,
-) -> list[tuple[str, int]]:
-    """`GraphIndex.neighbours` from the window items' kept raters: the users (not
-    ``user_id``) sharing >= ``min_overlap`` distinct window items, top ``k`` by that count
-    desc then id asc, as (user id, overlap); with ``reach``, only users among the kept
-    raters of one of those items.
+@dataclass(frozen=True)
+class RaterLists:
+    """Fetched kept-rater lists, their users coded once (``pd.factorize`` of every entry):
+    the neighbour count and the index build share the codes instead of hashing the
+    same ids twice.
 
-    >>> lists = {"m1": (["a", "b", "c"], [3, 2, 1]), "m2": (["b", "a"], [4, 3])}
-    >>> top_neighbours("a", ["m1", "m2"], lists, 1, 5)
-    [('b', 2), ('c', 1)]
+    >>> lists = RaterLists.of({"m1": (["a", "b", "c"], [3, 2, 1]), "m2": (["b", "a"], [4, 3])})
+    >>> lists.users.tolist(), lists.codes.tolist()
+    (['a', 'b', 'c'], [0, 1, 2, 1, 0])
     """
-    lists = [np.asarray(raters[i][0], dtype=object) for i in window if i in raters]
-    if not lists or k <= 0:
-        return []
-    reached = [np.asarray(raters[i][0], dtype=object) for i in reach or () if i in raters]
-    codes, ids = pd.factorize(np.concatenate(lists + reached))
-    n, in_window = len(ids), sum(len(x) for x in lists)
-    owner = np.repeat(np.arange(len(lists)), [len(x) for x in lists])
-    has = np.zeros((len(lists), n), dtype=bool)  # a rater listed twice counts once
-    has[owner, codes[:in_window]] = True
-    shared = has.sum(axis=0)
-    keep = shared >= min_overlap
-    keep[np.flatnonzero(ids == user_id)] = False
-    if reach is not None:
-        reaches = np.zeros(n, dtype=bool)
-        reaches[codes[in_window:]] = True
-        keep &= reaches
-    chosen = np.flatnonzero(keep)
-    if len(chosen) > k:  # those at or above the k-th largest count, ties kept for the id order
-        kth = np.partition(shared[chosen], len(chosen) - k)[len(chosen) - k]
-        chosen = chosen[shared[chosen] >= kth]
-    ranked = sorted(zip((-shared[chosen]).tolist(), ids[chosen].tolist(), strict=True))
-    return [(v, -minus) for minus, v in ranked[:k]]
+
+    number: dict[str, int]  # item id -> its list's number
+    bounds: np.ndarray  # list n's entries are [bounds[n], bounds[n + 1])
+    codes: np.ndarray  # each entry's user, as a position in ``users``
+    ts: np.ndarray  # each entry's time
+    users: np.ndarray  # the distinct users, in order of first entry
+
+    @classmethod
+    def of(cls, raters: Mapping[str, Raters]) -> RaterLists:
+        ids = [np.asarray(users, dtype=object) for users, _ in raters.values()]
+        bounds = np.concatenate(([0], np.cumsum([len(x) for x in ids], dtype=np.int64)))
+        if bounds[-1] == 0:
+            none = np.zeros(0, dtype=np.int64)
+            return cls(dict.fromkeys(raters, 0), bounds, none, none, np.zeros(0, dtype=object))
+        codes, users = pd.factorize(np.concatenate(ids))
+        ts = np.concatenate([np.asarray(t, dtype=np.int64) for _, t in raters.values()])
+        number = dict(zip(raters, range(len(ids)), strict=True))
+        return cls(number, bounds, codes.astype(np.int64), ts, np.asarray(users, dtype=object))
+
+    def entries(self, item_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Positions of the entries of these items' lists (items without one left out),
+        list after list, and the place in ``item_ids`` of each entry's item."""
+        known = [(k, self.number[i]) for k, i in enumerate(item_ids) if i in self.number]
+        if not known:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        place, lists = (np.asarray(x, dtype=np.int64) for x in zip(*known, strict=True))
+        starts, sizes = self.bounds[lists], self.bounds[lists + 1] - self.bounds[lists]
+        owner = np.repeat(np.arange(len(lists)), sizes)
+        pos = starts[owner] + np.arange(len(owner)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        return pos, place[owner]
+
+    def top_neighbours(
+        self,
+        user_id: str,
+        window: Sequence[str],
+        min_overlap: int,
+        k: int,
+        reach: Collection[str] | None = None,
+    ) -> tuple[list[tuple[str, int]], np.ndarray]:
+        """`GraphIndex.neighbours` from the window items' kept raters: the users (not
+        ``user_id``) sharing >= ``min_overlap`` distinct window items, top ``k`` by that
+        count desc then id asc, as (user id, overlap); with ``reach``, only users among the
+        kept raters of one of those items. Also their codes (positions in ``users``).
+
+        >>> lists = RaterLists.of({"m1": (["a", "b", "c"], [3, 2, 1]), "m2": (["b", "a"], [4, 3])})
+        >>> lists.top_neighbours("a", ["m1", "m2"], 1, 5)[0]
+        [('b', 2), ('c', 1)]
+        """
+        pos, owner = self.entries(window)
+        n = len(self.users)
+        if len(pos) == 0 or k <= 0:
+            return [], np.zeros(0, dtype=np.int64)
+        has = np.zeros((len(window), n), dtype=bool)  # a rater listed twice counts once
+        has[owner, self.codes[pos]] = True
+        shared = has.sum(axis=0)
+        keep = shared >= min_overlap
+        keep[np.flatnonzero(self.users == user_id)] = False
+        if reach is not None:
+            reaches = np.zeros(n, dtype=bool)
+            reaches[self.codes[self.entries(list(reach))[0]]] = True
+            keep &= reaches
+        chosen = np.flatnonzero(keep)
+        if len(chosen) > k:  # those at or above the k-th largest count, ties kept for the ids
+            kth = np.partition(shared[chosen], len(chosen) - k)[len(chosen) - k]
+            chosen = chosen[shared[chosen] >= kth]
+        keys = zip((-shared[chosen]).tolist(), self.users[chosen].tolist(), chosen, strict=True)
+        top = sorted(keys)[:k]
+        return [(v, -minus) for minus, v, _ in top], np.asarray([c for *_, c in top], np.int64)
 
 
 FetchOwn = Callable[[str], Awaitable[TimedAdjacency | None]]
@@ -151,13 +190,12 @@ class NeighbourhoodFetch:
         if mine is None or not mine[0]:
             return None
         recent = recent_window(mine, window)
-        listed = await self.raters(sorted({*recent, *(reach or ()), *(asked or ())}))
-        chosen = top_neighbours(self.user_id, recent, listed, min_overlap, k, reach)
+        listed = RaterLists.of(await self.raters(sorted({*recent, *(reach or ()), *(asked or ())})))
+        chosen, codes = listed.top_neighbours(self.user_id, recent, min_overlap, k, reach)
         lists = await self.recent([v for v, _ in chosen]) if chosen else {}
         found = {v: (*lists.get(v, ((), ())), overlap) for v, overlap in chosen}
-        indexed = {*(recent if with_window else ()), *(asked or ())}
-        kept = {i: listed[i] for i in sorted(indexed) if i in listed}
-        local = _index(self.user_id, mine, found, kept, self.caps)
+        indexed = sorted({*(recent if with_window else ()), *(asked or ())})
+        local = _index(self.user_id, mine, found, (listed, codes, indexed), self.caps)
         return replace(local, chosen=tuple(chosen))
 
 
@@ -165,28 +203,30 @@ def _index(
     user_id: str,
     mine: TimedAdjacency,
     found: Mapping[str, Neighbour],
-    listed: Mapping[str, Raters],
+    rated: tuple[RaterLists, np.ndarray, list[str]],
     caps: GraphCaps,
 ) -> GraphIndex:
     """An index over the user's edges, the neighbours' recent edges and, after them, the
-    neighbours' entries in the fetched rater lists (older than the recent edges, or a
-    repeat of one: each neighbour's recent list comes out as the server's). The owners
-    are distinct, so their codes are their positions; items are coded by first
-    appearance, as `GraphIndex.from_edges` would code these columns."""
+    neighbours' entries in the rater lists of the ``rated`` items (the lists, the found
+    neighbours' codes in them, the items; older than the recent edges, or a repeat of
+    one: each neighbour's recent list comes out as the server's). The owners are
+    distinct, so their codes are their positions; items are coded by first appearance,
+    as `GraphIndex.from_edges` would code these columns."""
     owners = [user_id, *found]
     lists = [(mine[0], mine[1]), *((items, ts) for items, ts, _ in found.values())]
     users = np.repeat(np.arange(len(owners), dtype=np.int64), [len(i) for i, _ in lists])
     items = [np.asarray(i, dtype=object) for i, _ in lists]
     times = [np.asarray(t, dtype=np.int64) for _, t in lists]
-    if listed:
-        raters = np.concatenate([np.asarray(r, dtype=object) for r, _ in listed.values()])
-        codes = pd.Index(owners).get_indexer(pd.Index(raters, dtype=object)).astype(np.int64)
-        keep = codes > 0  # a neighbour's entry (0 is the user, -1 anyone else)
-        counts = [len(r) for r, _ in listed.values()]
-        rated_ts = np.concatenate([np.asarray(t, dtype=np.int64) for _, t in listed.values()])
-        users = np.concatenate((users, codes[keep]))
-        items.append(np.repeat(np.array(list(listed), dtype=object), counts)[keep])
-        times.append(rated_ts[keep])
+    raters, codes, rated_items = rated
+    pos, place = raters.entries(rated_items)
+    if len(pos):
+        slot = np.zeros(len(raters.users), dtype=np.int64)  # 0: the user or anyone else
+        slot[codes] = np.arange(1, len(codes) + 1)  # the found neighbours, in order
+        owner = slot[raters.codes[pos]]
+        keep = owner > 0
+        users = np.concatenate((users, owner[keep]))
+        items.append(np.asarray(rated_items, dtype=object)[place[keep]])
+        times.append(raters.ts[pos[keep]])
     item_codes, item_ids = pd.factorize(np.concatenate(items))
     return GraphIndex.build(
         owners,

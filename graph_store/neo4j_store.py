@@ -49,10 +49,10 @@ from graph_store.bolt import BOLT_SCHEMES, BoltSession, Neo4jConfig
 from graph_store.list_cache import ListCache, id_array, time_array
 from graph_store.neighbourhood import (
     NeighbourhoodFetch,
+    RaterLists,
     Raters,
     TimedAdjacency,
     recent_window,
-    top_neighbours,
 )
 from graph_store.types import (
     PLACEHOLDER_TITLE,
@@ -208,8 +208,10 @@ class Neo4jGraphStore(BoltSession, GraphStoreBase):
         near: tuple[str, ...] = ()
         if raters and mine is not None and mine[0]:
             window = recent_window(mine, taste.window)
-            listed = await self._raters(sorted({*window, item_id}))
-            chosen = top_neighbours(user_id, window, listed, taste.min_overlap, taste.k, [item_id])
+            listed = RaterLists.of(await self._raters(sorted({*window, item_id})))
+            chosen, _ = listed.top_neighbours(
+                user_id, window, taste.min_overlap, taste.k, [item_id]
+            )
             near = tuple(v for v, _ in chosen)
         return RatingEvidence(tuple(float(r["rating"]) for r in own), theirs, near)
 

@@ -15,10 +15,10 @@ from graph_store.index import GraphIndex
 from graph_store.memory import MemoryGraphStore
 from graph_store.neighbourhood import (
     NeighbourhoodFetch,
+    RaterLists,
     Raters,
     TimedAdjacency,
     recent_window,
-    top_neighbours,
 )
 from graph_store.types import Candidate, CandidateParams, Chain, ChainParams, GraphCaps
 from tests.graph_store.conftest import toy_frames
@@ -169,10 +169,11 @@ def test_top_neighbours_from_rater_lists_match_the_index(caps: GraphCaps) -> Non
         mine = asyncio.run(own(user))
         assert mine is not None
         window = recent_window(mine, 8)
-        lists = asyncio.run(listed(sorted({*window, *reach})))
+        lists = RaterLists.of(asyncio.run(listed(sorted({*window, *reach}))))
         for min_overlap, k in ((1, 3), (1, 50), (2, 4)):
             for must in (None, reach):
-                got = top_neighbours(user, window, lists, min_overlap, k, must)
+                got, codes = lists.top_neighbours(user, window, min_overlap, k, must)
+                assert lists.users[codes].tolist() == [v for v, _ in got]
                 assert got == full.neighbours(user, 8, min_overlap, k, must), (user, k, must)
                 checked += len(got)
     assert checked > 500
