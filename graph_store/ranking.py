@@ -9,7 +9,7 @@ them into chains). A request reads a bounded amount whatever the graph's size
 in the sorted pair keys; what a neighbour has is read by walking those lists. So
 candidates and chains cost O(window x cap), not O(item degree). Counting and matching
 use a table over the id space only while that space is small against the values read
-(`_tally`, `_slots`), else a sort or a search.
+(`tally`, `slots`), else a sort or a search.
 
 Definitions (the same in both stores; with ``GraphCaps.unbounded()`` they are the exact
 full-graph answers):
@@ -50,6 +50,18 @@ from graph_store.chains import (
     plan_next,
     refill,
 )
+from graph_store.kernels import (
+    ABSENT,
+    NONE,
+    IntArray,
+    gather,
+    lookup,
+    members,
+    run_ranks,
+    slots,
+    tally,
+    top_k,
+)
 from graph_store.types import (
     Candidate,
     CandidateParams,
@@ -59,138 +71,7 @@ from graph_store.types import (
     Item,
 )
 
-IntArray = np.ndarray
 Chosen = Sequence[tuple[str, int]]  # neighbours picked elsewhere: (user id, overlap)
-_NONE = np.zeros(0, dtype=np.int64)
-_ABSENT = np.iinfo(np.int64).min  # no such pair (times are > -2**62)
-
-
-def _gather(ptr: IntArray, rows: IntArray, cap: int | None = None) -> tuple[IntArray, IntArray]:
-    """Positions of CSR rows ``rows`` (each cut to ``cap``) and the row number of each."""
-    starts, stops = ptr[rows], ptr[rows + 1]
-    if cap is not None:
-        stops = np.minimum(stops, starts + cap)
-    lengths = stops - starts
-    total = int(lengths.sum())
-    if total == 0:
-        return _NONE, _NONE
-    owner = np.repeat(np.arange(len(rows)), lengths)
-    offsets = np.arange(total) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    return starts[owner] + offsets, owner
-
-
-def _tally(
-    values: IntArray, universe: int, weights: np.ndarray | None = None
-) -> tuple[IntArray, np.ndarray]:
-    """The distinct ``values`` (ascending, all in ``[0, universe)``) with how often each
-    occurs (or the sum of its ``weights``), as ``np.unique(..., return_counts=True)``.
-    A bincount over the id space when that space is small against the values (no sort:
-    the request path's hot spot), else a sort."""
-    if len(values) == 0:
-        return _NONE, np.zeros(0, dtype=np.int64 if weights is None else np.float64)
-    if universe <= 8 * len(values) + 4096:
-        present = np.bincount(values, minlength=universe)
-        distinct = np.flatnonzero(present > 0)  # 3x faster than on the counts themselves
-        if weights is None:
-            return distinct, present[distinct]
-        return distinct, np.bincount(values, weights=weights, minlength=universe)[distinct]
-    if weights is None:
-        return np.unique(values, return_counts=True)
-    distinct, slot = np.unique(values, return_inverse=True)
-    return distinct, np.bincount(slot, weights=weights, minlength=len(distinct))
-
-
-def _top_k(primary_desc: IntArray, secondary_asc: IntArray, k: int) -> IntArray:
-    """Positions of the first ``k`` in (``primary_desc`` desc, ``secondary_asc`` asc)
-    order, as ``np.lexsort((secondary_asc, -primary_desc))[:k]`` for distinct
-    ``secondary_asc`` (ranks), sorting only the rows that make the top k: those above the
-    k-th largest primary key, and of those tied at it, the smallest secondary keys.
-
-    >>> _top_k(np.array([1, 3, 3, 2, 3, 1, 0, 1, 1]), np.arange(9)[::-1], 2).tolist()
-    [4, 2]
-    """
-    if len(primary_desc) <= 4 * k:
-        return np.lexsort((secondary_asc, -primary_desc))[:k]
-    floor = _kth_largest(primary_desc, k)
-    above = np.flatnonzero(primary_desc > floor)
-    tied = np.flatnonzero(primary_desc == floor)
-    need = k - len(above)
-    if len(tied) > need:
-        tied = tied[np.argpartition(secondary_asc[tied], need - 1)[:need]]
-    rows = np.concatenate((above, tied))
-    return rows[np.lexsort((secondary_asc[rows], -primary_desc[rows]))]
-
-
-def _kth_largest(values: IntArray, k: int) -> int:
-    """The ``k``-th largest of ``values`` (1 <= k <= len). Counts and votes are small
-    non-negative ints with many ties, where a histogram beats a partition by ~10x.
-
-    >>> _kth_largest(np.array([5, 1, 5, 2, 0]), 3)
-    2
-    """
-    top, low = int(values.max()), int(values.min())
-    if low >= 0 and top <= 4 * len(values):
-        at_least = np.cumsum(np.bincount(values)[::-1])[::-1]  # [v]: how many are >= v
-        return int(np.flatnonzero(at_least >= k)[-1])
-    return int(np.partition(values, len(values) - k)[len(values) - k])
-
-
-def _lookup(key: IntArray, key_ts: IntArray, n: int, u: int | IntArray, v: IntArray) -> IntArray:
-    """The ts of each (``u``, ``v``) in ascending ``u * n + v`` keys, or ``_ABSENT``;
-    ``u`` and ``v`` broadcast. One ``u``'s keys are one short run: only that run is
-    searched."""
-    n = max(n, 1)
-    keys = np.asarray(u * n + v, dtype=np.int64)
-    if isinstance(u, int | np.integer):
-        lo, hi = np.searchsorted(key, np.asarray((u * n, (u + 1) * n)))
-        key, key_ts = key[lo:hi], key_ts[lo:hi]
-    if len(key) == 0:
-        return np.full(keys.shape, _ABSENT, dtype=np.int64)
-    pos = np.minimum(np.searchsorted(key, keys), len(key) - 1)
-    return np.where(key[pos] == keys, key_ts[pos], _ABSENT)
-
-
-def _members(values: IntArray, wanted: IntArray, universe: int) -> np.ndarray:
-    """Whether each of ``values`` is among ``wanted`` (both in ``[0, universe)``), as
-    ``np.isin``: a mark table while the id space is small against the values (4x faster).
-
-    >>> _members(np.array([3, 1, 3]), np.array([3, 3, 0]), 4).tolist()
-    [True, False, True]
-    """
-    if universe > 32 * (len(values) + len(wanted)) + 4096:
-        return np.isin(values, wanted)
-    marked = np.zeros(universe, dtype=bool)
-    marked[wanted] = True
-    return marked[values]
-
-
-def _slots(values: IntArray, wanted: IntArray, universe: int) -> IntArray:
-    """The position in ``wanted`` (distinct, in ``[0, universe)``) of each of ``values``,
-    or -1. A table over the id space and one gather while that space is small against
-    the values (10x faster than a search), else a search in the sorted ``wanted``.
-
-    >>> _slots(np.array([4, 0, 2, 4]), np.array([2, 4]), 5).tolist()
-    [1, -1, 0, 1]
-    """
-    if len(wanted) == 0:
-        return np.full(len(values), -1, dtype=np.int64)
-    if universe <= 32 * len(values) + 4096:
-        table = np.full(universe, -1, dtype=np.int32)
-        table[wanted] = np.arange(len(wanted), dtype=np.int32)
-        return table[values].astype(np.int64)
-    order = np.argsort(wanted)
-    at = np.minimum(np.searchsorted(wanted[order], values), len(wanted) - 1)
-    return np.where(wanted[order][at] == values, order[at], -1)
-
-
-def _run_ranks(owner: IntArray, n: int) -> IntArray:
-    """Each row's place within its run of equal, ascending ``owner`` values.
-
-    >>> _run_ranks(np.array([0, 0, 2, 2, 2]), 3).tolist()
-    [0, 1, 0, 1, 2]
-    """
-    sizes = np.bincount(owner, minlength=n)
-    return np.arange(len(owner)) - (np.cumsum(sizes) - sizes)[owner]
 
 
 class IndexRankings:
@@ -227,12 +108,12 @@ class IndexRankings:
 
     def _has_seen(self, u: int | IntArray, items: IntArray) -> np.ndarray:
         """Whether user ``u`` interacted with each of ``items`` (binary search, no scan)."""
-        return self._pair_ts(u, items) > _ABSENT
+        return self._pair_ts(u, items) > ABSENT
 
     def _pair_ts(self, u: int | IntArray, items: IntArray) -> IntArray:
-        """The latest time of each (``u``, item) pair, ``_ABSENT`` where there is none;
+        """The latest time of each (``u``, item) pair, ``ABSENT`` where there is none;
         ``u`` and ``items`` broadcast (binary search in the sorted pair keys)."""
-        return _lookup(self.pair_key, self.pair_key_ts, len(self.items), u, items)
+        return lookup(self.pair_key, self.pair_key_ts, len(self.items), u, items)
 
     def _neighbour_ts(self, users: IntArray, items: IntArray) -> IntArray:
         """Users x items: like `_pair_ts`, but only as the bounded lists tell it (what a
@@ -243,13 +124,13 @@ class IndexRankings:
         items asked: its pairs are the answer."""
         if self.fetched:
             return self._pair_ts(users[:, None], items[None, :])
-        out = np.full((len(users), len(items)), _ABSENT, dtype=np.int64)
-        pos, col = _gather(self.rater_ptr, items)  # each list holds a user once
-        row = _slots(self.rater_user[pos], users, len(self.user_ids))
+        out = np.full((len(users), len(items)), ABSENT, dtype=np.int64)
+        pos, col = gather(self.rater_ptr, items)  # each list holds a user once
+        row = slots(self.rater_user[pos], users, len(self.user_ids))
         hit = row >= 0
         out[row[hit], col[hit]] = self.rater_ts[pos[hit]]
-        pos, row = _gather(self.recent_ptr, users)  # each list holds an item once
-        col = _slots(self.recent_item[pos], items, len(self.items))
+        pos, row = gather(self.recent_ptr, users)  # each list holds an item once
+        col = slots(self.recent_item[pos], items, len(self.items))
         hit = col >= 0
         row, col = row[hit], col[hit]
         out[row, col] = np.maximum(out[row, col], self.recent_ts[pos[hit]])
@@ -265,15 +146,15 @@ class IndexRankings:
             raise ValueError("a fetched neighbourhood has no rater lists: its neighbours are given")
         recent, _ = self._window(u, window)
         if len(recent) == 0:
-            return _NONE, _NONE
-        pos, _ = _gather(self.rater_ptr, recent)  # an item lists each rater once
-        users, overlap = _tally(self.rater_user[pos], len(self.user_ids))
+            return NONE, NONE
+        pos, _ = gather(self.rater_ptr, recent)  # an item lists each rater once
+        users, overlap = tally(self.rater_user[pos], len(self.user_ids))
         keep = (users != u) & (overlap >= min_overlap)
         if must_reach is not None:
-            reach_pos, _ = _gather(self.rater_ptr, self._item_codes(must_reach))
-            keep &= _members(users, self.rater_user[reach_pos], len(self.user_ids))
+            reach_pos, _ = gather(self.rater_ptr, self._item_codes(must_reach))
+            keep &= members(users, self.rater_user[reach_pos], len(self.user_ids))
         users, overlap = users[keep], overlap[keep]
-        top = _top_k(overlap, self.user_rank[users], k)
+        top = top_k(overlap, self.user_rank[users], k)
         return users[top], overlap[top]
 
     def _neighbours_of(
@@ -324,16 +205,16 @@ class IndexRankings:
         if len(users) == 0:
             return []
         if among is None:  # every recent item of the neighbours votes
-            pos, owner = _gather(self.recent_ptr, users)
-            voted, scores = _tally(self.recent_item[pos], len(self.items), overlap[owner])
+            pos, owner = gather(self.recent_ptr, users)
+            voted, scores = tally(self.recent_item[pos], len(self.items), overlap[owner])
         else:  # a given list: ask each neighbour about each item
             voted = np.unique(self._item_codes(among))
-            has = self._neighbour_ts(users, voted) > _ABSENT
+            has = self._neighbour_ts(users, voted) > ABSENT
             scores = (has * overlap[:, None]).sum(axis=0)
         scores = scores.astype(np.int64)
         keep = (scores > 0) & ~self._has_seen(u, voted)
         voted, scores = voted[keep], scores[keep]
-        top = _top_k(scores, self.item_rank[voted], n)
+        top = top_k(scores, self.item_rank[voted], n)
         return [
             Candidate(self.items[t], int(s), "co-interaction")
             for t, s in zip(voted[top].tolist(), scores[top].tolist(), strict=True)
@@ -377,7 +258,7 @@ class IndexRankings:
         their = self._neighbour_ts(users, recent)  # neighbours x window items
         rows = []
         for row, (v, count) in enumerate(zip(users.tolist(), overlap.tolist(), strict=True)):
-            mine = np.flatnonzero(their[row] > _ABSENT)[: params.max_shared]
+            mine = np.flatnonzero(their[row] > ABSENT)[: params.max_shared]
             shared = tuple(
                 SharedRow(
                     self.items[recent[k]].item_id,
@@ -408,7 +289,7 @@ class IndexRankings:
             allowed = np.unique(self._item_codes(candidates))
             allowed = allowed[~self._has_seen(u, allowed)]
             owner, codes, times = self._given_walks(requests, users, allowed)
-        first = _run_ranks(owner, len(requests))
+        first = run_ranks(owner, len(requests))
         take = first < np.asarray([r.limit for r in requests])[owner]
         picked = zip(owner[take].tolist(), codes[take].tolist(), times[take].tolist(), strict=True)
         rows: list[NextRow] = []
@@ -423,7 +304,7 @@ class IndexRankings:
         """Of the given items, those each neighbour has (one read for them all), walked
         outward from its anchor, as flat (request, item, ts) columns in walk order."""
         when = self._neighbour_ts(users, allowed)
-        owner, col = np.nonzero(when > _ABSENT)
+        owner, col = np.nonzero(when > ABSENT)
         ts = when[owner, col]
         after = ts > np.asarray([r.anchor for r in requests])[owner]
         rank = self.item_rank[allowed[col]]
@@ -435,7 +316,7 @@ class IndexRankings:
         """Each neighbour's recent list walked outward from its anchor, minus what user
         ``u`` has seen: flat (request, position in the recent lists) in walk order (one
         gather, one seen-check, no loop per neighbour)."""
-        pos, owner = _gather(self.recent_ptr, users)
+        pos, owner = gather(self.recent_ptr, users)
         lengths = self.recent_ptr[users + 1] - self.recent_ptr[users]
         starts = np.cumsum(lengths) - lengths
         offset = np.arange(len(pos)) - starts[owner]
