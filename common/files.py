@@ -33,7 +33,8 @@ def stable_json(value: Any) -> str:
 
 
 def sha256_file(path: Path) -> str:
-    """`sha256_text` of a UTF-8 file's content, read in blocks (never whole)."""
+    """The sha256 of a file's bytes, read in blocks (never whole): what
+    `write_lines_atomic` returns for what it wrote."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         while block := handle.read(1 << 20):

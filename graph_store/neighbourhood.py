@@ -83,7 +83,10 @@ class RaterLists:
     users: np.ndarray  # the distinct users, in order of first entry
 
     @classmethod
-    def of(cls, raters: Mapping[str, Raters]) -> RaterLists:
+    def of(cls, raters: Mapping[str, Raters], first: Sequence[str] = ()) -> RaterLists:
+        """Code ``raters``; the lists of the ``first`` items come first, so the users
+        they hold get the lowest codes (`top_neighbours` counts over those codes only)."""
+        raters = {**{i: raters[i] for i in first if i in raters}, **raters}
         ids = [np.asarray(users, dtype=object) for users, _ in raters.values()]
         bounds = np.concatenate(([0], np.cumsum([len(x) for x in ids], dtype=np.int64)))
         if bounds[-1] == 0:
@@ -124,17 +127,19 @@ class RaterLists:
         [('b', 2), ('c', 1)]
         """
         pos, owner = self.entries(window)
-        n = len(self.users)
         if len(pos) == 0 or k <= 0:
             return [], np.zeros(0, dtype=np.int64)
+        codes = self.codes[pos]
+        n = int(codes.max()) + 1  # every window rater's code is below (all, with ``first``)
         has = np.zeros((len(window), n), dtype=bool)  # a rater listed twice counts once
-        has[owner, self.codes[pos]] = True
+        has[owner, codes] = True
         shared = has.sum(axis=0)
-        keep = shared >= min_overlap
-        keep[np.flatnonzero(self.users == user_id)] = False
+        keep = shared >= max(min_overlap, 1)
+        keep[np.flatnonzero(self.users[:n] == user_id)] = False
         if reach is not None:
+            reached = self.codes[self.entries(list(reach))[0]]
             reaches = np.zeros(n, dtype=bool)
-            reaches[self.codes[self.entries(list(reach))[0]]] = True
+            reaches[reached[reached < n]] = True
             keep &= reaches
         chosen = np.flatnonzero(keep)
         if len(chosen) > k:  # those at or above the k-th largest count, ties kept for the ids
@@ -190,7 +195,8 @@ class NeighbourhoodFetch:
         if mine is None or not mine[0]:
             return None
         recent = recent_window(mine, window)
-        listed = RaterLists.of(await self.raters(sorted({*recent, *(reach or ()), *(asked or ())})))
+        wanted = sorted({*recent, *(reach or ()), *(asked or ())})
+        listed = RaterLists.of(await self.raters(wanted), first=recent)
         chosen, codes = listed.top_neighbours(self.user_id, recent, min_overlap, k, reach)
         lists = await self.recent([v for v, _ in chosen]) if chosen else {}
         found = {v: (*lists.get(v, ((), ())), overlap) for v, overlap in chosen}

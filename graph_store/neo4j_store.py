@@ -208,7 +208,7 @@ class Neo4jGraphStore(BoltSession, GraphStoreBase):
         near: tuple[str, ...] = ()
         if raters and mine is not None and mine[0]:
             window = recent_window(mine, taste.window)
-            listed = RaterLists.of(await self._raters(sorted({*window, item_id})))
+            listed = RaterLists.of(await self._raters(sorted({*window, item_id})), window)
             chosen, _ = listed.top_neighbours(
                 user_id, window, taste.min_overlap, taste.k, [item_id]
             )

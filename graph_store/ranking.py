@@ -118,12 +118,14 @@ class IndexRankings:
     def _neighbour_ts(self, users: IntArray, items: IntArray) -> IntArray:
         """Users x items: like `_pair_ts`, but only as the bounded lists tell it (what a
         request reads of a neighbour): the item is in the user's recent list, or the user
-        is among the item's kept raters. Either gives the user's latest time there. Both
-        sides are read by walking those lists (O(len x cap), no search in the big arrays).
-        A fetched neighbourhood holds of a neighbour only what those lists say about the
-        items asked: its pairs are the answer."""
+        is among the item's kept raters. Either gives the user's latest time there
+        (``items`` distinct; ``users`` may repeat). Both sides are read by walking those
+        lists (O(len x cap), no search in the big arrays). A fetched neighbourhood holds
+        of a neighbour only what those lists say about the items asked: its pairs are
+        the answer."""
         if self.fetched:
             return self._pair_ts(users[:, None], items[None, :])
+        users, back = np.unique(users, return_inverse=True)  # a table needs them distinct
         out = np.full((len(users), len(items)), ABSENT, dtype=np.int64)
         pos, col = gather(self.rater_ptr, items)  # each list holds a user once
         row = slots(self.rater_user[pos], users, len(self.user_ids))
@@ -134,7 +136,7 @@ class IndexRankings:
         hit = col >= 0
         row, col = row[hit], col[hit]
         out[row, col] = np.maximum(out[row, col], self.recent_ts[pos[hit]])
-        return out
+        return out[back.reshape(-1)]
 
     def _item_codes(self, ids: Collection[str]) -> IntArray:
         return np.asarray([self.item_index[i] for i in ids if i in self.item_index], np.int64)

@@ -50,7 +50,6 @@ from common.errors import UserInputError
 from common.files import (
     read_json,
     sha256_file,
-    sha256_text,
     stable_json,
     write_lines_atomic,
     write_text_atomic,
@@ -411,7 +410,7 @@ def read_examples(folder: Path) -> list[TrainingRow]:
     path = folder / EXAMPLES_FILE
     if manifest is None or not path.is_file():
         raise UserInputError(f"{folder}: no training dataset here (run `r2rec train data`)")
-    text = path.read_text(encoding="utf-8")
-    if sha256_text(text) != manifest.get("sha256"):
+    if sha256_file(path) != manifest.get("sha256"):
         raise UserInputError(f"{path}: content does not match its manifest's sha256")
-    return [cast(TrainingRow, json.loads(line)) for line in text.splitlines()]
+    with path.open(encoding="utf-8") as lines:
+        return [cast(TrainingRow, json.loads(line)) for line in lines]

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from graph_store.chains import NeighbourRow
+from graph_store.chains import NeighbourRow, NextRequest
 from graph_store.index import GraphIndex
 from graph_store.memory import MemoryGraphStore
 from graph_store.neighbourhood import (
@@ -169,11 +169,23 @@ def test_top_neighbours_from_rater_lists_match_the_index(caps: GraphCaps) -> Non
         mine = asyncio.run(own(user))
         assert mine is not None
         window = recent_window(mine, 8)
-        lists = RaterLists.of(asyncio.run(listed(sorted({*window, *reach}))))
-        for min_overlap, k in ((1, 3), (1, 50), (2, 4)):
+        fetched = asyncio.run(listed(sorted({*window, *reach})))
+        for first, min_overlap, k in ((window, 1, 3), ((), 1, 50), (window, 2, 4), ((), 2, 4)):
+            lists = RaterLists.of(fetched, first)  # the window's raters first, or not
             for must in (None, reach):
                 got, codes = lists.top_neighbours(user, window, min_overlap, k, must)
                 assert lists.users[codes].tolist() == [v for v, _ in got]
                 assert got == full.neighbours(user, 8, min_overlap, k, must), (user, k, must)
                 checked += len(got)
     assert checked > 500
+
+
+def test_a_neighbour_asked_twice_gets_the_same_rows_twice() -> None:
+    """What a neighbour has is read through tables over the users asked: a repeated user
+    must not lose what only an item's rater list says (here b's m5, past its recent cap)."""
+    users = np.array(["a", "a", "b", "b", "b", "c"], dtype=object)
+    items = np.array(["m1", "m2", "m1", "m5", "m4", "m6"], dtype=object)
+    index = GraphIndex.from_edges(users, items, np.array([1, 2, 1, 5, 9, 1]), GraphCaps(1, 1))
+    asked = [NextRequest("b", 0, 3)] * 2
+    rows = index.next_items("a", asked, frozenset({"m5"}))
+    assert [(r.neighbour_id, r.item_id) for r in rows] == [("b", "m5"), ("b", "m5")]
