@@ -53,7 +53,7 @@ def bench_train(
     from training.sft import train_sft
 
     base = str(model or default_base_dir())
-    rows = build_examples(DataConfig(limit_users=4), load_dataset("ml-100k"))
+    rows = list(build_examples(DataConfig(limit_users=4), load_dataset("ml-100k")))
     scratch = Path(tempfile.mkdtemp(prefix="r2rec-bench-train-"))
     common: dict[str, Any] = {
         "base_model": base,

@@ -38,10 +38,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -69,6 +70,7 @@ DATA_FORMAT_VERSION = 1
 EXAMPLES_FILE = "examples.jsonl"
 MANIFEST_FILE = "manifest.json"
 RowT = TypeVar("RowT", RankRow, RatingRow)
+RowT_contra = TypeVar("RowT_contra", RankRow, RatingRow, contravariant=True)
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,15 @@ class BuiltData:
         return self.folder / EXAMPLES_FILE
 
 
+class RowCounts(Protocol[RowT_contra]):
+    """Counts a dataset's rows one at a time, as they stream to the file (the manifest's
+    ``counts``)."""
+
+    def add(self, row: RowT_contra) -> None: ...
+
+    def summary(self) -> dict[str, Any]: ...
+
+
 @dataclass(frozen=True)
 class DatasetSpec(Generic[RowT]):
     """What identifies a built dataset besides its data: the task, the row format
@@ -152,7 +163,7 @@ class DatasetSpec(Generic[RowT]):
     format_version: int
     config: dict[str, Any]
     seed: int | None
-    counts: Callable[[list[RowT]], dict[str, Any]]
+    counts: Callable[[], RowCounts[RowT]]  # a fresh counter per build
 
 
 def _round_rng(seed: int, round_: int, user_id: str) -> np.random.Generator:
@@ -295,9 +306,11 @@ def build_examples(
     dataset: Dataset,
     rewrite: Rewriter | None = None,
     bases: list[RankBase] | None = None,
-) -> list[RankRow]:
-    """Every training row (base examples, optional teacher rewrites, masked variants);
-    ``bases`` already built (by shards) skips building them here."""
+) -> Iterator[RankRow]:
+    """Every training row (base examples, optional teacher rewrites, masked variants),
+    one at a time: the base examples are held (sorted by user across rounds), the rows
+    of their variants are made as they are read. ``bases`` already built (by shards)
+    skips building them here."""
     bases = shard_bases(config, dataset) if bases is None else list(bases)
     bases.sort(key=lambda b: (b["user_id"], b["round"]))
     if rewrite is None and config.teacher_url:
@@ -306,7 +319,8 @@ def build_examples(
         rewrite = make_teacher_rewriter(TeacherConfig(config.teacher_url, config.teacher_model))
     if rewrite is not None:
         bases = rewrite(bases)
-    return [row for base in bases for row in expand_variants(base, config.masked)]
+    for base in bases:
+        yield from expand_variants(base, config.masked)
 
 
 def dataset_folder(name: str) -> Path:
@@ -315,31 +329,50 @@ def dataset_folder(name: str) -> Path:
     return data_root() / name
 
 
-def _counts(rows: list[RankRow]) -> dict[str, Any]:
-    bases = [r for r in rows if r["variant"] == 0]
-    return {
-        "rows": len(rows),
-        "examples": len(bases),
-        "users": len({r["user_id"] for r in bases}),
-        "target_reached": sum(r["target_reached"] for r in bases),
-        "teacher_rewrites": sum(r["source"] == "teacher" for r in bases),
-        "by_variant": {
-            str(k): sum(r["variant"] == k for r in rows)
-            for k in sorted({r["variant"] for r in rows})
-        },
-    }
+@dataclass
+class RankCounts:
+    """Rows, base examples (variant 0), their users, how many reach the target, teacher
+    rewrites, and rows per variant."""
+
+    rows: int = 0
+    examples: int = 0
+    users: set[str] = field(default_factory=set)
+    target_reached: int = 0
+    teacher_rewrites: int = 0
+    by_variant: Counter[int] = field(default_factory=Counter)
+
+    def add(self, row: RankRow) -> None:
+        self.rows += 1
+        self.by_variant[row["variant"]] += 1
+        if row["variant"] == 0:
+            self.examples += 1
+            self.users.add(row["user_id"])
+            self.target_reached += bool(row["target_reached"])
+            self.teacher_rewrites += row["source"] == "teacher"
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "examples": self.examples,
+            "users": len(self.users),
+            "target_reached": self.target_reached,
+            "teacher_rewrites": self.teacher_rewrites,
+            "by_variant": {str(k): self.by_variant[k] for k in sorted(self.by_variant)},
+        }
 
 
 def write_versioned(
     folder: Path,
     spec: DatasetSpec[RowT],
     dataset: Dataset,
-    make_rows: Callable[[], list[RowT]],
+    make_rows: Callable[[], Iterable[RowT]],
     force: bool = False,
 ) -> BuiltData:
-    """Write ``make_rows()`` as examples.jsonl + manifest.json (examples first, line by
-    line with a running hash, so the file's text is never held whole; manifest last),
-    unless an identical dataset (same spec, data and file hash) is already there.
+    """Write ``make_rows()`` as examples.jsonl + manifest.json (examples first, manifest
+    last), unless an identical dataset (same spec, data and file hash) is already there.
+    The rows stream to the file one at a time, hashed and counted on the way, so
+    neither the rows nor the text need to be held whole (`build_examples` holds only
+    the base examples). A build that fails or yields no row leaves the old files.
 
     Shared by every task's data builder (`build_dataset`, `training.rating.data`).
     """
@@ -356,11 +389,18 @@ def write_versioned(
         and sha256_file(folder / EXAMPLES_FILE) == old.get("sha256")
     ):
         return BuiltData(folder, old, skipped=True)
-    rows = make_rows()
-    if not rows:
-        raise UserInputError(f"{dataset.name}: no training examples (too few interactions?)")
-    lines = (stable_json(r) + "\n" for r in rows)  # streamed: the text is never whole
-    digest = write_lines_atomic(folder / EXAMPLES_FILE, lines)
+    counts = spec.counts()
+
+    def lines() -> Iterator[str]:
+        written = 0
+        for row in make_rows():
+            counts.add(row)
+            written += 1
+            yield stable_json(row) + "\n"
+        if not written:
+            raise UserInputError(f"{dataset.name}: no training examples (too few interactions?)")
+
+    digest = write_lines_atomic(folder / EXAMPLES_FILE, lines())
     manifest = {
         "format_version": spec.format_version,
         "task": spec.task,
@@ -368,7 +408,7 @@ def write_versioned(
         "seed": spec.seed,
         "dataset_fingerprint": fingerprint,
         "sha256": digest,
-        "counts": spec.counts(rows),
+        "counts": counts.summary(),
     }
     write_text_atomic(folder / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
     return BuiltData(folder, manifest, skipped=False)
@@ -386,9 +426,8 @@ def build_dataset(
     ``bases`` builds the base examples elsewhere (`training.distributed`); the rows and
     the file are the same either way."""
     words = vocabulary_of(dataset).describe()  # the prompt's words identify the data too
-    spec = DatasetSpec(
-        "rank", DATA_FORMAT_VERSION, {**asdict(config), "vocabulary": words}, config.seed, _counts
-    )
+    config_dict = {**asdict(config), "vocabulary": words}
+    spec = DatasetSpec("rank", DATA_FORMAT_VERSION, config_dict, config.seed, RankCounts)
     return write_versioned(
         dataset_folder(name or config.default_name()),
         spec,

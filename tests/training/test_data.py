@@ -4,6 +4,7 @@ no leakage of held-out targets, and a deterministic, idempotent versioned datase
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import cast
@@ -16,7 +17,14 @@ from reasoning.parse import parse_ranking
 from reasoning.prompt import ANSWER_PREFIX, LETTERS
 from reasoning.rewards import format_reward, grounding_reward, hit_at_1_reward
 from recdata.schema import Dataset
-from training.data import DataConfig, build_dataset, read_examples
+from training.data import (
+    DataConfig,
+    DatasetSpec,
+    RankCounts,
+    build_dataset,
+    read_examples,
+    write_versioned,
+)
 from training.rows import RankBase, RankRow
 from training.teacher import Verdict, apply_verdict, judge_rewrite
 
@@ -116,6 +124,30 @@ def test_the_dataset_is_versioned_deterministic_and_idempotent(
     assert other_seed.manifest["sha256"] != manifest["sha256"]
     unmasked = build_dataset(DataConfig(limit_users=12, masked=False), ml100k)
     assert unmasked.manifest["counts"]["rows"] == manifest["counts"]["examples"]
+
+
+def test_rows_stream_to_the_file_and_a_failed_build_keeps_the_old_one(
+    smoke_data, ml100k: Dataset
+) -> None:
+    """`write_versioned` reads the rows one at a time (a generator); one that fails
+    half-way, or yields nothing, leaves the dataset that was there and no temporary."""
+    folder, manifest = smoke_data.folder, dict(smoke_data.manifest)
+    rows = read_examples(folder)
+    spec = DatasetSpec("rank", 99, {"changed": True}, 0, RankCounts)
+
+    def failing() -> Iterator[RankRow]:
+        yield cast(RankRow, rows[0])
+        raise RuntimeError("a worker died")
+
+    for make, error in ((failing, "a worker died"), (lambda: iter(()), "no training examples")):
+        with pytest.raises((RuntimeError, UserInputError), match=error):
+            write_versioned(folder, spec, ml100k, make, force=True)
+        assert json.loads((folder / "manifest.json").read_text()) == manifest
+        assert read_examples(folder) == rows
+        assert sorted(p.name for p in folder.iterdir()) == ["examples.jsonl", "manifest.json"]
+    streamed = write_versioned(folder, spec, ml100k, lambda: (cast(RankRow, r) for r in rows))
+    assert streamed.manifest["sha256"] == manifest["sha256"]  # the same bytes, streamed
+    assert streamed.manifest["counts"] == manifest["counts"]
 
 
 def test_a_tampered_dataset_is_refused(smoke_data) -> None:

@@ -32,9 +32,9 @@ Nothing is sampled, so the manifest's seed is null and the bytes depend on confi
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -264,22 +264,35 @@ def build_rating_examples(config: RatingDataConfig, dataset: Dataset) -> list[Ra
     return rows
 
 
-def _counts(rows: list[RatingRow]) -> dict[str, Any]:
-    ratings = [r["rating"] for r in rows]
-    return {
-        "rows": len(rows),
-        "examples": len(rows),
-        "users": len({r["user_id"] for r in rows}),
-        "mean_rating": round(float(np.mean(ratings)), 4) if ratings else None,
-        "by_rating": {f"{k:g}": ratings.count(k) for k in sorted(set(ratings))},
-    }
+@dataclass
+class RatingCounts:
+    """Rows (one per example), users, the mean rating and rows per rating."""
+
+    rows: int = 0
+    users: set[str] = field(default_factory=set)
+    ratings: list[float] = field(default_factory=list)
+
+    def add(self, row: RatingRow) -> None:
+        self.rows += 1
+        self.users.add(row["user_id"])
+        self.ratings.append(row["rating"])
+
+    def summary(self) -> dict[str, Any]:
+        by_rating = Counter(self.ratings)
+        return {
+            "rows": self.rows,
+            "examples": self.rows,
+            "users": len(self.users),
+            "mean_rating": round(float(np.mean(self.ratings)), 4) if self.ratings else None,
+            "by_rating": {f"{k:g}": by_rating[k] for k in sorted(by_rating)},
+        }
 
 
 def build_rating_dataset(
     config: RatingDataConfig, dataset: Dataset, name: str | None = None, force: bool = False
 ) -> BuiltData:
     """Build and write the rating dataset; an identical one already there is skipped."""
-    spec = DatasetSpec("rating", RATING_FORMAT_VERSION, asdict(config), None, _counts)
+    spec = DatasetSpec("rating", RATING_FORMAT_VERSION, asdict(config), None, RatingCounts)
     return write_versioned(
         dataset_folder(name or config.default_name()),
         spec,
