@@ -31,15 +31,21 @@ file, dataset fingerprint). Building again with the same config and data finds t
 manifest and is skipped; the content hash is deterministic. `write_versioned` does this
 for every task (the rating task's rows come from `training.rating.data`). The rows'
 declared shapes are `training.rows` (`RankBase` per example, `RankRow` per variant).
+Nothing is held whole: each round's examples spill to a temporary file, the rounds are
+merged by (user, round) (`stream_bases`), and the rows stream to the file
+(`write_versioned`), so memory holds one round's graph whatever the number of users.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import heapq
 import json
+import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar, cast
@@ -187,8 +193,9 @@ async def _round_examples(
     dataset: Dataset,
     users: list[str],
     seen: dict[str, set[str]],
-) -> list[RankBase]:
-    """Examples whose target is each user's ``round_``-th last training interaction."""
+) -> AsyncIterator[RankBase]:
+    """Examples whose target is each user's ``round_``-th last training interaction, in
+    the order of ``users``."""
     graph = MemoryGraphStore.from_frames(
         log.loc[log["from_end"] >= round_, ["user_id", "item_id", "timestamp", "rating"]],
         dataset.items,
@@ -197,7 +204,6 @@ async def _round_examples(
     catalogue = np.sort(dataset.items["item_id"].astype(str).to_numpy())
     chain_params = ChainParams(max_chains=config.max_chains)
     words = vocabulary_of(dataset)
-    out: list[RankBase] = []
     for user in users:
         if user not in targets.index:
             continue
@@ -241,8 +247,7 @@ async def _round_examples(
             "ranked_ids": list(trace.ranked_ids),
             "source": "graph",
         }
-        out.append(base)
-    return out
+        yield base
 
 
 def expand_variants(base: RankBase, masked: bool) -> list[RankRow]:
@@ -276,12 +281,10 @@ def expand_variants(base: RankBase, masked: bool) -> list[RankRow]:
 Rewriter = Callable[[list[RankBase]], list[RankBase]]
 
 
-def shard_bases(
-    config: DataConfig, dataset: Dataset, shard: int = 0, shards: int = 1
-) -> list[RankBase]:
-    """The base examples of every ``shards``-th user from the ``shard``-th (users in
-    sorted id order, after ``limit_users``): the unit of work a distributed build hands
-    to one worker (`training.distributed`); the shards' union is the whole build."""
+def _shard(
+    config: DataConfig, dataset: Dataset, shard: int, shards: int
+) -> tuple[pd.DataFrame, list[str], dict[str, set[str]]]:
+    """The training log, the shard's users (sorted ids) and what each has seen."""
     if not 0 <= shard < shards:
         raise UserInputError(f"shard must be in [0, {shards}), got {shard}")
     log = _with_from_end(training_log(dataset, config.split))  # type: ignore[arg-type]
@@ -295,10 +298,45 @@ def shard_bases(
         for u, g in dataset.interactions.groupby("user_id")["item_id"]
         if str(u) in chosen
     }
-    bases: list[RankBase] = []
-    for round_ in range(1, config.targets_per_user + 1):
-        bases += asyncio.run(_round_examples(config, round_, log, dataset, users, seen))
-    return bases
+    return log, users, seen
+
+
+def shard_bases(
+    config: DataConfig, dataset: Dataset, shard: int = 0, shards: int = 1
+) -> list[RankBase]:
+    """The base examples of every ``shards``-th user from the ``shard``-th (users in
+    sorted id order, after ``limit_users``): the unit of work a distributed build hands
+    to one worker (`training.distributed`); the shards' union is the whole build."""
+    log, users, seen = _shard(config, dataset, shard, shards)
+
+    async def collect(round_: int) -> list[RankBase]:
+        return [b async for b in _round_examples(config, round_, log, dataset, users, seen)]
+
+    return [b for r in range(1, config.targets_per_user + 1) for b in asyncio.run(collect(r))]
+
+
+def stream_bases(config: DataConfig, dataset: Dataset) -> Iterator[RankBase]:
+    """`shard_bases` of the whole build, sorted by (user, round), without holding them:
+    each round's examples (made user by user, in id order) spill to a temporary file as
+    they are made, and the rounds' files are merged. Memory holds one round's graph and
+    one example per round."""
+    log, users, seen = _shard(config, dataset, 0, 1)
+
+    async def spill(round_: int, path: Path) -> None:
+        with path.open("w", encoding="utf-8") as out:
+            async for base in _round_examples(config, round_, log, dataset, users, seen):
+                out.write(stable_json(base) + "\n")
+
+    with tempfile.TemporaryDirectory(prefix="r2rec-bases-") as folder:
+        paths = [Path(folder) / f"round-{r}.jsonl" for r in range(1, config.targets_per_user + 1)]
+        for round_, path in enumerate(paths, start=1):
+            asyncio.run(spill(round_, path))
+        with contextlib.ExitStack() as files:
+            rounds = [
+                (cast(RankBase, json.loads(line)) for line in files.enter_context(path.open()))
+                for path in paths
+            ]
+            yield from heapq.merge(*rounds, key=lambda b: (b["user_id"], b["round"]))
 
 
 def build_examples(
@@ -308,18 +346,21 @@ def build_examples(
     bases: list[RankBase] | None = None,
 ) -> Iterator[RankRow]:
     """Every training row (base examples, optional teacher rewrites, masked variants),
-    one at a time: the base examples are held (sorted by user across rounds), the rows
-    of their variants are made as they are read. ``bases`` already built (by shards)
-    skips building them here."""
-    bases = shard_bases(config, dataset) if bases is None else list(bases)
-    bases.sort(key=lambda b: (b["user_id"], b["round"]))
+    one at a time, sorted by (user, round): streamed from `stream_bases`, or from
+    ``bases`` already built (by shards). A teacher rewrites the base examples as one
+    batch, so with a teacher they are held."""
     if rewrite is None and config.teacher_url:
         from training.teacher import TeacherConfig, make_teacher_rewriter
 
         rewrite = make_teacher_rewriter(TeacherConfig(config.teacher_url, config.teacher_model))
-    if rewrite is not None:
-        bases = rewrite(bases)
-    for base in bases:
+    ordered: Iterable[RankBase]
+    if bases is None and rewrite is None:
+        ordered = stream_bases(config, dataset)
+    else:
+        held = shard_bases(config, dataset) if bases is None else list(bases)
+        held.sort(key=lambda b: (b["user_id"], b["round"]))
+        ordered = rewrite(held) if rewrite is not None else held
+    for base in ordered:
         yield from expand_variants(base, config.masked)
 
 
