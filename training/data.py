@@ -25,12 +25,10 @@ What one example is (all rendering through `reasoning.prompt`, as the service re
 6. Trace and masked variants: `training.traces` (chains that reach the target become
    thoughts; the answer is the target, then the graph's co-interaction order).
 
-Written to ``$R2REC_HOME/data/<name>/``: ``examples.jsonl`` (one JSON object per
-example, keys sorted) and ``manifest.json`` (task, config, seed, counts, sha256 of the
-file, dataset fingerprint). Building again with the same config and data finds the same
-manifest and is skipped; the content hash is deterministic. `write_versioned` does this
-for every task (the rating task's rows come from `training.rating.data`). The rows'
-declared shapes are `training.rows` (`RankBase` per example, `RankRow` per variant).
+Written to ``$R2REC_HOME/data/<name>/`` by `training.datasets.write_versioned`
+(``examples.jsonl`` and its ``manifest.json``). Building again with the same config and
+data finds the same manifest and is skipped; the content hash is deterministic. The
+rows' declared shapes are `training.rows` (`RankBase` per example, `RankRow` per variant).
 Nothing is held whole: each round's examples spill to a temporary file, the rounds are
 merged by (user, round) (`stream_bases`), and the rows stream to the file
 (`write_versioned`), so memory holds one round's graph whatever the number of users.
@@ -48,35 +46,25 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar, cast
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
 from common.errors import UserInputError
-from common.files import (
-    read_json,
-    sha256_file,
-    stable_json,
-    write_lines_atomic,
-    write_text_atomic,
-)
-from common.paths import data_root
-from evaluation.protocol import dataset_fingerprint, sample_negatives, training_log
+from common.files import stable_json
+from evaluation.protocol import sample_negatives, training_log
 from graph_store.memory import MemoryGraphStore
 from graph_store.types import ChainParams
 from reasoning.prompt import evidence_titles, render_messages
 from reasoning.recommender import chain_view, item_info
 from recdata.schema import Dataset
 from recdata.vocabulary import vocabulary_of
-from training.rows import RankBase, RankRow, RatingRow, TrainingRow
+from training.datasets import BuiltData, DatasetSpec, dataset_folder, write_versioned
+from training.rows import RankBase, RankRow
 from training.traces import build_trace, masked_variants
 
 DATA_FORMAT_VERSION = 1
-EXAMPLES_FILE = "examples.jsonl"
-MANIFEST_FILE = "manifest.json"
-RowT = TypeVar("RowT", RankRow, RatingRow)
-RowT_contra = TypeVar("RowT_contra", RankRow, RatingRow, contravariant=True)
 
 
 @dataclass(frozen=True)
@@ -136,40 +124,6 @@ class DataConfig(TargetsConfig):
     def default_name(self) -> str:
         users = f"-u{self.limit_users}" if self.limit_users else ""
         return f"{self.dataset}-{self.split}-t{self.targets_per_user}{users}-s{self.seed}"
-
-
-@dataclass(frozen=True)
-class BuiltData:
-    """Where a dataset lives and what its manifest says."""
-
-    folder: Path
-    manifest: dict[str, Any]
-    skipped: bool  # an identical dataset was already there
-
-    @property
-    def examples_path(self) -> Path:
-        return self.folder / EXAMPLES_FILE
-
-
-class RowCounts(Protocol[RowT_contra]):
-    """Counts a dataset's rows one at a time, as they stream to the file (the manifest's
-    ``counts``)."""
-
-    def add(self, row: RowT_contra) -> None: ...
-
-    def summary(self) -> dict[str, Any]: ...
-
-
-@dataclass(frozen=True)
-class DatasetSpec(Generic[RowT]):
-    """What identifies a built dataset besides its data: the task, the row format
-    version, the builder's config (as a dict) and seed, and how rows are counted."""
-
-    task: str
-    format_version: int
-    config: dict[str, Any]
-    seed: int | None
-    counts: Callable[[], RowCounts[RowT]]  # a fresh counter per build
 
 
 def _round_rng(seed: int, round_: int, user_id: str) -> np.random.Generator:
@@ -364,12 +318,6 @@ def build_examples(
         yield from expand_variants(base, config.masked)
 
 
-def dataset_folder(name: str) -> Path:
-    if not name or "/" in name or name.startswith("."):
-        raise UserInputError(f"bad dataset name {name!r}")
-    return data_root() / name
-
-
 @dataclass
 class RankCounts:
     """Rows, base examples (variant 0), their users, how many reach the target, teacher
@@ -402,59 +350,6 @@ class RankCounts:
         }
 
 
-def write_versioned(
-    folder: Path,
-    spec: DatasetSpec[RowT],
-    dataset: Dataset,
-    make_rows: Callable[[], Iterable[RowT]],
-    force: bool = False,
-) -> BuiltData:
-    """Write ``make_rows()`` as examples.jsonl + manifest.json (examples first, manifest
-    last), unless an identical dataset (same spec, data and file hash) is already there.
-    The rows stream to the file one at a time, hashed and counted on the way, so
-    neither the rows nor the text need to be held whole (`build_examples` holds only
-    the base examples). A build that fails or yields no row leaves the old files.
-
-    Shared by every task's data builder (`build_dataset`, `training.rating.data`).
-    """
-    old = read_json(folder / MANIFEST_FILE)
-    fingerprint = dataset_fingerprint(dataset)
-    if (
-        not force
-        and old is not None
-        and old.get("config") == spec.config
-        and old.get("format_version") == spec.format_version
-        and dataset_task(old) == spec.task
-        and old.get("dataset_fingerprint") == fingerprint
-        and (folder / EXAMPLES_FILE).is_file()
-        and sha256_file(folder / EXAMPLES_FILE) == old.get("sha256")
-    ):
-        return BuiltData(folder, old, skipped=True)
-    counts = spec.counts()
-
-    def lines() -> Iterator[str]:
-        written = 0
-        for row in make_rows():
-            counts.add(row)
-            written += 1
-            yield stable_json(row) + "\n"
-        if not written:
-            raise UserInputError(f"{dataset.name}: no training examples (too few interactions?)")
-
-    digest = write_lines_atomic(folder / EXAMPLES_FILE, lines())
-    manifest = {
-        "format_version": spec.format_version,
-        "task": spec.task,
-        "config": spec.config,
-        "seed": spec.seed,
-        "dataset_fingerprint": fingerprint,
-        "sha256": digest,
-        "counts": counts.summary(),
-    }
-    write_text_atomic(folder / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
-    return BuiltData(folder, manifest, skipped=False)
-
-
 def build_dataset(
     config: DataConfig,
     dataset: Dataset,
@@ -476,21 +371,3 @@ def build_dataset(
         lambda: build_examples(config, dataset, rewrite, bases() if bases else None),
         force,
     )
-
-
-def dataset_task(manifest: dict[str, Any]) -> str:
-    """The task a dataset was built for: "rank" (also for manifests older than the field)
-    or "rating"."""
-    return str(manifest.get("task", "rank"))
-
-
-def read_examples(folder: Path) -> list[TrainingRow]:
-    """The rows of a built dataset, after checking the file against its manifest hash."""
-    manifest = read_json(folder / MANIFEST_FILE)
-    path = folder / EXAMPLES_FILE
-    if manifest is None or not path.is_file():
-        raise UserInputError(f"{folder}: no training dataset here (run `r2rec train data`)")
-    if sha256_file(path) != manifest.get("sha256"):
-        raise UserInputError(f"{path}: content does not match its manifest's sha256")
-    with path.open(encoding="utf-8") as lines:
-        return [cast(TrainingRow, json.loads(line)) for line in lines]

@@ -20,7 +20,8 @@ import logging
 from typing import Any
 
 from common.errors import UserInputError
-from training.data import BuiltData, DataConfig, build_dataset, shard_bases
+from training.data import DataConfig, build_dataset, shard_bases
+from training.datasets import BuiltData
 from training.rows import RankBase
 
 log = logging.getLogger("r2rec.training")

@@ -5,7 +5,7 @@
 One JSON object per line of ``$R2REC_HOME/data/<name>/examples.jsonl`` (keys sorted on
 disk). `training.data` builds `RankBase` examples (one per ranking target) and expands
 each into `RankRow`s (variant 0 = the full trace, k >= 1 = masked variants);
-`training.rating.data` builds `RatingRow`s. `training.data.read_examples` reads either
+`training.rating.data` builds `RatingRow`s. `training.datasets.read_examples` reads either
 back as a `TrainingRow`; SFT reads ``prompt`` and ``completion`` of both, GRPO the
 columns its task's rewards need (`training.tasks`). These are type declarations only:
 nothing is checked at run time, and the on-disk format is unchanged.

@@ -5,7 +5,7 @@
 `run_stage` is shared by SFT (`training.sft`) and GRPO (`training.grpo`):
 
 1. refuse a run folder made for the other task, and skip a complete run;
-2. read the training rows (`training.data.read_examples`) and refuse a dataset built for
+2. read the training rows (`training.datasets.read_examples`) and refuse a dataset built for
    another task than the run's;
 3. write ``config.yaml`` and log to ``train.log`` (`training.run_folder`);
 4. ``train(config, folder, rows)`` unless ``trained.json`` and ``model/`` are already
@@ -90,7 +90,7 @@ def model_card(
 def run_stage(config: RunConfig, kind: str, train: TrainFunc) -> Path:
     """Train (or resume) with ``train(config, folder, rows)``, evaluate, and write the run
     folder; a finished run is skipped. Shared by SFT and GRPO."""
-    from training.data import dataset_task, read_examples
+    from training.datasets import dataset_task, read_examples
 
     task = get_task(config.task)
     folder = run_dir(config.name)

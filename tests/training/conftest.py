@@ -6,7 +6,8 @@ import pytest
 
 from recdata import load_dataset
 from recdata.schema import Dataset
-from training.data import BuiltData, DataConfig, build_dataset
+from training.data import DataConfig, build_dataset
+from training.datasets import BuiltData
 
 SMOKE_USERS = 12
 

@@ -19,16 +19,8 @@ from reasoning.parse import parse_ranking
 from reasoning.prompt import ANSWER_PREFIX, LETTERS
 from reasoning.rewards import format_reward, grounding_reward, hit_at_1_reward
 from recdata.schema import Dataset
-from training.data import (
-    DataConfig,
-    DatasetSpec,
-    RankCounts,
-    build_dataset,
-    read_examples,
-    shard_bases,
-    stream_bases,
-    write_versioned,
-)
+from training.data import DataConfig, RankCounts, build_dataset, shard_bases, stream_bases
+from training.datasets import DatasetSpec, read_examples, write_versioned
 from training.rows import RankBase, RankRow
 from training.teacher import Verdict, apply_verdict, judge_rewrite
 

@@ -16,7 +16,7 @@ from reasoning.prompt import ItemInfo, describe_item
 from reasoning.rating import RatedItem, parse_rating, render_rating_messages
 from reasoning.rewards import rating_format_reward, rating_reward
 from recdata.schema import Dataset
-from training.data import BuiltData, read_examples
+from training.datasets import BuiltData, read_examples
 from training.rating.data import (
     RatingDataConfig,
     build_rating_dataset,

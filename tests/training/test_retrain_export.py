@@ -21,7 +21,7 @@ from service.main import create_app
 from tests.factories import make_dataset
 from tests.harness.arcadedb import ArcadeDBServer
 from tests.service.conftest import settings_for
-from training.data import read_examples
+from training.datasets import read_examples
 from training.retrain import RetrainConfig, job_dir, run_retrain, stage_done
 
 NEW_USER = "0-new-user"  # sorts first, so limit_users=1 trains on exactly this user

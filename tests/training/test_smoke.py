@@ -14,7 +14,7 @@ from common.paths import published_dir
 from reasoning.backends import make_backend
 from reasoning.backends.transformers_backend import TransformersBackend
 from training import grpo as grpo_module
-from training.data import read_examples
+from training.datasets import read_examples
 from training.publish import current, publish
 from training.retrain import (
     STAGES,

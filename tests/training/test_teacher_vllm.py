@@ -9,7 +9,8 @@ from reasoning.parse import parse_ranking
 from reasoning.prompt import render_completion
 from recdata.schema import Dataset
 from tests.harness.vllm import VLLMServer
-from training.data import DataConfig, build_dataset, read_examples
+from training.data import DataConfig, build_dataset
+from training.datasets import read_examples
 from training.rows import RankRow
 from training.teacher import TeacherConfig, Verdict, make_teacher_rewriter
 

@@ -25,7 +25,7 @@ Rows (`training.rows.RatingRow`, keys sorted): ``id``, ``user_id``, ``item_id``,
 ``round``, ``timestamp``, ``history`` (item ids, oldest first), ``prompt`` (messages),
 ``completion`` (one assistant message), ``rating`` (float, the column
 `reasoning.rewards.rating_reward` reads), ``variant`` 0, ``source`` "template". Written
-through `training.data.write_versioned` (manifest with ``task: rating``, config, counts,
+through `training.datasets.write_versioned` (manifest with ``task: rating``, config, counts,
 sha256; an identical rebuild is skipped).
 Nothing is sampled, so the manifest's seed is null and the bytes depend on config and data.
 """
@@ -51,13 +51,8 @@ from reasoning.rating import (
     render_rating_messages,
 )
 from recdata.schema import Dataset
-from training.data import (
-    BuiltData,
-    DatasetSpec,
-    TargetsConfig,
-    dataset_folder,
-    write_versioned,
-)
+from training.data import TargetsConfig
+from training.datasets import BuiltData, DatasetSpec, dataset_folder, write_versioned
 from training.rows import RatingRow
 
 RATING_FORMAT_VERSION = 1

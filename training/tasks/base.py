@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from reasoning.rewards import RewardFunc
     from recdata.schema import Dataset
     from training.config import GRPOConfig, RunConfig, SFTConfig
-    from training.data import BuiltData
+    from training.datasets import BuiltData
 
 D = TypeVar("D")  # the task's data config (training.data.DataConfig, RatingDataConfig)
 
@@ -72,7 +72,7 @@ class Task(ABC, Generic[D]):
     def build_data(
         self, config: D, dataset: Dataset, name: str | None = None, force: bool = False
     ) -> BuiltData:
-        """Build and write the training rows (`training.data.write_versioned`)."""
+        """Build and write the training rows (`training.datasets.write_versioned`)."""
 
     @abstractmethod
     def grpo_rewards(self, config: GRPOConfig) -> GRPORewards:

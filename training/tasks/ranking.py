@@ -28,7 +28,8 @@ from training.tasks.base import DataRequest, GRPORewards, Task
 if TYPE_CHECKING:
     from recdata.schema import Dataset
     from training.config import GRPOConfig, RunConfig, SFTConfig
-    from training.data import BuiltData, DataConfig
+    from training.data import DataConfig
+    from training.datasets import BuiltData
 
 log = logging.getLogger("r2rec.training")
 

@@ -29,7 +29,7 @@ from training.tasks.base import DataRequest, GRPORewards, Task
 if TYPE_CHECKING:
     from recdata.schema import Dataset
     from training.config import GRPOConfig, RunConfig, SFTConfig
-    from training.data import BuiltData
+    from training.datasets import BuiltData
     from training.rating.data import RatingDataConfig
 
 log = logging.getLogger("r2rec.training")
