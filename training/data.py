@@ -53,6 +53,7 @@ import pandas as pd
 
 from common.errors import UserInputError
 from common.files import stable_json
+from common.paths import data_root
 from evaluation.protocol import sample_negatives, training_log
 from graph_store.memory import MemoryGraphStore
 from graph_store.types import ChainParams
@@ -269,11 +270,14 @@ def shard_bases(
     return [b for r in range(1, config.targets_per_user + 1) for b in asyncio.run(collect(r))]
 
 
-def stream_bases(config: DataConfig, dataset: Dataset) -> Iterator[RankBase]:
+def stream_bases(
+    config: DataConfig, dataset: Dataset, spill_dir: Path | None = None
+) -> Iterator[RankBase]:
     """`shard_bases` of the whole build, sorted by (user, round), without holding them:
     each round's examples (made user by user, in id order) spill to a temporary file as
     they are made, and the rounds' files are merged. Memory holds one round's graph and
-    one example per round."""
+    one example per round. The spill files (about 5 KB per example) go under
+    ``spill_dir`` (default: the system's temporary folder) and are removed at the end."""
     log, users, seen = _shard(config, dataset, 0, 1)
 
     async def spill(round_: int, path: Path) -> None:
@@ -281,15 +285,13 @@ def stream_bases(config: DataConfig, dataset: Dataset) -> Iterator[RankBase]:
             async for base in _round_examples(config, round_, log, dataset, users, seen):
                 out.write(stable_json(base) + "\n")
 
-    with tempfile.TemporaryDirectory(prefix="r2rec-bases-") as folder:
+    with tempfile.TemporaryDirectory(prefix=".r2rec-bases-", dir=spill_dir) as folder:
         paths = [Path(folder) / f"round-{r}.jsonl" for r in range(1, config.targets_per_user + 1)]
         for round_, path in enumerate(paths, start=1):
             asyncio.run(spill(round_, path))
         with contextlib.ExitStack() as files:
-            rounds = [
-                (cast(RankBase, json.loads(line)) for line in files.enter_context(path.open()))
-                for path in paths
-            ]
+            opened = [files.enter_context(path.open(encoding="utf-8")) for path in paths]
+            rounds = [(cast(RankBase, json.loads(line)) for line in lines) for lines in opened]
             yield from heapq.merge(*rounds, key=lambda b: (b["user_id"], b["round"]))
 
 
@@ -298,18 +300,20 @@ def build_examples(
     dataset: Dataset,
     rewrite: Rewriter | None = None,
     bases: list[RankBase] | None = None,
+    spill_dir: Path | None = None,
 ) -> Iterator[RankRow]:
     """Every training row (base examples, optional teacher rewrites, masked variants),
     one at a time, sorted by (user, round): streamed from `stream_bases`, or from
     ``bases`` already built (by shards). A teacher rewrites the base examples as one
-    batch, so with a teacher they are held."""
+    batch, so with a teacher they are held. ``spill_dir``: where `stream_bases` spills
+    (`build_dataset` uses the data root, beside the datasets)."""
     if rewrite is None and config.teacher_url:
         from training.teacher import TeacherConfig, make_teacher_rewriter
 
         rewrite = make_teacher_rewriter(TeacherConfig(config.teacher_url, config.teacher_model))
     ordered: Iterable[RankBase]
     if bases is None and rewrite is None:
-        ordered = stream_bases(config, dataset)
+        ordered = stream_bases(config, dataset, spill_dir)
     else:
         held = shard_bases(config, dataset) if bases is None else list(bases)
         held.sort(key=lambda b: (b["user_id"], b["round"]))
@@ -368,6 +372,6 @@ def build_dataset(
         dataset_folder(name or config.default_name()),
         spec,
         dataset,
-        lambda: build_examples(config, dataset, rewrite, bases() if bases else None),
+        lambda: build_examples(config, dataset, rewrite, bases() if bases else None, data_root()),
         force,
     )

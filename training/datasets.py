@@ -88,8 +88,9 @@ def write_versioned(
     """Write ``make_rows()`` as examples.jsonl + manifest.json (examples first, manifest
     last), unless an identical dataset (same spec, data and file hash) is already there.
     The rows stream to the file one at a time, hashed and counted on the way, so
-    neither the rows nor the text need to be held whole (`build_examples` holds only
-    the base examples). A build that fails or yields no row leaves the old files.
+    neither the rows nor the text need to be held whole (`training.data.build_examples`
+    makes them as they are read). A build that fails or yields no row leaves the old
+    files, or no folder where there was none.
 
     Shared by every task's data builder (`build_dataset`, `training.rating.data`).
     """
@@ -117,7 +118,13 @@ def write_versioned(
         if not written:
             raise UserInputError(f"{dataset.name}: no training examples (too few interactions?)")
 
-    digest = write_lines_atomic(folder / EXAMPLES_FILE, lines())
+    new_folder = not folder.exists()
+    try:
+        digest = write_lines_atomic(folder / EXAMPLES_FILE, lines())
+    except BaseException:
+        if new_folder and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()  # a first build that failed leaves no empty dataset folder
+        raise
     manifest = {
         "format_version": spec.format_version,
         "task": spec.task,

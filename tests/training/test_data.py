@@ -126,7 +126,8 @@ def test_rows_stream_to_the_file_and_a_failed_build_keeps_the_old_one(
     smoke_data, ml100k: Dataset
 ) -> None:
     """`write_versioned` reads the rows one at a time (a generator); one that fails
-    half-way, or yields nothing, leaves the dataset that was there and no temporary."""
+    half-way, or yields nothing, leaves the dataset that was there (or none) and no
+    temporary."""
     folder, manifest = smoke_data.folder, dict(smoke_data.manifest)
     rows = read_examples(folder)
     spec = DatasetSpec("rank", 99, {"changed": True}, 0, RankCounts)
@@ -141,6 +142,10 @@ def test_rows_stream_to_the_file_and_a_failed_build_keeps_the_old_one(
         assert json.loads((folder / "manifest.json").read_text()) == manifest
         assert read_examples(folder) == rows
         assert sorted(p.name for p in folder.iterdir()) == ["examples.jsonl", "manifest.json"]
+    fresh = folder.parent / "never-built"
+    with pytest.raises(UserInputError, match="no training examples"):
+        write_versioned(fresh, spec, ml100k, lambda: iter(()))
+    assert not fresh.exists()  # a first build that failed leaves no empty folder
     streamed = write_versioned(folder, spec, ml100k, lambda: (cast(RankRow, r) for r in rows))
     assert streamed.manifest["sha256"] == manifest["sha256"]  # the same bytes, streamed
     assert streamed.manifest["counts"] == manifest["counts"]
