@@ -180,7 +180,6 @@ class GraphIndex(IndexRankings):
     recent_ptr: IntArray  # per user, the distinct items of its user_recent latest edges
     recent_item: IntArray
     recent_ts: IntArray
-    recent_neg_ts: IntArray  # -recent_ts, ascending within a user (for searchsorted)
     popular_items: IntArray  # item indices with >= 1 user, by users desc then id asc
     popularity: IntArray
     chosen: tuple[tuple[str, int], ...] | None = None  # neighbours given by a server
@@ -254,7 +253,6 @@ class GraphIndex(IndexRankings):
             recent_ptr=recent_ptr,
             recent_item=recent_item,
             recent_ts=recent_ts,
-            recent_neg_ts=-recent_ts,
             popular_items=popular[popularity[popular] > 0],
             popularity=popularity,
             fetched=fetched,

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from graph_store.index import GraphIndex, bare_item
+from graph_store.kernels import gather
 from graph_store.types import CandidateParams, ChainParams, GraphCaps
 
 # ids and times as the driver sends them, or as arrays (cached lists)
@@ -104,9 +105,7 @@ class RaterLists:
         if not known:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         place, lists = (np.asarray(x, dtype=np.int64) for x in zip(*known, strict=True))
-        starts, sizes = self.bounds[lists], self.bounds[lists + 1] - self.bounds[lists]
-        owner = np.repeat(np.arange(len(lists)), sizes)
-        pos = starts[owner] + np.arange(len(owner)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        pos, owner = gather(self.bounds, lists)
         return pos, place[owner]
 
     def top_neighbours(

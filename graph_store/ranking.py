@@ -96,7 +96,6 @@ class IndexRankings:
         recent_ptr: IntArray
         recent_item: IntArray
         recent_ts: IntArray
-        recent_neg_ts: IntArray
         chosen: Chosen | None
         fetched: bool
 
@@ -319,13 +318,11 @@ class IndexRankings:
         ``u`` has seen: flat (request, position in the recent lists) in walk order (one
         gather, one seen-check, no loop per neighbour)."""
         pos, owner = gather(self.recent_ptr, users)
-        lengths = self.recent_ptr[users + 1] - self.recent_ptr[users]
-        starts = np.cumsum(lengths) - lengths
-        offset = np.arange(len(pos)) - starts[owner]
+        offset = run_ranks(owner, len(users))  # place in its own list
         after = np.bincount(owner[self.recent_ts[pos] > anchors[owner]], minlength=len(users))
-        before = after[owner]  # the list is ts desc: the first ``before`` are after the anchor
-        step = np.where(offset < before, before - 1 - offset, offset)
+        n_after = after[owner]  # the list is ts desc: its first ``n_after`` come after
+        step = np.where(offset < n_after, n_after - 1 - offset, offset)
         walk = np.empty_like(pos)
-        walk[starts[owner] + step] = pos
+        walk[np.arange(len(pos)) - offset + step] = pos
         unseen = ~self._has_seen(u, self.recent_item[walk])
         return owner[unseen], walk[unseen]
