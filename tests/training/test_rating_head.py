@@ -4,11 +4,13 @@ rating tokens at <rate>, and a whole (tiny) run writes its table."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from common.errors import UserInputError
 from recdata import load_dataset
 from recdata.schema import Dataset
 from training.rating.head import (
@@ -61,3 +63,16 @@ def test_a_tiny_run_writes_the_table(tiny_model_dir: Path, tmp_path: Path) -> No
     assert json.loads((tmp_path / "head" / "summary.json").read_text())["test"] == summary["test"]
     assert "| rating head alone" in (tmp_path / "head" / "rating-head.md").read_text()
     assert (tmp_path / "head" / "adapter" / "adapter_config.json").is_file()
+    predictions = json.loads((tmp_path / "head" / "predictions.json").read_text())
+    assert [len(predictions[s]) for s in ("valid", "test")] == [5, 5]
+    assert {"head", "mf", "rating"} <= set(predictions["test"][0])
+    # a resumed run picks up where the first stopped: the second epoch, counts added
+    resumed = run_rating_head(replace(config, epochs=2, resume=True))["training"]
+    assert (resumed["steps"], resumed["examples_seen"], resumed["runs"]) == (4, 12, 2)
+    assert resumed["first_loss"] == summary["training"]["first_loss"]
+
+
+def test_resume_needs_an_earlier_run(tmp_path: Path) -> None:
+    config = RatingHeadConfig(out_dir=str(tmp_path / "none"), resume=True, eval_limit=2)
+    with pytest.raises(UserInputError, match="no earlier run"):
+        run_rating_head(config)

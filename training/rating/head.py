@@ -17,7 +17,8 @@ MAE), and test is scored once with it. Training rows: the valid split's rated lo
 from that log minus the target's own (user, item) rows.
 
     config = RatingHeadConfig(out_dir="runs/rating-head-ml100k")
-    summary = run_rating_head(config)       # writes out_dir/{summary.json, rating-head.md}
+    summary = run_rating_head(config)  # writes out_dir/{summary,predictions}.json, rating-head.md
+    # more training later: the same config with resume=True (and a larger budget)
 
 Command line: ``r2rec train rating-head [--set key=value]``.
 """
@@ -85,6 +86,13 @@ class RatingHeadConfig:
         default=None, metadata={"help": "Use only N training rows (smoke); None = all."}
     )
     seed: int = field(default=0, metadata={"help": "Shuffling and initialisation seed."})
+    resume: bool = field(
+        default=False,
+        metadata={
+            "help": "Continue out_dir's run: load its adapter and optimiser, skip the rows it "
+            "has seen in the same seeded order, and add to its counts."
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.epochs < 1 or self.eval_batch_size < 1:
@@ -198,7 +206,7 @@ class _Scorer:
 
 def _load(config: RatingHeadConfig) -> _Scorer:
     import torch
-    from peft import LoraConfig, get_peft_model
+    from peft import LoraConfig, PeftModel, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from reasoning.backends.model_folders import default_base_dir
@@ -206,6 +214,10 @@ def _load(config: RatingHeadConfig) -> _Scorer:
     path = config.model_path or str(default_base_dir())
     torch.manual_seed(config.seed)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if config.resume:
+        adapter = Path(config.out_dir) / "adapter"
+        return _Scorer(PeftModel.from_pretrained(model, str(adapter), is_trainable=True), tokenizer)
     lora = LoraConfig(
         r=config.lora_r,
         lora_alpha=config.lora_alpha,
@@ -213,54 +225,64 @@ def _load(config: RatingHeadConfig) -> _Scorer:
         target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
         task_type="CAUSAL_LM",
     )
-    return _Scorer(get_peft_model(model, lora), AutoTokenizer.from_pretrained(path))
+    return _Scorer(get_peft_model(model, lora), tokenizer)
 
 
-def train(scorer: _Scorer, rows: list[Example], config: RatingHeadConfig) -> dict[str, Any]:
-    """Soft-label cross-entropy over the 5 choices at ``<rate>``, within the budget."""
+def train(
+    scorer: _Scorer, rows: list[Example], config: RatingHeadConfig, before: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Soft-label cross-entropy over the 5 choices at ``<rate>``, within the budget.
+
+    The rows are visited in one seeded order (a permutation per epoch, end to end); a
+    resumed run (``before``: the earlier run's counts) starts where that one stopped.
+    """
     import torch
 
+    before = before or {}
     rng = np.random.default_rng(config.seed)
+    schedule = np.concatenate([rng.permutation(len(rows)) for _ in range(config.epochs)])
     params = [p for p in scorer.model.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
+    state = Path(config.out_dir) / "optimizer.pt"
+    if before and state.is_file():
+        optimiser.load_state_dict(torch.load(state))
     scorer.model.train()
-    started, steps, seen, losses = time.perf_counter(), 0, 0, []
+    started, losses = time.perf_counter(), []
+    steps, seen = int(before.get("steps", 0)), int(before.get("examples_seen", 0))
     scorer.tokens = 0
-    for _ in range(config.epochs):
-        order = rng.permutation(len(rows))
-        for begin in range(0, len(order), config.batch_size):
-            batch = [rows[i] for i in order[begin : begin + config.batch_size]]
-            target = torch.tensor(np.stack([soft_target(e.rating) for e in batch]))
-            logp = torch.log_softmax(scorer.logits(batch).double(), dim=1)
-            loss = -(target * logp).sum(dim=1).mean()
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            steps, seen = steps + 1, seen + len(batch)
-            losses.append(float(loss.detach()))
-            if steps % 25 == 0:
-                log.info(
-                    "step %d, %d examples, %.0f s: loss %.4f",
-                    steps,
-                    seen,
-                    time.perf_counter() - started,
-                    float(np.mean(losses[-25:])),
-                )
-            if (
-                config.max_train_seconds
-                and time.perf_counter() - started > config.max_train_seconds
-            ):
-                break
-        else:
-            continue
-        break
+    for begin in range(seen, len(schedule), config.batch_size):
+        batch = [rows[i] for i in schedule[begin : begin + config.batch_size]]
+        target = torch.tensor(np.stack([soft_target(e.rating) for e in batch]))
+        logp = torch.log_softmax(scorer.logits(batch).double(), dim=1)
+        loss = -(target * logp).sum(dim=1).mean()
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        steps, seen = steps + 1, seen + len(batch)
+        losses.append(float(loss.detach()))
+        if steps % 25 == 0:
+            log.info(
+                "step %d, %d examples, %.0f s: loss %.4f",
+                steps,
+                seen,
+                time.perf_counter() - started,
+                float(np.mean(losses[-25:])),
+            )
+        if config.max_train_seconds and time.perf_counter() - started > config.max_train_seconds:
+            break
+    torch.save(optimiser.state_dict(), state)
+    fresh = seen - int(before.get("examples_seen", 0))
     return {
         "steps": steps,
         "examples_seen": seen,
-        "seconds": round(time.perf_counter() - started, 1),
-        "tokens_per_example": round(scorer.tokens / max(seen, 1), 1),
-        "first_loss": round(float(np.mean(losses[:25])), 4) if losses else None,
+        "seconds": round(float(before.get("seconds", 0)) + time.perf_counter() - started, 1),
+        "tokens_per_example": round(scorer.tokens / fresh, 1)
+        if fresh
+        else before.get("tokens_per_example"),
+        "first_loss": before.get("first_loss")
+        or (round(float(np.mean(losses[:25])), 4) if losses else None),
         "last_loss": round(float(np.mean(losses[-25:])), 4) if losses else None,
+        "runs": int(before.get("runs", 1)) + 1 if before else 1,
     }
 
 
@@ -290,6 +312,9 @@ def run_rating_head(config: RatingHeadConfig) -> dict[str, Any]:
     from recdata import load_dataset
 
     out = Path(config.out_dir)
+    earlier = out / "trained.json"
+    if config.resume and not earlier.is_file():
+        raise UserInputError(f"resume: {out} holds no earlier run (no trained.json)")
     out.mkdir(parents=True, exist_ok=True)
     dataset = load_dataset(config.dataset)
     rows = training_examples(dataset, config)
@@ -299,7 +324,8 @@ def run_rating_head(config: RatingHeadConfig) -> dict[str, Any]:
         raise UserInputError(f"{config.dataset}: no rating targets to train or score")
     log.info("rating head: %d training rows, %d valid, %d test", len(rows), len(valid), len(test))
     scorer = _load(config)
-    trained = train(scorer, rows, config)
+    before = json.loads(earlier.read_text()) if config.resume else None
+    trained = train(scorer, rows, config, before)
     scorer.model.save_pretrained(str(out / "adapter"))  # LoRA only: a few MB
     (out / "trained.json").write_text(json.dumps(trained, indent=2) + "\n")
     started = time.perf_counter()
@@ -348,6 +374,15 @@ def run_rating_head(config: RatingHeadConfig) -> dict[str, Any]:
         "test": table,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    per_target = {
+        name: [
+            {"user_id": e.user_id, "item_id": e.item_id, "rating": e.rating, "head": float(h)}
+            | {model: float(classical[name][model][i]) for model in classical[name]}
+            for i, (e, h) in enumerate(zip(examples, llm[name], strict=True))
+        ]
+        for name, examples in (("valid", valid), ("test", test))
+    }
+    (out / "predictions.json").write_text(json.dumps(per_target) + "\n")
     (out / "rating-head.md").write_text(markdown(table) + "\n")
     return summary
 
