@@ -65,7 +65,8 @@ def test_a_tiny_run_writes_the_table(tiny_model_dir: Path, tmp_path: Path) -> No
     assert (tmp_path / "head" / "adapter" / "adapter_config.json").is_file()
     predictions = json.loads((tmp_path / "head" / "predictions.json").read_text())
     assert [len(predictions[s]) for s in ("valid", "test")] == [5, 5]
-    assert {"head", "mf", "rating"} <= set(predictions["test"][0])
+    row = predictions["test"][0]
+    assert {"head", "mf", "rating"} <= set(row) and abs(sum(row["head_probs"]) - 1) < 1e-4
     # a resumed run picks up where the first stopped: the second epoch, counts added
     resumed = run_rating_head(replace(config, epochs=2, resume=True))["training"]
     assert (resumed["steps"], resumed["examples_seen"], resumed["runs"]) == (4, 12, 2)

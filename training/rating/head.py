@@ -192,16 +192,17 @@ class _Scorer:
         )  # only the last position's logits: no (batch, length, vocabulary) tensor
         return out.logits[:, -1, :][:, torch.tensor(self.choice_ids)]
 
-    def expected(self, examples: list[Example], batch_size: int) -> np.ndarray:
+    def probabilities(self, examples: list[Example], batch_size: int) -> np.ndarray:
+        """(examples, 5): the model's distribution over the ratings 1..5."""
         import torch
 
         self.model.eval()
         out = []
         with torch.no_grad():
             for start in range(0, len(examples), batch_size):
-                probs = torch.softmax(self.logits(examples[start : start + batch_size]), dim=1)
-                out.append((probs.double() @ torch.arange(1, 6, dtype=torch.float64)).numpy())
-        return np.concatenate(out) if out else np.zeros(0)
+                logits = self.logits(examples[start : start + batch_size]).double()
+                out.append(torch.softmax(logits, dim=1).numpy())
+        return np.concatenate(out) if out else np.zeros((0, 5))
 
 
 def _load(config: RatingHeadConfig) -> _Scorer:
@@ -329,10 +330,11 @@ def run_rating_head(config: RatingHeadConfig) -> dict[str, Any]:
     scorer.model.save_pretrained(str(out / "adapter"))  # LoRA only: a few MB
     (out / "trained.json").write_text(json.dumps(trained, indent=2) + "\n")
     started = time.perf_counter()
-    llm = {
-        name: scorer.expected(ex, config.eval_batch_size)
+    probs = {
+        name: scorer.probabilities(ex, config.eval_batch_size)
         for name, ex in (("valid", valid), ("test", test))
     }
+    llm = {name: p @ np.arange(1.0, 6.0) for name, p in probs.items()}  # the expectation
     scoring_s = time.perf_counter() - started
     tuned = tune_baselines(dataset)
     classical, truth = {}, {}
@@ -376,9 +378,10 @@ def run_rating_head(config: RatingHeadConfig) -> dict[str, Any]:
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     per_target = {
         name: [
-            {"user_id": e.user_id, "item_id": e.item_id, "rating": e.rating, "head": float(h)}
+            {"user_id": e.user_id, "item_id": e.item_id, "rating": e.rating}
+            | {"head": float(llm[name][i]), "head_probs": np.round(probs[name][i], 6).tolist()}
             | {model: float(classical[name][model][i]) for model in classical[name]}
-            for i, (e, h) in enumerate(zip(examples, llm[name], strict=True))
+            for i, e in enumerate(examples)
         ]
         for name, examples in (("valid", valid), ("test", test))
     }
