@@ -39,15 +39,10 @@ from baselines.combiner import ListwiseCombiner, fit_linear_listwise, hits_at_1,
 from baselines.features import FeatureSet
 from common.errors import UserInputError
 from evaluation.ranker import Case
-from training.listwise import (
-    ListwiseConfig,
-    _Encoder,
-    item_lookup,
-    load_rowset,
-    render_compact,
-    report_rows,
-    write_report,
-)
+from training.choice_logits import ChoiceLogits
+from training.compact_prompt import item_lookup, letter_reader, render_compact
+from training.listwise import ListwiseConfig, load_rowset
+from training.ranking_report import report_rows, write_report
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +123,7 @@ def candidate_spans(text: str, offsets: list[tuple[int, int]]) -> list[tuple[int
 
 
 def extract_states(
-    model: Any, encoder: _Encoder, cases: list[Case], lookup: dict, config: HiddenHeadConfig
+    model: Any, encoder: ChoiceLogits, cases: list[Case], lookup: dict, config: HiddenHeadConfig
 ) -> tuple[np.ndarray, float]:
     """(n, 20, layers, 2, d) float16 states per candidate line (pooling last, mean) and the
     mean prompt length in tokens."""
@@ -338,7 +333,7 @@ def run_hidden_head(config: HiddenHeadConfig) -> dict[str, Any]:
     lookup = item_lookup(load_dataset(config.dataset).items, config.prompt())
     loaded: dict[str, Any] = {}
 
-    def model_loader() -> tuple[Any, _Encoder]:
+    def model_loader() -> tuple[Any, ChoiceLogits]:
         if not loaded:
             from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -346,7 +341,7 @@ def run_hidden_head(config: HiddenHeadConfig) -> dict[str, Any]:
             model = AutoModelForCausalLM.from_pretrained(
                 config.model_path, dtype=getattr(torch, config.dtype)
             )
-            loaded["pair"] = (model.eval(), _Encoder(tokenizer))
+            loaded["pair"] = (model.eval(), letter_reader(tokenizer))
         return loaded["pair"]
 
     def rowset(name: str) -> tuple[FeatureSet, np.ndarray, float]:

@@ -42,18 +42,17 @@ from baselines.combiner import (
     ListwiseCombiner,
     hits_at_1,
     listwise_nll,
-    metrics_row,
     zscore_per_case,
 )
 from baselines.features import FeatureSet, feature_path
 from common.errors import UserInputError
 from evaluation.ranker import Case
-from evaluation.significance import mcnemar_exact
-from reasoning.prompt import ANSWER_PREFIX, ItemInfo, answer_letter_tokens, clean_meta, clean_title
+from reasoning.prompt import ItemInfo
+from training.choice_logits import ChoiceLogits
+from training.compact_prompt import item_lookup, letter_reader, render_compact
+from training.ranking_report import report_rows, write_report
 
 log = logging.getLogger(__name__)
-
-COMPACT_SYSTEM = "Movie recommender: give the letter of the candidate the user watches next."
 
 
 @dataclass(frozen=True)
@@ -129,83 +128,6 @@ class ListwiseConfig:
             raise UserInputError("valid/test row sets cannot be trained on")
 
 
-# ---------------------------------------------------------------------------- prompts
-def item_lookup(items: Any, config: ListwiseConfig) -> dict[str, ItemInfo]:
-    """item id -> ItemInfo with the title cut short and the first ``genres`` genres."""
-    out = {}
-    for row in items.itertuples(index=False):
-        title = str(row.title)
-        if len(title) > config.title_chars:
-            title = title[: config.title_chars].rstrip(" ,:;-")
-        genres = str(getattr(row, "genres", "") or "")
-        kept = "|".join(g for g in genres.split("|")[: config.genres] if g) if config.genres else ""
-        year = getattr(row, "year", "")
-        year_text = "" if year is None or str(year) in ("", "nan", "None") else str(year)
-        out[str(row.item_id)] = ItemInfo(str(row.item_id), title, year_text, kept)
-    return out
-
-
-def compact_item(item: ItemInfo) -> str:
-    """'Singin' in the Rain (1952, Musical)': sanitised title, year, kept genres."""
-    meta = ", ".join(m for m in (clean_meta(item.year), clean_meta(item.genres)) if m)
-    return f"{clean_title(item.title)} ({meta})" if meta else clean_title(item.title)
-
-
-def render_compact(
-    case: Case, order: np.ndarray, lookup: dict[str, ItemInfo], config: ListwiseConfig
-) -> list[dict[str, str]]:
-    """Chat messages for one case with candidates in ``order``, ending in the assistant
-    text ``ANSWER_PREFIX`` that the model continues with a letter."""
-    unknown = ItemInfo("?", "unknown item")
-    history = case.history[-config.history_items :]
-    lines = ["Watched (oldest first):"]
-    lines += [f"- {compact_item(lookup.get(i, unknown))}" for i in history]
-    lines += ["Candidates:"]
-    letters = [t.strip() for t in answer_letter_tokens(len(order))]
-    for letter, j in zip(letters, order, strict=True):
-        lines.append(f"({letter}) {compact_item(lookup.get(case.candidates[j], unknown))}")
-    lines.append("Next?")
-    return [
-        {"role": "system", "content": COMPACT_SYSTEM},
-        {"role": "user", "content": "\n".join(lines)},
-        {"role": "assistant", "content": ANSWER_PREFIX},
-    ]
-
-
-def shown_position(order: np.ndarray, candidate: int) -> int:
-    """Where candidate index ``candidate`` is shown (its letter) when shown in ``order``."""
-    return int(np.flatnonzero(np.asarray(order) == candidate)[0])
-
-
-class _Encoder:
-    """Chat template rendering (continuing the assistant's "Answer:") and letter ids."""
-
-    def __init__(self, tokenizer: Any) -> None:
-        self.tokenizer = tokenizer
-        if tokenizer.pad_token_id is None:
-            tokenizer.pad_token = tokenizer.eos_token
-        tokenizer.padding_side = "left"
-        ids = []
-        for token in answer_letter_tokens(20):
-            encoded = tokenizer.encode(token, add_special_tokens=False)
-            if len(encoded) != 1:
-                raise UserInputError(f"{token!r} is not one token for this tokenizer")
-            ids.append(encoded[0])
-        self.letter_ids = ids
-
-    def text(self, messages: list[dict[str, str]]) -> str:
-        return str(
-            self.tokenizer.apply_chat_template(
-                messages, tokenize=False, continue_final_message=True
-            )
-        )
-
-    def batch(self, texts: list[str]) -> dict[str, Any]:
-        return dict(
-            self.tokenizer(texts, add_special_tokens=False, padding=True, return_tensors="pt")
-        )
-
-
 # ---------------------------------------------------------------------------- data
 @dataclass
 class _Rows:
@@ -243,7 +165,7 @@ def _rows(config: ListwiseConfig, feats: FeatureSet, combiner: ListwiseCombiner,
 
 
 # ---------------------------------------------------------------------------- model
-def _load_model(config: ListwiseConfig) -> tuple[Any, _Encoder]:
+def _load_model(config: ListwiseConfig) -> tuple[Any, ChoiceLogits]:
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -257,23 +179,12 @@ def _load_model(config: ListwiseConfig) -> tuple[Any, _Encoder]:
         target_modules=list(config.lora_targets),
         task_type="CAUSAL_LM",
     )
-    return get_peft_model(model, lora), _Encoder(tokenizer)
-
-
-def _letter_logits(model: Any, encoder: _Encoder, texts: list[str]) -> Any:
-    """(batch, 20) logits of the letter tokens at the last (answer) position."""
-    import torch
-
-    batch = encoder.batch(texts)
-    out = model(
-        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=1
-    )  # only the answer position's logits
-    return out.logits[:, -1, :][:, torch.tensor(encoder.letter_ids)]
+    return get_peft_model(model, lora), letter_reader(tokenizer)
 
 
 def centred_logits(
     model: Any,
-    encoder: _Encoder,
+    encoder: ChoiceLogits,
     cases: list[Case],
     lookup: dict[str, ItemInfo],
     config: ListwiseConfig,
@@ -291,8 +202,8 @@ def centred_logits(
         for start in range(0, len(cases), config.eval_batch_size):
             chunk = cases[start : start + config.eval_batch_size]
             texts = [encoder.text(render_compact(c, identity, lookup, config)) for c in chunk]
-            tokens += sum(len(encoder.tokenizer.encode(t, add_special_tokens=False)) for t in texts)
-            logits = _letter_logits(model, encoder, texts).double().numpy()
+            tokens += sum(encoder.count(t) for t in texts)
+            logits = encoder.logits(model, texts).double().numpy()
             out[start : start + len(chunk)] = logits - logits.mean(axis=1, keepdims=True)
             if partial is not None:
                 np.save(partial, out[: start + len(chunk)])
@@ -313,7 +224,7 @@ class TrainStats:
 
 def train(
     model: Any,
-    encoder: _Encoder,
+    encoder: ChoiceLogits,
     rows: _Rows,
     lookup: dict[str, ItemInfo],
     config: ListwiseConfig,
@@ -345,10 +256,8 @@ def train(
                 encoder.text(render_compact(rows.cases[i], perm, lookup, config))
                 for i, perm in zip(idx, perms, strict=True)
             ]
-            total_tokens += sum(
-                len(encoder.tokenizer.encode(t, add_special_tokens=False)) for t in texts
-            )
-            letters = _letter_logits(model, encoder, texts)  # (b, 20) in shown order
+            total_tokens += sum(encoder.count(t) for t in texts)
+            letters = encoder.logits(model, texts)  # (b, 20) in shown order
             centred = letters - letters.mean(dim=1, keepdim=True)
             base = torch.tensor(
                 np.stack([rows.base[i][perm] for i, perm in zip(idx, perms, strict=True)])
@@ -421,41 +330,6 @@ def choose_alpha(
     return best["alpha"], trials
 
 
-def _p(a: np.ndarray, b: np.ndarray) -> float:
-    return mcnemar_exact(a, b).p_value
-
-
-def report_rows(named: list[tuple[str, np.ndarray]], target: np.ndarray) -> list[dict[str, Any]]:
-    """Metrics rows for each (name, scores) with McNemar p on HR@1 against the rows named
-    ``sasrec`` and ``combiner`` (when present)."""
-    hits = {name: hits_at_1(scores, target) for name, scores in named}
-    rows = []
-    for name, scores in named:
-        row: dict[str, Any] = metrics_row(name, scores, target)
-        for ref in ("sasrec", "combiner"):
-            row[f"p_vs_{ref}"] = (
-                None if ref not in hits or ref == name else _p(hits[name], hits[ref])
-            )
-        rows.append(row)
-    return rows
-
-
-def markdown(rows: list[dict[str, Any]]) -> str:
-    head = "| model | HR@1 | HR@5 | NDCG@10 | HR@1 stderr | n | p vs SASRec | p vs combiner |"
-    lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in rows:
-
-        def fmt(v: Any) -> str:
-            return "" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
-
-        lines.append(
-            f"| {r['model']} | {fmt(r['HR@1'])} | {fmt(r['HR@5'])} | {fmt(r['NDCG@10'])} | "
-            f"{fmt(r['HR@1 stderr'])} | {r['n']} | {fmt(r['p_vs_sasrec'])} | "
-            f"{fmt(r['p_vs_combiner'])} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
 def _named_scores(
     config: ListwiseConfig,
     test_rows: _Rows,
@@ -477,12 +351,6 @@ def _named_scores(
             test_rows.base + alpha * test_logits,
         ),
     ]
-
-
-def write_report(out: Path, summary: dict[str, Any], rows: list[dict[str, Any]]) -> None:
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (out / "r2rec.json").write_text(json.dumps(rows, indent=2) + "\n")
-    (out / "r2rec.md").write_text(markdown(rows))
 
 
 def _wait_for(config: ListwiseConfig, rowsets: tuple[str, ...]) -> None:
@@ -606,10 +474,10 @@ def report_saved(config: ListwiseConfig) -> dict[str, Any]:
         select_rows.base, select_logits, select_rows.target, stats["alpha"], config.alpha_grid
     )
     lookup = item_lookup(load_dataset(config.dataset).items, config)
-    encoder = _Encoder(AutoTokenizer.from_pretrained(config.model_path))
+    encoder = letter_reader(AutoTokenizer.from_pretrained(config.model_path))
     identity = np.arange(20)
     tokens = [
-        len(encoder.tokenizer.encode(encoder.text(render_compact(c, identity, lookup, config))))
+        encoder.count(encoder.text(render_compact(c, identity, lookup, config)))
         for c in test_rows.cases
     ]
     combiner = yardstick.score(test.scores)[: len(test_logits)]

@@ -12,6 +12,7 @@ import pytest
 from common.errors import UserInputError
 from recdata import load_dataset
 from tests.training.test_listwise import _cases, _write_features
+from training.compact_prompt import item_lookup, render_compact
 from training.hidden_head import (
     HiddenHead,
     HiddenHeadConfig,
@@ -19,7 +20,6 @@ from training.hidden_head import (
     run_hidden_head,
     select_head,
 )
-from training.listwise import item_lookup, render_compact
 
 
 def test_candidate_spans_cover_each_candidate_line(tiny_model_dir: Path) -> None:

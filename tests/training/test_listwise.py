@@ -12,15 +12,8 @@ from baselines.features import FEATURE_MODELS, FeatureSet, feature_path
 from common.errors import UserInputError
 from evaluation.ranker import Case
 from recdata import load_dataset
-from training.listwise import (
-    ListwiseConfig,
-    choose_alpha,
-    item_lookup,
-    render_compact,
-    report_saved,
-    run_listwise,
-    shown_position,
-)
+from training.compact_prompt import item_lookup, render_compact, shown_position
+from training.listwise import ListwiseConfig, choose_alpha, report_saved, run_listwise
 
 
 def _cases(n: int, seed: int) -> list[Case]:

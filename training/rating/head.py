@@ -48,6 +48,7 @@ from evaluation.significance import paired_sign_flip
 from reasoning.rating import RatedItem, render_rating_messages
 from reasoning.rating_facts import rating_facts, taste_graph, taste_neighbours
 from recdata.schema import Dataset
+from training.choice_logits import ChoiceLogits
 from training.rating.data import (
     RatingDataConfig,
     cold_start_completion,
@@ -163,34 +164,13 @@ def soft_target(rating: float) -> np.ndarray:
 
 
 class _Scorer:
-    """Renders examples with the chat template and reads the 5 choice logits."""
+    """The model and its reader of the five rating-token logits at ``<rate>``."""
 
     def __init__(self, model: Any, tokenizer: Any) -> None:
-        self.model, self.tokenizer = model, tokenizer
-        if tokenizer.pad_token_id is None:
-            tokenizer.pad_token = tokenizer.eos_token
-        tokenizer.padding_side = "left"
-        ids = [tokenizer.encode(c, add_special_tokens=False) for c in CHOICES]
-        if any(len(i) != 1 for i in ids):
-            raise UserInputError("the rating choices 1..5 are not one token each")
-        self.choice_ids = [i[0] for i in ids]
-        self.tokens = 0
+        self.model, self.reader = model, ChoiceLogits(tokenizer, CHOICES)
 
     def logits(self, examples: list[Example]) -> Any:
-        import torch
-
-        texts = [
-            self.tokenizer.apply_chat_template(
-                e.messages, tokenize=False, continue_final_message=True
-            )
-            for e in examples
-        ]
-        batch = self.tokenizer(texts, add_special_tokens=False, padding=True, return_tensors="pt")
-        self.tokens += int(batch["attention_mask"].sum())
-        out = self.model(
-            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=1
-        )  # only the last position's logits: no (batch, length, vocabulary) tensor
-        return out.logits[:, -1, :][:, torch.tensor(self.choice_ids)]
+        return self.reader.logits(self.model, [self.reader.text(e.messages) for e in examples])
 
     def probabilities(self, examples: list[Example], batch_size: int) -> np.ndarray:
         """(examples, 5): the model's distribution over the ratings 1..5."""
@@ -250,7 +230,7 @@ def train(
     scorer.model.train()
     started, losses = time.perf_counter(), []
     steps, seen = int(before.get("steps", 0)), int(before.get("examples_seen", 0))
-    scorer.tokens = 0
+    scorer.reader.tokens = 0
     for begin in range(seen, len(schedule), config.batch_size):
         batch = [rows[i] for i in schedule[begin : begin + config.batch_size]]
         target = torch.tensor(np.stack([soft_target(e.rating) for e in batch]))
@@ -277,7 +257,7 @@ def train(
         "steps": steps,
         "examples_seen": seen,
         "seconds": round(float(before.get("seconds", 0)) + time.perf_counter() - started, 1),
-        "tokens_per_example": round(scorer.tokens / fresh, 1)
+        "tokens_per_example": round(scorer.reader.tokens / fresh, 1)
         if fresh
         else before.get("tokens_per_example"),
         "first_loss": before.get("first_loss")
