@@ -9,6 +9,7 @@ computed (``logits_to_keep=1``: no (batch, length, vocabulary) tensor).
     reader = ChoiceLogits(tokenizer, ["1", "2", "3", "4", "5"])
     texts = [reader.text(messages) for messages in batch]
     logits = reader.logits(model, texts)      # torch tensor (len(texts), 5)
+    everything = reader.next_logits(model, texts)  # (len(texts), vocabulary)
     reader.tokens                             # prompt tokens read so far (padding excluded)
 """
 
@@ -49,13 +50,15 @@ class ChoiceLogits:
         """Tokens in ``text`` as the model reads it."""
         return len(self.tokenizer.encode(text, add_special_tokens=False))
 
-    def logits(self, model: Any, texts: list[str]) -> Any:
-        """(len(texts), len(choices)) next-token logits of the choices after each text."""
-        import torch
-
+    def next_logits(self, model: Any, texts: list[str]) -> Any:
+        """(len(texts), vocabulary) next-token logits after each text."""
         batch = self.tokenizer(texts, add_special_tokens=False, padding=True, return_tensors="pt")
         self.tokens += int(batch["attention_mask"].sum())
         out = model(
             input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=1
         )
-        return out.logits[:, -1, :][:, torch.tensor(self.choice_ids)]
+        return out.logits[:, -1, :]
+
+    def logits(self, model: Any, texts: list[str]) -> Any:
+        """(len(texts), len(choices)) next-token logits of the choices after each text."""
+        return self.next_logits(model, texts)[:, self.choice_ids]

@@ -264,7 +264,8 @@ def rating_head_command(
 ) -> None:
     """The rating read at <rate> after grounded analysis steps, trained there with LoRA
     (training.rating.head); blended with the best classical model on valid, test once."""
-    from training.rating.head import RatingHeadConfig, markdown, run_rating_head
+    from training.rating.head import RatingHeadConfig, run_rating_head
+    from training.rating.head_report import markdown
 
     resolved = _experiment_config(RatingHeadConfig, config, sets, show_config)
     if resolved is None:

@@ -15,11 +15,11 @@ from recdata import load_dataset
 from recdata.schema import Dataset
 from training.rating.head import (
     RatingHeadConfig,
-    choose_blend,
     run_rating_head,
     soft_target,
     training_examples,
 )
+from training.rating.head_report import choose_blend
 
 
 def test_soft_target_and_blend_choice() -> None:
@@ -68,12 +68,21 @@ def test_a_tiny_run_writes_the_table(tiny_model_dir: Path, tmp_path: Path) -> No
     row = predictions["test"][0]
     assert {"head", "mf", "rating"} <= set(row) and abs(sum(row["head_probs"]) - 1) < 1e-4
     # a resumed run picks up where the first stopped: the second epoch, counts added
-    resumed = run_rating_head(replace(config, epochs=2, resume=True))["training"]
-    assert (resumed["steps"], resumed["examples_seen"], resumed["runs"]) == (4, 12, 2)
-    assert resumed["first_loss"] == summary["training"]["first_loss"]
+    first = tmp_path / "head"
+    resumed = run_rating_head(replace(config, epochs=2, start_from=str(first)))["training"]
+    assert (resumed["steps"], resumed["examples_seen"], len(resumed["stages"])) == (4, 12, 2)
+    assert resumed["stages"][0] == summary["training"]["stages"][0]
+    # GRPO continues from that run into its own folder, reporting its signal
+    grpo = replace(
+        config, epochs=3, start_from=str(first), objective="grpo", out_dir=str(tmp_path / "grpo")
+    )
+    stage = run_rating_head(grpo)["training"]["stages"][-1]
+    assert stage["objective"] == "grpo" and stage["examples"] == 6 and stage["group_size"] == 8
+    assert 0 <= stage["groups_with_signal"] <= 1 and 0 <= stage["valid_format"] <= 1
+    assert (tmp_path / "grpo" / "adapter" / "adapter_config.json").is_file()
 
 
-def test_resume_needs_an_earlier_run(tmp_path: Path) -> None:
-    config = RatingHeadConfig(out_dir=str(tmp_path / "none"), resume=True, eval_limit=2)
-    with pytest.raises(UserInputError, match="no earlier run"):
+def test_start_from_needs_an_earlier_run(tmp_path: Path) -> None:
+    config = RatingHeadConfig(start_from=str(tmp_path / "none"), eval_limit=2)
+    with pytest.raises(UserInputError, match=r"no trained\.json"):
         run_rating_head(config)

@@ -18,7 +18,7 @@ from that log minus the target's own (user, item) rows.
 
     config = RatingHeadConfig(out_dir="runs/rating-head-ml100k")
     summary = run_rating_head(config)  # writes out_dir/{summary,predictions}.json, rating-head.md
-    # more training later: the same config with resume=True (and a larger budget)
+    # more: start_from=out_dir (resume), or start_from=<that folder>, objective="grpo"
 
 Command line: ``r2rec train rating-head [--set key=value]``.
 """
@@ -37,14 +37,12 @@ import pandas as pd
 
 from common.errors import UserInputError
 from evaluation.rating import (
-    error_metrics,
     item_infos,
     rated_log,
     rating_targets,
     tune_baselines,
 )
-from evaluation.rating_baselines import baseline_predictions, best_baseline
-from evaluation.significance import paired_sign_flip
+from evaluation.rating_baselines import baseline_predictions
 from reasoning.rating import RatedItem, render_rating_messages
 from reasoning.rating_facts import rating_facts, taste_graph, taste_neighbours
 from recdata.schema import Dataset
@@ -55,6 +53,7 @@ from training.rating.data import (
     completion_facts,
     log_targets,
 )
+from training.rating.head_report import blend_table, markdown
 
 log = logging.getLogger("r2rec.training")
 CHOICES = ("1", "2", "3", "4", "5")
@@ -87,17 +86,34 @@ class RatingHeadConfig:
         default=None, metadata={"help": "Use only N training rows (smoke); None = all."}
     )
     seed: int = field(default=0, metadata={"help": "Shuffling and initialisation seed."})
-    resume: bool = field(
-        default=False,
+    start_from: str | None = field(
+        default=None,
         metadata={
-            "help": "Continue out_dir's run: load its adapter and optimiser, skip the rows it "
-            "has seen in the same seeded order, and add to its counts."
+            "help": "Continue the run in this folder (out_dir itself to resume): its adapter, "
+            "its optimiser state when the objective is the same, its place in the seeded "
+            "row order, its counts."
         },
+    )
+    objective: str = field(
+        default="ce",
+        metadata={
+            "help": "ce: soft-label cross-entropy over 1..5 at <rate>; grpo: GRPO over the "
+            "sampled rating token with the seed's rewards (training.rating.head_grpo)."
+        },
+    )
+    group_size: int = field(default=8, metadata={"help": "GRPO: sampled tokens per target."})
+    reward_weights: tuple[float, float] = field(
+        default=(0.25, 1.0),
+        metadata={"help": "GRPO: weights of rating_format_reward and rating_reward."},
     )
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.epochs < 1 or self.eval_batch_size < 1:
             raise UserInputError("batch_size, epochs and eval_batch_size must be >= 1")
+        if self.objective not in ("ce", "grpo"):
+            raise UserInputError(f"objective must be ce or grpo, got {self.objective!r}")
+        if self.group_size < 2:
+            raise UserInputError(f"group_size must be >= 2, got {self.group_size}")
 
 
 @dataclass(frozen=True)
@@ -196,8 +212,8 @@ def _load(config: RatingHeadConfig) -> _Scorer:
     torch.manual_seed(config.seed)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    if config.resume:
-        adapter = Path(config.out_dir) / "adapter"
+    if config.start_from:
+        adapter = Path(config.start_from) / "adapter"
         return _Scorer(PeftModel.from_pretrained(model, str(adapter), is_trainable=True), tokenizer)
     lora = LoraConfig(
         r=config.lora_r,
@@ -212,30 +228,50 @@ def _load(config: RatingHeadConfig) -> _Scorer:
 def train(
     scorer: _Scorer, rows: list[Example], config: RatingHeadConfig, before: dict[str, Any] | None
 ) -> dict[str, Any]:
-    """Soft-label cross-entropy over the 5 choices at ``<rate>``, within the budget.
+    """Train at ``<rate>`` with ``config.objective``, within the budget.
 
     The rows are visited in one seeded order (a permutation per epoch, end to end); a
-    resumed run (``before``: the earlier run's counts) starts where that one stopped.
+    continued run (``before``: the earlier run's ``trained.json``) starts where that one
+    stopped and appends its own stage to ``stages``.
     """
     import torch
+
+    from training.rating.head_grpo import grpo_loss
 
     before = before or {}
     rng = np.random.default_rng(config.seed)
     schedule = np.concatenate([rng.permutation(len(rows)) for _ in range(config.epochs)])
     params = [p for p in scorer.model.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
-    state = Path(config.out_dir) / "optimizer.pt"
-    if before and state.is_file():
+    state = Path(config.start_from or config.out_dir) / "optimizer.pt"
+    if before.get("objective", "ce") == config.objective and before and state.is_file():
         optimiser.load_state_dict(torch.load(state))
+        for group in optimiser.param_groups:
+            group["lr"] = config.lr  # this run's rate, not the saved one
+    generator = torch.Generator().manual_seed(config.seed + int(before.get("steps", 0)))
     scorer.model.train()
-    started, losses = time.perf_counter(), []
-    steps, seen = int(before.get("steps", 0)), int(before.get("examples_seen", 0))
+    started, losses, signal = time.perf_counter(), [], []
+    steps = seen = 0
     scorer.reader.tokens = 0
-    for begin in range(seen, len(schedule), config.batch_size):
+    offset = int(before.get("examples_seen", 0))
+    for begin in range(offset, len(schedule), config.batch_size):
         batch = [rows[i] for i in schedule[begin : begin + config.batch_size]]
-        target = torch.tensor(np.stack([soft_target(e.rating) for e in batch]))
-        logp = torch.log_softmax(scorer.logits(batch).double(), dim=1)
-        loss = -(target * logp).sum(dim=1).mean()
+        if config.objective == "grpo":
+            texts = [scorer.reader.text(e.messages) for e in batch]
+            full = scorer.reader.next_logits(scorer.model, texts)
+            loss, info = grpo_loss(
+                full,
+                scorer.reader.tokenizer,
+                batch,
+                config.group_size,
+                config.reward_weights,
+                generator,
+            )
+            signal.append(info)
+        else:
+            target = torch.tensor(np.stack([soft_target(e.rating) for e in batch]))
+            logp = torch.log_softmax(scorer.logits(batch).double(), dim=1)
+            loss = -(target * logp).sum(dim=1).mean()
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
@@ -243,7 +279,8 @@ def train(
         losses.append(float(loss.detach()))
         if steps % 25 == 0:
             log.info(
-                "step %d, %d examples, %.0f s: loss %.4f",
+                "%s step %d, %d examples, %.0f s: loss %.4f",
+                config.objective,
                 steps,
                 seen,
                 time.perf_counter() - started,
@@ -251,40 +288,53 @@ def train(
             )
         if config.max_train_seconds and time.perf_counter() - started > config.max_train_seconds:
             break
-    torch.save(optimiser.state_dict(), state)
-    fresh = seen - int(before.get("examples_seen", 0))
-    return {
+    torch.save(optimiser.state_dict(), Path(config.out_dir) / "optimizer.pt")
+    return _counts(
+        before, _stage(config, steps, seen, started, scorer.reader.tokens, losses, signal)
+    )
+
+
+def _stage(
+    config: RatingHeadConfig,
+    steps: int,
+    seen: int,
+    started: float,
+    tokens: int,
+    losses: list[float],
+    signal: list[dict[str, float]],
+) -> dict[str, Any]:
+    """One training run's own figures (GRPO: its reward and signal, first and last 25)."""
+    stage: dict[str, Any] = {
+        "objective": config.objective,
+        "lr": config.lr,
         "steps": steps,
-        "examples_seen": seen,
-        "seconds": round(float(before.get("seconds", 0)) + time.perf_counter() - started, 1),
-        "tokens_per_example": round(scorer.reader.tokens / fresh, 1)
-        if fresh
-        else before.get("tokens_per_example"),
-        "first_loss": before.get("first_loss")
-        or (round(float(np.mean(losses[:25])), 4) if losses else None),
+        "examples": seen,
+        "seconds": round(time.perf_counter() - started, 1),
+        "tokens_per_example": round(tokens / seen, 1) if seen else None,
+        "first_loss": round(float(np.mean(losses[:25])), 4) if losses else None,
         "last_loss": round(float(np.mean(losses[-25:])), 4) if losses else None,
-        "runs": int(before.get("runs", 1)) + 1 if before else 1,
     }
+    if signal:
+        stage["group_size"] = config.group_size
+        for key in ("reward", "groups_with_signal", "valid_format"):
+            values = [s[key] for s in signal]
+            stage[key] = round(float(np.mean(values)), 4)
+            stage[f"{key}_first_25"] = round(float(np.mean(values[:25])), 4)
+            stage[f"{key}_last_25"] = round(float(np.mean(values[-25:])), 4)
+    return stage
 
 
-def choose_blend(model: np.ndarray, classical: np.ndarray, truth: np.ndarray) -> float:
-    """The weight w in [0, 1] (step 0.05) of ``(1 - w) * classical + w * model`` with the
-    lowest MAE on these (validation) targets; the smallest such w on a tie."""
-    grid = np.round(np.arange(0, 1.0001, 0.05), 2)
-    maes = [float(np.mean(np.abs((1 - w) * classical + w * model - truth))) for w in grid]
-    return float(grid[int(np.argmin(maes))])
-
-
-def _row(name: str, predicted: np.ndarray, truth: np.ndarray, best: np.ndarray) -> dict[str, Any]:
-    a, b = np.abs(predicted - truth), np.abs(best - truth)
-    p = None if np.array_equal(a, b) else paired_sign_flip(a, b).p_value
-    metrics = error_metrics(predicted, truth)
+def _counts(before: dict[str, Any], stage: dict[str, Any]) -> dict[str, Any]:
+    """The run's totals over every stage so far (an old summary without stages is one)."""
+    stages = list(before.get("stages") or ([{"objective": "ce", **before}] if before else []))
+    stages.append(stage)
     return {
-        "model": name,
-        "MAE": metrics["MAE"],
-        "RMSE": metrics["RMSE"],
-        "n": len(truth),
-        "p_vs_best": p,
+        "objective": stage["objective"],
+        "steps": sum(int(s["steps"]) for s in stages),
+        "examples_seen": sum(int(s.get("examples", s.get("examples_seen", 0))) for s in stages),
+        "seconds": round(sum(float(s["seconds"]) for s in stages), 1),
+        "tokens_per_example": stage["tokens_per_example"],
+        "stages": stages,
     }
 
 
@@ -293,9 +343,9 @@ def run_rating_head(config: RatingHeadConfig) -> dict[str, Any]:
     from recdata import load_dataset
 
     out = Path(config.out_dir)
-    earlier = out / "trained.json"
-    if config.resume and not earlier.is_file():
-        raise UserInputError(f"resume: {out} holds no earlier run (no trained.json)")
+    earlier = Path(config.start_from or out) / "trained.json"
+    if config.start_from and not earlier.is_file():
+        raise UserInputError(f"start_from: {config.start_from} holds no run (no trained.json)")
     out.mkdir(parents=True, exist_ok=True)
     dataset = load_dataset(config.dataset)
     rows = training_examples(dataset, config)
@@ -305,7 +355,7 @@ def run_rating_head(config: RatingHeadConfig) -> dict[str, Any]:
         raise UserInputError(f"{config.dataset}: no rating targets to train or score")
     log.info("rating head: %d training rows, %d valid, %d test", len(rows), len(valid), len(test))
     scorer = _load(config)
-    before = json.loads(earlier.read_text()) if config.resume else None
+    before = json.loads(earlier.read_text()) if config.start_from else None
     trained = train(scorer, rows, config, before)
     scorer.model.save_pretrained(str(out / "adapter"))  # LoRA only: a few MB
     (out / "trained.json").write_text(json.dumps(trained, indent=2) + "\n")
@@ -322,37 +372,12 @@ def run_rating_head(config: RatingHeadConfig) -> dict[str, Any]:
         pairs = [(e.user_id, e.item_id) for e in examples]
         classical[name] = baseline_predictions(rated_log(dataset, name), pairs, tuned)[0]
         truth[name] = np.array([e.rating for e in examples])
-    metrics = {n: error_metrics(p, truth["valid"]) for n, p in classical["valid"].items()}
-    best = best_baseline({n: {"MAE": m["MAE"]} for n, m in metrics.items()})
-    w = choose_blend(llm["valid"], classical["valid"][best], truth["valid"])
-    blend = (1 - w) * classical["test"][best] + w * llm["test"]
-    reference = classical["test"][best]
-    table = [
-        *(
-            _row(name, classical["test"][name], truth["test"], reference)
-            for name in ("item_mean", "bias", "mf")
-            if name in classical["test"]
-        ),
-        _row(
-            "rating head alone (LLM, expectation over 1..5)", llm["test"], truth["test"], reference
-        ),
-        _row(
-            f"blend: {1 - w:.2f} x {best} + {w:.2f} x rating head (w on valid)",
-            blend,
-            truth["test"],
-            reference,
-        ),
-    ]
+    table, chosen = blend_table(llm, classical, truth)
     summary = {
         "config": asdict(config),
         "training": trained,
         "scoring_seconds": round(scoring_s, 1),
-        "best_classical_on_valid": best,
-        "blend_weight": w,
-        "valid_MAE": {
-            "rating head": error_metrics(llm["valid"], truth["valid"])["MAE"],
-            best: metrics[best]["MAE"],
-        },
+        **chosen,
         "test": table,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -368,11 +393,3 @@ def run_rating_head(config: RatingHeadConfig) -> dict[str, Any]:
     (out / "predictions.json").write_text(json.dumps(per_target) + "\n")
     (out / "rating-head.md").write_text(markdown(table) + "\n")
     return summary
-
-
-def markdown(table: list[dict[str, Any]]) -> str:
-    lines = ["| model | MAE | RMSE | n | p vs best classical |", "|---|---:|---:|---:|---:|"]
-    for r in table:
-        p = "" if r["p_vs_best"] is None else f"{r['p_vs_best']:.3g}"
-        lines.append(f"| {r['model']} | {r['MAE']:.4f} | {r['RMSE']:.4f} | {r['n']} | {p} |")
-    return "\n".join(lines)

@@ -1,0 +1,87 @@
+"""The rating head's test table: classical baselines, the head alone, and its blend.
+
+The best classical model and the blend weight are chosen on valid; each test row gets a
+paired sign-flip test of its absolute errors against that best classical model.
+
+    table, chosen = blend_table(llm, classical, truth)  # dicts keyed "valid" and "test"
+    print(markdown(table))
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from evaluation.rating import error_metrics
+from evaluation.rating_baselines import best_baseline
+from evaluation.significance import paired_sign_flip
+
+
+def choose_blend(model: np.ndarray, classical: np.ndarray, truth: np.ndarray) -> float:
+    """The weight w in [0, 1] (step 0.05) of ``(1 - w) * classical + w * model`` with the
+    lowest MAE on these (validation) targets; the smallest such w on a tie."""
+    grid = np.round(np.arange(0, 1.0001, 0.05), 2)
+    maes = [float(np.mean(np.abs((1 - w) * classical + w * model - truth))) for w in grid]
+    return float(grid[int(np.argmin(maes))])
+
+
+def score_row(
+    name: str, predicted: np.ndarray, truth: np.ndarray, best: np.ndarray
+) -> dict[str, Any]:
+    """MAE, RMSE, n and the paired p value against ``best`` (None for ``best`` itself)."""
+    a, b = np.abs(predicted - truth), np.abs(best - truth)
+    p = None if np.array_equal(a, b) else paired_sign_flip(a, b).p_value
+    metrics = error_metrics(predicted, truth)
+    return {
+        "model": name,
+        "MAE": metrics["MAE"],
+        "RMSE": metrics["RMSE"],
+        "n": len(truth),
+        "p_vs_best": p,
+    }
+
+
+def blend_table(
+    llm: dict[str, np.ndarray],
+    classical: dict[str, dict[str, np.ndarray]],
+    truth: dict[str, np.ndarray],
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The test rows and what was chosen on valid (best classical model, blend weight)."""
+    metrics = {n: error_metrics(p, truth["valid"]) for n, p in classical["valid"].items()}
+    best = best_baseline({n: {"MAE": m["MAE"]} for n, m in metrics.items()})
+    w = choose_blend(llm["valid"], classical["valid"][best], truth["valid"])
+    reference, observed = classical["test"][best], truth["test"]
+    table = [
+        *(
+            score_row(name, classical["test"][name], observed, reference)
+            for name in ("item_mean", "bias", "mf")
+            if name in classical["test"]
+        ),
+        score_row(
+            "rating head alone (LLM, expectation over 1..5)", llm["test"], observed, reference
+        ),
+        score_row(
+            f"blend: {1 - w:.2f} x {best} + {w:.2f} x rating head (w on valid)",
+            (1 - w) * reference + w * llm["test"],
+            observed,
+            reference,
+        ),
+    ]
+    chosen = {
+        "best_classical_on_valid": best,
+        "blend_weight": w,
+        "valid_MAE": {
+            "rating head": error_metrics(llm["valid"], truth["valid"])["MAE"],
+            best: metrics[best]["MAE"],
+        },
+    }
+    return table, chosen
+
+
+def markdown(table: list[dict[str, Any]]) -> str:
+    lines = ["| model | MAE | RMSE | n | p vs best classical |", "|---|---:|---:|---:|---:|"]
+    for r in table:
+        p = "" if r["p_vs_best"] is None else f"{r['p_vs_best']:.3g}"
+        lines.append(f"| {r['model']} | {r['MAE']:.4f} | {r['RMSE']:.4f} | {r['n']} | {p} |")
+    return "\n".join(lines)
