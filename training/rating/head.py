@@ -244,7 +244,8 @@ def train(
     params = [p for p in scorer.model.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
     state = Path(config.start_from or config.out_dir) / "optimizer.pt"
-    if before.get("objective", "ce") == config.objective and before and state.is_file():
+    same_objective = before.get("objective", "ce") == config.objective
+    if before and same_objective and state.is_file():
         optimiser.load_state_dict(torch.load(state))
         for group in optimiser.param_groups:
             group["lr"] = config.lr  # this run's rate, not the saved one
