@@ -57,6 +57,11 @@ def published_manifest() -> Path:
     return models_dir() / "published.json"
 
 
+def published_rating_dir() -> Path:
+    """The rating model POST /rate serves (`training.rating.publish`)."""
+    return models_dir() / "rating"
+
+
 def journal_dir() -> Path:
     return home() / "journal"
 

@@ -80,21 +80,43 @@ def encode_log(train: pd.DataFrame) -> RatingLog:
     )
 
 
+@dataclass(frozen=True)
+class MeanModel:
+    """The three mean baselines' tables: the global mean, per-user and per-item means."""
+
+    overall: float
+    user_mean: dict[str, float]
+    item_mean: dict[str, float]
+
+    def predict(self, name: str, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        """``name``'s predictions (one of `MEANS`); unknown ids get the global mean."""
+        if name == "user_mean":
+            return np.array([self.user_mean.get(u, self.overall) for u, _ in pairs])
+        if name == "item_mean":
+            return np.array([self.item_mean.get(i, self.overall) for _, i in pairs])
+        return np.full(len(pairs), self.overall)
+
+
+def fit_means(train: pd.DataFrame) -> MeanModel:
+    """The global, user and item mean ratings of ``train``."""
+    rated = train.loc[train["rating"].notna()]
+    if rated.empty:
+        raise UserInputError("the training log has no ratings to fit the baselines on")
+    by_user = rated.groupby(rated["user_id"].astype(str))["rating"].mean()
+    by_item = rated.groupby(rated["item_id"].astype(str))["rating"].mean()
+    return MeanModel(
+        float(rated["rating"].mean()),
+        {str(k): float(v) for k, v in by_user.items()},
+        {str(k): float(v) for k, v in by_item.items()},
+    )
+
+
 def mean_predictions(
     train: pd.DataFrame, pairs: Sequence[tuple[str, str]]
 ) -> dict[str, np.ndarray]:
     """The three mean baselines for (user, item) pairs; unknown ids get the global mean."""
-    rated = train.loc[train["rating"].notna()]
-    if rated.empty:
-        raise UserInputError("the training log has no ratings to fit the baselines on")
-    overall = float(rated["rating"].mean())
-    user_mean = rated.groupby(rated["user_id"].astype(str))["rating"].mean().to_dict()
-    item_mean = rated.groupby(rated["item_id"].astype(str))["rating"].mean().to_dict()
-    return {
-        "global_mean": np.full(len(pairs), overall),
-        "user_mean": np.array([float(user_mean.get(u, overall)) for u, _ in pairs]),
-        "item_mean": np.array([float(item_mean.get(i, overall)) for _, i in pairs]),
-    }
+    means = fit_means(train)
+    return {name: means.predict(name, pairs) for name in MEANS}
 
 
 @dataclass(frozen=True)
@@ -305,6 +327,29 @@ def baseline_predictions(
         predictions[name] = fit().predict(pairs)
         seconds[name] = time.perf_counter() - started
     return predictions, seconds
+
+
+Predictor = Callable[[Sequence[tuple[str, str]]], np.ndarray]
+
+
+def fit_baseline(name: str, train: pd.DataFrame, params: dict[str, Any] | None = None) -> Predictor:
+    """The baseline ``name`` (one of `BASELINES`) fitted on ``train``'s ratings, as a
+    predictor of (user, item) pairs; ``params``: the bias or MF hyper-parameters (a
+    `BiasConfig` / `MFConfig`'s fields; default: their defaults); the means take none.
+
+    >>> log = pd.DataFrame({"user_id": ["a", "a", "b"], "item_id": ["x", "y", "x"],
+    ...                     "rating": [4.0, 2.0, 5.0]})
+    >>> fit_baseline("item_mean", log)([("b", "x"), ("b", "z")]).tolist()
+    [4.5, 3.6666666666666665]
+    """
+    if name in MEANS:
+        means = fit_means(train)
+        return lambda pairs: means.predict(name, pairs)
+    if name == "bias":
+        return fit_bias(encode_log(train), BiasConfig(**(params or {}))).predict
+    if name == "mf":
+        return fit_mf(encode_log(train), MFConfig(**(params or {}))).predict
+    raise UserInputError(f"unknown rating baseline {name!r}; one of {', '.join(BASELINES)}")
 
 
 def best_baseline(metrics: dict[str, dict[str, Any]]) -> str:

@@ -31,9 +31,9 @@ from reasoning.backends.base import GenerationParams, LLMBackend
 from reasoning.prompt import ItemInfo
 from reasoning.rating import RatedItem, parse_rating, render_rating_messages
 from reasoning.rating_facts import RatingFacts
+from reasoning.rating_template import RATE_OPEN, completion_facts, template_prefix
 
 CHOICES: tuple[str, ...] = ("1", "2", "3", "4", "5")
-RATE_OPEN = "<rate>"
 
 
 class RatingQuery(Protocol):
@@ -75,6 +75,20 @@ async def rate_at_once(
     messages = render_rating_messages(query.history, query.target, facts)
     scores = await backend.score_choices([messages], RATE_OPEN, CHOICES)
     return prediction_from_logprobs(scores[0], "")
+
+
+async def rate_after_template(
+    backend: LLMBackend, query: RatingQuery, facts: RatingFacts
+) -> RatingPrediction:
+    """The rating head's reading (`training.rating.head`): the three grounded steps written
+    from the facts (`reasoning.rating_template`), then the distribution after ``<rate>``, in
+    one pass. ``reasoning`` is those steps; a query without a rated history is refused
+    (``ValueError``), as the steps need one."""
+    steps = completion_facts(query.history, facts.item_mean, facts.item_count)
+    prefix = template_prefix(steps, query.target, len(query.history))
+    messages = render_rating_messages(query.history, query.target, facts)
+    scores = await backend.score_choices([messages], prefix, CHOICES)
+    return prediction_from_logprobs(scores[0], prefix[: -len(RATE_OPEN)])
 
 
 async def predict_ratings(

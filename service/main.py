@@ -20,6 +20,7 @@ from service.errors import BodySizeLimit, install_error_handlers
 from service.health.router import router as health_router
 from service.interactions.router import router as interactions_router
 from service.metrics import RequestMetrics
+from service.rate.model import watch_rating_partner
 from service.rate.router import router as rate_router
 from service.recommend.protocol import STREAM_EVENTS
 from service.recommend.router import router as recommend_router
@@ -34,14 +35,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.runtime = await Runtime.start(settings)
-        watcher = watch_published(app.state.runtime)
+        runtime = app.state.runtime = await Runtime.start(settings)
+        watchers = [watch_published(runtime)]
+        if runtime.rating is not None:
+            watchers.append(
+                watch_rating_partner(runtime.rating, runtime.graph, settings.rating_refit_s)
+            )
         try:
             yield
         finally:
-            if watcher is not None:
-                watcher.cancel()
-            await app.state.runtime.close()
+            for watcher in watchers:
+                if watcher is not None:
+                    watcher.cancel()
+            await runtime.close()
 
     app = FastAPI(
         title="R2Rec",

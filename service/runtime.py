@@ -27,6 +27,7 @@ from recdata.store import dataset_vocabulary
 from service.batching import RecommendBatcher
 from service.cache import RecommendationCache
 from service.metrics import Metrics
+from service.rate.model import RatingModel, RatingModelError, open_rating_model
 from service.settings import Settings
 from service.training_child import TrainingCollector
 
@@ -193,6 +194,7 @@ class Runtime:
     slot: ModelSlot
     cache: RecommendationCache | None
     metrics: Metrics
+    rating: RatingModel | None = None  # POST /rate's own model, when one is published
     switch_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -250,6 +252,10 @@ class Runtime:
         graph = await open_graph_store(settings)
         try:
             llm, version = open_llm(settings)
+            rating = open_rating_model(settings)
+        except RatingModelError as err:
+            await graph.close()
+            raise StartupError(str(err)) from None
         except Exception:
             await graph.close()
             raise
@@ -261,6 +267,10 @@ class Runtime:
             else None
         )
         slot = await _slot(settings, graph, llm, version)
+        if rating is not None:
+            if settings.llm_backend == "local":
+                await warm_up(rating.llm)
+            log.info("rating with %s blended with %s", rating.version, rating.blend_with)
         log.info("serving model %s with the %s graph store", version, settings.graph_store)
         # What start-up built (graph, model, tokenizer) lives as long as the process: move it
         # out of the cyclic collector's reach, so a full collection during a request does not
@@ -269,7 +279,7 @@ class Runtime:
         gc.freeze()
         metrics = Metrics()
         metrics.registry.register(TrainingCollector(settings))
-        return cls(settings, graph, slot, cache, metrics)
+        return cls(settings, graph, slot, cache, metrics, rating)
 
     async def switch_to_published(self) -> bool:
         """Load the published model if it is not the one serving (in-process backend, no
@@ -303,6 +313,8 @@ class Runtime:
             await self.cache.close()
         if self.llm is not None:
             await self.llm.aclose()
+        if self.rating is not None:
+            await self.rating.aclose()
         await self.graph.close()
 
 

@@ -70,6 +70,25 @@ class Settings(BaseSettings):
     model_watch_s: float = Field(
         10.0, ge=0, description="Seconds between checks for a newly published model (0: off)"
     )
+    rating_model_path: Path | None = Field(
+        None,
+        description="Rating model folder for POST /rate (`r2rec model publish-rating`; "
+        "default: the published one, else /rate asks the ranking model)",
+    )
+    rating_llm_model: str | None = Field(
+        None,
+        description="With the vLLM backend: the served name of the rating model (a second "
+        "model, or its adapter via --lora-modules NAME=DIR/adapter)",
+    )
+    rating_llm_url: str | None = Field(
+        None, description="OpenAI-compatible URL serving the rating model (default: llm_url)"
+    )
+    rating_refit_s: float = Field(
+        3600.0,
+        ge=0,
+        description="Seconds between refits of the rating model's baseline partner on the "
+        "store's ratings (0: fitted once at start-up)",
+    )
     llm_timeout_s: float = Field(30.0, gt=0, description="Per-request LLM timeout (seconds)")
     llm_max_retries: int = Field(1, ge=0, description="Retries on LLM connection errors")
     max_reasoning_tokens: int = Field(256, ge=16, description="Token budget for the thoughts")

@@ -5,6 +5,8 @@
         (default DIR: $R2REC_HOME/models/smollm2-135m-instruct; skipped when complete)
     r2rec model build-tiny OUT
         a tiny random Qwen2 with a byte-level BPE tokenizer, for tests and smoke runs
+    r2rec model publish-rating RUN_DIR [--force]
+        serve a rating-head run at POST /rate (training.rating.publish)
 
 Registered in ``r2rec/cli.py`` as ``app.add_typer(model_app, name="model")``. Heavy
 imports (torch, transformers) happen inside the commands.
@@ -56,3 +58,18 @@ def build_tiny_command(
 
     folder = model_folders.build_tiny_model(out, model_folders.TinyModelConfig(seed=seed))
     typer.echo(f"{folder}: tiny model written")
+
+
+@model_app.command("publish-rating")
+def publish_rating_command(
+    run: Annotated[
+        Path, typer.Argument(help="A rating-head run folder (r2rec train rating-head).")
+    ],
+    force: Annotated[bool, typer.Option(help="Publish even if not better.")] = False,
+) -> None:
+    """Serve a rating-head run at POST /rate if its blend beats its baseline on valid."""
+    from training.rating.publish import publish_rating
+
+    decision = publish_rating(run, force=force)
+    verb = "published" if decision["published"] else "not published"
+    typer.echo(f"{run}: {verb}: {decision['reason']}")

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.ids import Id
 
-Basis = Literal["model", "item mean", "user mean", "scale midpoint"]
+Basis = Literal["blend", "model", "baseline", "item mean", "user mean", "scale midpoint"]
 
 
 class RateRequest(BaseModel):
@@ -46,14 +46,28 @@ class RateResponse(BaseModel):
     item_id: str
     title: str
     rating: float = Field(
-        ge=1, le=5, description="The prediction: the expectation over 1..5 (model) or the basis"
+        ge=1,
+        le=5,
+        description="The prediction: (1 - blend_weight) * baseline_rating + blend_weight * "
+        "model_rating (basis blend), the model's alone, or the basis's",
     )
+    model_rating: float | None = Field(
+        description="The model's expectation over 1..5 (None: the model did not answer)"
+    )
+    baseline: str | None = Field(
+        description="The rating model's classical partner (e.g. mf), fitted on the store"
+    )
+    baseline_rating: float | None = Field(description="The partner's prediction")
+    blend_weight: float | None = Field(description="The model's weight in the blend")
     most_likely: int | None = Field(description="The model's most likely rating, 1-5")
     probabilities: list[float] | None = Field(description='The model\'s P("1").."5"')
     reasoning: str | None = Field(description="The model's three analysis steps (explain=true)")
     valid: bool | None = Field(description="The reasoning follows the format (explain=true)")
     facts: RatingFactsOut
-    basis: Basis = Field(description="What the rating comes from")
+    basis: Basis = Field(
+        description="What the rating comes from: blend (model and partner), model, baseline "
+        "(the partner, when the model fails), else a mean"
+    )
     model: str
     fallback: bool = Field(description="True when the model did not answer")
     fallback_reason: str | None

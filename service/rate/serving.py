@@ -3,10 +3,18 @@
 The graph store gives the evidence (`GraphStoreBase.rating_evidence`: the user's other
 ratings, the item's raters, taste neighbours), read as the facts the rating prompt shows
 (`reasoning.rating_facts`), and the user's most recent rated items (the prompt's
-history). The serving model then reasons in three steps up to ``<rate>`` and the rating
-is the expectation over "1".."5" there (`reasoning.rater`); with ``explain`` false it
-reads the distribution at once. When the model fails (down, slow, malformed), the answer
-is the item's mean rating (else the user's, else 3), marked ``fallback`` with the reason,
+history). Then one of two models rates:
+
+- the published rating model (`service.rate.model`), when there is one: its grounded
+  three steps are written from the facts (`reasoning.rating_template`), the rating is the
+  expectation over "1".."5" after ``<rate>`` (one pass), blended with its classical
+  partner fitted on the store's ratings (basis ``blend``);
+- else the ranking model: it reasons in three steps up to ``<rate>`` (``explain``) or
+  reads the distribution at once (`reasoning.rater`).
+
+When the model fails (down, slow, malformed) or the user has no rated history for the
+rating model to read, the answer is the partner's prediction (basis ``baseline``), else
+the item's mean rating (else the user's, else 3), marked ``fallback`` with the reason,
 like /recommend's graph scorer.
 """
 
@@ -21,10 +29,11 @@ from fastapi import HTTPException, status
 from reasoning.backends.base import LLMBackend
 from reasoning.evidence import item_info
 from reasoning.prompt import ItemInfo
-from reasoning.rater import RatingPrediction, predict_ratings, rate_at_once
+from reasoning.rater import RatingPrediction, predict_ratings, rate_after_template, rate_at_once
 from reasoning.rating import HISTORY_SIZE, RatedItem
 from reasoning.rating_facts import TASTE, RatingFacts, facts_from_evidence
 from reasoning.recommender import FALLBACK_REASONS, fallback_reason
+from service.rate.model import RatingModel
 from service.rate.protocol import Basis, RateRequest, RateResponse, RatingFactsOut
 from service.runtime import Runtime
 
@@ -62,41 +71,67 @@ async def rate(runtime: Runtime, request: RateRequest) -> RateResponse:
     history = tuple(reversed(rated[:HISTORY_SIZE]))  # oldest first
     facts = facts_from_evidence(evidence)
     query = _Query(history, item_info(item))
-    slot = runtime.slot
+    head = runtime.rating
+    llm, version = (head.llm, head.version) if head else (runtime.slot.llm, runtime.slot.version)
     prediction: RatingPrediction | None = None
     reason: str | None = "no model loaded"
     llm_started = time.perf_counter()
-    if slot.llm is not None:
+    if head is not None and not history:
+        reason = "no rated history to read"
+    elif llm is not None:
         try:
             prediction = await asyncio.wait_for(
-                _predict(
-                    slot.llm, query, facts, request.explain, runtime.settings.max_reasoning_tokens
-                ),
+                _predict(llm, query, facts, request, runtime, head is not None),
                 runtime.settings.llm_timeout_s,
             )
             reason = None
         except tuple(kind for kind, _ in FALLBACK_REASONS) as err:
             reason = fallback_reason(err)
             runtime.metrics.fallbacks.labels(reason).inc()
-    llm_ms = (time.perf_counter() - llm_started) * 1000 if slot.llm is not None else 0.0
-    rating, basis = (prediction.expected, "model") if prediction else basis_rating(facts)
+    llm_ms = (time.perf_counter() - llm_started) * 1000 if llm is not None else 0.0
+    rating, basis, partner = _served(prediction, facts, head, request)
     return RateResponse(
         user_id=request.user_id,
         item_id=item.item_id,
         title=item.title,
         rating=min(max(rating, 1.0), 5.0),
+        model_rating=prediction.expected if prediction else None,
+        baseline=head.blend_with if head and partner is not None else None,
+        baseline_rating=partner,
+        blend_weight=head.blend_weight if head and basis == "blend" else None,
         most_likely=prediction.argmax if prediction else None,
         probabilities=list(prediction.probabilities) if prediction else None,
         reasoning=prediction.reasoning if prediction and request.explain else None,
         valid=prediction.valid if prediction and request.explain else None,
         facts=RatingFactsOut(**facts.__dict__),
         basis=basis,
-        model=slot.version,
+        model=version,
         fallback=prediction is None,
-        fallback_reason=reason,
+        fallback_reason=reason if prediction is None else None,
         latency_ms=(time.perf_counter() - started) * 1000,
         llm_ms=llm_ms,
     )
+
+
+def _served(
+    prediction: RatingPrediction | None,
+    facts: RatingFacts,
+    head: RatingModel | None,
+    request: RateRequest,
+) -> tuple[float, Basis, float | None]:
+    """(rating, basis, the partner's prediction): the rating head blended with its partner
+    (alone until the partner is fitted), else the ranking model's reading; without a model
+    answer, the partner, else the item's or the user's mean."""
+    if head is not None:
+        if prediction is not None:
+            rating, partner = head.blend(prediction.expected, request.user_id, request.item_id)
+            return rating, "blend" if partner is not None else "model", partner
+        if head.partner is not None:
+            partner = float(head.partner([(request.user_id, request.item_id)])[0])
+            return partner, "baseline", partner
+    if prediction is not None:
+        return prediction.expected, "model", None
+    return (*basis_rating(facts), None)
 
 
 @dataclass(frozen=True)
@@ -108,8 +143,18 @@ class _Query:
 
 
 async def _predict(
-    llm: LLMBackend, query: _Query, facts: RatingFacts, explain: bool, budget: int
+    llm: LLMBackend,
+    query: _Query,
+    facts: RatingFacts,
+    request: RateRequest,
+    runtime: Runtime,
+    template: bool,
 ) -> RatingPrediction:
-    if not explain:
+    """The rating head reads after its grounded steps (one pass, always explained); the
+    ranking model reasons first (explain) or reads at once."""
+    if template:
+        return await rate_after_template(llm, query, facts)
+    if not request.explain:
         return await rate_at_once(llm, query, facts)
+    budget = runtime.settings.max_reasoning_tokens
     return (await predict_ratings(llm, [query], budget, 1, [facts]))[0]

@@ -92,3 +92,32 @@ def talkative_model_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathF
     model.lm_head = head
     model.save_pretrained(out)
     return out
+
+
+def rating_model_folder(tiny_model_dir: Path, out: Path, partner: str = "bias") -> Path:
+    """A published rating model's folder (`training.rating.publish`'s layout): the tiny
+    model as the head, a card blending it 0.4 with ``partner``."""
+    import json
+    import shutil
+
+    shutil.copytree(tiny_model_dir, out)
+    card = {
+        "run": "tiny-head",
+        "reads": "template",
+        "blend_with": partner,
+        "blend_weight": 0.4,
+        "blend_params": {"factors": 4, "reg": 5.0} if partner == "mf" else {},
+        "published_unix": 7,
+    }
+    (out / "rating-card.json").write_text(json.dumps(card))
+    return out
+
+
+def partner_fitted(client: TestClient, timeout_s: float = 60.0) -> None:
+    """Wait for the rating model's partner to be fitted (a start-up task)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while client.app.state.runtime.rating.fitted_unix is None:  # type: ignore[attr-defined]
+        assert time.monotonic() < deadline, "the rating partner was not fitted in time"
+        time.sleep(0.1)

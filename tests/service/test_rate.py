@@ -7,10 +7,15 @@ from __future__ import annotations
 import math
 
 import pytest
+from fastapi.testclient import TestClient
 
+from evaluation.rating_baselines import fit_baseline
 from reasoning.rating_facts import rating_facts, taste_graph, taste_neighbours
 from recdata import load_dataset
+from service.main import create_app
+from service.runtime import StartupError
 from tests.reasoning.broken_llm import ERROR_400, BrokenLLM
+from tests.service.conftest import partner_fitted, rating_model_folder, settings_for
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +89,72 @@ def test_bad_input_is_a_4xx_that_names_the_problem(
     assert reply.status_code == status, reply.text
     assert reply.headers["content-type"].startswith("application/json")
     assert names in reply.text
+
+
+@pytest.fixture(scope="module")
+def bias_partner() -> object:
+    """The bias model fitted offline on every ML-100K rating (the store's ratings)."""
+    return fit_baseline("bias", load_dataset("ml-100k").interactions)
+
+
+def test_the_rating_model_blends_its_head_with_its_partner(
+    make_client, tiny_model_dir, tmp_path, bias_partner
+) -> None:
+    client = make_client(rating_model_path=rating_model_folder(tiny_model_dir, tmp_path / "r"))
+    partner_fitted(client)
+    assert client.app.state.runtime.rating.fitted_ratings == 100_000
+    for explain in (True, False):
+        body = client.post("/rate", json={"user_id": "2", "item_id": "1", "explain": explain})
+        body = body.json()
+        assert body["basis"] == "blend" and body["fallback"] is False
+        assert body["model"] == "tiny-head@7" and body["baseline"] == "bias"
+        probs = body["probabilities"]
+        assert body["model_rating"] == pytest.approx(sum(k * p for k, p in enumerate(probs, 1)))
+        assert body["baseline_rating"] == pytest.approx(bias_partner([("2", "1")])[0])
+        expected = 0.6 * body["baseline_rating"] + 0.4 * body["model_rating"]
+        assert body["rating"] == pytest.approx(expected) and body["blend_weight"] == 0.4
+        if explain:  # the grounded steps the head was trained to read after
+            steps = body["reasoning"]
+            assert steps.startswith("<analyse_user>The user's ratings average")
+            assert '"Toy Story" (1995) is Animation' in steps and steps.endswith("</match>\n")
+            assert body["valid"] is True
+        else:
+            assert body["reasoning"] is None
+
+
+def test_the_rating_model_gives_its_partner_for_a_user_without_history(
+    make_client, tiny_model_dir, tmp_path, bias_partner
+) -> None:
+    client = make_client(rating_model_path=rating_model_folder(tiny_model_dir, tmp_path / "r"))
+    partner_fitted(client)
+    body = client.post("/rate", json={"user_id": "new-here", "item_id": "1"}).json()
+    assert body["fallback"] is True and body["fallback_reason"] == "no rated history to read"
+    assert body["basis"] == "baseline" and body["probabilities"] is None
+    assert body["rating"] == pytest.approx(bias_partner([("new-here", "1")])[0])
+
+
+def test_a_written_rating_reaches_the_partner_at_its_refit(
+    make_client, tiny_model_dir, tmp_path
+) -> None:
+    client = make_client(rating_model_path=rating_model_folder(tiny_model_dir, tmp_path / "r"))
+    partner_fitted(client)
+    rating = client.app.state.runtime.rating
+    before = client.post("/rate", json={"user_id": "2", "item_id": "1"}).json()
+    write = {
+        "interactions": [
+            {"user_id": "2", "item_id": "1500", "timestamp": 1_700_000_000, "rating": 1.0}
+        ]
+    }
+    assert client.post("/interactions", json=write).status_code in (200, 201)
+    client.portal.call(rating.refit, client.app.state.runtime.graph)
+    assert rating.fitted_ratings == 100_001
+    after = client.post("/rate", json={"user_id": "2", "item_id": "1"}).json()
+    assert after["baseline_rating"] < before["baseline_rating"]  # user 2 rates lower now
+
+
+def test_a_rating_folder_without_its_card_is_refused_at_start(tiny_model_dir, tmp_path) -> None:
+    folder = rating_model_folder(tiny_model_dir, tmp_path / "r")
+    (folder / "rating-card.json").unlink()
+    app = create_app(settings_for(tiny_model_dir, rating_model_path=folder))
+    with pytest.raises(StartupError, match=r"rating-card\.json"), TestClient(app):
+        pass

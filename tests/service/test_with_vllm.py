@@ -8,7 +8,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.main import create_app
-from tests.service.conftest import vllm_settings
+from tests.service.conftest import (
+    partner_fitted,
+    rating_model_folder,
+    settings_for,
+    vllm_settings,
+)
 
 
 @pytest.fixture(scope="module")
@@ -49,3 +54,28 @@ def test_rate_through_vllm(vllm_client) -> None:
         assert body["fallback"] is False and body["basis"] == "model" and body["model"] == "tiny"
         assert abs(sum(body["probabilities"]) - 1.0) < 1e-6 and 1 <= body["rating"] <= 5
         assert (body["reasoning"] is not None) == explain
+
+
+def test_the_rating_model_through_vllm_reads_as_in_process(
+    tiny_model_dir, vllm_server, tmp_path
+) -> None:
+    """The rating model served by vLLM (as its second model name; here the tiny model the
+    server holds) gives the in-process head's distribution, blended the same way."""
+    folder = rating_model_folder(tiny_model_dir, tmp_path / "rating")
+    bodies = []
+    for settings in (
+        vllm_settings(
+            tiny_model_dir, vllm_server, rating_model_path=folder, rating_llm_model="tiny"
+        ),
+        settings_for(tiny_model_dir, rating_model_path=folder),
+    ):
+        with TestClient(create_app(settings)) as client:
+            partner_fitted(client)
+            reply = client.post("/rate", json={"user_id": "2", "item_id": "1"})
+            assert reply.status_code == 200, reply.text
+            bodies.append(reply.json())
+    served, local = bodies
+    assert served["basis"] == local["basis"] == "blend" and served["fallback"] is False
+    assert served["probabilities"] == pytest.approx(local["probabilities"], abs=2e-3)
+    assert served["baseline_rating"] == pytest.approx(local["baseline_rating"])
+    assert served["reasoning"] == local["reasoning"]

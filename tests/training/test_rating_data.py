@@ -14,15 +14,11 @@ from common.errors import UserInputError
 from evaluation.protocol import load_cases, training_log
 from reasoning.prompt import ItemInfo, describe_item
 from reasoning.rating import RatedItem, parse_rating, render_rating_messages
+from reasoning.rating_template import completion_facts
 from reasoning.rewards import rating_format_reward, rating_reward
 from recdata.schema import Dataset
 from training.datasets import BuiltData, read_examples
-from training.rating.data import (
-    RatingDataConfig,
-    build_rating_dataset,
-    completion_facts,
-    item_infos,
-)
+from training.rating.data import RatingDataConfig, build_rating_dataset, item_infos
 from training.rows import RatingRow
 
 USERS = 12

@@ -43,21 +43,16 @@ from evaluation.rating import (
     tune_baselines,
 )
 from evaluation.rating_baselines import baseline_predictions
+from reasoning.rater import CHOICES
 from reasoning.rating import RatedItem, render_rating_messages
 from reasoning.rating_facts import rating_facts, taste_graph, taste_neighbours
+from reasoning.rating_template import completion_facts, template_prefix
 from recdata.schema import Dataset
 from training.choice_logits import ChoiceLogits
-from training.rating.data import (
-    RatingDataConfig,
-    cold_start_completion,
-    completion_facts,
-    log_targets,
-)
+from training.rating.data import RatingDataConfig, log_targets
 from training.rating.head_report import blend_table, markdown
 
 log = logging.getLogger("r2rec.training")
-CHOICES = ("1", "2", "3", "4", "5")
-RATE_OPEN = "<rate>"
 
 
 @dataclass(frozen=True)
@@ -136,8 +131,7 @@ def _example(
     near = taste_neighbours(graph, user, item)
     facts = rating_facts(log_frame, user, item, near)
     steps = completion_facts(history, facts.item_mean, facts.item_count)
-    text = cold_start_completion(steps, infos[item], len(history), 3.0)  # rating cut below
-    prefix = text[: text.index(RATE_OPEN) + len(RATE_OPEN)]
+    prefix = template_prefix(steps, infos[item], len(history))
     messages = render_rating_messages(list(history), infos[item], facts)
     return Example(user, item, rating, [*messages, {"role": "assistant", "content": prefix}])
 

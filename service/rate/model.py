@@ -1,0 +1,155 @@
+"""The rating model POST /rate serves: a published rating head blended with a baseline.
+
+A published rating model (`training.rating.publish`, ``$R2REC_HOME/models/rating/`` or
+``R2REC_RATING_MODEL_PATH``) is a rating head (a checkpoint that reads the rating after
+the grounded steps of `reasoning.rating_template`) with a card naming its partner, a
+classical baseline (e.g. biased MF with its hyper-parameters chosen on valid), and the
+blend weight ``w`` chosen on valid: the served rating is ``(1 - w) * partner + w * head``.
+
+The partner is fitted here on the ratings the graph store holds (`GraphStore.export`),
+in a worker thread, once at start-up and then every ``rating_refit_s`` seconds, so the
+ratings written through POST /interactions reach it; until its first fit, and for ids it
+has not seen (it falls back to the means it knows), the head answers alone or with what
+the partner knows, and the response says which (``basis``).
+
+The head runs in its own backend: in process (the folder's checkpoint), or on vLLM as
+the served model ``R2REC_RATING_LLM_MODEL`` (the merged folder as a second model, or the
+folder's ``adapter/`` through ``--enable-lora --lora-modules NAME=DIR``).
+
+    rating = open_rating_model(settings)        # None: no rating model published
+    await rating.refit(graph)                   # fit the partner on the store's ratings
+    rating.blend(head=3.6, user_id="42", item_id="7")   # -> (rating, partner's prediction)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from common.files import read_json
+from evaluation.rating_baselines import Predictor, fit_baseline
+from graph_store.base import GraphStore
+from reasoning.backends import LLMBackend, make_backend
+from service.settings import Settings
+
+log = logging.getLogger("r2rec.service")
+RATING_CARD = "rating-card.json"  # as `training.rating.publish` writes it
+
+
+class RatingModelError(RuntimeError):
+    """The configured rating model folder cannot be served; the message says why."""
+
+
+@dataclass
+class RatingModel:
+    """The head's backend, its card, and the partner fitted on the store's ratings."""
+
+    llm: LLMBackend
+    version: str
+    blend_with: str
+    blend_weight: float
+    blend_params: dict[str, Any]
+    partner: Predictor | None = None
+    fitted_ratings: int = 0
+    fitted_unix: float | None = None
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def blend(self, head: float, user_id: str, item_id: str) -> tuple[float, float | None]:
+        """(served rating, the partner's prediction): the head alone until the partner is
+        fitted."""
+        if self.partner is None:
+            return head, None
+        partner = float(self.partner([(user_id, item_id)])[0])
+        return (1 - self.blend_weight) * partner + self.blend_weight * head, partner
+
+    async def refit(self, graph: GraphStore) -> None:
+        """Fit the partner on every rating the store holds (a failure keeps the old fit)."""
+        async with self._lock:
+            started = time.perf_counter()
+            frame = (await graph.export("rating-partner")).interactions
+            frame = frame.loc[frame["rating"].notna()]
+            if frame.empty:
+                log.warning("rating partner: the store holds no ratings; the head rates alone")
+                return
+            self.partner = await asyncio.to_thread(
+                fit_baseline, self.blend_with, frame, self.blend_params
+            )
+            self.fitted_ratings, self.fitted_unix = len(frame), time.time()
+            log.info(
+                "rating partner %s fitted on %d ratings in %.1f s",
+                self.blend_with,
+                len(frame),
+                time.perf_counter() - started,
+            )
+
+    async def aclose(self) -> None:
+        await self.llm.aclose()
+
+
+def rating_model_folder(settings: Settings) -> Path | None:
+    """The configured folder, else the published one if it holds a card, else None."""
+    from common.paths import published_rating_dir
+
+    if settings.rating_model_path is not None:
+        return settings.rating_model_path
+    folder = published_rating_dir()
+    return folder if (folder / RATING_CARD).is_file() else None
+
+
+def open_rating_model(settings: Settings) -> RatingModel | None:
+    """The rating model to serve, or None (then /rate asks the ranking model)."""
+    folder = rating_model_folder(settings)
+    if folder is None:
+        return None
+    card = read_json(folder / RATING_CARD)
+    if not card or card.get("reads") != "template" or "blend_weight" not in card:
+        raise RatingModelError(
+            f"{folder}: no rating card ({RATING_CARD}) from `r2rec model publish-rating`"
+        )
+    if settings.llm_backend == "vllm":
+        if not settings.rating_llm_model:
+            raise RatingModelError(
+                "a rating model is published but R2REC_RATING_LLM_MODEL is unset: name the "
+                "model vLLM serves it as (or unset R2REC_RATING_MODEL_PATH)"
+            )
+        llm = make_backend(
+            "vllm",
+            base_url=settings.rating_llm_url or settings.llm_url,
+            model=settings.rating_llm_model,
+            api_key=settings.llm_api_key.get_secret_value(),
+            timeout_s=settings.llm_timeout_s,
+            max_retries=settings.llm_max_retries,
+        )
+    else:
+        if not (folder / "config.json").is_file():
+            raise RatingModelError(f"{folder}: no model checkpoint (config.json)")
+        llm = make_backend("local", model_path=str(folder))
+    weight = float(card["blend_weight"])
+    if not 0.0 <= weight <= 1.0:
+        raise RatingModelError(f"{folder}: blend_weight {weight} is outside [0, 1]")
+    version = f"{Path(str(card.get('run', folder))).name}@{int(card.get('published_unix', 0))}"
+    return RatingModel(
+        llm, version, str(card["blend_with"]), weight, dict(card.get("blend_params") or {})
+    )
+
+
+def watch_rating_partner(
+    rating: RatingModel, graph: GraphStore, every_s: float
+) -> asyncio.Task[None]:
+    """Fit the partner now, then every ``every_s`` seconds (0: only now)."""
+
+    async def loop() -> None:
+        while True:
+            try:
+                await rating.refit(graph)
+            except Exception:  # the store failing: keep the old fit, try again later
+                log.exception("could not fit the rating partner; keeping the previous fit")
+            if not every_s:
+                return
+            await asyncio.sleep(every_s)
+
+    return asyncio.create_task(loop())
