@@ -14,8 +14,10 @@ pid, so a reader can tell a job that is running from one that was killed::
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -114,3 +116,53 @@ def _not_zombie(pid: int) -> bool:
     except OSError:
         return True  # no /proc (macOS): trust kill(0)
     return status.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+class StageReporter:
+    """Writes a job's progress file and a progress-bar log line for one of its
+    ``stages``; the stage's training steps call it (step, steps, phase)."""
+
+    def __init__(self, job: str, stage: str, stages: Sequence[str], log: logging.Logger) -> None:
+        self.job, self.stage, self.stages = job, stage, tuple(stages)
+        self.index, self.log, self.last_log = self.stages.index(stage), log, 0.0
+
+    def __call__(self, step: int | None, steps: int | None, phase: str) -> None:
+        record = write_progress(
+            self.job,
+            state="running",
+            stage=self.stage,
+            stage_index=self.index,
+            stages=len(self.stages),
+            step=step,
+            steps=steps,
+            phase=phase,
+        )
+        if phase != "training" or time.monotonic() - self.last_log > 5 or step == steps:
+            self.last_log = time.monotonic()
+            where = f"{self.stage} step {step}/{steps}" if step is not None else self.stage
+            self.log.info("%s %s %s (%s)", progress_bar(record["fraction"]), self.job, where, phase)
+
+    def finish(self, record: dict[str, Any]) -> None:
+        write_progress(
+            self.job,
+            state="finished",
+            stage=self.stages[-1],
+            stage_index=len(self.stages),
+            stages=len(self.stages),
+            published=bool(record.get("published")),
+            reason=record.get("reason"),
+            run=record.get("run"),
+            valid_hr1=record.get("valid_hr1"),
+            classical_hr1=record.get("classical_hr1"),
+        )
+        self.log.info("%s %s finished", progress_bar(1.0), self.job)
+
+    def fail(self, err: BaseException) -> None:
+        write_progress(
+            self.job,
+            state="failed",
+            stage=self.stage,
+            stage_index=self.index,
+            stages=len(self.stages),
+            error=f"{type(err).__name__}: {err}"[:300],
+        )

@@ -24,8 +24,10 @@ itself resumes from its last checkpoint):
    RMSE beside the rating baselines);
 6. ``publish``: promote the final run if its validation HR@1 beats the published model
    and the graph scorer (`training.publish`; ``publish_force`` skips the gate, recorded).
-   A rating model is not published: the service has one model slot, which ranks, and
-   its /rate answers with that model; the stage records so.
+   For ``task=rating`` the default recipe is the rating head (``rating_recipe=head``,
+   `training.rating.head_job`): its stages train the rating token, and ``publish`` gates
+   and publishes it for /rate (`training.rating.publish`). The generative recipe
+   (``rating_recipe=generate``) is not published; the stage records so.
 
 The job's settings may come from a YAML file (``r2rec retrain --config FILE``; the quick
 profile `r2rec serve --train` runs is ``training/configs/retrain-quick.yaml``). Its
@@ -50,7 +52,7 @@ import pandas as pd
 from common.errors import UserInputError
 from common.files import read_json, write_json_atomic
 from common.paths import runs_root
-from common.progress import progress_bar, write_progress
+from common.progress import StageReporter
 from graph_store.snapshot import StoreSource, export_source
 from recdata.schema import Dataset
 from training.config import GRPOConfig, SFTConfig, load_config
@@ -60,7 +62,9 @@ from training.tasks.base import DataRequest
 
 log = logging.getLogger("r2rec.retrain")
 STAGES = ("export", "data", "sft", "grpo", "evaluate", "publish")
-UNPUBLISHED_RATING = "a rating model is not published: /rate answers with the serving model"
+UNPUBLISHED_RATING = (
+    "a generated-reasoning rating model is not published: /rate serves the rating head"
+)
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,13 @@ class RetrainConfig:
     init: str = field(
         default="sft",
         metadata={"help": "rating: where GRPO starts, sft (RecOne) or base (RecZero)."},
+    )
+    rating_recipe: str = field(
+        default="head",
+        metadata={
+            "help": "rating: head (the rating token trained in one pass, published for "
+            "/rate; training.rating.head_job) or generate (generated reasoning via TRL)."
+        },
     )
     store: str = field(
         default="memory",
@@ -240,15 +251,23 @@ def run_retrain(config: RetrainConfig) -> dict[str, Any]:
             return {"published": False, "run": final(), "reason": UNPUBLISHED_RATING}
         return decision_json(publish(final(), force=config.publish_force))
 
+    heads = None
+    if config.task == "rating" and config.rating_recipe == "head":
+        from training.rating.head_job import HeadStages
+
+        heads = HeadStages(config, lambda: trained_dataset(config))
+        work = heads.work(lambda: _export(config, folder))
+    else:
+        work = {
+            "export": lambda: _export(config, folder),
+            "data": lambda: _data(config, folder, data_name),
+            "sft": lambda: {"run": str(run_sft(configs()[0]))} if config.runs_sft else skipped,
+            "grpo": lambda: {"run": str(run_grpo(configs()[1]))} if config.grpo else skipped,
+            "evaluate": lambda: {"run": final(), "metrics": run_metrics(final())},
+            "publish": publish_stage,
+        }
+
     skipped = {"skipped": True}
-    work = {
-        "export": lambda: _export(config, folder),
-        "data": lambda: _data(config, folder, data_name),
-        "sft": lambda: {"run": str(run_sft(configs()[0]))} if config.runs_sft else skipped,
-        "grpo": lambda: {"run": str(run_grpo(configs()[1]))} if config.grpo else skipped,
-        "evaluate": lambda: {"run": final(), "metrics": run_metrics(final())},
-        "publish": publish_stage,
-    }
     stage = STAGES[0]
     try:
         for stage in STAGES:
@@ -257,21 +276,26 @@ def run_retrain(config: RetrainConfig) -> dict[str, Any]:
                 continue
             log.info("%s: %s ...", job, stage)
             started = time.perf_counter()
-            report = _Reporter(job, stage)
+            report = StageReporter(job, stage, STAGES, log)
             report(None, None, "starting")
             with reporting_progress(report):
                 result = work[stage]()
             _mark(job, stage, result, started)
             log.info("%s: %s done in %.1f s", job, stage, time.perf_counter() - started)
             if stage == "export":
-                sft, grpo = configs()
                 public = {
                     k: str(v) if isinstance(v, Path) else v
                     for k, v in asdict(config).items()
                     if k != "neo4j_password"
                 }
+                stages: dict[str, Any] = {}
+                if heads is not None:
+                    stages = heads.settings()
+                else:
+                    stages["sft"], stages["grpo"] = configs()
                 write_json_atomic(
-                    folder / "job.json", {**public, "sft": asdict(sft), "grpo": asdict(grpo)}
+                    folder / "job.json",
+                    {**public, **{k: v and asdict(v) for k, v in stages.items()}},
                 )
             if stage == config.stop_after:
                 log.info("%s: stopped after %s, as asked", job, stage)
@@ -280,64 +304,15 @@ def run_retrain(config: RetrainConfig) -> dict[str, Any]:
         log.info(
             "%s: finished; published=%s (%s)", job, record.get("published"), record.get("reason")
         )
-        _Reporter(job, "publish").finish(record)
+        StageReporter(job, "publish", STAGES, log).finish(record)
         return record
     except Exception as err:
         log.exception("%s: stage failed; run the job again to resume", job)
-        _Reporter(job, stage).fail(err)
+        StageReporter(job, stage, STAGES, log).fail(err)
         raise
     finally:
         log.removeHandler(handler)
         handler.close()
-
-
-class _Reporter:
-    """Writes the job's progress file and a progress-bar log line for one stage."""
-
-    def __init__(self, job: str, stage: str) -> None:
-        self.job, self.stage, self.index = job, stage, STAGES.index(stage)
-        self.last_log = 0.0
-
-    def __call__(self, step: int | None, steps: int | None, phase: str) -> None:
-        record = write_progress(
-            self.job,
-            state="running",
-            stage=self.stage,
-            stage_index=self.index,
-            stages=len(STAGES),
-            step=step,
-            steps=steps,
-            phase=phase,
-        )
-        if phase != "training" or time.monotonic() - self.last_log > 5 or step == steps:
-            self.last_log = time.monotonic()
-            where = f"{self.stage} step {step}/{steps}" if step is not None else self.stage
-            log.info("%s %s %s (%s)", progress_bar(record["fraction"]), self.job, where, phase)
-
-    def finish(self, record: dict[str, Any]) -> None:
-        write_progress(
-            self.job,
-            state="finished",
-            stage="publish",
-            stage_index=len(STAGES),
-            stages=len(STAGES),
-            published=bool(record.get("published")),
-            reason=record.get("reason"),
-            run=record.get("run"),
-            valid_hr1=record.get("valid_hr1"),
-            classical_hr1=record.get("classical_hr1"),
-        )
-        log.info("%s %s finished", progress_bar(1.0), self.job)
-
-    def fail(self, err: BaseException) -> None:
-        write_progress(
-            self.job,
-            state="failed",
-            stage=self.stage,
-            stage_index=self.index,
-            stages=len(STAGES),
-            error=f"{type(err).__name__}: {err}"[:300],
-        )
 
 
 def load_job(path: Path | None, overrides: dict[str, Any]) -> RetrainConfig:
@@ -371,6 +346,14 @@ def _data(config: RetrainConfig, folder: Path, data_name: str) -> dict[str, Any]
 
 def validate_job(config: RetrainConfig) -> None:
     get_task(config.task)  # refuses an unknown task
+    if config.rating_recipe not in ("head", "generate"):
+        raise UserInputError(
+            f"rating_recipe must be head or generate, got {config.rating_recipe!r}"
+        )
+    if config.task == "rating" and config.rating_recipe == "head":
+        from training.rating.head_job import check_overrides
+
+        check_overrides(config.sft_overrides, config.grpo_overrides)
     if config.init not in ("sft", "base"):
         raise UserInputError(f"init must be sft or base, got {config.init!r}")
     if config.task == "rank" and config.init != "sft":

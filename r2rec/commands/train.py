@@ -11,6 +11,8 @@
     r2rec model publish RUN [--force]
     r2rec retrain --dataset ml-100k [--limit-users N] [--no-grpo]
     r2rec retrain --config training/configs/retrain-quick.yaml    # the quick profile
+    r2rec retrain --task rating --init sft|base [--grpo-set max_train_seconds=1800]
+        # RecOne | RecZero at the rating token, published for /rate (training.rating.head_job)
 
 Registered in ``r2rec/cli.py``. ``--task`` names a task of `training.tasks`, whose
 object builds the data, picks the GRPO rewards, scores the run and owns the recipes
@@ -309,6 +311,10 @@ def retrain_command(
     init: Annotated[
         str | None, typer.Option(help="rating: GRPO from sft (RecOne, default) or base (RecZero).")
     ] = None,
+    rating_recipe: Annotated[
+        str | None,
+        typer.Option(help="rating: head (default; published for /rate) or generate."),
+    ] = None,
     store: Annotated[
         str | None, typer.Option(help="Export from: memory (dataset + service journal) or neo4j.")
     ] = None,
@@ -329,7 +335,8 @@ def retrain_command(
     ] = None,
 ) -> None:
     """Batch job: export -> data -> SFT -> GRPO -> evaluate -> publish if better (rating:
-    RecOne = cold start + GRPO, RecZero = GRPO from base; not published)."""
+    RecOne = cold start + GRPO, RecZero = GRPO from base, at the rating token; --set keys
+    of `r2rec train rating-head`)."""
     from training.config import parse_sets
     from training.retrain import load_job, run_retrain, validate_job
 
@@ -343,6 +350,7 @@ def retrain_command(
         "grpo": grpo,
         "task": task,
         "init": init,
+        "rating_recipe": rating_recipe,
         "store": store,
         "neo4j_uri": neo4j_uri,
         "neo4j_user": neo4j_user,
@@ -366,5 +374,6 @@ def retrain_command(
             raise
         typer.echo(f"error: retrain {config.job} failed: {err}", err=True)
         raise SystemExit(1) from None
-    keys = ("published", "reason", "run", "valid_hr1")
+    keys: tuple[str, ...] = ("published", "reason", "run")
+    keys += ("valid_hr1",) if config.task == "rank" else ()
     typer.echo(json.dumps({k: record.get(k) for k in keys}))

@@ -11,12 +11,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from common.errors import UserInputError
-from common.paths import published_rating_dir
+from common.paths import published_rating_dir, runs_root
 from recdata import load_dataset
 from service.main import create_app
 from tests.service.conftest import partner_fitted, settings_for
 from training.rating.head import RatingHeadConfig, _Scorer, run_rating_head, split_examples
 from training.rating.publish import gate, publish_rating, valid_figures
+from training.retrain import STAGES, RetrainConfig, job_dir, run_retrain, stage_done, validate_job
 
 
 def test_the_gate_wants_a_lower_valid_mae_than_the_partner_and_the_published() -> None:
@@ -82,3 +83,42 @@ def test_a_published_run_reads_as_its_adapter_and_is_served(
         body = client.post("/rate", json={"user_id": "2", "item_id": "1"}).json()
     assert body["basis"] == "blend" and body["model"].startswith("head@")
     assert body["baseline"] == card["blend_with"]
+
+
+@pytest.mark.slow  # two tiny rating-head jobs, export to publish
+@pytest.mark.parametrize("init", ["sft", "base"])
+def test_retrain_runs_the_rating_head_and_publishes_it(tiny_model_dir: Path, init: str) -> None:
+    tiny = {"model_path": str(tiny_model_dir), "train_limit": "3", "batch_size": "3"}
+    job = RetrainConfig(
+        dataset="ml-100k",
+        name=f"head-{init}",
+        task="rating",
+        init=init,
+        sft_overrides=tiny,
+        grpo_overrides={**tiny, "eval_limit": "4", "group_size": "4"},
+        publish_force=True,  # four valid targets: the gate's verdict is noise
+    )
+    validate_job(job)
+    record = run_retrain(job)
+    assert [s for s in STAGES if stage_done(job.job, s)] == list(STAGES)
+    final = str(runs_root() / f"head-{init}-head-grpo")
+    assert record["published"] is True and record["run"] == final
+    trained = json.loads((Path(final) / "trained.json").read_text())
+    objectives = [stage["objective"] for stage in trained["stages"]]
+    assert objectives == (["ce", "grpo"] if init == "sft" else ["grpo"])
+    cold = stage_done(job.job, "sft") or {}
+    assert ("skipped" in cold) is (init == "base")
+    if init == "sft":  # the cold start was not scored: GRPO follows
+        ce = runs_root() / "head-sft-head-ce"
+        assert (ce / "trained.json").is_file() and not (ce / "predictions.json").exists()
+    evaluated = stage_done(job.job, "evaluate") or {}
+    assert [row["n"] for row in evaluated["test"]] == [4] * len(evaluated["test"])
+    settings = json.loads((job_dir(job.job) / "job.json").read_text())
+    assert settings["grpo"]["objective"] == "grpo" and settings["grpo"]["group_size"] == 4
+    assert json.loads((published_rating_dir() / "rating-card.json").read_text())["run"] == final
+
+
+def test_the_job_owns_the_heads_folders_and_objectives() -> None:
+    job = RetrainConfig(task="rating", grpo_overrides={"objective": "ce"})
+    with pytest.raises(UserInputError, match="set by the job"):
+        validate_job(job)

@@ -146,6 +146,7 @@ def test_retrain_runs_reczero_and_recone(
         dataset="ml-100k",
         name=name,
         task="rating",
+        rating_recipe="generate",
         init=init,
         limit_users=4,
         targets_per_user=1,

@@ -50,7 +50,7 @@ from reasoning.rating_template import completion_facts, template_prefix
 from recdata.schema import Dataset
 from training.choice_logits import ChoiceLogits
 from training.rating.data import RatingDataConfig, log_targets
-from training.rating.head_report import blend_table, markdown
+from training.rating.head_report import blend_table, markdown, run_totals, stage_figures
 
 log = logging.getLogger("r2rec.training")
 
@@ -95,6 +95,10 @@ class RatingHeadConfig:
             "help": "ce: soft-label cross-entropy over 1..5 at <rate>; grpo: GRPO over the "
             "sampled rating token with the seed's rewards (training.rating.head_grpo)."
         },
+    )
+    score: bool = field(
+        default=True,
+        metadata={"help": "Score valid and test and blend after training (off: a stage only)."},
     )
     group_size: int = field(default=8, metadata={"help": "GRPO: sampled tokens per target."})
     reward_weights: tuple[float, float] = field(
@@ -284,53 +288,8 @@ def train(
         if config.max_train_seconds and time.perf_counter() - started > config.max_train_seconds:
             break
     torch.save(optimiser.state_dict(), Path(config.out_dir) / "optimizer.pt")
-    return _counts(
-        before, _stage(config, steps, seen, started, scorer.reader.tokens, losses, signal)
-    )
-
-
-def _stage(
-    config: RatingHeadConfig,
-    steps: int,
-    seen: int,
-    started: float,
-    tokens: int,
-    losses: list[float],
-    signal: list[dict[str, float]],
-) -> dict[str, Any]:
-    """One training run's own figures (GRPO: its reward and signal, first and last 25)."""
-    stage: dict[str, Any] = {
-        "objective": config.objective,
-        "lr": config.lr,
-        "steps": steps,
-        "examples": seen,
-        "seconds": round(time.perf_counter() - started, 1),
-        "tokens_per_example": round(tokens / seen, 1) if seen else None,
-        "first_loss": round(float(np.mean(losses[:25])), 4) if losses else None,
-        "last_loss": round(float(np.mean(losses[-25:])), 4) if losses else None,
-    }
-    if signal:
-        stage["group_size"] = config.group_size
-        for key in ("reward", "groups_with_signal", "valid_format"):
-            values = [s[key] for s in signal]
-            stage[key] = round(float(np.mean(values)), 4)
-            stage[f"{key}_first_25"] = round(float(np.mean(values[:25])), 4)
-            stage[f"{key}_last_25"] = round(float(np.mean(values[-25:])), 4)
-    return stage
-
-
-def _counts(before: dict[str, Any], stage: dict[str, Any]) -> dict[str, Any]:
-    """The run's totals over every stage so far (an old summary without stages is one)."""
-    stages = list(before.get("stages") or ([{"objective": "ce", **before}] if before else []))
-    stages.append(stage)
-    return {
-        "objective": stage["objective"],
-        "steps": sum(int(s["steps"]) for s in stages),
-        "examples_seen": sum(int(s.get("examples", s.get("examples_seen", 0))) for s in stages),
-        "seconds": round(sum(float(s["seconds"]) for s in stages), 1),
-        "tokens_per_example": stage["tokens_per_example"],
-        "stages": stages,
-    }
+    stage = stage_figures(config, steps, seen, started, scorer.reader.tokens, losses, signal)
+    return run_totals(before, stage)
 
 
 def run_rating_head(config: RatingHeadConfig) -> dict[str, Any]:
@@ -354,6 +313,8 @@ def run_rating_head(config: RatingHeadConfig) -> dict[str, Any]:
     trained = train(scorer, rows, config, before)
     scorer.model.save_pretrained(str(out / "adapter"))  # LoRA only: a few MB
     (out / "trained.json").write_text(json.dumps(trained, indent=2) + "\n")
+    if not config.score:
+        return {"config": asdict(config), "training": trained}
     started = time.perf_counter()
     probs = {
         name: scorer.probabilities(ex, config.eval_batch_size)

@@ -1,4 +1,5 @@
-"""The rating head's test table: classical baselines, the head alone, and its blend.
+"""The rating head's figures: its test table (classical baselines, the head alone, its
+blend) and its training stages' figures (`stage_figures`, summed by `run_totals`).
 
 The best classical model and the blend weight are chosen on valid; each test row gets a
 paired sign-flip test of its absolute errors against that best classical model.
@@ -9,6 +10,7 @@ paired sign-flip test of its absolute errors against that best classical model.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -85,3 +87,47 @@ def markdown(table: list[dict[str, Any]]) -> str:
         p = "" if r["p_vs_best"] is None else f"{r['p_vs_best']:.3g}"
         lines.append(f"| {r['model']} | {r['MAE']:.4f} | {r['RMSE']:.4f} | {r['n']} | {p} |")
     return "\n".join(lines)
+
+
+def stage_figures(
+    config: Any,
+    steps: int,
+    seen: int,
+    started: float,
+    tokens: int,
+    losses: list[float],
+    signal: list[dict[str, float]],
+) -> dict[str, Any]:
+    """One training run's own figures (GRPO: its reward and signal, first and last 25)."""
+    stage: dict[str, Any] = {
+        "objective": config.objective,
+        "lr": config.lr,
+        "steps": steps,
+        "examples": seen,
+        "seconds": round(time.perf_counter() - started, 1),
+        "tokens_per_example": round(tokens / seen, 1) if seen else None,
+        "first_loss": round(float(np.mean(losses[:25])), 4) if losses else None,
+        "last_loss": round(float(np.mean(losses[-25:])), 4) if losses else None,
+    }
+    if signal:
+        stage["group_size"] = config.group_size
+        for key in ("reward", "groups_with_signal", "valid_format"):
+            values = [s[key] for s in signal]
+            stage[key] = round(float(np.mean(values)), 4)
+            stage[f"{key}_first_25"] = round(float(np.mean(values[:25])), 4)
+            stage[f"{key}_last_25"] = round(float(np.mean(values[-25:])), 4)
+    return stage
+
+
+def run_totals(before: dict[str, Any], stage: dict[str, Any]) -> dict[str, Any]:
+    """The run's totals over every stage so far (an old summary without stages is one)."""
+    stages = list(before.get("stages") or ([{"objective": "ce", **before}] if before else []))
+    stages.append(stage)
+    return {
+        "objective": stage["objective"],
+        "steps": sum(int(s["steps"]) for s in stages),
+        "examples_seen": sum(int(s.get("examples", s.get("examples_seen", 0))) for s in stages),
+        "seconds": round(sum(float(s["seconds"]) for s in stages), 1),
+        "tokens_per_example": stage["tokens_per_example"],
+        "stages": stages,
+    }
