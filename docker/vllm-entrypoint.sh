@@ -19,6 +19,13 @@ if [ ! -f "$model/config.json" ]; then
        "run the model-init service: docker compose run --rm model-init" >&2
   exit 2
 fi
+# The published rating model's LoRA adapter was trained on the base model: it is served
+# beside it as module "rating" (R2REC_RATING_LLM_MODEL=rating) only while the base model is.
+adapter="$root/models/rating/adapter"
+if [ "$model" = "$root/models/smollm2-135m-instruct" ] && [ -f "$adapter/adapter_config.json" ]; then
+  echo "vllm-entrypoint: serving the rating adapter as \"rating\"" >&2
+  set -- "$@" --enable-lora --max-lora-rank 16 --lora-modules "rating=$adapter"
+fi
 echo "vllm-entrypoint: serving $model" >&2
 exec python3 -m vllm.entrypoints.openai.api_server --model "$model" \
   --host 0.0.0.0 --port 8000 "$@"

@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from common.files import read_json
-from evaluation.rating_baselines import Predictor, fit_baseline
 from graph_store.base import GraphStore
 from reasoning.backends import LLMBackend, make_backend
+from reasoning.rating_models import Predictor, fit_baseline
 from service.settings import Settings
 
 log = logging.getLogger("r2rec.service")
@@ -112,9 +112,16 @@ def open_rating_model(settings: Settings) -> RatingModel | None:
         )
     if settings.llm_backend == "vllm":
         if not settings.rating_llm_model:
+            if settings.rating_model_path is None:  # published, but vLLM was not told
+                log.warning(
+                    "a rating model is published at %s but R2REC_RATING_LLM_MODEL is unset: "
+                    "/rate asks the ranking model",
+                    folder,
+                )
+                return None
             raise RatingModelError(
-                "a rating model is published but R2REC_RATING_LLM_MODEL is unset: name the "
-                "model vLLM serves it as (or unset R2REC_RATING_MODEL_PATH)"
+                "R2REC_RATING_MODEL_PATH is set but R2REC_RATING_LLM_MODEL is not: name the "
+                "model vLLM serves it as"
             )
         llm = make_backend(
             "vllm",

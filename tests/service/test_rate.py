@@ -9,8 +9,8 @@ import math
 import pytest
 from fastapi.testclient import TestClient
 
-from evaluation.rating_baselines import fit_baseline
 from reasoning.rating_facts import rating_facts, taste_graph, taste_neighbours
+from reasoning.rating_models import fit_baseline
 from recdata import load_dataset
 from service.main import create_app
 from service.runtime import StartupError
