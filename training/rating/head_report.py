@@ -131,3 +131,37 @@ def run_totals(before: dict[str, Any], stage: dict[str, Any]) -> dict[str, Any]:
         "tokens_per_example": stage["tokens_per_example"],
         "stages": stages,
     }
+
+
+def result_rows(summary: dict[str, Any], label: str, shipped: bool) -> list[dict[str, Any]]:
+    """A head run's two model rows for ``results/<dataset>/rating.json`` (the head alone,
+    its blend; ``shipped`` marks the blend, what /rate serves), beside the baselines'.
+    ValidRatio is 1.0 by construction: the steps are written from facts, not generated.
+
+    >>> s = {"test": [{"model": "mf", "MAE": 0.8, "RMSE": 1.0, "n": 9, "p_vs_best": None},
+    ...  {"model": "rating head alone", "MAE": 0.83, "RMSE": 1.1, "n": 9, "p_vs_best": 0.2},
+    ...  {"model": "blend: ...", "MAE": 0.78, "RMSE": 1.0, "n": 9, "p_vs_best": 0.01}],
+    ...  "training": {"seconds": 60.0, "examples_seen": 40}, "blend_weight": 0.4,
+    ...  "best_classical_on_valid": "mf"}
+    >>> [(r["model"], r["shipped"]) for r in result_rows(s, "recone", True)]
+    [('recone head alone', False), ('recone head + mf (w 0.40)', True)]
+    """
+    head, blend = summary["test"][-2], summary["test"][-1]
+    partner = summary["best_classical_on_valid"]
+    common = {
+        "ValidRatio": 1.0,
+        "train_seconds": summary["training"]["seconds"],
+        "examples_seen": summary["training"]["examples_seen"],
+    }
+    return [
+        {
+            "model": name,
+            **{k: row[k] for k in ("MAE", "RMSE", "n", "p_vs_best")},
+            **common,
+            "shipped": ship,
+        }
+        for name, row, ship in (
+            (f"{label} head alone", head, False),
+            (f"{label} head + {partner} (w {summary['blend_weight']:.2f})", blend, shipped),
+        )
+    ]
