@@ -67,7 +67,9 @@ class TrainingProgress(BaseModel):
 class Readiness(BaseModel):
     status: Literal["ok", "degraded", "unavailable"]
     model: str | None = Field(None, description="Served model version (with a key)")
-    checks: dict[str, Check] = Field(description="graph_store, llm and redis")
+    checks: dict[str, Check] = Field(
+        description="graph_store, llm and redis; rating_model when one is published"
+    )
     training: TrainingProgress | None = Field(
         None,
         description="The first-run training job started by `r2rec serve --train` (with a "
@@ -128,6 +130,19 @@ async def _llm(runtime: Runtime) -> str:
     return "ok"
 
 
+async def _rating(runtime: Runtime) -> str:
+    rating = runtime.rating
+    assert rating is not None
+    await rating.llm.ping()
+    if rating.fitted_unix is None:
+        return f"{rating.version}; its {rating.blend_with} partner is not fitted yet"
+    ago = max(0.0, time.time() - rating.fitted_unix)
+    return (
+        f"{rating.version}; {rating.blend_with} fitted on {rating.fitted_ratings} ratings "
+        f"{ago:.0f} s ago"
+    )
+
+
 async def _redis(runtime: Runtime) -> str:
     if runtime.cache is None:
         return "not configured"
@@ -149,10 +164,12 @@ async def readyz(request: Request, runtime: RuntimeDep) -> JSONResponse:
         _timed("LLM", _llm(runtime)),
         _timed("Redis", _redis(runtime)),
     )
-    status = "ok" if graph["ok"] and llm["ok"] and redis["ok"] else "degraded"
+    checks = {"graph_store": graph, "llm": llm, "redis": redis}
+    if runtime.rating is not None:
+        checks["rating_model"] = await _timed("rating model", _rating(runtime))
+    status = "ok" if all(check["ok"] for check in checks.values()) else "degraded"
     if not graph["ok"]:
         status = "unavailable"
-    checks = {"graph_store": graph, "llm": llm, "redis": redis}
     body: dict[str, Any] = {"status": status, "checks": checks}
     if has_ops_access(runtime.settings, await api_key_header(request)):
         body["model"] = runtime.model_version

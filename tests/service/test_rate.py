@@ -158,3 +158,16 @@ def test_a_rating_folder_without_its_card_is_refused_at_start(tiny_model_dir, tm
     app = create_app(settings_for(tiny_model_dir, rating_model_path=folder))
     with pytest.raises(StartupError, match=r"rating-card\.json"), TestClient(app):
         pass
+
+
+def test_readiness_has_no_rating_check_without_a_rating_model(make_client) -> None:
+    assert "rating_model" not in make_client().get("/readyz").json()["checks"]
+
+
+def test_readiness_reports_the_rating_model_and_its_partner_when_published(
+    make_client, tiny_model_dir, tmp_path
+) -> None:
+    client = make_client(rating_model_path=rating_model_folder(tiny_model_dir, tmp_path / "r"))
+    partner_fitted(client)
+    check = client.get("/readyz").json()["checks"]["rating_model"]
+    assert check["ok"] is True and "tiny-head@7; bias fitted on 100000 ratings" in check["detail"]
