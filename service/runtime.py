@@ -27,7 +27,12 @@ from recdata.store import dataset_vocabulary
 from service.batching import RecommendBatcher
 from service.cache import RecommendationCache
 from service.metrics import Metrics
-from service.rate.model import RatingModel, RatingModelError, open_rating_model
+from service.rate.model import (
+    RatingModel,
+    RatingModelError,
+    newer_published,
+    open_rating_model,
+)
 from service.settings import Settings
 from service.training_child import TrainingCollector
 
@@ -308,6 +313,20 @@ class Runtime:
             retire.add_done_callback(_RETIRING.discard)
             return True
 
+    async def switch_rating_to_published(self) -> bool:
+        """Swap in a newly published rating model (`service.rate.model.newer_published`);
+        the old one is closed once requests that took it have had their time limit."""
+        fresh = await newer_published(self.rating, self.settings, self.graph)
+        if fresh is None:
+            return False
+        old, self.rating = self.rating, fresh
+        log.info("switched the rating model to %s", fresh.version)
+        if old is not None:
+            retire = asyncio.create_task(_close_later(old, self.settings.llm_timeout_s))
+            _RETIRING.add(retire)
+            retire.add_done_callback(_RETIRING.discard)
+        return True
+
     async def close(self) -> None:
         if self.cache is not None:
             await self.cache.close()
@@ -322,10 +341,10 @@ _RETIRING: set[asyncio.Task[None]] = set()
 
 
 def watch_published(runtime: Runtime) -> asyncio.Task[None] | None:
-    """Check for a newly published model every ``model_watch_s`` seconds and switch to it
-    (in-process backend without a fixed model path; otherwise nothing to watch)."""
+    """Check for a newly published model (and rating model) every ``model_watch_s``
+    seconds and switch to it (in-process backend; a fixed path is not watched)."""
     settings = runtime.settings
-    if not settings.model_watch_s or settings.llm_backend != "local" or settings.model_path:
+    if not settings.model_watch_s or settings.llm_backend != "local":
         return None
 
     async def loop() -> None:
@@ -338,6 +357,10 @@ def watch_published(runtime: Runtime) -> asyncio.Task[None] | None:
                     "could not switch to the published model; still serving %s",
                     runtime.model_version,
                 )
+            try:
+                await runtime.switch_rating_to_published()
+            except Exception:
+                log.exception("could not switch to the published rating model")
 
     return asyncio.create_task(loop())
 
@@ -361,6 +384,11 @@ async def _slot(
         if llm is not None:
             await warm_up(llm)
     return ModelSlot(llm, version, recommender, batcher)
+
+
+async def _close_later(old: RatingModel, after_s: float) -> None:
+    await asyncio.sleep(after_s)
+    await old.aclose()
 
 
 async def _retire(old: ModelSlot, poll_s: float = 0.05) -> None:

@@ -12,7 +12,8 @@ ratings written through POST /interactions reach it; until its first fit, and fo
 has not seen (it falls back to the means it knows), the head answers alone or with what
 the partner knows, and the response says which (``basis``).
 
-The head runs in its own backend: in process (the folder's checkpoint), or on vLLM as
+The head runs in its own backend: in process (the folder's checkpoint; a newly published
+one is switched in by the model watch, `newer_published`), or on vLLM as
 the served model ``R2REC_RATING_LLM_MODEL`` (the merged folder as a second model, or the
 folder's ``adapter/`` through ``--enable-lora --lora-modules NAME=DIR``).
 
@@ -100,13 +101,40 @@ def rating_model_folder(settings: Settings) -> Path | None:
     return folder if (folder / RATING_CARD).is_file() else None
 
 
+def card_version(folder: Path) -> str | None:
+    """'<run>@<publish time>' of the rating model in ``folder`` (None: no card there)."""
+    card = read_json(folder / RATING_CARD)
+    if not card:
+        return None
+    return f"{Path(str(card.get('run', folder))).name}@{int(card.get('published_unix', 0))}"
+
+
+async def newer_published(
+    current: RatingModel | None, settings: Settings, graph: GraphStore
+) -> RatingModel | None:
+    """The published rating model, loaded and its partner fitted, if it is not ``current``
+    (in-process backend, no fixed ``rating_model_path``); else None. vLLM serves the
+    adapter it was started with: restart it, then the service, after a publish."""
+    if settings.llm_backend != "local" or settings.rating_model_path is not None:
+        return None
+    folder = rating_model_folder(settings)
+    version = card_version(folder) if folder is not None else None
+    if version is None or (current is not None and current.version == version):
+        return None
+    fresh = await asyncio.to_thread(open_rating_model, settings)
+    if fresh is not None:
+        await fresh.refit(graph)
+    return fresh
+
+
 def open_rating_model(settings: Settings) -> RatingModel | None:
     """The rating model to serve, or None (then /rate asks the ranking model)."""
     folder = rating_model_folder(settings)
     if folder is None:
         return None
     card = read_json(folder / RATING_CARD)
-    if not card or card.get("reads") != "template" or "blend_weight" not in card:
+    version = card_version(folder)
+    if version is None or card.get("reads") != "template" or "blend_weight" not in card:
         raise RatingModelError(
             f"{folder}: no rating card ({RATING_CARD}) from `r2rec model publish-rating`"
         )
@@ -138,7 +166,6 @@ def open_rating_model(settings: Settings) -> RatingModel | None:
     weight = float(card["blend_weight"])
     if not 0.0 <= weight <= 1.0:
         raise RatingModelError(f"{folder}: blend_weight {weight} is outside [0, 1]")
-    version = f"{Path(str(card.get('run', folder))).name}@{int(card.get('published_unix', 0))}"
     return RatingModel(
         llm, version, str(card["blend_with"]), weight, dict(card.get("blend_params") or {})
     )

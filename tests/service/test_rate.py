@@ -171,3 +171,18 @@ def test_readiness_reports_the_rating_model_and_its_partner_when_published(
     partner_fitted(client)
     check = client.get("/readyz").json()["checks"]["rating_model"]
     assert check["ok"] is True and "tiny-head@7; bias fitted on 100000 ratings" in check["detail"]
+
+
+def test_a_newly_published_rating_model_is_switched_in(make_client, tiny_model_dir) -> None:
+    from common.paths import published_rating_dir
+
+    client = make_client()
+    runtime = client.app.state.runtime
+    assert runtime.rating is None
+    assert client.portal.call(runtime.switch_rating_to_published) is False  # none published
+    rating_model_folder(tiny_model_dir, published_rating_dir())
+    assert client.portal.call(runtime.switch_rating_to_published) is True
+    assert runtime.rating.version == "tiny-head@7" and runtime.rating.fitted_unix is not None
+    body = client.post("/rate", json={"user_id": "2", "item_id": "1"}).json()
+    assert body["basis"] == "blend" and body["model"] == "tiny-head@7"
+    assert client.portal.call(runtime.switch_rating_to_published) is False  # the same one
