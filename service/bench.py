@@ -3,13 +3,14 @@
 Starts the service (``r2rec serve`` in a child process, on a free 127.0.0.1 port) with
 the usual ``R2REC_*`` settings plus the options below. The load generator speaks raw
 HTTP/1.1 over one keep-alive connection per concurrent client, so it takes little of the
-CPUs it shares with the service. For each path (cached, explain=false,
-explain=true, and ``mixed``: explain=false with every ``--explain-every``-th request
-explain=true) and each concurrency sends a bounded number of requests and prints p50/p99
-and max latency, requests/s, the service's own overhead (total minus LLM time, from the
-responses), how many answers took longer than the request deadline (``--llm-timeout-s``,
-else ``R2REC_LLM_TIMEOUT_S``, else 30 s), how many were the graph scorer's fallback and
-how many were refused with 503. The cached path needs Redis: ``--redis-url``, or a private
+CPUs it shares with the service. For each path (cached, explain=false, explain=true,
+``mixed``: explain=false with every ``--explain-every``-th request explain=true, and
+``rate``: POST /rate, with the published rating model when there is one) and each
+concurrency sends a bounded number of requests and prints p50/p99 and max latency,
+requests/s, the service's own overhead (total minus LLM time, from the responses), how
+many answers took longer than the request deadline (``--llm-timeout-s``, else
+``R2REC_LLM_TIMEOUT_S``, else 30 s), how many were the graph scorer's fallback and how
+many were refused with 503. The cached path needs Redis: ``--redis-url``, or a private
 ``redis-server`` started on a free port when one is on PATH. The ``stream`` path
 (`service.bench_stream`) measures time to the first thought and to the ranking over
 /recommend/stream per backend (in-process, and vLLM at ``--llm-url`` or started here).
@@ -18,6 +19,7 @@ how many were refused with 503. The cached path needs Redis: ``--redis-url``, or
     r2rec bench service --paths mixed --concurrency 8 --requests 120 --llm-timeout-s 1
     r2rec bench service --llm-backend vllm --llm-url http://127.0.0.1:8001/v1 --llm-model r2rec
     r2rec bench service --paths stream                       # in-process, then a started vLLM
+    r2rec bench service --paths rate --concurrency 1,4 --requests 32
     r2rec bench service --paths stream --stream-requests 32 --stream-tokens 256
 """
 
@@ -43,6 +45,7 @@ from service.bench_stream import StreamOptions, bench_stream, free_port, percent
 
 console = Console()
 USERS = [str(u) for u in range(1, 944)]  # ML-100K user ids
+RATE_PATH = "rate"  # POST /rate (ML-100K item ids 1..1682), the rating model's one pass
 _next_user = iter(range(10**9))  # uncached paths never repeat a user (no cache hits)
 
 
@@ -131,16 +134,18 @@ async def _drive(
             number = queue.pop()
             user = USERS[0] if same_user else USERS[next(_next_user) % len(USERS)]
             wants = explain if explain_every <= 0 else number % explain_every == 0
+            endpoint, payload = "/recommend", {"user_id": user, "k": 10, "explain": wants}
+            if path == RATE_PATH:  # a rating of an item the user may or may not have rated
+                payload = {"user_id": user, "item_id": str(1 + number % 1682), "explain": False}
+                endpoint = "/rate"
             started = time.perf_counter()
-            status, body = await connection.post_json(
-                "/recommend", {"user_id": user, "k": 10, "explain": wants}
-            )
+            status, body = await connection.post_json(endpoint, payload)
             latencies.append((time.perf_counter() - started) * 1000)
             if status == 503:
                 refused += 1
                 continue
             if status != 200:
-                raise RuntimeError(f"POST /recommend answered {status}: {body}")
+                raise RuntimeError(f"POST {endpoint} answered {status}: {body}")
             fallbacks += int(body["fallback"])
             if body["fallback"]:
                 reason = str(body.get("fallback_reason"))
@@ -174,7 +179,7 @@ def bench_service(
     requests: Annotated[int, typer.Option(help="Requests per path and concurrency")] = 64,
     concurrency: Annotated[str, typer.Option(help="Comma-separated concurrencies")] = "1,8,32",
     paths: Annotated[
-        str, typer.Option(help="Any of cached,score,explain,mixed,stream")
+        str, typer.Option(help="Any of cached,score,explain,mixed,rate,stream")
     ] = "cached,score,explain,stream",
     explain_requests: Annotated[int, typer.Option(help="Requests for explain=true (slow)")] = 16,
     explain_every: Annotated[
@@ -369,6 +374,9 @@ async def _all(
             results.append(
                 await _drive(host, port, "explain=true", c, n_explain, True, False, 0, deadline_s)
             )
+    if RATE_PATH in wanted:
+        for c in levels:
+            results.append(await _drive(host, port, RATE_PATH, c, n, False, False, 0, deadline_s))
     if "mixed" in wanted:
         label = f"mixed (1 in {explain_every} explain)"
         for c in levels:
