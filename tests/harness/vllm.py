@@ -20,7 +20,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,7 +68,12 @@ def require_vllm() -> None:
 
 
 def server_command(
-    model_dir: Path, name: str, port: int, max_logprobs: int | None, python: Path | None = None
+    model_dir: Path,
+    name: str,
+    port: int,
+    max_logprobs: int | None,
+    python: Path | None = None,
+    extra_args: Sequence[str] = (),
 ) -> list[str]:
     command = [
         str(python or vllm_python()),
@@ -91,7 +96,7 @@ def server_command(
     ]
     if max_logprobs is not None:
         command += ["--max-logprobs", str(max_logprobs)]
-    return command
+    return command + list(extra_args)
 
 
 @contextmanager
@@ -103,6 +108,7 @@ def run_vllm_server(
     startup_timeout_s: float = 240.0,
     warm_up: bool = True,
     python: Path | None = None,
+    extra_args: Sequence[str] = (),
 ) -> Iterator[VLLMServer]:
     """A vLLM OpenAI-compatible server for ``model_dir`` on a free loopback port, run by
     ``python`` (default: the .venv-vllm of scripts/setup_vllm.sh); also used by
@@ -121,7 +127,7 @@ def run_vllm_server(
     start = time.monotonic()
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            server_command(model_dir, name, port, max_logprobs, python),
+            server_command(model_dir, name, port, max_logprobs, python, extra_args),
             stdout=log_file,
             stderr=subprocess.STDOUT,
             env=env,

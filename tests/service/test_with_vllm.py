@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from service.main import create_app
+from tests.harness.vllm import require_vllm, run_vllm_server
 from tests.service.conftest import (
     partner_fitted,
     rating_model_folder,
@@ -79,3 +81,56 @@ def test_the_rating_model_through_vllm_reads_as_in_process(
     assert served["probabilities"] == pytest.approx(local["probabilities"], abs=2e-3)
     assert served["baseline_rating"] == pytest.approx(local["baseline_rating"])
     assert served["reasoning"] == local["reasoning"]
+
+
+@pytest.fixture(scope="module")
+def tiny_rating_adapter(tiny_model_dir, tmp_path_factory) -> tuple[Path, Path]:
+    """(adapter, merged folder): a random LoRA on the tiny model (non-zero, so it changes
+    the logits), and the tiny model with it merged in, as a published rating folder."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    root = tmp_path_factory.mktemp("rating-lora")
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    lora = LoraConfig(
+        r=8, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], init_lora_weights=False
+    )
+    peft_model = get_peft_model(model, lora)
+    peft_model.save_pretrained(root / "adapter")
+    merged = rating_model_folder(tiny_model_dir, root / "merged")
+    peft_model.merge_and_unload().save_pretrained(merged)
+    return root / "adapter", merged
+
+
+def test_the_rating_adapter_as_a_vllm_lora_module_reads_as_the_merged_model(
+    tiny_model_dir, tiny_rating_adapter
+) -> None:
+    """The deployment of docker/vllm-entrypoint.sh: vLLM serves the base model with the
+    rating adapter as LoRA module "rating"; /rate through it equals the merged model in
+    process, and differs from the base model (the adapter is applied)."""
+    require_vllm()
+    adapter, merged = tiny_rating_adapter
+    lora = ["--enable-lora", "--max-lora-rank", "8", "--lora-modules", f"rating={adapter}"]
+    bodies = {}
+    with run_vllm_server(tiny_model_dir, name="tiny", extra_args=lora) as server:
+        for name, settings in (
+            ("lora", vllm_settings(tiny_model_dir, server, rating_model_path=merged)),
+            ("base", vllm_settings(tiny_model_dir, server, rating_model_path=merged)),
+            ("merged", settings_for(tiny_model_dir, rating_model_path=merged)),
+        ):
+            model = {"lora": "rating", "base": "tiny"}.get(name)
+            settings = settings.model_copy(update={"rating_llm_model": model})
+            with TestClient(create_app(settings)) as client:
+                partner_fitted(client)
+                reply = client.post("/rate", json={"user_id": "2", "item_id": "1"})
+                assert reply.status_code == 200, reply.text
+                bodies[name] = reply.json()
+    assert bodies["lora"]["basis"] == "blend" and bodies["lora"]["fallback"] is False
+    lora_probs, merged_probs = bodies["lora"]["probabilities"], bodies["merged"]["probabilities"]
+    assert lora_probs == pytest.approx(merged_probs, abs=2e-3)
+    assert (
+        max(abs(a - b) for a, b in zip(bodies["base"]["probabilities"], merged_probs, strict=True))
+        > 1e-2
+    )
