@@ -59,12 +59,18 @@ class RatingModel:
     fitted_unix: float | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
+    def partner_rating(self, user_id: str, item_id: str) -> float | None:
+        """The partner's prediction, or None until it is fitted."""
+        if self.partner is None:
+            return None
+        return float(self.partner([(user_id, item_id)])[0])
+
     def blend(self, head: float, user_id: str, item_id: str) -> tuple[float, float | None]:
         """(served rating, the partner's prediction): the head alone until the partner is
         fitted."""
-        if self.partner is None:
+        partner = self.partner_rating(user_id, item_id)
+        if partner is None:
             return head, None
-        partner = float(self.partner([(user_id, item_id)])[0])
         return (1 - self.blend_weight) * partner + self.blend_weight * head, partner
 
     async def refit(self, graph: GraphStore) -> None:

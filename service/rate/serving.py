@@ -126,8 +126,8 @@ def _served(
         if prediction is not None:
             rating, partner = head.blend(prediction.expected, request.user_id, request.item_id)
             return rating, "blend" if partner is not None else "model", partner
-        if head.partner is not None:
-            partner = float(head.partner([(request.user_id, request.item_id)])[0])
+        partner = head.partner_rating(request.user_id, request.item_id)
+        if partner is not None:
             return partner, "baseline", partner
     if prediction is not None:
         return prediction.expected, "model", None
