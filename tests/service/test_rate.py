@@ -13,7 +13,7 @@ from reasoning.rating_facts import rating_facts, taste_graph, taste_neighbours
 from reasoning.rating_models import fit_baseline
 from recdata import load_dataset
 from service.main import create_app
-from service.runtime import StartupError
+from service.runtime import Runtime, StartupError
 from tests.reasoning.broken_llm import ERROR_400, BrokenLLM
 from tests.service.conftest import partner_fitted, rating_model_folder, settings_for
 
@@ -177,12 +177,14 @@ def test_a_newly_published_rating_model_is_switched_in(make_client, tiny_model_d
     from common.paths import published_rating_dir
 
     client = make_client()
-    runtime = client.app.state.runtime
+    runtime: Runtime = client.app.state.runtime
     assert runtime.rating is None
     assert client.portal.call(runtime.switch_rating_to_published) is False  # none published
     rating_model_folder(tiny_model_dir, published_rating_dir())
     assert client.portal.call(runtime.switch_rating_to_published) is True
-    assert runtime.rating.version == "tiny-head@7" and runtime.rating.fitted_unix is not None
+    switched = runtime.rating
+    assert switched is not None
+    assert switched.version == "tiny-head@7" and switched.fitted_unix is not None
     body = client.post("/rate", json={"user_id": "2", "item_id": "1"}).json()
     assert body["basis"] == "blend" and body["model"] == "tiny-head@7"
     assert client.portal.call(runtime.switch_rating_to_published) is False  # the same one

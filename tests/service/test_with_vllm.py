@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -97,7 +98,7 @@ def tiny_rating_adapter(tiny_model_dir, tmp_path_factory) -> tuple[Path, Path]:
     lora = LoraConfig(
         r=8, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], init_lora_weights=False
     )
-    peft_model = get_peft_model(model, lora)
+    peft_model: Any = get_peft_model(model, lora)
     peft_model.save_pretrained(root / "adapter")
     merged = rating_model_folder(tiny_model_dir, root / "merged")
     peft_model.merge_and_unload().save_pretrained(merged)
