@@ -29,6 +29,10 @@ LIKED_AT = 4.0
 DISLIKED_AT = 2.5
 MAX_GENRES = 3
 RATE_OPEN = "<rate>"
+# A published rating model's card (`training.rating.publish` writes it, the service reads
+# it) and the reading it declares: these steps written, then the rating read after them.
+RATING_CARD = "rating-card.json"
+HEAD_READING = "template"
 
 
 def genres_of(info: ItemInfo) -> list[str]:

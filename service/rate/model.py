@@ -35,10 +35,10 @@ from common.files import read_json
 from graph_store.base import GraphStore
 from reasoning.backends import LLMBackend, make_backend
 from reasoning.rating_models import Predictor, fit_baseline
+from reasoning.rating_template import HEAD_READING, RATING_CARD
 from service.settings import Settings
 
 log = logging.getLogger("r2rec.service")
-RATING_CARD = "rating-card.json"  # as `training.rating.publish` writes it
 
 
 class RatingModelError(RuntimeError):
@@ -107,12 +107,14 @@ def rating_model_folder(settings: Settings) -> Path | None:
     return folder if (folder / RATING_CARD).is_file() else None
 
 
-def card_version(folder: Path) -> str | None:
-    """'<run>@<publish time>' of the rating model in ``folder`` (None: no card there)."""
+def read_card(folder: Path) -> tuple[dict[str, Any], str] | None:
+    """The rating model's card in ``folder`` and its version, '<run>@<publish time>'
+    (None: no card there)."""
     card = read_json(folder / RATING_CARD)
     if not card:
         return None
-    return f"{Path(str(card.get('run', folder))).name}@{int(card.get('published_unix', 0))}"
+    run = Path(str(card.get("run", folder))).name
+    return dict(card), f"{run}@{int(card.get('published_unix', 0))}"
 
 
 async def newer_published(
@@ -124,8 +126,8 @@ async def newer_published(
     if settings.llm_backend != "local" or settings.rating_model_path is not None:
         return None
     folder = rating_model_folder(settings)
-    version = card_version(folder) if folder is not None else None
-    if version is None or (current is not None and current.version == version):
+    found = read_card(folder) if folder is not None else None
+    if found is None or (current is not None and current.version == found[1]):
         return None
     fresh = await asyncio.to_thread(open_rating_model, settings)
     if fresh is not None:
@@ -138,12 +140,12 @@ def open_rating_model(settings: Settings) -> RatingModel | None:
     folder = rating_model_folder(settings)
     if folder is None:
         return None
-    card = read_json(folder / RATING_CARD)
-    version = card_version(folder)
-    if version is None or card.get("reads") != "template" or "blend_weight" not in card:
+    found = read_card(folder)
+    if found is None or found[0].get("reads") != HEAD_READING or "blend_weight" not in found[0]:
         raise RatingModelError(
             f"{folder}: no rating card ({RATING_CARD}) from `r2rec model publish-rating`"
         )
+    card, version = found
     if settings.llm_backend == "vllm":
         if not settings.rating_llm_model:
             if settings.rating_model_path is None:  # published, but vLLM was not told

@@ -32,9 +32,7 @@ import numpy as np
 from common.errors import UserInputError
 from common.files import read_json, replace_dir, stable_json, staging_dir
 from common.paths import published_rating_dir
-
-RATING_CARD = "rating-card.json"
-HEAD_READING = "template"  # the service writes `reasoning.rating_template`'s steps, then reads
+from reasoning.rating_template import HEAD_READING, RATING_CARD
 
 
 def valid_figures(run: Path) -> dict[str, Any]:
