@@ -1,15 +1,18 @@
-"""What the model is shown of the graph, and the explanation written without it.
+"""What the model is shown of the graph, and the explanation written from it.
 
 `item_info` and `chain_view` turn graph-store items and chains into the prompt's views;
-`chains_explanation` writes a plain-language explanation from the evidence chains when no
-LLM reasoned (scoring mode, the graph scorer's fallback).
+`chains_explanation` writes a plain-language explanation from the evidence chains, and
+`evidence_thoughts` the numbered thoughts of ``explain=true`` when the thoughts are
+written from the evidence (``RecommenderConfig.thoughts = "evidence"``): a few short
+steps about the ranking the model returned, each one chain or one fact the prompt showed,
+so they quote only shown titles, never repeat and name the returned top item first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from graph_store.types import Chain, Item
+from graph_store.types import Chain, HistoryEntry, Item
 from reasoning.prompt import ChainView, ItemInfo
 
 
@@ -43,3 +46,84 @@ def chains_explanation(chains: Sequence[Chain], ranking: Sequence[Item]) -> str:
     sentences = list(dict.fromkeys(chain.sentence() for chain in relevant))  # no repeats
     evidence = " ".join(sentence + "." for sentence in sentences[:3])
     return f"{lead} Evidence from people with similar histories: {evidence}"
+
+
+MAX_THOUGHTS = 5
+
+
+def _quoted(titles: Sequence[str]) -> str:
+    quoted = [f'"{t}"' for t in titles]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+def _genres(item: Item) -> list[str]:
+    return [g for g in item.attributes.get("genres", "").split("|") if g]
+
+
+def _chain_thought(chain: Chain) -> str:
+    w = chain.words
+    verb = f"went on to {w.base}" if chain.went_on else f"also {w.past}"
+    shared = _quoted([s.title for s in chain.shared])
+    return f"you {w.past} {shared}; someone who also {w.past} them {verb} it"
+
+
+def _genre_thought(item: Item, history: Sequence[HistoryEntry]) -> str | None:
+    genres = _genres(item)
+    alike = [h.item.title for h in reversed(history) if set(genres) & set(_genres(h.item))]
+    if not alike:
+        return None
+    common = [g for g in genres if any(g in _genres(h.item) for h in history)]
+    return f"it is {' and '.join(common)}, like {_quoted(alike[:2])} in your history"
+
+
+def evidence_thoughts(
+    history: Sequence[HistoryEntry],
+    chains: Sequence[Chain],
+    ranking: Sequence[Item],
+    limit: int = MAX_THOUGHTS,
+) -> tuple[str, ...]:
+    """At most ``limit`` thoughts about the best-ranked items, in rank order, each about
+    one item (named first, with its rank) and resting on one chain or one fact:
+
+    - the strongest chain that reaches the item (most shared items, "went on" first);
+    - for the top item, how many of the shown chains reach it, when more than one does;
+    - for an item no chain reaches, the genres it shares with the history;
+    - for a top item with neither, that no evidence reaches it (the model's own call).
+
+    >>> from graph_store.types import SharedItem
+    >>> heat, fargo = Item("1", "Heat", {"genres": "Crime"}), Item("2", "Fargo")
+    >>> alien = Item("3", "Alien", {"genres": "Sci-Fi"})
+    >>> shared = (SharedItem("1", "Heat", 1, 1), SharedItem("4", "Casino", 2, 2))
+    >>> chain = Chain("u", shared, "v", 2, "2", "Fargo", 3, True)
+    >>> thoughts = evidence_thoughts([HistoryEntry(heat, 1, None)], [chain], [fargo, alien])
+    >>> len(thoughts), thoughts[0].split(": ")[0]
+    (1, '"Fargo" ranks 1st')
+    >>> thoughts[0].split(": ")[1]
+    'you watched "Heat" and "Casino"; someone who also watched them went on to watch it'
+    """
+    thoughts: list[str] = []
+    for rank, item in enumerate(ranking, start=1):
+        reaching = sorted(
+            (c for c in chains if c.next_item_id == item.item_id),
+            key=lambda c: (-len(c.shared), not c.went_on, c.neighbour_id),
+        )
+        lead = f'"{item.title}" ranks {_ordinal(rank)}: '
+        steps = [_chain_thought(reaching[0])] if reaching else []
+        if rank == 1 and len(reaching) > 1:
+            steps.append(f"{len(reaching)} of the {len(chains)} chains shown end at it")
+        if not reaching:
+            fact = _genre_thought(item, history)
+            if fact is not None:
+                steps.append(fact)
+            elif rank == 1:
+                steps.append("no chain or shared genre reaches it; this is the model's own call")
+        for step in steps:
+            if len(thoughts) < limit:
+                thoughts.append(lead + step)
+    return tuple(dict.fromkeys(thoughts))
+
+
+def _ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, 21st."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"

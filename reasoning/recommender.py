@@ -9,9 +9,14 @@ graph store -> candidates (retrieved, or given) -> chains -> prompt -> LLM -> pa
 Modes:
 - ``explain=False``: no reasoning. One prefill scores every candidate letter as the next
   token after the assistant text ``"Answer:"``: a full ranking from one forward pass.
-- ``explain=True``: the model writes numbered thoughts (stopping at ``"Answer:"``), then
-  the answer is generated under a regex constraint that admits only candidate letters.
-  Candidates the answer leaves out are ranked after it by next-token log-probability.
+- ``explain=True`` with ``thoughts="evidence"`` (the default): the same one-pass ranking,
+  plus numbered thoughts written from the evidence about the ranking it returned
+  (`reasoning.evidence.evidence_thoughts`: at most 5, each one chain or one fact).
+- ``explain=True`` with ``thoughts="model"``: the model writes numbered thoughts (stopping
+  at ``"Answer:"``), then the answer is generated under a regex constraint that admits
+  only candidate letters. Candidates the answer leaves out are ranked after it by
+  next-token log-probability. For a model trained to reason; an untuned small model
+  writes thoughts that repeat themselves.
 
 Degradation: a user with no history gets popular items (``cold_start``) without asking
 the LLM. When the LLM fails in any way (`LLMError`: down, slow, rejecting the request,
@@ -48,7 +53,7 @@ from reasoning.backends import (
     LLMTimeout,
     LLMUnavailable,
 )
-from reasoning.evidence import chain_view, chains_explanation, item_info
+from reasoning.evidence import chain_view, chains_explanation, evidence_thoughts, item_info
 from reasoning.explain import RecommendationListener, think_and_answer
 from reasoning.parse import parse_ranking
 from reasoning.prompt import (
@@ -69,6 +74,9 @@ class UnknownItemsError(ValueError):
         self.item_ids = list(item_ids)
 
 
+THOUGHT_SOURCES = ("evidence", "model")  # who writes explain=True's thoughts
+
+
 @dataclass(frozen=True)
 class RecommenderConfig:
     """Knobs of the pipeline; the defaults are what the service runs."""
@@ -82,6 +90,13 @@ class RecommenderConfig:
         metadata={"help": "Chain sampling bounds (max_chains = chains shown)."},
     )
     seed: int = field(default=0, metadata={"help": "Seed for chain sampling and generation."})
+    thoughts: str = field(
+        default="evidence",
+        metadata={
+            "help": "explain=True: evidence (thoughts written from the chains about the "
+            "one-pass ranking) or model (the model writes them, then answers)."
+        },
+    )
     max_reasoning_tokens: int = field(default=256, metadata={"help": "Token budget, thoughts."})
     temperature: float = field(default=0.0, metadata={"help": "0 = greedy reasoning."})
     constrain_answer: bool = field(
@@ -96,6 +111,10 @@ class RecommenderConfig:
     vocabulary: Vocabulary = field(
         default=FILMS, metadata={"help": "The catalogue's words in prompts and explanations."}
     )
+
+    def __post_init__(self) -> None:
+        if self.thoughts not in THOUGHT_SOURCES:
+            raise ValueError(f"thoughts must be one of {THOUGHT_SOURCES}, got {self.thoughts!r}")
 
 
 @dataclass(frozen=True)
@@ -240,7 +259,10 @@ class Recommender:
             started = time.perf_counter()
             try:
                 heard = [listeners[i] for i in asks] if listeners else None
-                work = self._explain(batch, heard) if explain else self._score(batch)
+                if explain and self.config.thoughts == "model":
+                    work = self._explain(batch, heard)
+                else:
+                    work = self._score(batch, explain, heard)
                 ranked = await asyncio.wait_for(work, timeout)
                 seconds = time.perf_counter() - started  # what each request waited on the LLM
                 self.last_llm = LLMOutcome(ok=True, at=time.time())
@@ -317,19 +339,31 @@ class Recommender:
                     out[i] = [logprobs[t] for t in tokens]
         return out
 
-    async def _score(self, batch: list[_Prepared]) -> list[Recommendation]:
-        """explain=False: next-token log-probabilities of the letters after "Answer:"."""
+    async def _score(
+        self,
+        batch: list[_Prepared],
+        explain: bool = False,
+        listeners: Sequence[RecommendationListener | None] | None = None,
+    ) -> list[Recommendation]:
+        """The next-token log-probabilities of the letters after "Answer:" rank; with
+        ``explain``, thoughts are written from the evidence about that ranking and told to
+        each request's listener as numbered lines, as a model would write them."""
         letter_logprobs = await self._letter_logprobs(batch, [ANSWER_PREFIX] * len(batch))
         out = []
-        for prep, values in zip(batch, letter_logprobs, strict=True):
+        heard = listeners or [None] * len(batch)
+        for prep, values, listener in zip(batch, letter_logprobs, heard, strict=True):
             order = sorted(range(len(values)), key=lambda j: (-values[j], j))
             ordered = [prep.candidates[j] for j in order]
+            thoughts = evidence_thoughts(prep.history, prep.chains, ordered) if explain else ()
+            if listener is not None and listener.wanted:
+                for number, thought in enumerate(thoughts, start=1):
+                    listener.thought_text(f"{number}. {thought}\n")
             out.append(
                 self._ranking(
                     prep,
                     ordered,
                     [math.exp(values[j]) for j in order],
-                    thoughts=(),
+                    thoughts=thoughts,
                     explanation=chains_explanation(prep.chains, ordered),
                     valid=True,
                     reason="ok",
@@ -433,6 +467,7 @@ class Recommender:
 
 
 __all__ = [
+    "THOUGHT_SOURCES",
     "LLMOutcome",
     "RankedItem",
     "Recommendation",

@@ -370,6 +370,7 @@ async def _slot(
 ) -> ModelSlot:
     """A ready slot for ``llm``: its recommender, its queue (in-process), warmed up."""
     config = RecommenderConfig(
+        thoughts=settings.thoughts,
         max_reasoning_tokens=settings.max_reasoning_tokens,
         chains=ChainParams(max_chains=settings.chains_per_request),
         llm_timeout_s=settings.llm_timeout_s,

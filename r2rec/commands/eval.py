@@ -63,12 +63,13 @@ def _llm_ranker(
     explain: bool,
     batch_size: int,
     max_reasoning_tokens: int,
+    thoughts: str,
 ) -> Ranker:
     from evaluation.llm_ranker import LLMRanker
     from reasoning.recommender import RecommenderConfig
 
     make, name = _llm_backend(checkpoint, backend, llm_url, served_model, batch_size)
-    config = RecommenderConfig(max_reasoning_tokens=max_reasoning_tokens)
+    config = RecommenderConfig(max_reasoning_tokens=max_reasoning_tokens, thoughts=thoughts)
     return LLMRanker(make, explain=explain, config=config, batch_size=batch_size, name=name)
 
 
@@ -89,6 +90,7 @@ class EvalRequest:
     explain: bool
     batch_size: int
     max_reasoning_tokens: int
+    thoughts: str = "evidence"
 
 
 def _rank_eval(req: EvalRequest) -> None:
@@ -116,6 +118,7 @@ def _rank_eval(req: EvalRequest) -> None:
                 req.explain,
                 req.batch_size,
                 req.max_reasoning_tokens,
+                req.thoughts,
             )
             if name == LLM
             else make_baseline(name)
@@ -199,6 +202,13 @@ def eval_command(
     ] = False,
     batch_size: Annotated[int, typer.Option(help="llm: cases per LLM batch")] = 8,
     max_reasoning_tokens: Annotated[int, typer.Option(help="llm: thought token budget")] = 256,
+    thoughts: Annotated[
+        str,
+        typer.Option(
+            help="llm --explain: evidence (written from the chains about the one-pass "
+            "ranking, as the service does) or model (generated before the answer)"
+        ),
+    ] = "evidence",
     task: Annotated[
         str, typer.Option(help="rank (HR/NDCG) or rating (MAE/RMSE vs the rating baselines)")
     ] = "rank",
@@ -211,6 +221,10 @@ def eval_command(
     run = EVALUATORS.get(task)
     if run is None:
         raise UserInputError(f"--task must be {' or '.join(EVALUATORS)}, got {task!r}")
+    from reasoning.recommender import THOUGHT_SOURCES
+
+    if thoughts not in THOUGHT_SOURCES:
+        raise UserInputError(f"--thoughts must be one of {THOUGHT_SOURCES}, got {thoughts!r}")
     chosen: Split = "test" if split == "test" else "valid"
     run(
         EvalRequest(
@@ -227,5 +241,6 @@ def eval_command(
             explain=explain,
             batch_size=batch_size,
             max_reasoning_tokens=max_reasoning_tokens,
+            thoughts=thoughts,
         )
     )

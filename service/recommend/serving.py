@@ -89,6 +89,8 @@ async def lookup_cached(
     if cache is None:
         return None, None
     params = request.model_dump(exclude={"user_id"})
+    if request.explain:
+        params["thoughts"] = runtime.settings.thoughts  # who wrote them is part of the answer
     lookup = await cache.get(request.user_id, runtime.model_version, params)
     hit = _valid_cached(lookup.body)
     if lookup.body is not None and hit is None:

@@ -47,9 +47,23 @@ def test_cli_scores_a_checkpoint_and_reports_valid_ratio(
     assert "| ValidRatio | HR@1 valid |" in done.stdout.replace(" | runtime (s) |", " |")
     result = json.loads(out.read_text())[0]
     assert result["model"] == "tiny-qwen2 (explain)" and result["metrics"]["cases"] == 4
-    assert 0.0 <= result["metrics"]["ValidRatio"] <= 1.0
     for column in ("grounded titles", "repeated thought", "pick agreement", "explained"):
-        assert 0.0 <= result["metrics"][column] <= 1.0 and f"| {column} |" in done.stdout
+        assert f"| {column} |" in done.stdout
+    metrics = result["metrics"]  # thoughts written from the evidence (the default)
+    assert metrics["ValidRatio"] == 1.0 and metrics["explained"] == 1.0
+    assert metrics["grounded titles"] == 1.0 and metrics["repeated thought"] == 0.0
+    assert metrics["pick agreement"] == 1.0
+
+
+def test_unknown_thoughts_source_is_a_one_line_error() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "r2rec", "eval", "--model", "llm", "--thoughts", "teacher"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and "--thoughts must be one of" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_a_missing_checkpoint_is_a_one_line_error(tmp_path: Path) -> None:
@@ -76,7 +90,7 @@ def test_vllm_and_in_process_score_the_same_cases(
     tiny_model_dir: Path, vllm_server, explain: bool
 ) -> None:
     dataset = load_dataset("ml-100k")
-    config = RecommenderConfig(max_reasoning_tokens=16)
+    config = RecommenderConfig(max_reasoning_tokens=16, thoughts="model")
     local = LLMRanker(
         lambda: make_backend("local", model_path=str(tiny_model_dir)),
         explain,

@@ -108,7 +108,9 @@ async def test_the_recommender_falls_back_on_any_llm_error(
         backend = OpenAICompatBackend(
             OpenAICompatConfig(base_url=llm.base_url, model="m", max_retries=0)
         )
-        recommender = Recommender(graph, backend, RecommenderConfig(max_reasoning_tokens=8))
+        recommender = Recommender(
+            graph, backend, RecommenderConfig(max_reasoning_tokens=8, thoughts="model")
+        )
         assert recommender.last_llm is None
         try:
             for explain in (False, True):

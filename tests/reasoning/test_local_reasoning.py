@@ -19,7 +19,7 @@ from reasoning.prompt import ANSWER_PREFIX
 from reasoning.recommender import Recommender, RecommenderConfig
 from recdata import load_dataset
 
-CONFIG = RecommenderConfig(max_reasoning_tokens=24)
+CONFIG = RecommenderConfig(max_reasoning_tokens=24, thoughts="model")
 
 
 @pytest.fixture(scope="module")

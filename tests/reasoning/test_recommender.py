@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from evaluation.explanations import check_explanation
 from evaluation.protocol import load_cases, training_log
 from graph_store.memory import MemoryGraphStore
 from reasoning.backends import LLMBackend, OpenAICompatBackend, OpenAICompatConfig
@@ -21,6 +22,7 @@ from recdata import load_dataset
 from tests.harness.net import free_port
 
 CONFIG = RecommenderConfig(max_reasoning_tokens=24)
+MODEL_THOUGHTS = RecommenderConfig(max_reasoning_tokens=24, thoughts="model")
 
 
 @pytest.fixture(scope="module")
@@ -64,13 +66,58 @@ async def test_explain_mode_reasons_then_answers_with_candidates_only(
 ) -> None:
     graph, cases = ml100k
     case = cases[2]
-    rec = await Recommender(graph, backend, CONFIG).recommend(
+    rec = await Recommender(graph, backend, MODEL_THOUGHTS).recommend(
         case.user_id, list(case.candidates), explain=True
     )
     assert sorted(i.item_id for i in rec.items) == sorted(case.candidates)
-    answer_line = rec.raw_text.rsplit(ANSWER_PREFIX, 1)[1]
+    answer_line = rec.raw_text.rsplit(ANSWER_PREFIX, 1)[1]  # generated: "Answer:" after thoughts
     assert set(answer_line.replace(">", " ").split()) <= set("ABCDEFGHIJKLMNOPQRST")
     assert [i.rank for i in rec.items] == list(range(1, 21))
+
+
+class Heard:
+    """A listener that keeps what it is told."""
+
+    wanted = True
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.shown: tuple = ()
+
+    def evidence(self, history, candidates, chains) -> None:
+        self.shown = (history, candidates, chains)
+
+    def thought_text(self, delta: str) -> None:
+        self.text += delta
+
+
+async def test_evidence_thoughts_explain_the_one_pass_ranking(
+    local_backend: LLMBackend, ml100k
+) -> None:
+    """explain=True with evidence thoughts ranks exactly as explain=False does, and its
+    thoughts quote only shown titles, never repeat, and name the returned top item first;
+    the listener hears them as numbered lines."""
+    graph, cases = ml100k
+    recommender = Recommender(graph, local_backend, CONFIG)
+    heard = [Heard() for _ in cases]
+    explained = await recommender.recommend_many(
+        [(c.user_id, list(c.candidates)) for c in cases], True, listeners=heard
+    )
+    for case, rec, listener in zip(cases, explained, heard, strict=True):
+        plain = await recommender.recommend(case.user_id, list(case.candidates), explain=False)
+        assert [i.item_id for i in rec.items] == [i.item_id for i in plain.items]
+        assert 1 <= len(rec.thoughts) <= 5 and rec.valid and rec.reason == "ok"
+        history, candidates, chains = listener.shown
+        shown = [h.item.title for h in history] + [i.title for i in candidates]
+        shown += [t.title for c in chains for t in c.shared] + [c.next_title for c in chains]
+        top = rec.items[0].item_id
+        check = check_explanation(
+            rec.thoughts, shown, [(i.item_id, i.title) for i in candidates], top
+        )
+        assert check.grounded == check.quoted > 0 and not check.repeated and check.agrees
+        numbered = [f"{n}. {t}" for n, t in enumerate(rec.thoughts, start=1)]
+        assert listener.text.splitlines() == numbered
+        assert rec.explanation.startswith(f'"{rec.items[0].title}" ranks first.')
 
 
 async def test_both_backends_rank_identically_on_the_same_weights(

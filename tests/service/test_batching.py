@@ -46,7 +46,9 @@ def setup(tiny_model_dir: Path):
     dataset = load_dataset("ml-100k")
     graph = MemoryGraphStore.from_frames(training_log(dataset, "test"), dataset.items)
     llm = TransformersBackend(LocalBackendConfig(model_path=str(tiny_model_dir)))
-    recommender = CountingRecommender(graph, llm, RecommenderConfig(max_reasoning_tokens=16))
+    recommender = CountingRecommender(
+        graph, llm, RecommenderConfig(max_reasoning_tokens=16, thoughts="model")
+    )
     return recommender, load_cases(dataset, "test")[:6]
 
 

@@ -15,7 +15,7 @@ from tests.service.live import live_server
 
 
 def test_drive_times_evidence_thoughts_and_ranking_of_each_request(talkative_model_dir) -> None:
-    app = create_app(settings_for(talkative_model_dir, max_reasoning_tokens=16))
+    app = create_app(settings_for(talkative_model_dir, max_reasoning_tokens=16, thoughts="model"))
     with live_server(app) as url:
         result = asyncio.run(drive(url, "in-process", 2, 3, 5, first=0))
     assert (result.backend, result.concurrency, result.requests) == ("in-process", 2, 3)

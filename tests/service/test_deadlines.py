@@ -48,6 +48,7 @@ async def slow_runtime(tiny_model_dir: Path) -> AsyncIterator[Runtime]:
         tiny_model_dir,
         llm_timeout_s=TIMEOUT_S,
         max_reasoning_tokens=ENDLESS,
+        thoughts="model",
         local_batch_size=1,
     )
     runtime = await Runtime.start(settings)
@@ -58,7 +59,7 @@ async def slow_runtime(tiny_model_dir: Path) -> AsyncIterator[Runtime]:
 def test_a_timed_out_generation_is_cancelled_and_the_next_request_gets_the_model(
     make_client,
 ) -> None:
-    client = make_client(llm_timeout_s=TIMEOUT_S, max_reasoning_tokens=ENDLESS)
+    client = make_client(llm_timeout_s=TIMEOUT_S, max_reasoning_tokens=ENDLESS, thoughts="model")
     started = time.perf_counter()
     late = client.post("/recommend", json={"user_id": "1", "k": 3, "explain": True}).json()
     assert time.perf_counter() - started < TIMEOUT_S + SLACK_S
@@ -133,7 +134,7 @@ async def test_a_mode_that_ran_out_of_time_sheds_its_calls_and_retries_later(
 
 def test_overloaded_answers_are_flagged_in_the_response(make_client) -> None:
     """A shed call is an ordinary 200 with the graph scorer's ranking, flagged."""
-    client = make_client(llm_timeout_s=TIMEOUT_S, max_reasoning_tokens=ENDLESS)
+    client = make_client(llm_timeout_s=TIMEOUT_S, max_reasoning_tokens=ENDLESS, thoughts="model")
     for user in range(1, 1 + LATE_AFTER):  # explain=true cannot make it: it goes late
         body = client.post("/recommend", json={"user_id": str(user), "k": 3, "explain": True})
         assert body.json()["fallback_reason"] == "LLM timed out"
@@ -157,7 +158,9 @@ def test_overloaded_answers_are_flagged_in_the_response(make_client) -> None:
 
 def test_with_on_overload_503_a_shed_call_is_503_with_retry_after(make_client) -> None:
     """The same overload as above, configured to refuse: 503, Retry-After, no ranking."""
-    client = make_client(llm_timeout_s=TIMEOUT_S, max_reasoning_tokens=ENDLESS, on_overload="503")
+    client = make_client(
+        llm_timeout_s=TIMEOUT_S, max_reasoning_tokens=ENDLESS, thoughts="model", on_overload="503"
+    )
     for user in range(1, 1 + LATE_AFTER):  # explain=true cannot make it: it goes late
         body = client.post("/recommend", json={"user_id": str(user), "k": 3, "explain": True})
         assert body.json()["fallback_reason"] == "LLM timed out"

@@ -43,7 +43,7 @@ def _stream(client, body=ASK, headers=None) -> list:
 
 
 def test_events_come_in_order_and_rank_as_recommend_does(make_client) -> None:
-    client = make_client(max_reasoning_tokens=48)
+    client = make_client(max_reasoning_tokens=48, thoughts="model")
     stream = _stream(client)
     names = [name for name, _ in stream]
     assert names[0] == "evidence" and names[-2:] == ["ranking", "done"]
@@ -65,6 +65,27 @@ def test_events_come_in_order_and_rank_as_recommend_does(make_client) -> None:
     assert [i["item_id"] for i in plain["items"]] == [i["item_id"] for i in ranking["items"]]
     assert plain["thoughts"] == ranking["thoughts"]
     assert stream[-1][1]["cached"] is False and stream[-1][1]["latency_ms"] > 0
+
+
+def test_evidence_thoughts_stream_as_numbered_steps_about_the_ranking(make_client) -> None:
+    """The default (R2REC_THOUGHTS=evidence): one pass ranks, then each thought written
+    from the evidence arrives as one step, the top item named first; /recommend gives the
+    same thoughts and ranking, and its explain=false ranking is the same."""
+    client = make_client()
+    stream = _stream(client)
+    names = [name for name, _ in stream]
+    assert names[0] == "evidence" and names[-2:] == ["ranking", "done"]
+    ranking = stream[-2][1]
+    assert ranking["fallback"] is False and 1 <= len(ranking["thoughts"]) <= 5
+    steps = thought_texts(stream)
+    assert steps == [f"{n}. {t}" for n, t in enumerate(ranking["thoughts"], start=1)]
+    top = ranking["items"][0]["title"]
+    assert ranking["thoughts"][0].startswith(f'"{top}" ranks 1st: ')
+    plain = client.post("/recommend", json={**ASK, "explain": False}).json()
+    assert [i["item_id"] for i in plain["items"]] == [i["item_id"] for i in ranking["items"]]
+    assert plain["thoughts"] == []
+    again = client.post("/recommend", json=ASK).json()
+    assert again["thoughts"] == ranking["thoughts"]
 
 
 def test_scoring_mode_streams_evidence_then_the_ranking(make_client) -> None:
@@ -89,7 +110,7 @@ def test_bad_input_and_keys_are_http_errors_before_the_stream(make_client) -> No
 
 
 def test_a_late_model_streams_a_fallback_event(make_client) -> None:
-    client = make_client(llm_timeout_s=0.05, max_reasoning_tokens=256)
+    client = make_client(llm_timeout_s=0.05, max_reasoning_tokens=256, thoughts="model")
     stream = _stream(client)
     names = [name for name, _ in stream]
     assert names[0] == "evidence" and names[-3:] == ["fallback", "ranking", "done"]
@@ -125,7 +146,9 @@ def test_a_disconnected_client_stops_the_model(talkative_model_dir) -> None:
     """A real socket closed mid-thought: the model stops within moments (no forward pass
     runs any more) though its budget had thousands of tokens left, and the queue is free."""
     app = create_app(
-        settings_for(talkative_model_dir, max_reasoning_tokens=3000, llm_timeout_s=120)
+        settings_for(
+            talkative_model_dir, max_reasoning_tokens=3000, thoughts="model", llm_timeout_s=120
+        )
     )
     with live_server(app) as url:
         runtime = app.state.runtime

@@ -30,7 +30,9 @@ def vllm_server(tiny_model_dir):
 
 @pytest.fixture(scope="module")
 def vllm_stream_url(tiny_model_dir, vllm_server):
-    settings = vllm_settings(tiny_model_dir, vllm_server, max_reasoning_tokens=BUDGET)
+    settings = vllm_settings(
+        tiny_model_dir, vllm_server, max_reasoning_tokens=BUDGET, thoughts="model"
+    )
     with live_server(create_app(settings)) as url:
         yield url
 

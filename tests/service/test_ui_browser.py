@@ -51,7 +51,9 @@ def test_page_streams_thoughts_and_shows_the_ranking_recommend_gives(
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    settings = settings_for(talkative_model_dir, max_reasoning_tokens=48, read_key="reader")
+    settings = settings_for(
+        talkative_model_dir, max_reasoning_tokens=48, thoughts="model", read_key="reader"
+    )
     with live_server(create_app(settings)) as url:
         browser.get(f"{url}/ui")  # reads need a key: the form first
         browser.find_element(By.ID, "key").send_keys("reader")
