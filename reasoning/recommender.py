@@ -45,16 +45,10 @@ from dataclasses import dataclass, field, replace
 
 from graph_store.base import GraphStore
 from graph_store.types import Chain, ChainParams, HistoryEntry, Item
-from reasoning.backends import (
-    LLMBackend,
-    LLMBadResponse,
-    LLMError,
-    LLMRequestError,
-    LLMTimeout,
-    LLMUnavailable,
-)
+from reasoning.backends import LLMBackend, LLMError, LLMTimeout, LLMUnavailable
 from reasoning.evidence import chain_view, chains_explanation, evidence_thoughts, item_info
 from reasoning.explain import RecommendationListener, think_and_answer
+from reasoning.outcomes import LLMOutcome, UnknownItemsError, fallback_reason
 from reasoning.parse import parse_ranking
 from reasoning.prompt import (
     ANSWER_PREFIX,
@@ -63,16 +57,6 @@ from reasoning.prompt import (
     render_messages,
 )
 from recdata.vocabulary import FILMS, Vocabulary
-
-
-class UnknownItemsError(ValueError):
-    """Given candidate ids that the graph store does not know."""
-
-    def __init__(self, item_ids: Sequence[str]) -> None:
-        shown = ", ".join(repr(i) for i in list(item_ids)[:10])
-        super().__init__(f"unknown candidate item ids: {shown}")
-        self.item_ids = list(item_ids)
-
 
 THOUGHT_SOURCES = ("evidence", "model")  # who writes explain=True's thoughts
 
@@ -141,31 +125,6 @@ class Recommendation:
     llm_seconds: float = 0.0  # wall time of the LLM call this ranking waited for
     raw_text: str = ""
     history: tuple[HistoryEntry, ...] = ()  # what the model was shown, oldest first
-
-
-# Why the fallback ran, in the few words a metric label and the response carry.
-FALLBACK_REASONS: tuple[tuple[type[BaseException], str], ...] = (
-    (LLMUnavailable, "LLM unavailable"),
-    (LLMTimeout, "LLM timed out"),
-    (TimeoutError, "LLM timed out"),
-    (LLMRequestError, "LLM rejected the request"),
-    (LLMBadResponse, "LLM answered malformed"),
-    (LLMError, "LLM failed"),
-)
-
-
-def fallback_reason(err: BaseException) -> str:
-    return next(reason for kind, reason in FALLBACK_REASONS if isinstance(err, kind))
-
-
-@dataclass(frozen=True)
-class LLMOutcome:
-    """How the most recent LLM call ended: ``ok``, or why not (``reason``, ``detail``)."""
-
-    ok: bool
-    at: float  # time.time() when it ended
-    reason: str = "ok"
-    detail: str = ""
 
 
 @dataclass
@@ -468,14 +427,8 @@ class Recommender:
 
 __all__ = [
     "THOUGHT_SOURCES",
-    "LLMOutcome",
     "RankedItem",
     "Recommendation",
     "Recommender",
     "RecommenderConfig",
-    "UnknownItemsError",
-    "chain_view",
-    "chains_explanation",
-    "fallback_reason",
-    "item_info",
 ]

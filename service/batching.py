@@ -79,7 +79,8 @@ from typing import Literal
 
 from reasoning.backends import LLMTimeout
 from reasoning.explain import RecommendationListener
-from reasoning.recommender import Recommendation, Recommender, fallback_reason
+from reasoning.outcomes import fallback_reason
+from reasoning.recommender import Recommendation, Recommender
 
 ADMIT_PASSES = 32  # most event-loop passes spent admitting arrivals before a batch starts
 OVERLOADED = "LLM overloaded"  # fallback reason of a call the queue could not serve in time

@@ -40,7 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from graph_store.types import GraphStoreUnavailable, InvalidInputError
 from reasoning.backends import LLMRequestError
-from reasoning.recommender import UnknownItemsError
+from reasoning.outcomes import UnknownItemsError
 from service.batching import Overloaded
 
 logger = logging.getLogger(__name__)

@@ -57,8 +57,8 @@ from common.paths import data_root
 from evaluation.protocol import sample_negatives, training_log
 from graph_store.memory import MemoryGraphStore
 from graph_store.types import ChainParams
+from reasoning.evidence import chain_view, item_info
 from reasoning.prompt import evidence_titles, render_messages
-from reasoning.recommender import chain_view, item_info
 from recdata.schema import Dataset
 from recdata.vocabulary import vocabulary_of
 from training.datasets import BuiltData, DatasetSpec, dataset_folder, write_versioned

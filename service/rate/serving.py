@@ -28,11 +28,11 @@ from fastapi import HTTPException, status
 
 from reasoning.backends.base import LLMBackend
 from reasoning.evidence import item_info
+from reasoning.outcomes import FALLBACK_REASONS, fallback_reason
 from reasoning.prompt import ItemInfo
 from reasoning.rater import RatingPrediction, predict_ratings, rate_after_template, rate_at_once
 from reasoning.rating import HISTORY_SIZE, RatedItem
 from reasoning.rating_facts import TASTE, RatingFacts, facts_from_evidence
-from reasoning.recommender import FALLBACK_REASONS, fallback_reason
 from service.rate.model import RatingModel
 from service.rate.protocol import Basis, RateRequest, RateResponse, RatingFactsOut
 from service.runtime import Runtime

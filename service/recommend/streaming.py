@@ -37,7 +37,7 @@ from starlette.responses import StreamingResponse
 
 from graph_store.types import Chain, GraphStoreUnavailable, HistoryEntry, InvalidInputError, Item
 from reasoning.backends import LLMRequestError
-from reasoning.recommender import UnknownItemsError
+from reasoning.outcomes import UnknownItemsError
 from service.batching import Overloaded
 from service.recommend.protocol import RecommendRequest
 from service.recommend.serving import answer, evidence_chains, lookup_cached

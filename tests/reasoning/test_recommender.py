@@ -11,13 +11,10 @@ from evaluation.explanations import check_explanation
 from evaluation.protocol import load_cases, training_log
 from graph_store.memory import MemoryGraphStore
 from reasoning.backends import LLMBackend, OpenAICompatBackend, OpenAICompatConfig
+from reasoning.evidence import chains_explanation
+from reasoning.outcomes import UnknownItemsError
 from reasoning.prompt import ANSWER_PREFIX, answer_letter_tokens
-from reasoning.recommender import (
-    Recommender,
-    RecommenderConfig,
-    UnknownItemsError,
-    chains_explanation,
-)
+from reasoning.recommender import Recommender, RecommenderConfig
 from recdata import load_dataset
 from tests.harness.net import free_port
 

@@ -13,8 +13,8 @@ import pytest
 
 from common.errors import UserInputError
 from graph_store.memory import MemoryGraphStore
+from reasoning.evidence import chain_view, item_info
 from reasoning.prompt import SYSTEM_PROMPT, render_messages, system_prompt
-from reasoning.recommender import chain_view, item_info
 from recdata import load_dataset
 from recdata.store import dataset_vocabulary
 from recdata.vocabulary import FILMS, NEUTRAL, Vocabulary, vocabulary_of

@@ -47,7 +47,7 @@ def test_a_broken_llm_falls_back_and_readiness_says_so(
 def test_an_llm_answer_has_no_fallback_reason_and_clears_the_last_failure(make_client) -> None:
     client = make_client()
     recommender = client.app.state.runtime.recommender
-    from reasoning.recommender import LLMOutcome
+    from reasoning.outcomes import LLMOutcome
 
     recommender.last_llm = LLMOutcome(ok=False, at=0.0, reason="LLM timed out", detail="x")
     assert client.get("/readyz").json()["checks"]["llm"]["ok"] is False
