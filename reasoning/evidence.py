@@ -11,9 +11,11 @@ so they quote only shown titles, never repeat and name the returned top item fir
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal, get_args
 
 from graph_store.types import Chain, HistoryEntry, Item
 from reasoning.prompt import ChainView, ItemInfo
+from reasoning.rating_template import genres_of
 
 
 def item_info(item: Item) -> ItemInfo:
@@ -48,6 +50,8 @@ def chains_explanation(chains: Sequence[Chain], ranking: Sequence[Item]) -> str:
     return f"{lead} Evidence from people with similar histories: {evidence}"
 
 
+ThoughtSource = Literal["evidence", "model"]  # who writes explain=true's thoughts
+THOUGHT_SOURCES: tuple[str, ...] = get_args(ThoughtSource)
 MAX_THOUGHTS = 5
 
 
@@ -57,7 +61,7 @@ def _quoted(titles: Sequence[str]) -> str:
 
 
 def _genres(item: Item) -> list[str]:
-    return [g for g in item.attributes.get("genres", "").split("|") if g]
+    return genres_of(item_info(item))
 
 
 def _chain_thought(chain: Chain) -> str:
@@ -68,12 +72,23 @@ def _chain_thought(chain: Chain) -> str:
 
 
 def _genre_thought(item: Item, history: Sequence[HistoryEntry]) -> str | None:
+    """The genres ``item`` shares with its two most recent history items that share any."""
     genres = _genres(item)
-    alike = [h.item.title for h in reversed(history) if set(genres) & set(_genres(h.item))]
+    alike = [
+        h.item
+        for h in reversed(history)
+        if h.item.item_id != item.item_id and set(genres) & set(_genres(h.item))
+    ][:2]
     if not alike:
         return None
-    common = [g for g in genres if any(g in _genres(h.item) for h in history)]
-    return f"it is {' and '.join(common)}, like {_quoted(alike[:2])} in your history"
+    common = [g for g in genres if any(g in _genres(h) for h in alike)]
+    return f"it is {' and '.join(common)}, like {_quoted([h.title for h in alike])} in your history"
+
+
+def _ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, 21st."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def evidence_thoughts(
@@ -82,8 +97,8 @@ def evidence_thoughts(
     ranking: Sequence[Item],
     limit: int = MAX_THOUGHTS,
 ) -> tuple[str, ...]:
-    """At most ``limit`` thoughts about the best-ranked items, in rank order, each about
-    one item (named first, with its rank) and resting on one chain or one fact:
+    """At most ``limit`` thoughts about the ``limit`` best-ranked items, in rank order,
+    each about one item (named first, with its rank) and resting on one chain or one fact:
 
     - the strongest chain that reaches the item (most shared items, "went on" first);
     - for the top item, how many of the shown chains reach it, when more than one does;
@@ -102,7 +117,7 @@ def evidence_thoughts(
     'you watched "Heat" and "Casino"; someone who also watched them went on to watch it'
     """
     thoughts: list[str] = []
-    for rank, item in enumerate(ranking, start=1):
+    for rank, item in enumerate(ranking[:limit], start=1):
         reaching = sorted(
             (c for c in chains if c.next_item_id == item.item_id),
             key=lambda c: (-len(c.shared), not c.went_on, c.neighbour_id),
@@ -120,10 +135,4 @@ def evidence_thoughts(
         for step in steps:
             if len(thoughts) < limit:
                 thoughts.append(lead + step)
-    return tuple(dict.fromkeys(thoughts))
-
-
-def _ordinal(n: int) -> str:
-    """1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, 21st."""
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
+    return tuple(thoughts)  # one per (item, step): never the same text twice

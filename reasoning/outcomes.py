@@ -1,4 +1,4 @@
-"""How an attempt to rank with the LLM ended, in the words the service reports.
+"""What stops the pipeline from ranking with the LLM, in the words the service reports.
 
 - `UnknownItemsError`: given candidate ids the graph store does not know (a 4xx);
 - `fallback_reason`: why the graph scorer answered instead, from the LLM's error, in the

@@ -46,7 +46,14 @@ from dataclasses import dataclass, field, replace
 from graph_store.base import GraphStore
 from graph_store.types import Chain, ChainParams, HistoryEntry, Item
 from reasoning.backends import LLMBackend, LLMError, LLMTimeout, LLMUnavailable
-from reasoning.evidence import chain_view, chains_explanation, evidence_thoughts, item_info
+from reasoning.evidence import (
+    THOUGHT_SOURCES,
+    ThoughtSource,
+    chain_view,
+    chains_explanation,
+    evidence_thoughts,
+    item_info,
+)
 from reasoning.explain import RecommendationListener, think_and_answer
 from reasoning.outcomes import LLMOutcome, UnknownItemsError, fallback_reason
 from reasoning.parse import parse_ranking
@@ -57,8 +64,6 @@ from reasoning.prompt import (
     render_messages,
 )
 from recdata.vocabulary import FILMS, Vocabulary
-
-THOUGHT_SOURCES = ("evidence", "model")  # who writes explain=True's thoughts
 
 
 @dataclass(frozen=True)
@@ -74,7 +79,7 @@ class RecommenderConfig:
         metadata={"help": "Chain sampling bounds (max_chains = chains shown)."},
     )
     seed: int = field(default=0, metadata={"help": "Seed for chain sampling and generation."})
-    thoughts: str = field(
+    thoughts: ThoughtSource = field(
         default="evidence",
         metadata={
             "help": "explain=True: evidence (thoughts written from the chains about the "
@@ -426,7 +431,6 @@ class Recommender:
 
 
 __all__ = [
-    "THOUGHT_SOURCES",
     "RankedItem",
     "Recommendation",
     "Recommender",

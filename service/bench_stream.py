@@ -205,6 +205,7 @@ def bench_stream(env: dict[str, str], options: StreamOptions) -> list[StreamResu
     env = {**env, "R2REC_MAX_REASONING_TOKENS": str(options.tokens)}
     env.setdefault("R2REC_LLM_TIMEOUT_S", str(STREAM_DEADLINE_S))
     env.setdefault("R2REC_SERVE_BASE_MODEL", "true")  # nothing published: time the base model
+    env.setdefault("R2REC_THOUGHTS", "model")  # time the model's own thoughts as it writes them
     env.pop("R2REC_REDIS_URL", None)  # every answer is made, never replayed
     results: list[StreamResult] = []
     wanted = [b.strip() for b in options.backends.split(",") if b.strip()]

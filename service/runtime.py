@@ -379,8 +379,11 @@ async def _slot(
     recommender = Recommender(graph, llm, config)
     batcher = None
     if settings.llm_backend == "local":
+        generates = settings.thoughts == "model"  # else explain=true is one scoring pass
         batcher = RecommendBatcher(
-            recommender, explain_batch=settings.local_batch_size, on_overload=settings.on_overload
+            recommender,
+            explain_batch=settings.local_batch_size if generates else 1,
+            on_overload=settings.on_overload,
         )
         if llm is not None:
             await warm_up(llm)

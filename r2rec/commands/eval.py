@@ -69,7 +69,10 @@ def _llm_ranker(
     from reasoning.recommender import RecommenderConfig
 
     make, name = _llm_backend(checkpoint, backend, llm_url, served_model, batch_size)
-    config = RecommenderConfig(max_reasoning_tokens=max_reasoning_tokens, thoughts=thoughts)
+    config = RecommenderConfig(
+        max_reasoning_tokens=max_reasoning_tokens,
+        thoughts=thoughts,  # type: ignore[arg-type]  # checked against THOUGHT_SOURCES
+    )
     return LLMRanker(make, explain=explain, config=config, batch_size=batch_size, name=name)
 
 
@@ -221,7 +224,7 @@ def eval_command(
     run = EVALUATORS.get(task)
     if run is None:
         raise UserInputError(f"--task must be {' or '.join(EVALUATORS)}, got {task!r}")
-    from reasoning.recommender import THOUGHT_SOURCES
+    from reasoning.evidence import THOUGHT_SOURCES
 
     if thoughts not in THOUGHT_SOURCES:
         raise UserInputError(f"--thoughts must be one of {THOUGHT_SOURCES}, got {thoughts!r}")

@@ -111,8 +111,9 @@ class EvidenceEvent(BaseModel):
 
 
 class ThoughtEvent(BaseModel):
-    """``thought``: a piece of a reasoning step as its tokens arrive; pieces with the same
-    ``index`` (0 = the first step) concatenate to that step's text."""
+    """``thought``: a piece of a step of the thoughts (a whole step when they are written
+    from the evidence; as its tokens arrive when the model writes them); pieces with the
+    same ``index`` (0 = the first step) concatenate to that step's text."""
 
     index: int = Field(ge=0)
     delta: str

@@ -5,8 +5,9 @@ Events, in order (each ``event: <name>`` and one ``data:`` line of JSON, the mod
 
 1. ``evidence``: history, candidates and evidence chains, as soon as the graph answered
    (for the in-process model: when the request's batch is taken from the queue);
-2. ``thought`` (explain=true): pieces of the reasoning as the model writes them, ``index``
-   counting its lines (steps) from 0;
+2. ``thought`` (explain=true): pieces of the thoughts, ``index`` counting their lines
+   (steps) from 0: each evidence thought whole once the model has ranked
+   (``R2REC_THOUGHTS=evidence``), or the model's as it writes them (``model``);
 3. ``fallback`` when the graph scorer ranks instead of the model (with the reason);
 4. ``ranking``: the body /recommend would return;
 5. ``done``.

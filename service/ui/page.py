@@ -55,7 +55,7 @@ def inspection_page(users: list[str], user: str | None, model: str) -> str:
 <ol id="history"></ol></section>
 <section id="ranking-panel"><h2>Ranking</h2>
 <ol id="ranking"></ol><p id="fallback" hidden></p></section>
-<section id="thoughts-panel"><h2>Reasoning <small>as the model writes it</small></h2>
+<section id="thoughts-panel"><h2>Reasoning <small>as it arrives</small></h2>
 <div id="thoughts"></div></section>
 <section id="evidence-panel"><h2>Evidence <small>you &rarr; shared items &larr; neighbour
 &rarr; next item</small></h2><div id="evidence"></div></section>

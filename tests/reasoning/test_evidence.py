@@ -93,3 +93,20 @@ def test_at_most_five_thoughts_none_repeated_and_the_catalogues_words() -> None:
     ]
     assert "you listened to" in thoughts[0] and "also listened to it" in thoughts[0]
     assert evidence_thoughts(HISTORY, music, ranking, limit=2) == thoughts[:2]
+
+
+def test_genre_facts_name_only_the_quoted_items_genres_never_placeholders_or_itself() -> None:
+    mixed = Item("c1", "Film 1 (2000)", {"genres": "Action|Horror|Drama"})
+    thoughts = evidence_thoughts(HISTORY, [], [mixed])
+    assert thoughts == (  # Heat (Action) is the third alike item: not quoted, not counted
+        '"Film 1 (2000)" ranks 1st: it is Horror and Drama, like "Alien (1979)" and '
+        '"Casino (1995)" in your history',
+    )
+    odd = [HistoryEntry(Item("h9", "Odd (1990)", {"genres": "unknown"}), 1, None)]
+    placeholder = Item("c2", "Film 2 (2000)", {"genres": "unknown"})
+    assert "unknown" not in evidence_thoughts(odd, [], [placeholder])[0]
+    seen = [HistoryEntry(HEAT, 1, None)]  # a given candidate the user has already seen
+    assert evidence_thoughts(seen, [], [HEAT]) == (
+        '"Heat (1995)" ranks 1st: no chain or shared genre reaches it; this is the '
+        "model's own call",
+    )

@@ -73,6 +73,7 @@ class RankingTask(Task["DataConfig"]):
         from evaluation.llm_ranker import LLMRanker
         from evaluation.runner import evaluate
         from reasoning.backends import make_backend
+        from reasoning.recommender import RecommenderConfig
         from recdata import load_dataset
         from training.device import resolve_device
 
@@ -88,6 +89,7 @@ class RankingTask(Task["DataConfig"]):
                     batch_size=config.eval_batch_size,
                 ),
                 explain=config.eval_explain,
+                config=RecommenderConfig(thoughts="model"),  # a trained trace's own thoughts
                 batch_size=config.eval_batch_size,
                 name=config.name,
                 show_progress=False,
