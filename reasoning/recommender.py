@@ -306,8 +306,8 @@ class Recommender:
     async def _score(
         self,
         batch: list[_Prepared],
-        explain: bool = False,
-        listeners: Sequence[RecommendationListener | None] | None = None,
+        explain: bool,
+        listeners: Sequence[RecommendationListener | None] | None,
     ) -> list[Recommendation]:
         """The next-token log-probabilities of the letters after "Answer:" rank; with
         ``explain``, thoughts are written from the evidence about that ranking and told to

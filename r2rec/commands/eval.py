@@ -93,7 +93,7 @@ class EvalRequest:
     explain: bool
     batch_size: int
     max_reasoning_tokens: int
-    thoughts: str = "evidence"
+    thoughts: str
 
 
 def _rank_eval(req: EvalRequest) -> None:
