@@ -114,6 +114,12 @@ class BPRRanker:
         self._catalog = catalog
         self.fit_seconds = time.perf_counter() - start
 
+    def fitted(self) -> tuple[_MF, Catalog]:
+        """The trained factors (``user``, ``item``, ``bias`` embeddings) and their catalog."""
+        if self._catalog is None or self._model is None:
+            raise NotFittedError(self.name)
+        return self._model, self._catalog
+
     def rank(self, cases: Sequence[Case]) -> RankResult:
         if self._catalog is None or self._model is None:
             raise NotFittedError(self.name)

@@ -29,17 +29,9 @@ from scipy.optimize import minimize
 
 from evaluation.metrics import summarise, target_ranks
 from evaluation.significance import mcnemar_exact
+from reasoning.collaborative import zscore_per_case
 
 L2_GRID: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
-
-
-def zscore_per_case(scores: np.ndarray) -> np.ndarray:
-    """Standardise each feature within each case (mean 0, sd 1 over the 20 candidates);
-    a feature constant within a case becomes 0 there."""
-    x = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-    mean = x.mean(axis=1, keepdims=True)
-    sd = x.std(axis=1, keepdims=True)
-    return np.where(sd > 1e-12, (x - mean) / np.where(sd > 1e-12, sd, 1.0), 0.0)
 
 
 def _loss_and_grad(

@@ -244,6 +244,12 @@ class HistoryScorer(ABC):
     def _score(self, history: np.ndarray, candidates: np.ndarray) -> np.ndarray:
         """Scores of ``candidates`` (item indices) given distinct ``history`` indices (>= 1)."""
 
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            raise NotFittedError(self.name)
+        return self._catalog
+
     def fit(self, train: pd.DataFrame, items: pd.DataFrame) -> None:
         catalog = Catalog.build(train, items)
         self._learn(catalog, train)

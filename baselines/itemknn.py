@@ -80,5 +80,10 @@ class ItemKNNRanker(HistoryScorer):
             catalog.binary_matrix(train), self.config.neighbours, self.config.shrinkage
         )
 
+    @property
+    def similarity(self) -> sp.csr_matrix:
+        """The fitted items x items neighbour similarities (catalog indices)."""
+        return self._sim
+
     def _score(self, history: np.ndarray, candidates: np.ndarray) -> np.ndarray:
         return np.asarray(self._sim[history][:, candidates].sum(axis=0)).ravel()

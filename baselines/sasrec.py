@@ -46,9 +46,9 @@ from baselines.common import (
     fill_unknown,
     user_sequences,
 )
-from baselines.sasrec_model import SASRecNet
 from evaluation.metrics import hit_ratio, ndcg, target_ranks
 from evaluation.ranker import Case, RankResult
+from reasoning.sasrec_net import SASRecNet
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +167,12 @@ class SASRecRanker:
         best = max(self.trials, key=lambda t: (t.ndcg10, t.hr1))
         self.config = replace(best.config, epochs=best.best_epoch)
         return self.config
+
+    def fitted(self) -> tuple[SASRecNet, _Data]:
+        """The trained network (eval mode) and the data it was fitted on."""
+        if self._data is None or self._net is None:
+            raise NotFittedError(self.name)
+        return self._net, self._data
 
     def rank(self, cases: Sequence[Case]) -> RankResult:
         if self._data is None or self._net is None:

@@ -38,15 +38,11 @@ from typing import Any
 
 import numpy as np
 
-from baselines.combiner import (
-    ListwiseCombiner,
-    hits_at_1,
-    listwise_nll,
-    zscore_per_case,
-)
+from baselines.combiner import ListwiseCombiner, hits_at_1, listwise_nll
 from baselines.features import FeatureSet, feature_path
 from common.errors import UserInputError
 from evaluation.ranker import Case
+from reasoning.collaborative import zscore_per_case
 from reasoning.prompt import ItemInfo
 from training.choice_logits import ChoiceLogits
 from training.compact_prompt import item_lookup, letter_reader, render_compact

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from baselines.combiner import ListwiseCombiner, listwise_nll, zscore_per_case
+from baselines.combiner import ListwiseCombiner, listwise_nll
+from reasoning.collaborative import zscore_per_case
 
 
 def _data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

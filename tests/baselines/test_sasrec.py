@@ -8,8 +8,8 @@ import torch
 
 from baselines import make_baseline
 from baselines.sasrec import SASRecConfig, SASRecGrid, SASRecRanker
-from baselines.sasrec_model import SASRecNet
 from evaluation.ranker import Case
+from reasoning.sasrec_net import SASRecNet
 from tests.baselines.synthetic import cyclic_log, items_frame, ring_case, target_first_rate
 
 FAST = SASRecConfig(hidden=32, blocks=1, dropout=0.1, max_len=12, lr=5e-3, batch_size=64, epochs=40)
