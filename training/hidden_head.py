@@ -39,14 +39,13 @@ from baselines.combiner import ListwiseCombiner, fit_linear_listwise, hits_at_1,
 from baselines.features import FeatureSet
 from common.errors import UserInputError
 from evaluation.ranker import Case
+from reasoning.compact import POOLINGS, HiddenHead, line_states
 from training.choice_logits import ChoiceLogits
 from training.compact_prompt import item_lookup, letter_reader, render_compact
 from training.listwise import ListwiseConfig, load_rowset
 from training.ranking_report import report_rows, write_report
 
 log = logging.getLogger(__name__)
-
-POOLINGS = ("last", "mean")
 
 
 @dataclass(frozen=True)
@@ -108,58 +107,24 @@ class HiddenHeadConfig:
 
 
 # ---------------------------------------------------------------------------- extraction
-def candidate_spans(text: str, offsets: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Token index ranges [start, end) of the 20 candidate lines ``(A) ...`` .. ``(T) ...``
-    in a rendered prompt, from the tokenizer's character offsets."""
-    spans = []
-    for letter in "ABCDEFGHIJKLMNOPQRST":
-        begin = text.index(f"\n({letter}) ") + 1
-        end = text.index("\n", begin)
-        toks = [t for t, (a, b) in enumerate(offsets) if b > begin and a < end]
-        if not toks:
-            raise ValueError(f"candidate line ({letter}) has no tokens")
-        spans.append((toks[0], toks[-1] + 1))
-    return spans
-
-
 def extract_states(
     model: Any, encoder: ChoiceLogits, cases: list[Case], lookup: dict, config: HiddenHeadConfig
 ) -> tuple[np.ndarray, float]:
     """(n, 20, layers, 2, d) float16 states per candidate line (pooling last, mean) and the
-    mean prompt length in tokens."""
-    import torch
-
+    mean prompt length in tokens (`reasoning.compact.line_states`, batched)."""
     identity = np.arange(20)
     prompt = config.prompt()
+    parts, tokens = [], 0
+    for start in range(0, len(cases), config.batch_size):
+        chunk = cases[start : start + config.batch_size]
+        texts = [encoder.text(render_compact(c, identity, lookup, prompt)) for c in chunk]
+        states, read = line_states(model, encoder.tokenizer, texts, 20, config.layers)
+        parts.append(states)
+        tokens += read
+        log.info("states: %d / %d cases", start + len(chunk), len(cases))
     d = model.config.hidden_size
-    out = np.zeros((len(cases), 20, len(config.layers), len(POOLINGS), d), dtype=np.float16)
-    tokens = 0
-    tok = encoder.tokenizer
-    tok.padding_side = "right"
-    with torch.inference_mode():
-        for start in range(0, len(cases), config.batch_size):
-            chunk = cases[start : start + config.batch_size]
-            texts = [encoder.text(render_compact(c, identity, lookup, prompt)) for c in chunk]
-            batch = tok(
-                texts,
-                add_special_tokens=False,
-                padding=True,
-                return_offsets_mapping=True,
-                return_tensors="pt",
-            )
-            offsets = batch.pop("offset_mapping").tolist()
-            tokens += int(batch["attention_mask"].sum())
-            hidden = model(**batch, output_hidden_states=True).hidden_states
-            for b, text in enumerate(texts):
-                for j, (lo, hi) in enumerate(candidate_spans(text, offsets[b])):
-                    for li, layer in enumerate(config.layers):
-                        h = hidden[layer][b]
-                        out[start + b, j, li, 0] = h[hi - 1].float().clamp(-6e4, 6e4).numpy()
-                        out[start + b, j, li, 1] = (
-                            h[lo:hi].float().mean(dim=0).clamp(-6e4, 6e4).numpy()
-                        )
-            log.info("states: %d / %d cases", start + len(chunk), len(cases))
-    return out, tokens / max(1, len(cases))
+    empty = np.zeros((0, 20, len(config.layers), len(POOLINGS), d), dtype=np.float16)
+    return (np.concatenate(parts) if parts else empty), tokens / max(1, len(cases))
 
 
 def cached_states(
@@ -179,24 +144,8 @@ def cached_states(
 
 
 # ---------------------------------------------------------------------------- head
-@dataclass
-class HiddenHead:
-    """score = base + ((h - case mean) - mu) / sd @ P @ w, P a PCA basis (or identity)."""
-
-    layer: int
-    pooling: str
-    pca: int
-    l2: float
-    mu: np.ndarray
-    sd: np.ndarray
-    basis: np.ndarray
-    weights: np.ndarray
-
-    @staticmethod
-    def design(states: np.ndarray) -> np.ndarray:
-        """Centre each candidate's state on its case's mean state."""
-        x = states.astype(np.float64)
-        return x - x.mean(axis=1, keepdims=True)
+class FittedHead(HiddenHead):
+    """`reasoning.compact.HiddenHead` plus its fit: standardise, project, listwise L2 fit."""
 
     @classmethod
     def project(
@@ -228,17 +177,12 @@ class HiddenHead:
         pca: int,
         l2: float,
         projected: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
-    ) -> HiddenHead:
+    ) -> FittedHead:
         """``states``: (n, 20, d) for one layer and pooling; ``projected``: `project`'s
         result for them, when already computed."""
         mu, sd, basis, z = projected or cls.project(states, pca)
         weights = fit_linear_listwise(z, target, l2, offset=base)
         return cls(layer, pooling, pca, l2, mu, sd, basis, weights)
-
-    def residual(self, states: np.ndarray) -> np.ndarray:
-        """The head's (n, 20) scores, added to the base."""
-        x = self.design(states)
-        return np.asarray(((x - self.mu) / self.sd) @ self.basis @ self.weights)
 
 
 def pick(states: np.ndarray, config: HiddenHeadConfig, layer: int, pooling: str) -> np.ndarray:
@@ -257,9 +201,9 @@ def select_head(
     grid = itertools.product(config.layers, POOLINGS, config.pca_grid)
     for layer, pooling, pca in grid:
         states = pick(train[0], config, layer, pooling)
-        projected = HiddenHead.project(states, pca)  # one SVD for every L2
+        projected = FittedHead.project(states, pca)  # one SVD for every L2
         for l2 in config.l2_grid:
-            head = HiddenHead.fit(states, *train[1:], layer, pooling, pca, l2, projected)
+            head = FittedHead.fit(states, *train[1:], layer, pooling, pca, l2, projected)
             fused = select[1] + head.residual(pick(select[0], config, layer, pooling))
             nll = listwise_nll(fused, select[2])
             hr = float(hits_at_1(fused, select[2]).mean())

@@ -10,16 +10,11 @@ import numpy as np
 import pytest
 
 from common.errors import UserInputError
+from reasoning.compact import candidate_spans
 from recdata import load_dataset
 from tests.training.test_listwise import _cases, _write_features
 from training.compact_prompt import item_lookup, render_compact
-from training.hidden_head import (
-    HiddenHead,
-    HiddenHeadConfig,
-    candidate_spans,
-    run_hidden_head,
-    select_head,
-)
+from training.hidden_head import FittedHead, HiddenHeadConfig, run_hidden_head, select_head
 
 
 def test_candidate_spans_cover_each_candidate_line(tiny_model_dir: Path) -> None:
@@ -32,7 +27,7 @@ def test_candidate_spans_cover_each_candidate_line(tiny_model_dir: Path) -> None
     messages = render_compact(case, np.arange(20), lookup, config.prompt())
     text = "\n".join(m["content"] for m in messages)
     enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
-    spans = candidate_spans(text, enc["offset_mapping"])
+    spans = candidate_spans(text, enc["offset_mapping"], 20)
     assert len(spans) == 20
     for letter, (lo, hi), item in zip("ABCDEFGHIJKLMNOPQRST", spans, case.candidates, strict=True):
         line = str(tok.decode(enc["input_ids"][lo:hi])).strip()
@@ -68,7 +63,7 @@ def test_a_head_on_pure_noise_stays_near_the_base() -> None:
     rng = np.random.default_rng(5)
     states = rng.normal(size=(200, 20, 8))
     base = rng.normal(size=(200, 20))
-    head = HiddenHead.fit(states, base, rng.integers(0, 20, 200), 1, "last", 0, l2=10.0)
+    head = FittedHead.fit(states, base, rng.integers(0, 20, 200), 1, "last", 0, l2=10.0)
     assert np.abs(head.residual(states)).max() < 0.5
 
 
