@@ -62,6 +62,12 @@ def published_rating_dir() -> Path:
     return models_dir() / "rating"
 
 
+def published_fused_dir() -> Path:
+    """The fused ranker (collaborative base + LLM head) the service ranks with
+    (`training.fused_publish`)."""
+    return models_dir() / "fused"
+
+
 def journal_dir() -> Path:
     return home() / "journal"
 

@@ -114,6 +114,8 @@ def line_states(
     finally:
         tokenizer.padding_side = side
     offsets = batch.pop("offset_mapping").tolist()
+    device = next(model.parameters()).device
+    batch = {k: v.to(device) for k, v in batch.items()}
     d = model.config.hidden_size
     out = np.zeros((len(texts), n, len(layers), len(POOLINGS), d), dtype=np.float16)
     with torch.inference_mode():
@@ -121,7 +123,7 @@ def line_states(
     for b, text in enumerate(texts):
         for j, (lo, hi) in enumerate(candidate_spans(text, offsets[b], n)):
             for li, layer in enumerate(layers):
-                h = hidden[layer][b].float().clamp(-6e4, 6e4)
+                h = hidden[layer][b].float().clamp(-6e4, 6e4).cpu()
                 out[b, j, li, 0] = h[hi - 1].numpy()
                 out[b, j, li, 1] = h[lo:hi].mean(dim=0).numpy()
     return out, int(batch["attention_mask"].sum())

@@ -55,6 +55,7 @@ from reasoning.evidence import (
     item_info,
 )
 from reasoning.explain import RecommendationListener, think_and_answer
+from reasoning.fused import FusedRanker, FusedRequest, log_softmax
 from reasoning.outcomes import LLMOutcome, UnknownItemsError, fallback_reason
 from reasoning.parse import parse_ranking
 from reasoning.prompt import (
@@ -141,6 +142,7 @@ class _Prepared:
     graph_scores: dict[str, float]
     chains: list[Chain]
     messages: list[dict[str, str]]
+    sequence: list[str]  # item ids oldest first, as many as the fused ranker reads
 
 
 NO_MODEL = "no trained model is published yet: the graph scorer ranked"
@@ -148,13 +150,20 @@ NO_MODEL = "no trained model is published yet: the graph scorer ranked"
 
 class Recommender:
     def __init__(
-        self, graph: GraphStore, llm: LLMBackend | None, config: RecommenderConfig
+        self,
+        graph: GraphStore,
+        llm: LLMBackend | None,
+        config: RecommenderConfig,
+        fused: FusedRanker | None = None,
     ) -> None:
         """``llm`` None: no model to ask (nothing trained yet); every ranking is the graph
-        scorer's, flagged ``fallback`` with reason `NO_MODEL`."""
+        scorer's, flagged ``fallback`` with reason `NO_MODEL`. ``fused``: rank with the
+        collaborative base + the LLM's hidden-state head (`reasoning.fused`) instead of
+        the letters' log-probabilities; its base alone is then the fallback."""
         self.graph = graph
         self.llm = llm
         self.config = config
+        self.fused = fused
         self.last_llm: LLMOutcome | None = None  # None until the LLM is first asked
 
     def _model(self) -> LLMBackend:
@@ -223,7 +232,7 @@ class Recommender:
             started = time.perf_counter()
             try:
                 heard = [listeners[i] for i in asks] if listeners else None
-                if explain and self.config.thoughts == "model":
+                if explain and self.config.thoughts == "model" and self.fused is None:
                     work = self._explain(batch, heard)
                 else:
                     work = self._score(batch, explain, heard)
@@ -244,8 +253,10 @@ class Recommender:
 
     async def _prepare(self, user_id: str, given: Sequence[str] | None) -> _Prepared:
         cfg = self.config
-        history = await self.graph.history(user_id, cfg.history_size)
-        history.reverse()  # oldest first, as the prompt shows it
+        reads = max(cfg.history_size, self.fused.history_needed if self.fused else 0)
+        newest = await self.graph.history(user_id, reads)
+        sequence = [h.item.item_id for h in reversed(newest)]
+        history = newest[: cfg.history_size][::-1]  # oldest first, as the prompt shows it
         if given is None:
             found = await self.graph.candidates(user_id, cfg.n_candidates)
             ordered = [c.item for c in found]
@@ -281,7 +292,7 @@ class Recommender:
             if shown
             else []
         )
-        return _Prepared(user_id, history, shown, overflow, scores, chains, messages)
+        return _Prepared(user_id, history, shown, overflow, scores, chains, messages, sequence)
 
     async def _letter_logprobs(
         self, batch: Sequence[_Prepared], prefixes: Sequence[str]
@@ -312,7 +323,11 @@ class Recommender:
         """The next-token log-probabilities of the letters after "Answer:" rank; with
         ``explain``, thoughts are written from the evidence about that ranking and told to
         each request's listener as numbered lines, as a model would write them."""
-        letter_logprobs = await self._letter_logprobs(batch, [ANSWER_PREFIX] * len(batch))
+        if self.fused is None:
+            letter_logprobs = await self._letter_logprobs(batch, [ANSWER_PREFIX] * len(batch))
+        else:
+            fused = await self.fused.scores(self.llm, [self._fused_request(p) for p in batch])
+            letter_logprobs = [log_softmax(s) for s in fused]
         out = []
         heard = listeners or [None] * len(batch)
         for prep, values, listener in zip(batch, letter_logprobs, heard, strict=True):
@@ -376,16 +391,32 @@ class Recommender:
             )
         return out
 
+    def _fused_request(self, prep: _Prepared) -> FusedRequest:
+        return FusedRequest(
+            prep.user_id,
+            prep.sequence,
+            [item_info(h.item) for h in prep.history],
+            [item_info(i) for i in prep.candidates],
+            prep.graph_scores,
+        )
+
     def _graph_ranking(
         self, prep: _Prepared, reason: str, cold_start: bool = False, fallback: bool = False
     ) -> Recommendation:
-        """Rank by the graph's co-interaction scores (popularity for a cold user)."""
-        order = sorted(prep.candidates, key=lambda i: -prep.graph_scores.get(i.item_id, 0.0))
-        top = max(prep.graph_scores.values(), default=0.0) or 1.0
+        """Rank by the graph's co-interaction scores (popularity for a cold user); with a
+        fused ranker, a fallback ranks by its collaborative base instead."""
+        if fallback and self.fused is not None and prep.candidates:
+            base = self.fused.base(self._fused_request(prep))
+            scores = {i.item_id: float(v) for i, v in zip(prep.candidates, base, strict=True)}
+            top = 1.0
+        else:
+            scores = {i.item_id: prep.graph_scores.get(i.item_id, 0.0) for i in prep.candidates}
+            top = max(prep.graph_scores.values(), default=0.0) or 1.0
+        order = sorted(prep.candidates, key=lambda i: -scores[i.item_id])
         rec = self._ranking(
             prep,
             order,
-            [prep.graph_scores.get(i.item_id, 0.0) / top for i in order],
+            [scores[i.item_id] / top for i in order],
             thoughts=(),
             explanation=(
                 "New user: these are the most popular items."

@@ -22,11 +22,13 @@ from graph_store.base import GraphStore
 from graph_store.types import ChainParams
 from reasoning.backends import LLMBackend, LLMError, make_backend
 from reasoning.explain import RecommendationListener
+from reasoning.fused import FusedRanker
 from reasoning.recommender import Recommendation, Recommender, RecommenderConfig
 from recdata.store import dataset_vocabulary
 from service.batching import RecommendBatcher
 from service.cache import RecommendationCache
 from service.metrics import Metrics
+from service.ranking import FusedStartupError, fused_model_path, fused_version, open_fused
 from service.rate.model import (
     RatingModel,
     RatingModelError,
@@ -116,9 +118,10 @@ def journal_path(settings: Settings) -> Path:
     return journal_file(settings.dataset)
 
 
-def open_llm(settings: Settings) -> tuple[LLMBackend | None, str]:
+def open_llm(settings: Settings, fused: FusedRanker | None = None) -> tuple[LLMBackend | None, str]:
     """The backend and the model version string used in cache keys and responses; no
-    backend (and `GRAPH_SCORER`) while nothing trained is published."""
+    backend (and `GRAPH_SCORER`) while nothing trained is published. With a ``fused``
+    ranker, the in-process backend loads the base model its head reads."""
     if settings.llm_backend == "vllm":
         llm = make_backend(
             "vllm",
@@ -128,16 +131,24 @@ def open_llm(settings: Settings) -> tuple[LLMBackend | None, str]:
             timeout_s=settings.llm_timeout_s,
             max_retries=settings.llm_max_retries,
         )
+        if fused is not None:
+            log.warning("the vLLM backend returns no hidden states: the collaborative base ranks")
+            return llm, settings.model_version or fused_version(fused)
         return llm, settings.model_version or settings.llm_model
-    path = resolve_model_path(settings)
+    if fused is not None:
+        path: Path | None = fused_model_path(fused, settings)
+        version = settings.model_version or fused_version(fused)
+    else:
+        path = resolve_model_path(settings)
+        version = settings.model_version or (model_version_of(path) if path else GRAPH_SCORER)
     if path is None:
         log.info("no trained model published: the graph scorer answers until one is")
-        return None, settings.model_version or GRAPH_SCORER
+        return None, version
     llm = make_backend("local", model_path=str(path))
     # The model runs in a worker thread; a shorter GIL switch interval (default 5 ms) lets
     # the event loop answer between the model's Python steps instead of waiting them out.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
-    return llm, settings.model_version or model_version_of(path)
+    return llm, version
 
 
 def model_version_of(path: Path) -> str:
@@ -256,9 +267,10 @@ class Runtime:
     async def start(cls, settings: Settings) -> Runtime:
         graph = await open_graph_store(settings)
         try:
-            llm, version = open_llm(settings)
+            fused = open_fused(settings)
+            llm, version = open_llm(settings, fused)
             rating = open_rating_model(settings)
-        except RatingModelError as err:
+        except (RatingModelError, FusedStartupError) as err:
             await graph.close()
             raise StartupError(str(err)) from None
         except Exception:
@@ -271,7 +283,7 @@ class Runtime:
             if settings.redis_url
             else None
         )
-        slot = await _slot(settings, graph, llm, version)
+        slot = await _slot(settings, graph, llm, version, fused)
         if rating is not None:
             if settings.llm_backend == "local":
                 await warm_up(rating.llm)
@@ -294,6 +306,8 @@ class Runtime:
         from common.paths import published_dir
 
         if self.settings.llm_backend != "local" or self.settings.model_path is not None:
+            return False
+        if self.recommender.fused is not None:  # its head reads the base model, kept
             return False
         async with self.switch_lock:
             version = published_version()
@@ -366,7 +380,11 @@ def watch_published(runtime: Runtime) -> asyncio.Task[None] | None:
 
 
 async def _slot(
-    settings: Settings, graph: GraphStore, llm: LLMBackend | None, version: str
+    settings: Settings,
+    graph: GraphStore,
+    llm: LLMBackend | None,
+    version: str,
+    fused: FusedRanker | None = None,
 ) -> ModelSlot:
     """A ready slot for ``llm``: its recommender, its queue (in-process), warmed up."""
     config = RecommenderConfig(
@@ -376,7 +394,7 @@ async def _slot(
         llm_timeout_s=settings.llm_timeout_s,
         vocabulary=dataset_vocabulary(settings.dataset),
     )
-    recommender = Recommender(graph, llm, config)
+    recommender = Recommender(graph, llm, config, fused)
     batcher = None
     if settings.llm_backend == "local":
         generates = settings.thoughts == "model"  # else explain=true is one scoring pass

@@ -54,6 +54,16 @@ class Settings(BaseSettings):
     model_version: str | None = Field(
         None, description="Version tag (default: the published run and time, else folder name)"
     )
+    ranker: Literal["auto", "llm"] = Field(
+        "auto",
+        description="auto: rank with the published fused ranker (collaborative base + LLM "
+        "hidden-state head, `r2rec model publish-fused`) when there is one, else the LLM's "
+        "answer letters; llm: the LLM's answer letters only",
+    )
+    fused_path: Path | None = Field(
+        None,
+        description="Fused ranker folder (default: the published one, $R2REC_HOME/models/fused)",
+    )
     serve_base_model: bool = Field(
         False,
         description="With nothing published and no model_path: serve the untuned base model "

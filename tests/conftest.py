@@ -13,9 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
 import pytest
 
+from recdata.schema import Dataset
+from tests.factories import TINY_FEATURE_CONFIGS
 from tests.harness.arcadedb import ArcadeDBServer, ArcadeDBUnavailable, arcadedb_server
 from tests.harness.vllm import (
     REQUIRE_ENV,
@@ -24,6 +28,10 @@ from tests.harness.vllm import (
     run_vllm_server,
     servers_required,
 )
+
+if TYPE_CHECKING:
+    from graph_store.memory import MemoryGraphStore
+    from reasoning.collaborative import CollaborativeBundle
 
 SERVER_FIXTURES = frozenset(
     {"vllm_server", "vllm_backend", "vllm_client", "arcadedb", "redis_server", "browser"}
@@ -83,3 +91,29 @@ def arcadedb() -> Iterator[ArcadeDBServer]:
         if servers_required():
             pytest.fail(f"{REQUIRE_ENV} is set but ArcadeDB is unavailable: {err}")
         pytest.skip(str(err))
+
+
+@pytest.fixture(scope="session")
+def ml100k_slice() -> Dataset:
+    """The first 60 users of ML-100K (all their interactions) and every item: a real
+    dataset on which the collaborative models fit in seconds."""
+    from recdata import load_dataset
+
+    full = load_dataset("ml-100k")
+    users = sorted(full.interactions["user_id"].unique())[:60]
+    inter = full.interactions[full.interactions["user_id"].isin(users)]
+    return Dataset.from_frames("ml-100k-60", inter, full.items)
+
+
+@pytest.fixture(scope="session")
+def slice_bundle(ml100k_slice: Dataset) -> tuple[CollaborativeBundle, MemoryGraphStore]:
+    """A collaborative bundle (tiny SASRec and BPR) fitted on the slice's test-split
+    training log, and a graph store holding that same log."""
+    from baselines.bundle import fit_bundle
+    from baselines.features import rowset_training_log
+    from graph_store.memory import MemoryGraphStore
+
+    train = rowset_training_log(ml100k_slice, "test")
+    weights = np.array([1.0, 0.5, 0.5, -0.1, 0.2])
+    bundle = fit_bundle(train, ml100k_slice.items, TINY_FEATURE_CONFIGS, weights, {})
+    return bundle, MemoryGraphStore.from_frames(train, ml100k_slice.items)

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
 from recdata.schema import Dataset
+
+# Collaborative feature models small enough to fit in seconds (SASRec's max_len is below
+# most histories, so truncation is exercised); keys as in `baselines.features`.
+TINY_FEATURE_CONFIGS: dict[str, dict[str, Any]] = {
+    "sasrec": {"hidden": 16, "blocks": 1, "epochs": 3, "max_len": 12, "dropout": 0.1},
+    "bpr": {"dim": 8, "epochs": 3},
+}
 
 
 def make_dataset(rows: list[tuple[str, str, int]], n_items: int, name: str = "toy") -> Dataset:

@@ -316,6 +316,10 @@ def run_hidden_head(config: HiddenHeadConfig) -> dict[str, Any]:
     for label, columns in (("all features", ()), ("service features", config.service_features)):
         base = _fit_base(train, columns)
         head, trials = select_head(train.with_base(base), select.with_base(base), config)
+        head_file = f"head-{label.split()[0]}.npz"  # head-all.npz, head-service.npz
+        head.save(out / head_file)
+        s_base = base.score(select.pick_scores(base.names))
+        s_fused = s_base + head.residual(pick(select.states, config, head.layer, head.pooling))
         t_base = base.score(test.pick_scores(base.names))
         fused = t_base + head.residual(pick(test.states, config, head.layer, head.pooling))
         named += [
@@ -329,6 +333,12 @@ def run_hidden_head(config: HiddenHeadConfig) -> dict[str, Any]:
         variants[label] = {
             "base": base.describe(),
             "head": {"layer": head.layer, "pooling": head.pooling, "pca": head.pca, "l2": head.l2},
+            "head_file": head_file,
+            "select_nll": {
+                "base": listwise_nll(s_base, select.target),
+                "fused": listwise_nll(s_fused, select.target),
+            },
+            "test_rows": [len(named) - 2, len(named) - 1],  # indices of its rows in "rows"
             "trials_on_select": trials,
         }
     rows = report_rows(named, test.target)

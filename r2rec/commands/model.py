@@ -7,6 +7,8 @@
         a tiny random Qwen2 with a byte-level BPE tokenizer, for tests and smoke runs
     r2rec model publish-rating RUN_DIR [--force]
         serve a rating-head run at POST /rate (training.rating.publish)
+    r2rec model publish-fused RUN_DIR BUNDLE_DIR [--variant all|service] [--force]
+        rank with a hidden-head run on top of a collaborative bundle (training.fused_publish)
 
 Registered in ``r2rec/cli.py`` as ``app.add_typer(model_app, name="model")``. Heavy
 imports (torch, transformers) happen inside the commands.
@@ -71,5 +73,27 @@ def publish_rating_command(
     from training.rating.publish import publish_rating
 
     decision = publish_rating(run, force=force)
+    verb = "published" if decision["published"] else "not published"
+    typer.echo(f"{run}: {verb}: {decision['reason']}")
+
+
+@model_app.command("publish-fused")
+def publish_fused_command(
+    run: Annotated[
+        Path, typer.Argument(help="A hidden-head run folder (r2rec train hidden-head).")
+    ],
+    bundle: Annotated[
+        Path, typer.Argument(help="A collaborative bundle folder (python -m baselines.bundle).")
+    ],
+    variant: Annotated[
+        str, typer.Option(help="all: the base of all five features; service: graph + popularity.")
+    ] = "all",
+    force: Annotated[bool, typer.Option(help="Publish even if the head does not help.")] = False,
+) -> None:
+    """Rank with the run's collaborative base + LLM hidden-state head (the service loads it
+    at start-up) if the head lowers the base's valid cross-entropy."""
+    from training.fused_publish import publish_fused
+
+    decision = publish_fused(run, bundle, variant=variant, force=force)
     verb = "published" if decision["published"] else "not published"
     typer.echo(f"{run}: {verb}: {decision['reason']}")

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+import numpy as np
 import torch
 
 from reasoning.backends.base import (
@@ -147,6 +148,25 @@ class TransformersBackend:
         prompts = [self.render(continue_with(m, assistant_prefix)) for m in messages_batch]
         rows = await self._run(lambda stop: self._choice_logprobs(prompts, choice_ids, stop))
         return [dict(zip(listed, row, strict=True)) for row in rows]
+
+    async def line_states(
+        self, messages_batch: Sequence[Conversation], n: int, layers: tuple[int, ...]
+    ) -> np.ndarray:
+        """Hidden states of each compact prompt's ``n`` candidate lines, as
+        `reasoning.compact.line_states` reads them (`reasoning.fused.StateReader`)."""
+        from reasoning.compact import line_states
+
+        prompts = [self.render(m) for m in messages_batch]
+
+        def work(stop: StopCheck) -> np.ndarray:
+            parts = []
+            for chunk in self._chunks(prompts):
+                if stop():
+                    raise self._timeout(stop)
+                parts.append(line_states(self.model, self.tokenizer, chunk, n, layers)[0])
+            return np.concatenate(parts)
+
+        return await self._run(work)
 
     async def reason(
         self,

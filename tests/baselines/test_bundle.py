@@ -9,38 +9,17 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
-from baselines.bundle import combiner_weights, fit_bundle, main
+from baselines.bundle import combiner_weights, main
 from baselines.combiner import ListwiseCombiner
-from baselines.features import compute_features, rowset_cases, rowset_training_log
+from baselines.features import compute_features, rowset_cases
 from graph_store.memory import MemoryGraphStore
 from reasoning.collaborative import FEATURE_NAMES, CollaborativeBundle
-from recdata import load_dataset
 from recdata.schema import Dataset
-
-TINY: dict[str, dict[str, Any]] = {
-    "sasrec": {"hidden": 16, "blocks": 1, "epochs": 3, "max_len": 12, "dropout": 0.1},
-    "bpr": {"dim": 8, "epochs": 3},
-}
-
-
-@pytest.fixture(scope="module")
-def small() -> Dataset:
-    full = load_dataset("ml-100k")
-    users = sorted(full.interactions["user_id"].unique())[:60]
-    inter = full.interactions[full.interactions["user_id"].isin(users)]
-    return Dataset.from_frames("ml-100k-60", inter, full.items)
-
-
-@pytest.fixture(scope="module")
-def fitted(small: Dataset) -> tuple[CollaborativeBundle, MemoryGraphStore]:
-    train = rowset_training_log(small, "test")
-    bundle = fit_bundle(train, small.items, TINY, np.array([1.0, 0.5, 0.5, -0.1, 0.2]), {})
-    return bundle, MemoryGraphStore.from_frames(train, small.items)
+from tests.factories import TINY_FEATURE_CONFIGS
 
 
 async def _served(
@@ -54,11 +33,13 @@ async def _served(
 
 
 def test_served_columns_equal_the_offline_features(
-    small: Dataset, fitted: tuple[CollaborativeBundle, MemoryGraphStore], tmp_path: Path
+    ml100k_slice: Dataset,
+    slice_bundle: tuple[CollaborativeBundle, MemoryGraphStore],
+    tmp_path: Path,
 ) -> None:
-    bundle, store = fitted
-    cases = rowset_cases(small, "test")
-    offline = compute_features(small, "test", TINY)
+    bundle, store = slice_bundle
+    cases = rowset_cases(ml100k_slice, "test")
+    offline = compute_features(ml100k_slice, "test", TINY_FEATURE_CONFIGS)
     assert len(cases) == 60 and (np.abs(offline.scores).sum(axis=(0, 1)) > 0).all()
     bundle.save(tmp_path / "bundle")
     loaded = CollaborativeBundle.load(tmp_path / "bundle")
@@ -75,9 +56,9 @@ def test_served_columns_equal_the_offline_features(
 
 
 def test_unknown_items_and_a_user_with_no_history(
-    fitted: tuple[CollaborativeBundle, MemoryGraphStore],
+    slice_bundle: tuple[CollaborativeBundle, MemoryGraphStore],
 ) -> None:
-    bundle, _ = fitted
+    bundle, _ = slice_bundle
     candidates = ["50", "1", "no-such-item"]
     cold = bundle.features("new-user", [], candidates, {})
     # no history: SASRec and BPR fall back on popularity; the unknown item scores lowest
@@ -93,12 +74,12 @@ def test_unknown_items_and_a_user_with_no_history(
 
 
 def test_cli_writes_a_bundle_and_refuses_a_missing_feature_file(
-    small: Dataset, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ml100k_slice: Dataset, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     args = ["--dataset", "ml-100k", "--results", "x.json", "--features", str(tmp_path)]
     assert main([*args, "--out", str(tmp_path / "b")]) == 2
     assert "no feature file" in capsys.readouterr().err
-    compute_features(small, "valid", TINY).save(tmp_path / "valid.npz")
+    compute_features(ml100k_slice, "valid", TINY_FEATURE_CONFIGS).save(tmp_path / "valid.npz")
     weights, described = combiner_weights(tmp_path, "valid")
     assert weights.shape == (5,) and described["rowset"] == "valid"
     assert not (tmp_path / "b").exists()

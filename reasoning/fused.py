@@ -1,0 +1,163 @@
+"""The fused ranker the service serves: the collaborative base plus the LLM's hidden-state head.
+
+    score_j = combiner(sasrec, itemknn, bpr, popularity, graph score)_j + head(h_j)
+
+``h_j`` is the frozen LLM's hidden state at candidate j's line of the compact prompt
+(`reasoning.compact`), read in one forward pass without decoding; the head and the
+combiner were fitted offline (``r2rec train hidden-head``, ``python -m baselines.bundle``)
+and published together as one folder (``r2rec model publish-fused``):
+
+    folder/manifest.json      base model, prompt shape, head settings, where each part came from
+    folder/collaborative/     `reasoning.collaborative.CollaborativeBundle`
+    folder/head.npz           `reasoning.compact.HiddenHead` (absent: the base alone ranks)
+
+    fused = FusedRanker.load(folder)
+    scores = await fused.scores(llm, requests)      # one (k,) array per request
+    base = fused.base(request)                      # the collaborative score alone
+
+The LLM must expose its hidden states (`StateReader`: the in-process backend does; the
+vLLM client does not), else `scores` raises `LLMUnavailable` and the Recommender serves
+the collaborative base, flagged ``fallback``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from reasoning.backends.base import Conversation, LLMUnavailable
+from reasoning.collaborative import CollaborativeBundle
+from reasoning.compact import HiddenHead, PromptShape, render_compact_messages, shorten
+from reasoning.prompt import ItemInfo
+
+MANIFEST = "manifest.json"
+FORMAT = 1
+
+
+def log_softmax(scores: np.ndarray) -> list[float]:
+    """Scores as log-probabilities over the candidates.
+
+    >>> [round(v, 3) for v in log_softmax(np.array([0.0, 0.0]))]
+    [-0.693, -0.693]
+    """
+    shifted = np.asarray(scores, dtype=np.float64) - float(np.max(scores))
+    return (shifted - np.log(np.exp(shifted).sum())).tolist()
+
+
+@runtime_checkable
+class StateReader(Protocol):
+    """A backend that returns the hidden states of a compact prompt's candidate lines."""
+
+    async def line_states(
+        self, messages_batch: Sequence[Conversation], n: int, layers: tuple[int, ...]
+    ) -> np.ndarray:
+        """(len(messages_batch), n, len(layers), 2, d) states, pooled last / mean."""
+        ...
+
+
+@dataclass(frozen=True)
+class FusedRequest:
+    """What one ranking reads: the user, their items oldest first, the candidates (with
+    what the prompt shows of them) and the graph store's score of each candidate."""
+
+    user_id: str
+    sequence: list[str]  # item ids, oldest first, up to `FusedRanker.history_needed`
+    history: list[ItemInfo]  # the newest history items as ItemInfo, oldest first
+    candidates: list[ItemInfo]
+    graph_scores: dict[str, float]
+
+
+@dataclass
+class FusedRanker:
+    bundle: CollaborativeBundle
+    head: HiddenHead | None
+    shape: PromptShape
+    manifest: dict[str, Any]
+
+    @property
+    def history_needed(self) -> int:
+        return self.bundle.history_needed
+
+    @property
+    def label(self) -> str:
+        """What ranks, for logs and the version string."""
+        return "collaborative base + LLM head" if self.head else "collaborative base"
+
+    def base(self, request: FusedRequest) -> np.ndarray:
+        """The collaborative combiner's score of each candidate."""
+        features = self.bundle.features(
+            request.user_id,
+            request.sequence,
+            [c.item_id for c in request.candidates],
+            request.graph_scores,
+        )
+        return self.bundle.score(features)
+
+    def messages(self, request: FusedRequest) -> Conversation:
+        """The compact prompt of ``request`` (candidates in the request's order)."""
+        history = [shorten(i, self.shape) for i in request.history]
+        candidates = [shorten(i, self.shape) for i in request.candidates]
+        return render_compact_messages(history, candidates, self.shape)
+
+    async def scores(self, llm: object, requests: Sequence[FusedRequest]) -> list[np.ndarray]:
+        """Base + head per request; the LLM reads every request's prompt in one call
+        (grouped by candidate count)."""
+        bases = [self.base(r) for r in requests]
+        if self.head is None:
+            return bases
+        if not isinstance(llm, StateReader):
+            raise LLMUnavailable("this LLM backend cannot return hidden states for the head")
+        out = list(bases)
+        groups: dict[int, list[int]] = {}
+        for index, request in enumerate(requests):
+            groups.setdefault(len(request.candidates), []).append(index)
+        head = self.head
+        column = 0 if head.pooling == "last" else 1
+        for n, indices in groups.items():
+            states = await llm.line_states(
+                [self.messages(requests[i]) for i in indices], n, (head.layer,)
+            )
+            for i, row in zip(indices, states[:, :, 0, column], strict=True):
+                out[i] = bases[i] + head.residual(row)
+        return out
+
+    # ------------------------------------------------------------------ files
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.bundle.save(folder / "collaborative")
+        if self.head is not None:
+            self.head.save(folder / "head.npz")
+        manifest = {
+            **self.manifest,
+            "format": FORMAT,
+            "prompt": {
+                "history_items": self.shape.history_items,
+                "title_chars": self.shape.title_chars,
+                "genres": self.shape.genres,
+            },
+            "head": None
+            if self.head is None
+            else {"layer": self.head.layer, "pooling": self.head.pooling, "pca": self.head.pca},
+        }
+        (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, folder: Path) -> FusedRanker:
+        path = folder / MANIFEST
+        if not path.is_file():
+            raise ValueError(f"{folder}: no {MANIFEST}; not a fused ranking folder")
+        manifest = json.loads(path.read_text())
+        if manifest.get("format") != FORMAT:
+            raise ValueError(f"{folder}: fused ranking format {manifest.get('format')!r}")
+        head_path = folder / "head.npz"
+        return cls(
+            bundle=CollaborativeBundle.load(folder / "collaborative"),
+            head=HiddenHead.load(head_path) if head_path.is_file() else None,
+            shape=PromptShape(**manifest["prompt"]),
+            manifest=manifest,
+        )

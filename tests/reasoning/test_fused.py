@@ -1,0 +1,105 @@
+"""reasoning.fused: the Recommender serves exactly the offline fused score.
+
+Offline (``training.hidden_head``): the compact prompt of each `Case`, the LLM's states at
+its candidate lines, a head on top of the combiner of the offline features. Served: the
+Recommender with a `FusedRanker`, reading the same user from a graph store and the same
+model in process. The two scores must agree per candidate, and the fallback must rank by
+the collaborative base.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from baselines.features import compute_features, rowset_cases
+from graph_store.memory import MemoryGraphStore
+from reasoning.backends.base import LLMUnavailable
+from reasoning.backends.transformers_backend import LocalBackendConfig, TransformersBackend
+from reasoning.collaborative import CollaborativeBundle
+from reasoning.compact import HiddenHead, PromptShape
+from reasoning.fused import FusedRanker, log_softmax
+from reasoning.recommender import Recommender, RecommenderConfig
+from recdata.schema import Dataset
+from tests.factories import TINY_FEATURE_CONFIGS
+from training.compact_prompt import item_lookup, letter_reader, render_compact
+from training.hidden_head import HiddenHeadConfig, extract_states
+
+
+def _head(d: int, seed: int = 0) -> HiddenHead:
+    rng = np.random.default_rng(seed)
+    return HiddenHead(
+        layer=1,
+        pooling="mean",
+        pca=0,
+        l2=0.01,
+        mu=rng.normal(size=d) * 0.01,
+        sd=np.abs(rng.normal(size=d)) + 0.5,
+        basis=np.eye(d) / np.sqrt(d),
+        weights=rng.normal(size=d) * 300.0,  # residuals of about 1 on the tiny model
+    )
+
+
+@pytest.fixture(scope="module")
+def local(tiny_model_dir: Path) -> TransformersBackend:
+    return TransformersBackend(LocalBackendConfig(model_path=str(tiny_model_dir), batch_size=4))
+
+
+def test_served_fused_scores_equal_the_offline_ones(
+    ml100k_slice: Dataset,
+    slice_bundle: tuple[CollaborativeBundle, MemoryGraphStore],
+    local: TransformersBackend,
+    tmp_path: Path,
+) -> None:
+    bundle, store = slice_bundle
+    head = _head(local.model.config.hidden_size)
+    FusedRanker(bundle, head, PromptShape(), {"base_model": "tiny"}).save(tmp_path / "fused")
+    fused = FusedRanker.load(tmp_path / "fused")
+    cases = rowset_cases(ml100k_slice, "test")[:6]
+    # offline: features, combiner, states of the case's own prompt, head
+    features = compute_features(ml100k_slice, "test", TINY_FEATURE_CONFIGS, cases=cases)
+    config = HiddenHeadConfig(layers=(1,), batch_size=4, dtype="float32")
+    lookup = item_lookup(ml100k_slice.items, config.prompt())
+    states, _ = extract_states(local.model, letter_reader(local.tokenizer), cases, lookup, config)
+    residual = head.residual(states[:, :, 0, 1].astype(float))
+    assert residual.std(axis=1).min() > 0.3  # the head moves the ranking: its part is tested
+    offline = bundle.score(features.scores) + residual
+    # served: the recommender reads the user from the store and asks the same model
+    rec = Recommender(store, local, RecommenderConfig(), fused=fused)
+    served = asyncio.run(rec.recommend_many([(c.user_id, c.candidates) for c in cases], False))
+    for case, expected, got in zip(cases, offline, served, strict=True):
+        assert not got.fallback and got.valid
+        probs = {i.item_id: i.score for i in got.items}
+        np.testing.assert_allclose(
+            [probs[c] for c in case.candidates], np.exp(log_softmax(expected)), atol=1e-6
+        )
+    # the served prompt is the offline one, letter for letter
+    request = rec._fused_request(asyncio.run(rec._prepare(cases[0].user_id, cases[0].candidates)))
+    assert fused.messages(request) == render_compact(cases[0], np.arange(20), lookup, config)
+
+
+class _NoStates:
+    """A backend without hidden states (as the vLLM client): the head cannot be read."""
+
+    name = "no-states"
+
+
+def test_without_hidden_states_the_collaborative_base_ranks_as_fallback(
+    ml100k_slice: Dataset, slice_bundle: tuple[CollaborativeBundle, MemoryGraphStore]
+) -> None:
+    bundle, store = slice_bundle
+    fused = FusedRanker(bundle, _head(8), PromptShape(), {})
+    case = rowset_cases(ml100k_slice, "test")[0]
+    rec = Recommender(store, _NoStates(), RecommenderConfig(), fused=fused)  # type: ignore[arg-type]
+    got = asyncio.run(rec.recommend(case.user_id, case.candidates, explain=False))
+    assert got.fallback and got.reason == "LLM unavailable"
+    request = rec._fused_request(asyncio.run(rec._prepare(case.user_id, case.candidates)))
+    base = fused.base(request)
+    expected = [case.candidates[j] for j in np.argsort(-base, kind="stable")]
+    assert [i.item_id for i in got.items] == expected
+    request = rec._fused_request(asyncio.run(rec._prepare(case.user_id, case.candidates)))
+    with pytest.raises(LLMUnavailable):
+        asyncio.run(fused.scores(_NoStates(), [request]))

@@ -1,0 +1,124 @@
+"""The service ranks with a published fused ranker (collaborative base + LLM head).
+
+Published with ``r2rec model publish-fused`` from a hidden-head run folder and a bundle,
+it is loaded at start-up: /recommend answers with its ranking (the scores equal the
+ranker's own, read through the same model), the version names it, and a fused ranker
+fitted for another dataset stops the start with a message naming both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from graph_store.memory import MemoryGraphStore
+from r2rec.cli import app
+from reasoning.backends.transformers_backend import LocalBackendConfig, TransformersBackend
+from reasoning.collaborative import FEATURE_NAMES, CollaborativeBundle
+from reasoning.compact import HiddenHead
+from reasoning.fused import FusedRanker
+from reasoning.recommender import Recommender, RecommenderConfig
+from recdata import load_dataset
+from service.main import create_app
+from tests.service.conftest import settings_for
+
+
+def _write_run(run: Path, d: int, dataset: str, model_path: Path) -> None:
+    """A hidden-head run folder as `training.hidden_head` writes it (summary + head)."""
+    rng = np.random.default_rng(3)
+    run.mkdir(parents=True)
+    HiddenHead(
+        1, "last", 0, 0.01, np.zeros(d), np.ones(d), np.eye(d) / np.sqrt(d), rng.normal(size=d)
+    ).save(run / "head-all.npz")
+    weights = dict(zip(FEATURE_NAMES, [1.0, 0.4, 0.6, -0.2, 0.1], strict=True))
+    row = {"model": "fused", "HR@1": 0.5}
+    summary = {
+        "config": {
+            "dataset": dataset,
+            "model_path": str(model_path),
+            "history_items": 5,
+            "title_chars": 18,
+            "genres": 1,
+        },
+        "variants": {
+            "all features": {
+                "base": {"l2": 0.01, "weights": weights},
+                "head_file": "head-all.npz",
+                "select_nll": {"base": 2.0, "fused": 1.9},
+                "test_rows": [0, 1],
+            }
+        },
+        "rows": [{"model": "base"}, row],
+    }
+    (run / "summary.json").write_text(json.dumps(summary))
+
+
+@pytest.fixture
+def published(
+    slice_bundle: tuple[CollaborativeBundle, MemoryGraphStore],
+    tiny_model_dir: Path,
+    tmp_path: Path,
+) -> Callable[[str], Path]:
+    """Publish a fused ranker for ``dataset`` through the CLI; its folder."""
+    bundle, _ = slice_bundle
+
+    def publish(dataset: str) -> Path:
+        bundle.meta["dataset"] = dataset
+        bundle.save(tmp_path / "bundle")
+        hidden = TransformersBackend(LocalBackendConfig(model_path=str(tiny_model_dir)))
+        _write_run(tmp_path / "run", hidden.model.config.hidden_size, dataset, tiny_model_dir)
+        args = ["model", "publish-fused", str(tmp_path / "run"), str(tmp_path / "bundle")]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0 and "published" in result.output, result.output
+        from common.paths import published_fused_dir
+
+        return published_fused_dir()
+
+    return publish
+
+
+def test_recommend_ranks_with_the_published_fused_ranker(
+    published: Callable[[str], Path], tiny_model_dir: Path
+) -> None:
+    folder = published("ml-100k")
+    fused = FusedRanker.load(folder)
+    assert fused.bundle.weights.tolist() == [1.0, 0.4, 0.6, -0.2, 0.1]  # the run's base
+    candidates = [str(i) for i in range(300, 320)]
+    with TestClient(create_app(settings_for(tiny_model_dir))) as client:
+        request = {"user_id": "1", "candidates": candidates, "explain": True}
+        answer = client.post("/recommend", json=request)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+    assert body["model"].startswith("fused:run@")
+    assert not body["fallback"] and body["valid"] and body["thoughts"]
+    served = {i["item_id"]: i["score"] for i in body["items"]}
+    # the same request outside the service, from the same log and model: the same scores
+    data = load_dataset("ml-100k")
+    store = MemoryGraphStore.from_frames(data.interactions, data.items)
+    local = TransformersBackend(LocalBackendConfig(model_path=str(tiny_model_dir)))
+    again = asyncio.run(
+        Recommender(store, local, RecommenderConfig(), fused).recommend("1", candidates, False)
+    )
+    top = again.items[: len(body["items"])]  # the response keeps the top k
+    assert [i.item_id for i in top] == [i["item_id"] for i in body["items"]]
+    np.testing.assert_allclose([served[i.item_id] for i in top], [i.score for i in top], atol=1e-6)
+
+
+def test_a_fused_ranker_for_another_dataset_stops_the_start(
+    published: Callable[[str], Path], tiny_model_dir: Path
+) -> None:
+    published("ml-latest-small")
+    app_ = create_app(settings_for(tiny_model_dir))
+    with pytest.raises(Exception, match=r"fitted for 'ml-latest-small'.*serves 'ml-100k'"):
+        TestClient(app_).__enter__()
+    # R2REC_RANKER=llm serves the LLM's letters as before
+    with TestClient(create_app(settings_for(tiny_model_dir, ranker="llm"))) as client:
+        body = client.post("/recommend", json={"user_id": "1", "explain": False}).json()
+        assert not body["model"].startswith("fused:")

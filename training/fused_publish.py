@@ -1,0 +1,96 @@
+"""Publish a hidden-state head run, with its collaborative bundle, as the served ranker.
+
+A ``r2rec train hidden-head`` run chose, on valid, a head on top of a collaborative base
+(the combiner of its features, fitted on the training row sets) and saved both. A bundle
+(``python -m baselines.bundle``) holds the collaborative models fitted on the log the
+service serves. Publishing joins them into `reasoning.fused.FusedRanker`'s folder,
+``$R2REC_HOME/models/fused``, which the service loads at start-up:
+
+- the bundle's models, with the run's base weights (the base the head was fitted on);
+- the run's head (``head-all.npz``: base of all five features; ``head-service.npz``: of
+  the graph score and popularity only);
+- a manifest: dataset, base model, prompt shape, where each part came from, the run's
+  valid cross-entropy of base and fused, and its test row.
+
+Gate: the head must lower the valid cross-entropy of its base (else the head learnt
+nothing usable and the base would serve as well); ``force`` skips it.
+
+    decision = publish_fused(Path(".r2rec/runs/hidden-mls"), Path(".r2rec/models/collab-mls"))
+    decision["published"], decision["reason"]
+
+Command line: ``r2rec model publish-fused RUN BUNDLE [--variant all|service] [--force]``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from common.errors import UserInputError
+from common.files import replace_dir, staging_dir
+from common.paths import published_fused_dir
+from reasoning.collaborative import FEATURE_NAMES, CollaborativeBundle
+from reasoning.compact import HiddenHead, PromptShape
+from reasoning.fused import FusedRanker
+
+VARIANTS = {"all": "all features", "service": "service features"}
+
+
+def base_weights(described: dict[str, Any]) -> np.ndarray:
+    """A run's base combiner weights over FEATURE_NAMES (0 for a feature it did not use)."""
+    weights = described["weights"]
+    unknown = set(weights) - set(FEATURE_NAMES)
+    if unknown:
+        raise UserInputError(f"the run's base uses unknown features {sorted(unknown)}")
+    return np.asarray([float(weights.get(name, 0.0)) for name in FEATURE_NAMES])
+
+
+def publish_fused(
+    run: Path, bundle_dir: Path, variant: str = "all", force: bool = False
+) -> dict[str, Any]:
+    """Gate and publish (see the module docstring); the decision as a dict with
+    ``published`` and ``reason`` (and the manifest when published)."""
+    if variant not in VARIANTS:
+        raise UserInputError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}")
+    summary_path = run / "summary.json"
+    if not summary_path.is_file():
+        raise UserInputError(f"{run} holds no hidden-head run (summary.json)")
+    summary = json.loads(summary_path.read_text())
+    chosen = summary["variants"][VARIANTS[variant]]
+    config = summary["config"]
+    try:
+        bundle = CollaborativeBundle.load(bundle_dir)
+    except (OSError, ValueError) as err:
+        raise UserInputError(f"{bundle_dir}: not a collaborative bundle ({err})") from err
+    if bundle.meta.get("dataset") != config["dataset"]:
+        raise UserInputError(
+            f"the bundle is for {bundle.meta.get('dataset')!r}, the run for {config['dataset']!r}"
+        )
+    nll = chosen["select_nll"]
+    if not force and not nll["fused"] < nll["base"]:
+        why = f"valid cross-entropy {nll['fused']:.4f} does not beat the base's {nll['base']:.4f}"
+        return {"published": False, "reason": why, "run": str(run)}
+    bundle.weights = base_weights(chosen["base"])
+    head = HiddenHead.load(run / chosen["head_file"])
+    manifest = {
+        "dataset": config["dataset"],
+        "base_model": Path(config["model_path"]).name,
+        "run": str(run.resolve()),
+        "bundle": str(bundle_dir.resolve()),
+        "variant": VARIANTS[variant],
+        "select_nll": nll,
+        "test_rows": [summary["rows"][i] for i in chosen["test_rows"]],
+        "forced": force,
+        "published_unix": time.time(),
+    }
+    shape = PromptShape(config["history_items"], config["title_chars"], config["genres"])
+    target = published_fused_dir()
+    with staging_dir(target) as staging:
+        FusedRanker(bundle, head, shape, manifest).save(staging)
+        replace_dir(staging, target)
+    why = "forced" if force else f"valid cross-entropy {nll['base']:.4f} -> {nll['fused']:.4f}"
+    return {"published": True, "reason": why, "run": str(run), "manifest": manifest}
