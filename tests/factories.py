@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from reasoning.collaborative import FEATURE_NAMES
+from reasoning.compact import HiddenHead
 from recdata.schema import Dataset
 
 # Collaborative feature models small enough to fit in seconds (SASRec's max_len is below
@@ -26,3 +31,33 @@ def make_dataset(rows: list[tuple[str, str, int]], n_items: int, name: str = "to
         }
     )
     return Dataset.from_frames(name, interactions, items)
+
+
+def write_hidden_head_run(run: Path, d: int, dataset: str, model_path: Path) -> None:
+    """A hidden-head run folder as `training.hidden_head` writes it (summary + head)."""
+    rng = np.random.default_rng(3)
+    run.mkdir(parents=True)
+    HiddenHead(
+        1, "last", 0, 0.01, np.zeros(d), np.ones(d), np.eye(d) / np.sqrt(d), rng.normal(size=d)
+    ).save(run / "head-all.npz")
+    weights = dict(zip(FEATURE_NAMES, [1.0, 0.4, 0.6, -0.2, 0.1], strict=True))
+    row = {"model": "fused", "HR@1": 0.5}
+    summary = {
+        "config": {
+            "dataset": dataset,
+            "model_path": str(model_path),
+            "history_items": 5,
+            "title_chars": 18,
+            "genres": 1,
+        },
+        "variants": {
+            "all features": {
+                "base": {"l2": 0.01, "weights": weights},
+                "head_file": "head-all.npz",
+                "select_nll": {"base": 2.0, "fused": 1.9},
+                "test_rows": [0, 1],
+            }
+        },
+        "rows": [{"model": "base"}, row],
+    }
+    (run / "summary.json").write_text(json.dumps(summary))

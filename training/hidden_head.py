@@ -86,6 +86,7 @@ class HiddenHeadConfig:
     )
     max_rows: int = field(default=0, metadata={"help": "First N cases of each row set (0: all)."})
     threads: int = field(default=1, metadata={"help": "torch intra-op threads."})
+    device: str = field(default="cpu", metadata={"help": "cpu, or cuda for the extraction."})
     dtype: str = field(
         default="bfloat16",
         metadata={"help": "Forward dtype: bfloat16 (2x faster on AVX512-BF16 CPUs) or float32."},
@@ -279,12 +280,19 @@ def run_hidden_head(config: HiddenHeadConfig) -> dict[str, Any]:
 
     def model_loader() -> tuple[Any, ChoiceLogits]:
         if not loaded:
-            from transformers import AutoModelForCausalLM, AutoTokenizer
+            from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
             tokenizer = AutoTokenizer.from_pretrained(config.model_path)
-            model = AutoModelForCausalLM.from_pretrained(
-                config.model_path, dtype=getattr(torch, config.dtype)
+            # layers above the deepest one read are never run: the states at layer k < n
+            # are the same in a model cut to k + 1 layers (the final norm applies after it)
+            depth = AutoConfig.from_pretrained(config.model_path).num_hidden_layers
+            cut = (
+                {"num_hidden_layers": max(config.layers) + 1} if max(config.layers) < depth else {}
             )
+            model: Any = AutoModelForCausalLM.from_pretrained(
+                config.model_path, dtype=getattr(torch, config.dtype), **cut
+            )
+            model.to(config.device)
             loaded["pair"] = (model.eval(), letter_reader(tokenizer))
         return loaded["pair"]
 

@@ -9,7 +9,6 @@ fitted for another dataset stops the start with a message naming both.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,43 +20,13 @@ from typer.testing import CliRunner
 from graph_store.memory import MemoryGraphStore
 from r2rec.cli import app
 from reasoning.backends.transformers_backend import LocalBackendConfig, TransformersBackend
-from reasoning.collaborative import FEATURE_NAMES, CollaborativeBundle
-from reasoning.compact import HiddenHead
+from reasoning.collaborative import CollaborativeBundle
 from reasoning.fused import FusedRanker
 from reasoning.recommender import Recommender, RecommenderConfig
 from recdata import load_dataset
 from service.main import create_app
+from tests.factories import write_hidden_head_run
 from tests.service.conftest import settings_for
-
-
-def _write_run(run: Path, d: int, dataset: str, model_path: Path) -> None:
-    """A hidden-head run folder as `training.hidden_head` writes it (summary + head)."""
-    rng = np.random.default_rng(3)
-    run.mkdir(parents=True)
-    HiddenHead(
-        1, "last", 0, 0.01, np.zeros(d), np.ones(d), np.eye(d) / np.sqrt(d), rng.normal(size=d)
-    ).save(run / "head-all.npz")
-    weights = dict(zip(FEATURE_NAMES, [1.0, 0.4, 0.6, -0.2, 0.1], strict=True))
-    row = {"model": "fused", "HR@1": 0.5}
-    summary = {
-        "config": {
-            "dataset": dataset,
-            "model_path": str(model_path),
-            "history_items": 5,
-            "title_chars": 18,
-            "genres": 1,
-        },
-        "variants": {
-            "all features": {
-                "base": {"l2": 0.01, "weights": weights},
-                "head_file": "head-all.npz",
-                "select_nll": {"base": 2.0, "fused": 1.9},
-                "test_rows": [0, 1],
-            }
-        },
-        "rows": [{"model": "base"}, row],
-    }
-    (run / "summary.json").write_text(json.dumps(summary))
 
 
 @pytest.fixture
@@ -73,7 +42,9 @@ def published(
         bundle.meta["dataset"] = dataset
         bundle.save(tmp_path / "bundle")
         hidden = TransformersBackend(LocalBackendConfig(model_path=str(tiny_model_dir)))
-        _write_run(tmp_path / "run", hidden.model.config.hidden_size, dataset, tiny_model_dir)
+        write_hidden_head_run(
+            tmp_path / "run", hidden.model.config.hidden_size, dataset, tiny_model_dir
+        )
         args = ["model", "publish-fused", str(tmp_path / "run"), str(tmp_path / "bundle")]
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 0 and "published" in result.output, result.output

@@ -1,0 +1,77 @@
+"""training.fused_publish: the gate, and what it refuses with a one-line error."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from common.errors import UserInputError
+from common.paths import published_fused_dir
+from graph_store.memory import MemoryGraphStore
+from reasoning.collaborative import CollaborativeBundle
+from reasoning.fused import FusedRanker
+from tests.factories import write_hidden_head_run
+from training.fused_publish import base_weights, publish_fused
+
+
+@pytest.fixture
+def parts(
+    slice_bundle: tuple[CollaborativeBundle, MemoryGraphStore], tmp_path: Path
+) -> tuple[Path, Path]:
+    bundle, _ = slice_bundle
+    bundle.meta["dataset"] = "ml-100k"
+    bundle.save(tmp_path / "bundle")
+    write_hidden_head_run(tmp_path / "run", 8, "ml-100k", tmp_path / "model")
+    return tmp_path / "run", tmp_path / "bundle"
+
+
+def _set_nll(run: Path, base: float, fused: float) -> None:
+    summary = json.loads((run / "summary.json").read_text())
+    summary["variants"]["all features"]["select_nll"] = {"base": base, "fused": fused}
+    (run / "summary.json").write_text(json.dumps(summary))
+
+
+def test_a_head_that_does_not_help_on_valid_is_not_published(parts: tuple[Path, Path]) -> None:
+    run, bundle = parts
+    _set_nll(run, base=2.0, fused=2.0)
+    decision = publish_fused(run, bundle)
+    assert not decision["published"] and "does not beat" in decision["reason"]
+    assert not published_fused_dir().exists()
+    forced = publish_fused(run, bundle, force=True)
+    assert forced["published"] and FusedRanker.load(published_fused_dir()).manifest["forced"]
+
+
+def test_publish_joins_the_runs_base_and_head_with_the_bundles_models(
+    parts: tuple[Path, Path],
+) -> None:
+    run, bundle = parts
+    decision = publish_fused(run, bundle)
+    assert decision["published"]
+    fused = FusedRanker.load(published_fused_dir())
+    assert fused.bundle.weights.tolist() == [1.0, 0.4, 0.6, -0.2, 0.1]
+    assert fused.head is not None and fused.head.layer == 1
+    assert fused.manifest["test_rows"][1]["HR@1"] == 0.5
+    # a base over two features gets zero weights for the others
+    two = base_weights({"weights": {"popularity": 0.5, "graph-fallback": 1.0}})
+    assert two.tolist() == [0.0, 0.0, 0.0, 0.5, 1.0]
+
+
+def test_refusals_name_the_problem(parts: tuple[Path, Path], tmp_path: Path) -> None:
+    run, bundle = parts
+    with pytest.raises(UserInputError, match="no hidden-head run"):
+        publish_fused(tmp_path, bundle)
+    with pytest.raises(UserInputError, match="not a collaborative bundle"):
+        publish_fused(run, tmp_path)
+    with pytest.raises(UserInputError, match="variant must be"):
+        publish_fused(run, bundle, variant="other")
+    with pytest.raises(UserInputError, match="unknown features"):
+        base_weights({"weights": {"tags": 1.0}})
+    CollaborativeBundle.load(bundle).save(tmp_path / "other")
+    meta = json.loads((tmp_path / "other" / "manifest.json").read_text())
+    meta["dataset"] = "ml-latest-small"
+    (tmp_path / "other" / "manifest.json").write_text(json.dumps(meta))
+    with pytest.raises(UserInputError, match="the bundle is for 'ml-latest-small'"):
+        publish_fused(run, tmp_path / "other")
+    assert not published_fused_dir().exists()
