@@ -27,7 +27,8 @@ from evaluation.explanations import ExplanationCheck, check_explanation
 from evaluation.ranker import Case, RankResult
 from graph_store.memory import MemoryGraphStore
 from reasoning.backends import LLMBackend
-from reasoning.recommender import Recommendation, Recommender, RecommenderConfig
+from reasoning.outcomes import Recommendation
+from reasoning.recommender import Recommender, RecommenderConfig
 
 
 class LLMRanker:

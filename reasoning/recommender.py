@@ -56,7 +56,13 @@ from reasoning.evidence import (
 )
 from reasoning.explain import RecommendationListener, think_and_answer
 from reasoning.fused import FusedRanker, FusedRequest, log_softmax
-from reasoning.outcomes import LLMOutcome, UnknownItemsError, fallback_reason
+from reasoning.outcomes import (
+    LLMOutcome,
+    RankedItem,
+    Recommendation,
+    UnknownItemsError,
+    fallback_reason,
+)
 from reasoning.parse import parse_ranking
 from reasoning.prompt import (
     ANSWER_PREFIX,
@@ -105,32 +111,6 @@ class RecommenderConfig:
     def __post_init__(self) -> None:
         if self.thoughts not in THOUGHT_SOURCES:
             raise ValueError(f"thoughts must be one of {THOUGHT_SOURCES}, got {self.thoughts!r}")
-
-
-@dataclass(frozen=True)
-class RankedItem:
-    item_id: str
-    title: str
-    score: float  # higher is better; comparable within one response only
-    rank: int  # 1 = best
-
-
-@dataclass(frozen=True)
-class Recommendation:
-    """The full ranking of the candidates plus what explains it."""
-
-    user_id: str
-    items: tuple[RankedItem, ...]
-    explanation: str
-    thoughts: tuple[str, ...]
-    chains: tuple[Chain, ...]
-    valid: bool  # the model's own output parsed into a valid ranking
-    reason: str  # "ok", a parser note, "cold start", or why the fallback ran
-    cold_start: bool = False
-    fallback: bool = False
-    llm_seconds: float = 0.0  # wall time of the LLM call this ranking waited for
-    raw_text: str = ""
-    history: tuple[HistoryEntry, ...] = ()  # what the model was shown, oldest first
 
 
 @dataclass
@@ -461,9 +441,4 @@ class Recommender:
         )
 
 
-__all__ = [
-    "RankedItem",
-    "Recommendation",
-    "Recommender",
-    "RecommenderConfig",
-]
+__all__ = ["Recommender", "RecommenderConfig"]

@@ -79,8 +79,8 @@ from typing import Literal
 
 from reasoning.backends import LLMTimeout
 from reasoning.explain import RecommendationListener
-from reasoning.outcomes import fallback_reason
-from reasoning.recommender import Recommendation, Recommender
+from reasoning.outcomes import Recommendation, fallback_reason
+from reasoning.recommender import Recommender
 
 ADMIT_PASSES = 32  # most event-loop passes spent admitting arrivals before a batch starts
 OVERLOADED = "LLM overloaded"  # fallback reason of a call the queue could not serve in time

@@ -23,7 +23,8 @@ from graph_store.types import ChainParams
 from reasoning.backends import LLMBackend, LLMError, make_backend
 from reasoning.explain import RecommendationListener
 from reasoning.fused import FusedRanker
-from reasoning.recommender import Recommendation, Recommender, RecommenderConfig
+from reasoning.outcomes import Recommendation
+from reasoning.recommender import Recommender, RecommenderConfig
 from recdata.store import dataset_vocabulary
 from service.batching import RecommendBatcher
 from service.cache import RecommendationCache

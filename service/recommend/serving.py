@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from graph_store.types import Chain
 from reasoning.explain import RecommendationListener
-from reasoning.recommender import Recommendation
+from reasoning.outcomes import Recommendation
 from service.cache import Lookup as CacheLookup
 from service.recommend.protocol import (
     EvidenceChain,

@@ -13,8 +13,8 @@ import pytest
 from evaluation.protocol import load_cases, training_log
 from graph_store.memory import MemoryGraphStore
 from reasoning.backends.transformers_backend import LocalBackendConfig, TransformersBackend
-from reasoning.outcomes import UnknownItemsError
-from reasoning.recommender import Recommendation, Recommender, RecommenderConfig
+from reasoning.outcomes import Recommendation, UnknownItemsError
+from reasoning.recommender import Recommender, RecommenderConfig
 from recdata import load_dataset
 from service.batching import RecommendBatcher
 

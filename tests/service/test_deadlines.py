@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from reasoning.recommender import Recommendation
+from reasoning.outcomes import Recommendation
 from service.batching import LATE_AFTER, LATE_RETRY_FACTOR, OVERLOADED, TIMED_OUT
 from service.runtime import Runtime
 from tests.service.conftest import settings_for
