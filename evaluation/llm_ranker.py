@@ -27,6 +27,7 @@ from evaluation.explanations import ExplanationCheck, check_explanation
 from evaluation.ranker import Case, RankResult
 from graph_store.memory import MemoryGraphStore
 from reasoning.backends import LLMBackend
+from reasoning.fused import FusedRanker
 from reasoning.outcomes import Recommendation
 from reasoning.recommender import Recommender, RecommenderConfig
 
@@ -42,13 +43,16 @@ class LLMRanker:
         batch_size: int = 8,
         name: str = "llm",
         show_progress: bool = True,
+        fused: FusedRanker | None = None,
     ) -> None:
+        """``fused``: rank with it (`reasoning.fused`) instead of the answer letters."""
         self.make_llm = make_llm
         self.explain = explain
         self.config = replace(config or RecommenderConfig(), fallback_on_llm_error=False)
         self.batch_size = batch_size
         self.name = f"{name} ({'explain' if explain else 'score'})"
         self.show_progress = show_progress
+        self.fused = fused
         self._graph: MemoryGraphStore | None = None
         self._titles: dict[str, str] = {}
 
@@ -65,7 +69,7 @@ class LLMRanker:
         if self._graph is None:
             raise RuntimeError("LLMRanker.rank called before fit")
         llm = self.make_llm()
-        recommender = Recommender(self._graph, llm, self.config)
+        recommender = Recommender(self._graph, llm, self.config, self.fused)
         scores = np.zeros((len(cases), len(cases[0].candidates) if cases else 0))
         valid = np.zeros(len(cases), dtype=bool)
         extras: list[dict[str, object]] = []

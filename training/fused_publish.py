@@ -50,10 +50,11 @@ def base_weights(described: dict[str, Any]) -> np.ndarray:
 
 
 def publish_fused(
-    run: Path, bundle_dir: Path, variant: str = "all", force: bool = False
+    run: Path, bundle_dir: Path, variant: str = "all", force: bool = False, out: Path | None = None
 ) -> dict[str, Any]:
-    """Gate and publish (see the module docstring); the decision as a dict with
-    ``published`` and ``reason`` (and the manifest when published)."""
+    """Gate and publish (see the module docstring) to ``out`` (default: the served
+    folder); the decision as a dict with ``published`` and ``reason`` (and the manifest
+    when published)."""
     if variant not in VARIANTS:
         raise UserInputError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}")
     summary_path = run / "summary.json"
@@ -88,7 +89,7 @@ def publish_fused(
         "published_unix": time.time(),
     }
     shape = PromptShape(config["history_items"], config["title_chars"], config["genres"])
-    target = published_fused_dir()
+    target = out or published_fused_dir()
     with staging_dir(target) as staging:
         FusedRanker(bundle, head, shape, manifest).save(staging)
         replace_dir(staging, target)

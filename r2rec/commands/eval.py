@@ -55,27 +55,6 @@ def _llm_backend(
     raise UserInputError(f"--backend must be local or vllm, got {backend!r}")
 
 
-def _llm_ranker(
-    checkpoint: Path | None,
-    backend: str,
-    llm_url: str,
-    served_model: str | None,
-    explain: bool,
-    batch_size: int,
-    max_reasoning_tokens: int,
-    thoughts: str,
-) -> Ranker:
-    from evaluation.llm_ranker import LLMRanker
-    from reasoning.recommender import RecommenderConfig
-
-    make, name = _llm_backend(checkpoint, backend, llm_url, served_model, batch_size)
-    config = RecommenderConfig(
-        max_reasoning_tokens=max_reasoning_tokens,
-        thoughts=thoughts,  # type: ignore[arg-type]  # checked against THOUGHT_SOURCES
-    )
-    return LLMRanker(make, explain=explain, config=config, batch_size=batch_size, name=name)
-
-
 @dataclass(frozen=True)
 class EvalRequest:
     """The options of ``r2rec eval``, checked (split and limit) and shared by every task."""
@@ -94,6 +73,36 @@ class EvalRequest:
     batch_size: int
     max_reasoning_tokens: int
     thoughts: str
+    fused: Path | None = None
+
+
+def _llm_ranker(req: EvalRequest) -> Ranker:
+    """The service's pipeline on the chosen backend; with ``--fused``, ranking with that
+    fused ranker (collaborative base + the LLM's hidden-state head) as the service does."""
+    from evaluation.llm_ranker import LLMRanker
+    from reasoning.fused import FusedRanker
+    from reasoning.recommender import RecommenderConfig
+
+    make, name = _llm_backend(
+        req.checkpoint, req.backend, req.llm_url, req.served_model, req.batch_size
+    )
+    config = RecommenderConfig(
+        max_reasoning_tokens=req.max_reasoning_tokens,
+        thoughts=req.thoughts,  # type: ignore[arg-type]  # checked against THOUGHT_SOURCES
+    )
+    fused = None
+    if req.fused is not None:
+        try:
+            fused = FusedRanker.load(req.fused)
+        except (OSError, ValueError, KeyError) as err:
+            raise UserInputError(f"--fused {req.fused}: {err}") from err
+        if fused.manifest.get("dataset") != req.dataset:
+            raise UserInputError(
+                f"--fused {req.fused} was fitted for {fused.manifest.get('dataset')!r}, "
+                f"not {req.dataset!r}"
+            )
+        name = f"fused {req.fused.name}"
+    return LLMRanker(make, req.explain, config, batch_size=req.batch_size, name=name, fused=fused)
 
 
 def _rank_eval(req: EvalRequest) -> None:
@@ -112,20 +121,7 @@ def _rank_eval(req: EvalRequest) -> None:
     protocol = ProtocolConfig(seed=req.seed)
     results = []
     for name in names:
-        ranker = (
-            _llm_ranker(
-                req.checkpoint,
-                req.backend,
-                req.llm_url,
-                req.served_model,
-                req.explain,
-                req.batch_size,
-                req.max_reasoning_tokens,
-                req.thoughts,
-            )
-            if name == LLM
-            else make_baseline(name)
-        )
+        ranker = _llm_ranker(req) if name == LLM else make_baseline(name)
         with console.status(
             f"[bold]{ranker.name}[/]: fitting and ranking on {req.dataset}/{req.split}"
         ):
@@ -215,6 +211,13 @@ def eval_command(
     task: Annotated[
         str, typer.Option(help="rank (HR/NDCG) or rating (MAE/RMSE vs the rating baselines)")
     ] = "rank",
+    fused: Annotated[
+        Path | None,
+        typer.Option(
+            help="llm: rank with this fused ranker folder (r2rec model publish-fused --out), "
+            "as the service does; its bundle must be fitted on the split's training log"
+        ),
+    ] = None,
 ) -> None:
     """Evaluate one model or every baseline on the protocol; prints a Markdown table."""
     if split not in SPLITS:
@@ -245,5 +248,6 @@ def eval_command(
             batch_size=batch_size,
             max_reasoning_tokens=max_reasoning_tokens,
             thoughts=thoughts,
+            fused=fused,
         )
     )

@@ -7,7 +7,7 @@
         a tiny random Qwen2 with a byte-level BPE tokenizer, for tests and smoke runs
     r2rec model publish-rating RUN_DIR [--force]
         serve a rating-head run at POST /rate (training.rating.publish)
-    r2rec model publish-fused RUN_DIR BUNDLE_DIR [--variant all|service] [--force]
+    r2rec model publish-fused RUN_DIR BUNDLE_DIR [--variant all|service] [--force] [--out DIR]
         rank with a hidden-head run on top of a collaborative bundle (training.fused_publish)
 
 Registered in ``r2rec/cli.py`` as ``app.add_typer(model_app, name="model")``. Heavy
@@ -89,11 +89,15 @@ def publish_fused_command(
         str, typer.Option(help="all: the base of all five features; service: graph + popularity.")
     ] = "all",
     force: Annotated[bool, typer.Option(help="Publish even if the head does not help.")] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write the folder here instead of serving it (e.g. for r2rec eval)."),
+    ] = None,
 ) -> None:
     """Rank with the run's collaborative base + LLM hidden-state head (the service loads it
     at start-up) if the head lowers the base's valid cross-entropy."""
     from training.fused_publish import publish_fused
 
-    decision = publish_fused(run, bundle, variant=variant, force=force)
+    decision = publish_fused(run, bundle, variant=variant, force=force, out=out)
     verb = "published" if decision["published"] else "not published"
     typer.echo(f"{run}: {verb}: {decision['reason']}")

@@ -9,11 +9,15 @@ from pathlib import Path
 
 import pytest
 
+from common.errors import UserInputError
 from evaluation.llm_ranker import LLMRanker
 from evaluation.runner import evaluate
+from graph_store.memory import MemoryGraphStore
 from reasoning.backends import make_backend
+from reasoning.collaborative import CollaborativeBundle
 from reasoning.recommender import RecommenderConfig
 from recdata import load_dataset
+from tests.factories import write_hidden_head_run
 
 
 @pytest.mark.slow
@@ -111,3 +115,35 @@ def test_vllm_and_in_process_score_the_same_cases(
     assert a.metrics["cases"] == b.metrics["cases"] == 6
     if not explain:  # greedy scoring on the same weights: the same ranks
         assert a.metrics == pytest.approx(b.metrics)
+
+
+def test_eval_ranks_with_a_fused_ranker_as_the_service_does(
+    tiny_model_dir: Path,
+    slice_bundle: tuple[CollaborativeBundle, MemoryGraphStore],
+    tmp_path: Path,
+) -> None:
+    from typer.testing import CliRunner
+
+    from r2rec.cli import app
+    from training.fused_publish import publish_fused
+
+    bundle, _ = slice_bundle
+    bundle.meta["dataset"] = "ml-100k"
+    bundle.save(tmp_path / "bundle")
+    llm = make_backend("local", model_path=str(tiny_model_dir))
+    width = llm.model.config.hidden_size  # type: ignore[attr-defined]  # the head's input
+    write_hidden_head_run(tmp_path / "run", width, "ml-100k", tiny_model_dir)
+    publish_fused(tmp_path / "run", tmp_path / "bundle", out=tmp_path / "fused")
+    out = tmp_path / "fused.json"
+    args = ["eval", "--model", "llm", "--checkpoint", str(tiny_model_dir), "--limit", "4"]
+    args += ["--explain", "--fused", str(tmp_path / "fused"), "--out", str(out)]
+    done = CliRunner().invoke(app, args)
+    assert done.exit_code == 0, done.output
+    result = json.loads(out.read_text())[0]
+    assert result["model"] == "fused fused (explain)" and result["metrics"]["cases"] == 4
+    metrics = result["metrics"]
+    assert metrics["ValidRatio"] == 1.0 and metrics["pick agreement"] == 1.0
+    # ValidRatio 1: every case was the fused ranking (the evaluator raises on LLM errors)
+    wrong = CliRunner().invoke(app, [*args[:-2], "--dataset", "ml-latest-small"])
+    assert isinstance(wrong.exception, UserInputError)  # `r2rec.cli.main`: one line, exit 2
+    assert "was fitted for 'ml-100k', not 'ml-latest-small'" in str(wrong.exception)
