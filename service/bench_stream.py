@@ -176,7 +176,7 @@ def _service(env: dict[str, str]) -> Iterator[str]:
 
 
 def _model_dir(env: dict[str, str]) -> Path:
-    from service.runtime import resolve_model_path
+    from service.ranking import resolve_model_path
     from service.settings import Settings
 
     path = env.get("R2REC_MODEL_PATH")

@@ -1,4 +1,9 @@
-"""Which ranker the service loads: the published fused ranker, when there is one.
+"""What ranks: the published fused ranker, else the published LLM, else the graph scorer.
+
+- `open_fused`: the fused ranker, when one is published (or configured);
+- `open_llm`: the LLM backend and the version string of what answers (`resolve_model_path`:
+  the in-process checkpoint; `GRAPH_SCORER` while nothing is published);
+- `StartupError`: these settings cannot serve; the message says what to fix.
 
 The fused ranker (`reasoning.fused`) scores each candidate as the collaborative base plus
 the LLM's hidden-state head; it was fitted for one dataset and one base model, so it is
@@ -12,16 +17,17 @@ in-process backend then loads that base model, not a published fine-tuned checkp
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
+from reasoning.backends import LLMBackend, make_backend
 from reasoning.fused import FusedRanker
 from service.settings import Settings
 
-log = logging.getLogger(__name__)
-
-
-class FusedStartupError(RuntimeError):
-    """A fused ranker is configured but cannot serve these settings."""
+log = logging.getLogger("r2rec.service")
+# The in-process model runs in a worker thread; a shorter GIL switch interval (default
+# 5 ms) lets the event loop answer between the model's Python steps.
+GIL_SWITCH_INTERVAL_S = 0.0005
 
 
 def open_fused(settings: Settings) -> FusedRanker | None:
@@ -37,10 +43,10 @@ def open_fused(settings: Settings) -> FusedRanker | None:
     try:
         fused = FusedRanker.load(folder)
     except (OSError, ValueError, KeyError) as err:
-        raise FusedStartupError(f"fused ranker at {folder} cannot be loaded: {err}") from err
+        raise StartupError(f"fused ranker at {folder} cannot be loaded: {err}") from err
     dataset = fused.manifest.get("dataset")
     if dataset != settings.dataset:
-        raise FusedStartupError(
+        raise StartupError(
             f"the fused ranker at {folder} was fitted for {dataset!r} but the service serves "
             f"{settings.dataset!r}: set R2REC_DATASET={dataset} or R2REC_RANKER=llm"
         )
@@ -55,7 +61,7 @@ def fused_model_path(fused: FusedRanker, settings: Settings) -> Path:
 
     folder = settings.model_path or models_dir() / str(fused.manifest.get("base_model", ""))
     if not (folder / "config.json").is_file():
-        raise FusedStartupError(
+        raise StartupError(
             f"the fused ranker reads the hidden states of {folder}, which is missing: run "
             "`r2rec model prepare-base` or set R2REC_MODEL_PATH"
         )
@@ -66,3 +72,94 @@ def fused_version(fused: FusedRanker) -> str:
     """'fused:<run folder name>@<publish time>': changes the cache keys on every publish."""
     run = Path(str(fused.manifest.get("run", "unknown"))).name
     return f"fused:{run}@{int(float(fused.manifest.get('published_unix', 0)))}"
+
+
+class StartupError(RuntimeError):
+    """The service cannot start with these settings; the message says what to fix."""
+
+
+GRAPH_SCORER = "graph-scorer"  # the version label while no model is published
+
+
+def resolve_model_path(settings: Settings) -> Path | None:
+    """The checkpoint the in-process backend loads: the configured one, else the published
+    model, else (only with ``serve_base_model``) the prepared base model. None: nothing
+    trained is published yet, so the graph scorer answers until one is."""
+    from common.paths import published_dir
+    from reasoning.backends.model_folders import default_base_dir
+
+    if settings.model_path:
+        candidates = [settings.model_path]
+    elif (published_dir() / "config.json").is_file() or not settings.serve_base_model:
+        candidates = [published_dir()]
+    else:
+        candidates = [default_base_dir()]
+    for path in candidates:
+        if path is not None and (path / "config.json").is_file():
+            return path.resolve()
+    if not settings.model_path and not settings.serve_base_model:
+        return None
+    raise StartupError(
+        f"no model at {', '.join(map(str, candidates))}: set R2REC_MODEL_PATH or run "
+        "`r2rec model prepare-base`"
+    )
+
+
+def open_llm(settings: Settings, fused: FusedRanker | None = None) -> tuple[LLMBackend | None, str]:
+    """The backend and the model version string used in cache keys and responses; no
+    backend (and `GRAPH_SCORER`) while nothing trained is published. With a ``fused``
+    ranker, the in-process backend loads the base model its head reads."""
+    if settings.llm_backend == "vllm":
+        llm = make_backend(
+            "vllm",
+            base_url=settings.llm_url,
+            model=settings.llm_model,
+            api_key=settings.llm_api_key.get_secret_value(),
+            timeout_s=settings.llm_timeout_s,
+            max_retries=settings.llm_max_retries,
+        )
+        if fused is not None:
+            log.warning("the vLLM backend returns no hidden states: the collaborative base ranks")
+            return llm, settings.model_version or fused_version(fused)
+        return llm, settings.model_version or settings.llm_model
+    if fused is not None:
+        path: Path | None = fused_model_path(fused, settings)
+        version = settings.model_version or fused_version(fused)
+    else:
+        path = resolve_model_path(settings)
+        version = settings.model_version or (model_version_of(path) if path else GRAPH_SCORER)
+    if path is None:
+        log.info("no trained model published: the graph scorer answers until one is")
+        return None, version
+    llm = make_backend("local", model_path=str(path))
+    # The model runs in a worker thread; a shorter GIL switch interval (default 5 ms) lets
+    # the event loop answer between the model's Python steps instead of waiting them out.
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+    return llm, version
+
+
+def model_version_of(path: Path) -> str:
+    """A model folder's version: for the published model, its run and publish time (so
+    every publish changes the cache keys), else the folder name."""
+    from common.paths import published_dir
+
+    if path == published_dir().resolve():
+        published = published_version()
+        if published is not None:
+            return published
+    return path.name
+
+
+def published_version() -> str | None:
+    """'<run>@<publish time>' of the published model, or None (none, or a bad record)."""
+    from common.files import read_json
+    from common.paths import published_manifest
+
+    try:
+        record = read_json(published_manifest())
+    except (OSError, ValueError) as err:
+        log.warning("published record unreadable: %s", err)
+        return None
+    if not record or "run" not in record:
+        return None
+    return f"{record['run']}@{int(float(record.get('published_unix', 0)))}"

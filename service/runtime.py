@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from recdata.store import dataset_vocabulary
 from service.batching import RecommendBatcher
 from service.cache import RecommendationCache
 from service.metrics import Metrics
-from service.ranking import FusedStartupError, fused_model_path, fused_version, open_fused
+from service.ranking import StartupError, open_fused, open_llm, published_version
 from service.rate.model import (
     RatingModel,
     RatingModelError,
@@ -40,42 +39,10 @@ from service.settings import Settings
 from service.training_child import TrainingCollector
 
 log = logging.getLogger("r2rec.service")
-GIL_SWITCH_INTERVAL_S = 0.0005
 # Of a request's deadline, the share kept back from the model for serving the fallback
 # (graph queries, shaping the response) when the model is late, at most FALLBACK_RESERVE_S.
 FALLBACK_RESERVE_SHARE = 0.1
 FALLBACK_RESERVE_S = 0.2
-
-
-class StartupError(RuntimeError):
-    """The service cannot start with these settings; the message says what to fix."""
-
-
-GRAPH_SCORER = "graph-scorer"  # the version label while no model is published
-
-
-def resolve_model_path(settings: Settings) -> Path | None:
-    """The checkpoint the in-process backend loads: the configured one, else the published
-    model, else (only with ``serve_base_model``) the prepared base model. None: nothing
-    trained is published yet, so the graph scorer answers until one is."""
-    from common.paths import published_dir
-    from reasoning.backends.model_folders import default_base_dir
-
-    if settings.model_path:
-        candidates = [settings.model_path]
-    elif (published_dir() / "config.json").is_file() or not settings.serve_base_model:
-        candidates = [published_dir()]
-    else:
-        candidates = [default_base_dir()]
-    for path in candidates:
-        if path is not None and (path / "config.json").is_file():
-            return path.resolve()
-    if not settings.model_path and not settings.serve_base_model:
-        return None
-    raise StartupError(
-        f"no model at {', '.join(map(str, candidates))}: set R2REC_MODEL_PATH or run "
-        "`r2rec model prepare-base`"
-    )
 
 
 async def open_graph_store(settings: Settings) -> GraphStore:
@@ -117,66 +84,6 @@ def journal_path(settings: Settings) -> Path:
     from common.paths import journal_file
 
     return journal_file(settings.dataset)
-
-
-def open_llm(settings: Settings, fused: FusedRanker | None = None) -> tuple[LLMBackend | None, str]:
-    """The backend and the model version string used in cache keys and responses; no
-    backend (and `GRAPH_SCORER`) while nothing trained is published. With a ``fused``
-    ranker, the in-process backend loads the base model its head reads."""
-    if settings.llm_backend == "vllm":
-        llm = make_backend(
-            "vllm",
-            base_url=settings.llm_url,
-            model=settings.llm_model,
-            api_key=settings.llm_api_key.get_secret_value(),
-            timeout_s=settings.llm_timeout_s,
-            max_retries=settings.llm_max_retries,
-        )
-        if fused is not None:
-            log.warning("the vLLM backend returns no hidden states: the collaborative base ranks")
-            return llm, settings.model_version or fused_version(fused)
-        return llm, settings.model_version or settings.llm_model
-    if fused is not None:
-        path: Path | None = fused_model_path(fused, settings)
-        version = settings.model_version or fused_version(fused)
-    else:
-        path = resolve_model_path(settings)
-        version = settings.model_version or (model_version_of(path) if path else GRAPH_SCORER)
-    if path is None:
-        log.info("no trained model published: the graph scorer answers until one is")
-        return None, version
-    llm = make_backend("local", model_path=str(path))
-    # The model runs in a worker thread; a shorter GIL switch interval (default 5 ms) lets
-    # the event loop answer between the model's Python steps instead of waiting them out.
-    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
-    return llm, version
-
-
-def model_version_of(path: Path) -> str:
-    """A model folder's version: for the published model, its run and publish time (so
-    every publish changes the cache keys), else the folder name."""
-    from common.paths import published_dir
-
-    if path == published_dir().resolve():
-        published = published_version()
-        if published is not None:
-            return published
-    return path.name
-
-
-def published_version() -> str | None:
-    """'<run>@<publish time>' of the published model, or None (none, or a bad record)."""
-    from common.files import read_json
-    from common.paths import published_manifest
-
-    try:
-        record = read_json(published_manifest())
-    except (OSError, ValueError) as err:
-        log.warning("published record unreadable: %s", err)
-        return None
-    if not record or "run" not in record:
-        return None
-    return f"{record['run']}@{int(float(record.get('published_unix', 0)))}"
 
 
 async def warm_up(llm: LLMBackend) -> None:
@@ -271,7 +178,7 @@ class Runtime:
             fused = open_fused(settings)
             llm, version = open_llm(settings, fused)
             rating = open_rating_model(settings)
-        except (RatingModelError, FusedStartupError) as err:
+        except RatingModelError as err:
             await graph.close()
             raise StartupError(str(err)) from None
         except Exception:

@@ -1,7 +1,7 @@
 """`r2rec model publish RUN`: promote a run's model only if it beats what would be served.
 
 The published model is ``$R2REC_HOME/models/published/`` (a full model folder; the
-service's `service.runtime.resolve_model_path` loads it by default) and its record
+service's `service.ranking.resolve_model_path` loads it by default) and its record
 ``$R2REC_HOME/models/published.json`` (run name, metrics, time). A run is promoted only if
 its validation HR@1 is strictly higher than both
 

@@ -14,7 +14,7 @@ import pytest
 
 from common.files import replace_dir, staging_dir, write_json_atomic
 from common.paths import published_dir, published_manifest
-from service.runtime import StartupError, resolve_model_path
+from service.ranking import StartupError, resolve_model_path
 from tests.harness.redis import RedisServer
 from tests.service.conftest import settings_for
 

@@ -13,7 +13,8 @@ from reasoning.rating_facts import rating_facts, taste_graph, taste_neighbours
 from reasoning.rating_models import fit_baseline
 from recdata import load_dataset
 from service.main import create_app
-from service.runtime import Runtime, StartupError
+from service.ranking import StartupError
+from service.runtime import Runtime
 from tests.reasoning.broken_llm import ERROR_400, BrokenLLM
 from tests.service.conftest import partner_fitted, rating_model_folder, settings_for
 

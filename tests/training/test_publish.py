@@ -15,7 +15,7 @@ from common.paths import published_dir, published_manifest
 from evaluation.protocol import load_cases
 from evaluation.runner import cases_digest, evaluate
 from recdata import load_dataset
-from service.runtime import resolve_model_path
+from service.ranking import resolve_model_path
 from service.settings import Settings
 from training.publish import current, publish
 from training.run_folder import run_dir
