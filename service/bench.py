@@ -41,10 +41,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from service.bench_stream import StreamOptions, bench_stream, free_port, percentile, wait_ready
+from service.bench_stream import (
+    StreamOptions,
+    bench_stream,
+    bench_users,
+    free_port,
+    percentile,
+    wait_ready,
+)
 
 console = Console()
-USERS = [str(u) for u in range(1, 944)]  # ML-100K user ids
 RATE_PATH = "rate"  # POST /rate (ML-100K item ids 1..1682), the rating model's one pass
 _next_user = iter(range(10**9))  # uncached paths never repeat a user (no cache hits)
 
@@ -132,7 +138,8 @@ async def _drive(
         nonlocal fallbacks, refused
         while queue:
             number = queue.pop()
-            user = USERS[0] if same_user else USERS[next(_next_user) % len(USERS)]
+            users = bench_users()
+            user = users[0] if same_user else users[next(_next_user) % len(users)]
             wants = explain if explain_every <= 0 else number % explain_every == 0
             endpoint, payload = "/recommend", {"user_id": user, "k": 10, "explain": wants}
             if path == RATE_PATH:  # a rating of an item the user may or may not have rated

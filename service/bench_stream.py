@@ -26,6 +26,8 @@ tokens); ``--stream-requests`` and ``--stream-tokens`` make longer runs.
 from __future__ import annotations
 
 import asyncio
+import functools
+import os
 import socket
 import subprocess
 import sys
@@ -42,7 +44,18 @@ import orjson
 from common.errors import UserInputError
 from common.harness import load_harness
 
-USERS = [str(u) for u in range(1, 944)]  # ML-100K user ids
+
+@functools.cache
+def bench_users() -> tuple[str, ...]:
+    """The user ids of the dataset the benchmarked service serves (``R2REC_DATASET``,
+    default ml-100k), shortest first, then in order (MovieLens: 1, 2, ...)."""
+    from recdata import load_dataset
+
+    name = os.environ.get("R2REC_DATASET", "ml-100k")
+    ids = set(load_dataset(name).interactions["user_id"].astype(str))
+    return tuple(sorted(ids, key=lambda u: (len(u), u)))
+
+
 VLLM_START_S = 300.0
 STREAM_DEADLINE_S = 300.0
 
@@ -145,7 +158,8 @@ async def drive(
 ) -> StreamResult:
     """``n`` streams over ``concurrency`` clients, users ``first``, ``first + 1``, ..."""
     result = StreamResult(backend, concurrency, n)
-    queue = [USERS[(first + i) % len(USERS)] for i in range(n)]
+    users = bench_users()
+    queue = [users[(first + i) % len(users)] for i in range(n)]
     limits = httpx.Limits(max_connections=concurrency)
     async with httpx.AsyncClient(base_url=base, timeout=600, limits=limits) as client:
 
