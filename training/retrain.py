@@ -92,6 +92,18 @@ class RetrainConfig:
             "/rate; training.rating.head_job) or generate (generated reasoning via TRL)."
         },
     )
+    rank_recipe: str = field(
+        default="llm",
+        metadata={
+            "help": "rank: llm (SFT then GRPO of the LLM ranker) or fused (collaborative "
+            "base + the frozen LLM's hidden-state head, published for the service; "
+            "training.fused_job)."
+        },
+    )
+    feature_results: Path | None = field(
+        default=None,
+        metadata={"help": "fused: the baselines table whose tuned configs the features use."},
+    )
     store: str = field(
         default="memory",
         metadata={"help": "Export from: memory (dataset + the service's journal) or neo4j."},
@@ -251,11 +263,17 @@ def run_retrain(config: RetrainConfig) -> dict[str, Any]:
             return {"published": False, "run": final(), "reason": UNPUBLISHED_RATING}
         return decision_json(publish(final(), force=config.publish_force))
 
-    heads = None
+    skipped = {"skipped": True}
+    heads: Any = None
     if config.task == "rating" and config.rating_recipe == "head":
         from training.rating.head_job import HeadStages
 
         heads = HeadStages(config, lambda: trained_dataset(config))
+        work = heads.work(lambda: _export(config, folder))
+    elif config.rank_recipe == "fused":
+        from training.fused_job import FusedStages
+
+        heads = FusedStages(config, folder, lambda: _snapshot(config, folder))
         work = heads.work(lambda: _export(config, folder))
     else:
         work = {
@@ -267,7 +285,6 @@ def run_retrain(config: RetrainConfig) -> dict[str, Any]:
             "publish": publish_stage,
         }
 
-    skipped = {"skipped": True}
     stage = STAGES[0]
     try:
         for stage in STAGES:
@@ -354,6 +371,14 @@ def validate_job(config: RetrainConfig) -> None:
         from training.rating.head_job import check_overrides
 
         check_overrides(config.sft_overrides, config.grpo_overrides)
+    if config.rank_recipe not in ("llm", "fused"):
+        raise UserInputError(f"rank_recipe must be llm or fused, got {config.rank_recipe!r}")
+    if config.rank_recipe == "fused":
+        from training import fused_job
+
+        if config.task != "rank":
+            raise UserInputError("rank_recipe=fused is for task=rank")
+        fused_job.check_overrides(config.sft_overrides)
     if config.init not in ("sft", "base"):
         raise UserInputError(f"init must be sft or base, got {config.init!r}")
     if config.task == "rank" and config.init != "sft":

@@ -11,6 +11,8 @@
     r2rec model publish RUN [--force]
     r2rec retrain --dataset ml-100k [--limit-users N] [--no-grpo]
     r2rec retrain --config training/configs/retrain-quick.yaml    # the quick profile
+    r2rec retrain --dataset ml-latest-small --rank-recipe fused \
+        --feature-results results/ml-latest-small/baselines.json   # training.fused_job
     r2rec retrain --task rating --init sft|base [--grpo-set max_train_seconds=1800]
         # RecOne | RecZero at the rating token, published for /rate (training.rating.head_job)
 
@@ -315,6 +317,17 @@ def retrain_command(
         str | None,
         typer.Option(help="rating: head (default; published for /rate) or generate."),
     ] = None,
+    rank_recipe: Annotated[
+        str | None,
+        typer.Option(
+            help="rank: llm (SFT + GRPO, default) or fused (collaborative base + the LLM's "
+            "hidden-state head; --sft-set takes `r2rec train hidden-head` keys)."
+        ),
+    ] = None,
+    feature_results: Annotated[
+        Path | None,
+        typer.Option(help="fused: baselines table (results/D/baselines.json) for the features."),
+    ] = None,
     store: Annotated[
         str | None, typer.Option(help="Export from: memory (dataset + service journal) or neo4j.")
     ] = None,
@@ -351,6 +364,8 @@ def retrain_command(
         "task": task,
         "init": init,
         "rating_recipe": rating_recipe,
+        "rank_recipe": rank_recipe,
+        "feature_results": feature_results,
         "store": store,
         "neo4j_uri": neo4j_uri,
         "neo4j_user": neo4j_user,

@@ -1,0 +1,56 @@
+"""`r2rec retrain --rank-recipe fused`: features, head, bundle and publish in one job."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from common.errors import UserInputError
+from common.paths import published_fused_dir
+from reasoning.fused import FusedRanker
+from tests.factories import TINY_FEATURE_CONFIGS
+from training.retrain import STAGES, RetrainConfig, job_dir, run_retrain, stage_done, validate_job
+
+
+@pytest.mark.slow  # a tiny fused job on 40 ML-100K users, export to publish
+def test_retrain_runs_the_fused_recipe_and_publishes_it(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    table = tmp_path / "baselines.json"
+    table.write_text(
+        json.dumps([{"model": k, "config": v} for k, v in TINY_FEATURE_CONFIGS.items()])
+    )
+    head = {"model_path": str(tiny_model_dir), "layers": "1", "pca_grid": "0"}
+    job = RetrainConfig(
+        dataset="ml-100k",
+        name="fused",
+        limit_users=40,
+        rank_recipe="fused",
+        feature_results=table,
+        sft_overrides={**head, "l2_grid": "0.1", "dtype": "float32"},
+        publish_force=True,  # 40 valid cases: the gate's verdict is noise
+    )
+    validate_job(job)
+    record = run_retrain(job)
+    assert [s for s in STAGES if stage_done(job.job, s)] == list(STAGES)
+    assert record["published"] is True and record["manifest"]["dataset"] == "ml-100k"
+    assert (stage_done(job.job, "grpo") or {})["skipped"] is True
+    rows = (stage_done(job.job, "evaluate") or {})["rows"]
+    assert {row["n"] for row in rows} == {40} and rows[0]["model"] == "sasrec"
+    fused = FusedRanker.load(published_fused_dir())
+    assert fused.head is not None and fused.head.layer == 1
+    assert fused.bundle.meta["fit_log"] == "ml-100k" and len(fused.bundle.user_ids) == 40
+    settings = json.loads((job_dir(job.job) / "job.json").read_text())
+    assert settings["sft"]["layers"] == [1] and settings["grpo"] is None
+    assert run_retrain(job)["published"] is True  # every stage done: nothing runs again
+
+
+def test_the_fused_job_owns_its_folders_and_is_for_ranking() -> None:
+    with pytest.raises(UserInputError, match="set by the job"):
+        validate_job(RetrainConfig(rank_recipe="fused", sft_overrides={"out_dir": "x"}))
+    with pytest.raises(UserInputError, match="rank_recipe=fused is for task=rank"):
+        validate_job(RetrainConfig(rank_recipe="fused", task="rating"))
+    with pytest.raises(UserInputError, match="rank_recipe must be"):
+        validate_job(RetrainConfig(rank_recipe="other"))

@@ -1,0 +1,144 @@
+"""The fused ranker inside `r2rec retrain`: features, head, bundle, publish, in one job.
+
+    r2rec retrain --dataset ml-latest-small --rank-recipe fused
+
+The retrain job's stages, for ``rank_recipe=fused`` (each resumable as ever: a finished
+stage is skipped when the job runs again, the LLM states are cached per row set):
+
+- ``export``: the snapshot of what the graph store serves, as for every recipe;
+- ``data``: out-of-sample collaborative features of the ``valid``, ``test`` and training
+  row sets (`baselines.features`, models fitted per row set; configs from
+  ``feature_results``, the baselines table, when given) into ``runs/<job>/features``;
+- ``sft``: the hidden-state head (`training.hidden_head`): the frozen LLM's states per
+  row set, the base and head fitted on the training row sets, chosen on valid, test scored
+  once, into ``runs/<job>-hidden``; its keys come from ``sft_config`` / ``sft_overrides``
+  (`HiddenHeadConfig` fields, e.g. ``layers=[10]``); the job sets `OWNED` itself;
+- ``grpo``: none (the head is fitted in closed form; recorded as skipped);
+- ``evaluate``: the run's test rows (SASRec, the combiner, base, fused, p values);
+- ``publish``: the collaborative models fitted on the whole snapshot
+  (``runs/<job>/bundle``), joined with the run's base weights and head and published
+  for the service if the head lowers its base's valid cross-entropy
+  (`training.fused_publish`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from common.errors import UserInputError
+from common.files import read_json
+from common.paths import runs_root
+from recdata.schema import Dataset
+from training.config import load_config
+from training.hidden_head import HiddenHeadConfig
+
+if TYPE_CHECKING:
+    from training.retrain import RetrainConfig
+
+OWNED = ("dataset", "features_dir", "out_dir")  # the job sets these
+ROWSETS = ("valid", "test")  # besides the head's training row sets
+
+
+def check_overrides(overrides: dict[str, Any]) -> None:
+    owned = sorted(set(overrides) & set(OWNED))
+    if owned:
+        raise UserInputError(f"hidden-head settings {owned} are set by the job")
+
+
+def limited(dataset: Dataset, limit_users: int | None) -> Dataset:
+    """The first ``limit_users`` users (in id order) and all their interactions."""
+    if limit_users is None:
+        return dataset
+    users = sorted(dataset.interactions["user_id"].astype(str).unique())[:limit_users]
+    inter = dataset.interactions[dataset.interactions["user_id"].astype(str).isin(users)]
+    return Dataset.from_frames(dataset.name, inter, dataset.items)
+
+
+class FusedStages:
+    """The retrain job's stages for the fused ranker (``snapshot``: the export's dataset,
+    known once the export stage has run)."""
+
+    def __init__(self, job: RetrainConfig, folder: Path, snapshot: Callable[[], Dataset]) -> None:
+        self.job, self.folder, self.snapshot = job, folder, snapshot
+
+    def head_config(self) -> HiddenHeadConfig:
+        check_overrides(self.job.sft_overrides)
+        from reasoning.backends.model_folders import default_base_dir
+
+        return load_config(
+            HiddenHeadConfig,
+            self.job.sft_config,
+            {
+                "model_path": str(default_base_dir()),
+                **self.job.sft_overrides,
+                "dataset": self.job.dataset,  # titles; the snapshot adds interactions only
+                "features_dir": str(self.folder / "features"),
+                "out_dir": str(runs_root() / f"{self.job.job}-hidden"),
+            },
+        )
+
+    def settings(self) -> dict[str, Any]:
+        return {"sft": self.head_config(), "grpo": None}
+
+    def _overrides(self) -> dict[str, dict[str, Any]]:
+        from baselines.features import tuned_overrides
+
+        path = self.job.feature_results
+        return tuned_overrides(path) if path is not None else {}
+
+    def features(self) -> dict[str, Any]:
+        """Each row set's feature file (skipped when already written)."""
+        from baselines.features import FeatureSet, compute_features, feature_path
+
+        data = limited(self.snapshot(), self.job.limit_users)
+        out = self.folder / "features"
+        out.mkdir(parents=True, exist_ok=True)
+        seconds = {}
+        for rowset in (*ROWSETS, *self.head_config().train_rowsets):
+            path = feature_path(out, rowset)
+            if not path.is_file():
+                compute_features(data, rowset, self._overrides()).save(path)
+            seconds[rowset] = FeatureSet.load(path).seconds
+        return {"folder": str(out), "fit_seconds": seconds}
+
+    def head(self) -> dict[str, Any]:
+        from training.hidden_head import run_hidden_head
+
+        config = self.head_config()
+        summary = run_hidden_head(config)
+        return {"run": config.out_dir, "train_rows": summary["train_rows"]}
+
+    def evaluate(self) -> dict[str, Any]:
+        run = self.head_config().out_dir
+        summary = read_json(Path(run) / "summary.json")
+        if not summary:
+            raise UserInputError(f"{run} holds no hidden-head summary")
+        return {"run": run, "rows": summary["rows"]}
+
+    def publish(self) -> dict[str, Any]:
+        from baselines.bundle import fit_bundle
+        from training.fused_publish import publish_fused
+
+        data = limited(self.snapshot(), self.job.limit_users)
+        bundle_dir = self.folder / "bundle"
+        if not (bundle_dir / "manifest.json").is_file():
+            meta = {"dataset": self.job.dataset, "fit_log": data.name}
+            weights = np.zeros(5)  # the run's base weights replace them when published
+            bundle = fit_bundle(data.interactions, data.items, self._overrides(), weights, meta)
+            bundle.save(bundle_dir)
+        run = Path(self.head_config().out_dir)
+        return publish_fused(run, bundle_dir, force=self.job.publish_force)
+
+    def work(self, export: Callable[[], dict[str, Any]]) -> dict[str, Callable[[], dict[str, Any]]]:
+        return {
+            "export": export,
+            "data": self.features,
+            "sft": self.head,
+            "grpo": lambda: {"skipped": True, "reason": "the fused head has no GRPO stage"},
+            "evaluate": self.evaluate,
+            "publish": self.publish,
+        }
