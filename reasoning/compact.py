@@ -94,6 +94,41 @@ def chat_text(tokenizer: Any, messages: list[dict[str, str]]) -> str:
     return str(tokenizer.apply_chat_template(messages, tokenize=False, continue_final_message=True))
 
 
+class _Reached(Exception):
+    """Raised after the deepest layer read: the layers above it are not run."""
+
+
+def states_by_layer(model: Any, batch: dict[str, Any], layers: tuple[int, ...]) -> dict[int, Any]:
+    """The hidden states after each layer k of ``layers`` (as ``hidden_states[k]`` of a
+    full forward pass), running the model only up to the deepest one: forward hooks on the
+    decoder layers, no layer above it and no LM head (3x less work for layer 10 of 30).
+    Layer 0 (the embeddings) or the last layer (normed) take a full pass instead."""
+    blocks = getattr(getattr(model, "model", None), "layers", None)
+    if blocks is None or not all(0 < k < len(blocks) for k in layers):
+        hidden = model(**batch, output_hidden_states=True).hidden_states
+        return {k: hidden[k] for k in layers}
+    found: dict[int, Any] = {}
+    deepest = max(layers)
+
+    def grab(k: int) -> Any:
+        def hook(module: Any, args: Any, output: Any) -> None:
+            found[k] = output[0] if isinstance(output, tuple) else output
+            if k == deepest:
+                raise _Reached
+
+        return hook
+
+    handles = [blocks[k - 1].register_forward_hook(grab(k)) for k in set(layers)]
+    try:
+        model(**batch, use_cache=False)
+    except _Reached:
+        pass
+    finally:
+        for handle in handles:
+            handle.remove()
+    return found
+
+
 def line_states(
     model: Any, tokenizer: Any, texts: list[str], n: int, layers: tuple[int, ...]
 ) -> tuple[np.ndarray, int]:
@@ -119,7 +154,7 @@ def line_states(
     d = model.config.hidden_size
     out = np.zeros((len(texts), n, len(layers), len(POOLINGS), d), dtype=np.float16)
     with torch.inference_mode():
-        hidden = model(**batch, output_hidden_states=True).hidden_states
+        hidden = states_by_layer(model, batch, layers)
     for b, text in enumerate(texts):
         for j, (lo, hi) in enumerate(candidate_spans(text, offsets[b], n)):
             for li, layer in enumerate(layers):

@@ -280,17 +280,11 @@ def run_hidden_head(config: HiddenHeadConfig) -> dict[str, Any]:
 
     def model_loader() -> tuple[Any, ChoiceLogits]:
         if not loaded:
-            from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+            from transformers import AutoModelForCausalLM, AutoTokenizer
 
             tokenizer = AutoTokenizer.from_pretrained(config.model_path)
-            # layers above the deepest one read are never run: the states at layer k < n
-            # are the same in a model cut to k + 1 layers (the final norm applies after it)
-            depth = AutoConfig.from_pretrained(config.model_path).num_hidden_layers
-            cut = (
-                {"num_hidden_layers": max(config.layers) + 1} if max(config.layers) < depth else {}
-            )
             model: Any = AutoModelForCausalLM.from_pretrained(
-                config.model_path, dtype=getattr(torch, config.dtype), **cut
+                config.model_path, dtype=getattr(torch, config.dtype)
             )
             model.to(config.device)
             loaded["pair"] = (model.eval(), letter_reader(tokenizer))
