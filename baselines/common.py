@@ -25,6 +25,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from evaluation.ranker import Case, RankResult
+from reasoning.collaborative import distinct_recent
 
 TRAIN_COLUMNS = ("user_id", "item_id", "timestamp")
 
@@ -266,7 +267,7 @@ class HistoryScorer(ABC):
         window = self.history_window
         for row, case in enumerate(cases):
             seq = case_sequence(case, self._catalog, self._seqs)
-            hist = np.unique(seq if window is None else seq[-window:])
+            hist = distinct_recent(seq, window)
             known = cand[row] >= 0
             if len(hist):
                 scores[row, known] = self._score(hist, cand[row, known])

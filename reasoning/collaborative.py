@@ -109,9 +109,6 @@ class CollaborativeBundle:
         """How many of a user's newest items the scores read (SASRec's max_len)."""
         return int(self.sasrec.net.max_len)
 
-    def knows(self, item_id: str) -> bool:
-        return item_id in self.item_index
-
     # ------------------------------------------------------------------ scoring
     def features(
         self,

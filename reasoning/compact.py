@@ -89,11 +89,6 @@ def candidate_spans(text: str, offsets: list[tuple[int, int]], n: int) -> list[t
     return spans
 
 
-def chat_text(tokenizer: Any, messages: list[dict[str, str]]) -> str:
-    """The prompt text, ending inside the final (assistant) message."""
-    return str(tokenizer.apply_chat_template(messages, tokenize=False, continue_final_message=True))
-
-
 class _Reached(Exception):
     """Raised after the deepest layer read: the layers above it are not run."""
 

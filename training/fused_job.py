@@ -98,10 +98,11 @@ class FusedStages:
         out = self.folder / "features"
         out.mkdir(parents=True, exist_ok=True)
         seconds = {}
+        overrides = self._overrides()
         for rowset in (*ROWSETS, *self.head_config().train_rowsets):
             path = feature_path(out, rowset)
             if not path.is_file():
-                compute_features(data, rowset, self._overrides()).save(path)
+                compute_features(data, rowset, overrides).save(path)
             seconds[rowset] = FeatureSet.load(path).seconds
         return {"folder": str(out), "fit_seconds": seconds}
 
