@@ -28,9 +28,9 @@ from baselines.common import (
     NotFittedError,
     PositiveSet,
     empty_result,
-    fill_unknown,
 )
 from evaluation.ranker import Case, RankResult
+from reasoning.collaborative import fill_unknown
 
 
 @dataclass

@@ -25,7 +25,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from evaluation.ranker import Case, RankResult
-from reasoning.collaborative import distinct_recent
+from reasoning.collaborative import distinct_recent, fill_unknown
 
 TRAIN_COLUMNS = ("user_id", "item_id", "timestamp")
 
@@ -164,18 +164,6 @@ def case_sequence(case: Case, catalog: Catalog, seqs: list[np.ndarray]) -> np.nd
     if user is None:
         return history
     return merge_history(seqs[user], history)
-
-
-def fill_unknown(scores: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-    """Give candidates outside the catalog (index -1) a score below every known one in the row."""
-    unknown = candidates < 0
-    if not unknown.any():
-        return scores
-    out = scores.astype(np.float64, copy=True)
-    known_min = np.where(unknown, np.inf, out).min(axis=1)
-    floor = np.where(np.isfinite(known_min), known_min - 1.0, 0.0)
-    out[unknown] = np.broadcast_to(floor[:, None], out.shape)[unknown]
-    return out
 
 
 def empty_result() -> RankResult:

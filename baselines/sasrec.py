@@ -43,12 +43,12 @@ from baselines.common import (
     PositiveSet,
     case_sequence,
     empty_result,
-    fill_unknown,
     user_sequences,
 )
 from evaluation.metrics import hit_ratio, ndcg, target_ranks
 from evaluation.ranker import Case, RankResult
-from reasoning.sasrec_net import SASRecNet
+from reasoning.collaborative import fill_unknown
+from reasoning.sasrec_net import SASRecNet, left_pad, next_item_scores
 
 log = logging.getLogger(__name__)
 
@@ -120,15 +120,6 @@ class _Data:
         self.trainable = np.array([u for u, s in enumerate(self.seqs) if len(s) >= 2], np.int64)
 
 
-def _left_pad(rows: Sequence[np.ndarray], length: int) -> np.ndarray:
-    out = np.zeros((len(rows), length), dtype=np.int64)
-    for r, row in enumerate(rows):
-        tail = row[-length:]
-        if len(tail):
-            out[r, length - len(tail) :] = tail
-    return out
-
-
 class SASRecRanker:
     """Self-attentive sequential recommendation, tuned on the validation split."""
 
@@ -179,7 +170,7 @@ class SASRecRanker:
             raise NotFittedError(self.name)
         if not cases:
             return empty_result()
-        scores, cand = _score(self._net, self._data, cases, self.config)
+        scores, cand = _score(self._net, self._data, cases)
         return RankResult.all_valid(fill_unknown(scores, cand))
 
     # ------------------------------------------------------------------ training
@@ -206,8 +197,8 @@ class SASRecRanker:
             for begin in range(0, len(order), cfg.batch_size):
                 users = order[begin : begin + cfg.batch_size]
                 full = [data.seqs[u] + 1 for u in users]
-                inputs = _left_pad([s[:-1] for s in full], cfg.max_len)
-                pos = _left_pad([s[1:] for s in full], cfg.max_len)
+                inputs = left_pad([s[:-1] for s in full], cfg.max_len)
+                pos = left_pad([s[1:] for s in full], cfg.max_len)
                 neg = data.positives.sample_negatives(
                     rng, np.repeat(users[:, None], cfg.max_len, axis=1), low=1
                 )
@@ -229,7 +220,7 @@ class SASRecRanker:
             self.epoch_losses.append(total / max(count, 1))
             if valid is None or epoch % cfg.eval_every:
                 continue
-            metric = _validation_metrics(net, data, valid, cfg)
+            metric = _validation_metrics(net, data, valid)
             curve.append((epoch, *metric))
             log.info("sasrec %s epoch %d: NDCG@10 %.4f HR@1 %.4f", _short(cfg), epoch, *metric)
             if metric > best:
@@ -243,7 +234,7 @@ class SASRecRanker:
         if valid is None:
             return net, None
         if best_epoch == 0:  # fewer epochs than eval_every: evaluate the last state
-            best, best_epoch = _validation_metrics(net, data, valid, cfg), epoch
+            best, best_epoch = _validation_metrics(net, data, valid), epoch
         else:
             net.load_state_dict(best_state)
         trial = TrialResult(cfg, best_epoch, best[0], best[1], epoch, 0.0, curve)
@@ -251,31 +242,16 @@ class SASRecRanker:
 
 
 def _score(
-    net: SASRecNet, data: _Data, cases: Sequence[Case], cfg: SASRecConfig, batch: int = 256
+    net: SASRecNet, data: _Data, cases: Sequence[Case], batch: int = 256
 ) -> tuple[np.ndarray, np.ndarray]:
     """(scores, candidate indices) for cases; unknown candidates get score 0 (fixed later)."""
     cand = data.catalog.candidate_indices(cases)
-    seqs = [case_sequence(c, data.catalog, data.seqs) + 1 for c in cases]
-    scores = np.zeros(cand.shape)
-    net.eval()
-    with torch.no_grad():
-        for begin in range(0, len(cases), batch):
-            chunk = seqs[begin : begin + batch]
-            length = max(1, min(cfg.max_len, max(len(s) for s in chunk)))
-            inputs = torch.from_numpy(_left_pad(chunk, length))
-            last = net(inputs)[:, -1]
-            items = torch.from_numpy(cand[begin : begin + batch] + 1)  # unknown -1 -> padding 0
-            scores[begin : begin + batch] = net.score(last, items).double().numpy()
-    for row, seq in enumerate(seqs):
-        if len(seq) == 0:  # nothing known about this user: fall back to popularity
-            scores[row] = data.popularity[np.maximum(cand[row], 0)]
-    return scores, cand
+    seqs = [case_sequence(c, data.catalog, data.seqs) for c in cases]
+    return next_item_scores(net, seqs, cand, data.popularity, batch), cand
 
 
-def _validation_metrics(
-    net: SASRecNet, data: _Data, cases: Sequence[Case], cfg: SASRecConfig
-) -> tuple[float, float]:
-    scores, cand = _score(net, data, cases, cfg)
+def _validation_metrics(net: SASRecNet, data: _Data, cases: Sequence[Case]) -> tuple[float, float]:
+    scores, cand = _score(net, data, cases)
     ranks = target_ranks(fill_unknown(scores, cand), np.array([c.target_index for c in cases]))
     return ndcg(ranks, 10), hit_ratio(ranks, 1)
 

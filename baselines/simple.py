@@ -23,9 +23,9 @@ from baselines.common import (
     check_cases,
     check_train_frame,
     empty_result,
-    fill_unknown,
 )
 from evaluation.ranker import Case, RankResult
+from reasoning.collaborative import fill_unknown
 
 
 @dataclass

@@ -50,6 +50,23 @@ def zscore_per_case(scores: np.ndarray) -> np.ndarray:
     return np.where(sd > 1e-12, (x - mean) / np.where(sd > 1e-12, sd, 1.0), 0.0)
 
 
+def fill_unknown(scores: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """Give candidates outside the catalog (index -1) a score one below the lowest known
+    one in their row (0 when the row knows none). ``scores``, ``candidates``: (n, k).
+
+    >>> fill_unknown(np.array([[2.0, 9.0, 5.0]]), np.array([[4, -1, 7]])).tolist()
+    [[2.0, 1.0, 5.0]]
+    """
+    unknown = candidates < 0
+    if not unknown.any():
+        return scores
+    out = scores.astype(np.float64, copy=True)
+    known_min = np.where(unknown, np.inf, out).min(axis=1)
+    floor = np.where(np.isfinite(known_min), known_min - 1.0, 0.0)
+    out[unknown] = np.broadcast_to(floor[:, None], out.shape)[unknown]
+    return out
+
+
 def distinct_recent(sequence: np.ndarray, window: int | None) -> np.ndarray:
     """The distinct item indices among the ``window`` newest of ``sequence`` (None = all),
     sorted: the history an ItemKNN score sums over."""
@@ -67,21 +84,9 @@ class SASRecPart:
         self, sequences: list[np.ndarray], candidates: np.ndarray, popularity: np.ndarray
     ) -> np.ndarray:
         """(n, k) scores of known candidate indices (n, k) after each item sequence."""
-        import torch
+        from reasoning.sasrec_net import next_item_scores
 
-        length = max(1, min(self.net.max_len, max(len(s) for s in sequences)))
-        padded = np.zeros((len(sequences), length), dtype=np.int64)
-        for row, seq in enumerate(sequences):
-            tail = seq[-length:] + 1  # model indices: 0 is padding
-            if len(tail):
-                padded[row, length - len(tail) :] = tail
-        with torch.no_grad():
-            last = self.net(torch.from_numpy(padded))[:, -1]
-            out = self.net.score(last, torch.from_numpy(candidates + 1)).double().numpy()
-        for row, seq in enumerate(sequences):
-            if len(seq) == 0:
-                out[row] = popularity[candidates[row]]
-        return np.asarray(out)
+        return next_item_scores(self.net, sequences, candidates, popularity)
 
 
 @dataclass
@@ -119,7 +124,7 @@ class CollaborativeBundle:
     ) -> np.ndarray:
         """(len(candidates), 5) raw scores in FEATURE_NAMES order. Items the bundle never
         saw are dropped from ``sequence``; a candidate it never saw scores below every
-        known one in each column (as offline, ``baselines.common.fill_unknown``)."""
+        known one in each column (`fill_unknown`, as offline)."""
         seq = np.asarray([self.item_index[i] for i in sequence if i in self.item_index], np.int64)
         cand = np.asarray([self.item_index.get(c, -1) for c in candidates], np.int64)
         known = cand >= 0
@@ -131,8 +136,7 @@ class CollaborativeBundle:
             out[:, 1] = np.asarray(self.knn[recent][:, safe].sum(axis=0)).ravel()
         out[:, 2] = self._bpr(user_id, seq, safe)
         out[:, 3] = self.popularity[safe]
-        for column in range(4):
-            out[:, column] = _below_known(out[:, column], known)
+        out[:, :4] = fill_unknown(out[:, :4].T, np.broadcast_to(cand, (4, len(cand)))).T
         out[:, 4] = [
             graph_scores.get(c, 0.0) if k else -1.0 for c, k in zip(candidates, known, strict=True)
         ]
@@ -217,11 +221,3 @@ class CollaborativeBundle:
 
 
 _MANIFEST_FIELDS = ("format", "features", "weights", "knn_window", "sasrec")
-
-
-def _below_known(column: np.ndarray, known: np.ndarray) -> np.ndarray:
-    """Unknown candidates one below the lowest known score (0 when none is known)."""
-    if known.all():
-        return column
-    floor = column[known].min() - 1.0 if known.any() else 0.0
-    return np.where(known, column, floor)

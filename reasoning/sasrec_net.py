@@ -9,10 +9,14 @@ A position's score for item i is ``<h_t, E[i]>`` with the shared item embedding 
     net = SASRecNet(n_items=1682, hidden=64, blocks=2, heads=1, dropout=0.2, max_len=200)
     h = net(seqs)                       # (batch, max_len, hidden)
     logits = net.score(h[:, -1], items) # items: (batch, k) -> (batch, k)
+    scores = next_item_scores(net, [np.array([3, 7])], np.array([[1, 2, -1]]), popularity)
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -97,3 +101,48 @@ class SASRecNet(nn.Module):
     def score(self, hidden: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """<hidden, E[items]> for hidden (..., H) and items (..., k) -> (..., k)."""
         return (self.item_emb(items) * hidden.unsqueeze(-2)).sum(-1)
+
+
+def left_pad(rows: Sequence[np.ndarray], length: int) -> np.ndarray:
+    """Model-index rows (0 is padding) cut to their newest ``length`` and right-aligned in
+    an (n, length) int64 array.
+
+    >>> left_pad([np.array([4, 5, 6]), np.array([], dtype=np.int64)], 2).tolist()
+    [[5, 6], [0, 0]]
+    """
+    out = np.zeros((len(rows), length), dtype=np.int64)
+    for r, row in enumerate(rows):
+        tail = row[-length:]
+        if len(tail):
+            out[r, length - len(tail) :] = tail
+    return out
+
+
+def next_item_scores(
+    net: SASRecNet,
+    sequences: Sequence[np.ndarray],
+    candidates: np.ndarray,
+    popularity: np.ndarray,
+    batch: int = 256,
+) -> np.ndarray:
+    """(n, k) float64 scores of the candidate items after each sequence, in eval mode.
+
+    ``sequences``: 0-based item indices, oldest first, the newest ``net.max_len`` read;
+    ``candidates``: (n, k) 0-based item indices, -1 for an item the model never saw (it
+    scores as padding; callers rank it last with ``reasoning.collaborative.fill_unknown``).
+    A row with an empty sequence gets its candidates' ``popularity`` instead.
+    """
+    net.eval()
+    scores = np.zeros(candidates.shape)
+    shifted = [np.asarray(s, dtype=np.int64) + 1 for s in sequences]
+    with torch.no_grad():
+        for begin in range(0, len(shifted), batch):
+            chunk = shifted[begin : begin + batch]
+            length = max(1, min(net.max_len, max(len(s) for s in chunk)))
+            last = net(torch.from_numpy(left_pad(chunk, length)))[:, -1]
+            items = torch.from_numpy(candidates[begin : begin + batch] + 1)  # -1 -> padding
+            scores[begin : begin + batch] = net.score(last, items).double().numpy()
+    for row, seq in enumerate(shifted):
+        if len(seq) == 0:
+            scores[row] = popularity[np.maximum(candidates[row], 0)]
+    return scores

@@ -11,11 +11,11 @@ from baselines.common import (
     PositiveSet,
     case_sequence,
     check_cases,
-    fill_unknown,
     merge_history,
     user_sequences,
 )
 from evaluation.ranker import Case
+from reasoning.collaborative import fill_unknown
 from tests.baselines.synthetic import items_frame
 
 
