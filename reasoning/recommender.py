@@ -44,23 +44,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from graph_store.base import GraphStore
-from graph_store.types import Chain, ChainParams, HistoryEntry, Item
+from graph_store.types import ChainParams, Item
 from reasoning.backends import LLMBackend, LLMError, LLMTimeout, LLMUnavailable
+from reasoning.context import ContextLimits, RequestContext, gather_context
 from reasoning.evidence import (
     THOUGHT_SOURCES,
     ThoughtSource,
-    chain_view,
     chains_explanation,
     evidence_thoughts,
-    item_info,
 )
 from reasoning.explain import RecommendationListener, think_and_answer
-from reasoning.fused import FusedRanker, FusedRequest, log_softmax
+from reasoning.fused import FusedRanker, log_softmax
 from reasoning.outcomes import (
     LLMOutcome,
     RankedItem,
     Recommendation,
-    UnknownItemsError,
     fallback_reason,
 )
 from reasoning.parse import parse_ranking
@@ -68,7 +66,6 @@ from reasoning.prompt import (
     ANSWER_PREFIX,
     MAX_CANDIDATES,
     answer_letter_tokens,
-    render_messages,
 )
 from recdata.vocabulary import FILMS, Vocabulary
 
@@ -113,18 +110,6 @@ class RecommenderConfig:
             raise ValueError(f"thoughts must be one of {THOUGHT_SOURCES}, got {self.thoughts!r}")
 
 
-@dataclass
-class _Prepared:
-    user_id: str
-    history: list[HistoryEntry]
-    candidates: list[Item]  # what the LLM ranks (<= 20)
-    overflow: list[Item]  # given candidates beyond 20, in graph order
-    graph_scores: dict[str, float]
-    chains: list[Chain]
-    messages: list[dict[str, str]]
-    sequence: list[str]  # item ids oldest first, as many as the fused ranker reads
-
-
 NO_MODEL = "no trained model is published yet: the graph scorer ranked"
 
 
@@ -165,7 +150,7 @@ class Recommender:
     ) -> Recommendation:
         """The graph scorer's ranking without asking the LLM, flagged ``fallback`` with
         ``reason`` (popular items for a cold user, as ever)."""
-        prep = await self._prepare(user_id, candidates)
+        prep = await self.prepare(user_id, candidates)
         if listener is not None:
             listener.evidence(prep.history, prep.candidates, prep.chains)
         if not prep.history:
@@ -182,7 +167,7 @@ class Recommender:
         """Rank for several users at once; the LLM sees them as one batch and must answer
         by ``deadline`` (``time.monotonic()``; None = ``llm_timeout_s`` alone). A request's
         listener (`reasoning.explain`) hears its evidence, then its thoughts."""
-        prepared = await asyncio.gather(*(self._prepare(u, c) for u, c in requests))
+        prepared = await asyncio.gather(*(self.prepare(u, c) for u, c in requests))
         for prep, listener in zip(prepared, listeners or [None] * len(prepared), strict=True):
             if listener is not None:
                 listener.evidence(prep.history, prep.candidates, prep.chains)
@@ -231,51 +216,21 @@ class Recommender:
                 results[index] = replace(rec, llm_seconds=seconds)
         return [r for r in results if r is not None]
 
-    async def _prepare(self, user_id: str, given: Sequence[str] | None) -> _Prepared:
+    async def prepare(self, user_id: str, given: Sequence[str] | None) -> RequestContext:
+        """What ranking for ``user_id`` reads from the graph store (`reasoning.context`)."""
         cfg = self.config
-        reads = max(cfg.history_size, self.fused.history_needed if self.fused else 0)
-        newest = await self.graph.history(user_id, reads)
-        sequence = [h.item.item_id for h in reversed(newest)]
-        history = newest[: cfg.history_size][::-1]  # oldest first, as the prompt shows it
-        if given is None:
-            found = await self.graph.candidates(user_id, cfg.n_candidates)
-            ordered = [c.item for c in found]
-            scores = {c.item.item_id: float(c.score) for c in found}
-        else:
-            unique = list(dict.fromkeys(given))
-            known = await self.graph.items(unique)
-            missing = [i for i in unique if i not in known]
-            if missing:
-                raise UnknownItemsError(missing)
-            found = await self.graph.candidates(user_id, len(unique), among=unique)
-            scores = {c.item.item_id: float(c.score) for c in found}
-            in_graph_order = [c.item.item_id for c in found]
-            rest = [i for i in unique if i not in scores]
-            ordered_ids = in_graph_order + rest if len(unique) > MAX_CANDIDATES else unique
-            ordered = [known[i] for i in ordered_ids]
-        shown, overflow = ordered[:MAX_CANDIDATES], ordered[MAX_CANDIDATES:]
-        found_chains = (
-            await self.graph.chains(
-                user_id, cfg.chains, seed=cfg.seed, candidates=[i.item_id for i in shown]
-            )
-            if history and shown
-            else []
+        limits = ContextLimits(
+            history_size=cfg.history_size,
+            reads=max(cfg.history_size, self.fused.history_needed if self.fused else 0),
+            n_candidates=cfg.n_candidates,
+            chains=cfg.chains,
+            seed=cfg.seed,
+            vocabulary=cfg.vocabulary,
         )
-        chains = [replace(c, words=cfg.vocabulary) for c in found_chains]  # sentence() words
-        messages = (
-            render_messages(
-                [item_info(h.item) for h in history],
-                [chain_view(c) for c in chains],
-                [item_info(i) for i in shown],
-                cfg.vocabulary,
-            )
-            if shown
-            else []
-        )
-        return _Prepared(user_id, history, shown, overflow, scores, chains, messages, sequence)
+        return await gather_context(self.graph, user_id, given, limits)
 
     async def _letter_logprobs(
-        self, batch: Sequence[_Prepared], prefixes: Sequence[str]
+        self, batch: Sequence[RequestContext], prefixes: Sequence[str]
     ) -> list[list[float]]:
         """Per request, the log-probability of each candidate's letter as the next token
         after its assistant ``prefix`` (one prefill each; requests grouped by size)."""
@@ -296,7 +251,7 @@ class Recommender:
 
     async def _score(
         self,
-        batch: list[_Prepared],
+        batch: list[RequestContext],
         explain: bool,
         listeners: Sequence[RecommendationListener | None] | None,
     ) -> list[Recommendation]:
@@ -306,7 +261,7 @@ class Recommender:
         if self.fused is None:
             letter_logprobs = await self._letter_logprobs(batch, [ANSWER_PREFIX] * len(batch))
         else:
-            fused = await self.fused.scores(self.llm, [self._fused_request(p) for p in batch])
+            fused = await self.fused.scores(self.llm, [p.fused_request() for p in batch])
             letter_logprobs = [log_softmax(s) for s in fused]
         out = []
         heard = listeners or [None] * len(batch)
@@ -333,7 +288,7 @@ class Recommender:
 
     async def _explain(
         self,
-        batch: list[_Prepared],
+        batch: list[RequestContext],
         listeners: Sequence[RecommendationListener | None] | None = None,
     ) -> list[Recommendation]:
         """explain=True (`reasoning.explain`): thoughts, then a constrained answer, parsed;
@@ -371,22 +326,13 @@ class Recommender:
             )
         return out
 
-    def _fused_request(self, prep: _Prepared) -> FusedRequest:
-        return FusedRequest(
-            prep.user_id,
-            prep.sequence,
-            [item_info(h.item) for h in prep.history],
-            [item_info(i) for i in prep.candidates],
-            prep.graph_scores,
-        )
-
     def _graph_ranking(
-        self, prep: _Prepared, reason: str, cold_start: bool = False, fallback: bool = False
+        self, prep: RequestContext, reason: str, cold_start: bool = False, fallback: bool = False
     ) -> Recommendation:
         """Rank by the graph's co-interaction scores (popularity for a cold user); with a
         fused ranker, a fallback ranks by its collaborative base instead."""
         if fallback and self.fused is not None and prep.candidates:
-            base = self.fused.base(self._fused_request(prep))
+            base = self.fused.base(prep.fused_request())
             scores = {i.item_id: float(v) for i, v in zip(prep.candidates, base, strict=True)}
             top = 1.0
         else:
@@ -411,7 +357,7 @@ class Recommender:
 
     def _ranking(
         self,
-        prep: _Prepared,
+        prep: RequestContext,
         ordered: Sequence[Item],
         scores: Sequence[float],
         *,

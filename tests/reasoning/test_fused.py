@@ -77,7 +77,7 @@ def test_served_fused_scores_equal_the_offline_ones(
             [probs[c] for c in case.candidates], np.exp(log_softmax(expected)), atol=1e-6
         )
     # the served prompt is the offline one, letter for letter
-    request = rec._fused_request(asyncio.run(rec._prepare(cases[0].user_id, cases[0].candidates)))
+    request = asyncio.run(rec.prepare(cases[0].user_id, cases[0].candidates)).fused_request()
     assert fused.messages(request) == render_compact(cases[0], np.arange(20), lookup, config)
 
 
@@ -96,10 +96,10 @@ def test_without_hidden_states_the_collaborative_base_ranks_as_fallback(
     rec = Recommender(store, _NoStates(), RecommenderConfig(), fused=fused)  # type: ignore[arg-type]
     got = asyncio.run(rec.recommend(case.user_id, case.candidates, explain=False))
     assert got.fallback and got.reason == "LLM unavailable"
-    request = rec._fused_request(asyncio.run(rec._prepare(case.user_id, case.candidates)))
+    request = asyncio.run(rec.prepare(case.user_id, case.candidates)).fused_request()
     base = fused.base(request)
     expected = [case.candidates[j] for j in np.argsort(-base, kind="stable")]
     assert [i.item_id for i in got.items] == expected
-    request = rec._fused_request(asyncio.run(rec._prepare(case.user_id, case.candidates)))
+    request = asyncio.run(rec.prepare(case.user_id, case.candidates)).fused_request()
     with pytest.raises(LLMUnavailable):
         asyncio.run(fused.scores(_NoStates(), [request]))

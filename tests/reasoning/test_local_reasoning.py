@@ -47,7 +47,7 @@ class TokenCounter:
 
 async def _messages(graph, local_backend, cases):
     recommender = Recommender(graph, local_backend, CONFIG)
-    preps = [await recommender._prepare(c.user_id, list(c.candidates)) for c in cases]
+    preps = [await recommender.prepare(c.user_id, list(c.candidates)) for c in cases]
     return [p.messages for p in preps], [len(p.candidates) for p in preps]
 
 

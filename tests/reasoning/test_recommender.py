@@ -38,7 +38,7 @@ async def test_scoring_mode_orders_candidates_by_their_letters_logprob(
     rec = await recommender.recommend(case.user_id, list(case.candidates), explain=False)
     assert sorted(i.item_id for i in rec.items) == sorted(case.candidates)
     assert rec.valid and not rec.fallback and not rec.cold_start
-    prepared = await recommender._prepare(case.user_id, list(case.candidates))
+    prepared = await recommender.prepare(case.user_id, list(case.candidates))
     tokens = answer_letter_tokens(20)
     logprobs = (await backend.score_choices([prepared.messages], ANSWER_PREFIX, tokens))[0]
     letter_of = {item.item_id: tokens[i] for i, item in enumerate(prepared.candidates)}
@@ -50,7 +50,7 @@ async def test_scoring_mode_orders_candidates_by_their_letters_logprob(
 async def test_history_and_chains_come_from_the_graph(backend: LLMBackend, ml100k) -> None:
     graph, cases = ml100k
     case = cases[1]
-    prepared = await Recommender(graph, backend, CONFIG)._prepare(
+    prepared = await Recommender(graph, backend, CONFIG).prepare(
         case.user_id, list(case.candidates)
     )
     assert tuple(h.item.item_id for h in prepared.history) == case.history
