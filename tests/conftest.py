@@ -34,7 +34,15 @@ if TYPE_CHECKING:
     from reasoning.collaborative import CollaborativeBundle
 
 SERVER_FIXTURES = frozenset(
-    {"vllm_server", "vllm_backend", "vllm_client", "arcadedb", "redis_server", "browser"}
+    {
+        "vllm_server",
+        "vllm_backend",
+        "vllm_client",
+        "arcadedb",
+        "redis_server",
+        "fresh_redis",
+        "browser",
+    }
 )
 SERVER_PARAMS = frozenset({"vllm", "arcadedb", "neo4j"})
 

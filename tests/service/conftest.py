@@ -15,14 +15,28 @@ from tests.harness.redis import RedisServer, RedisUnavailable
 from tests.harness.vllm import VLLMServer
 
 
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
+def _start_redis() -> RedisServer:
+    """A real redis-server; skips the test where none is installed (unless servers are
+    required: then the missing server fails it)."""
     try:
-        server = RedisServer.start()
+        return RedisServer.start()
     except RedisUnavailable as err:
         if os.environ.get("R2REC_REQUIRE_SERVERS"):
             raise
         pytest.skip(str(err))
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = _start_redis()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fresh_redis() -> Iterator[RedisServer]:
+    """A private redis-server for one test, free to stop, freeze and restart."""
+    server = _start_redis()
     yield server
     server.stop()
 
