@@ -11,8 +11,9 @@ stage is skipped when the job runs again, the LLM states are cached per row set)
   ``feature_results``, the baselines table, when given) into ``runs/<job>/features``;
 - ``sft``: the hidden-state head (`training.hidden_head`): the frozen LLM's states per
   row set, the base and head fitted on the training row sets, chosen on valid, test scored
-  once, into ``runs/<job>-hidden``; its keys come from ``sft_config`` / ``sft_overrides``
-  (`HiddenHeadConfig` fields, e.g. ``layers=[10]``); the job sets `OWNED` itself;
+  once, into ``runs/<job>-hidden``; its keys come from ``sft_config`` (default: `RECIPE`,
+  ``training/configs/hidden-head-smollm2.yaml``) and ``sft_overrides`` (`HiddenHeadConfig`
+  fields, e.g. ``layers=[10]``); the job sets `OWNED` itself;
 - ``grpo``: none (the head is fitted in closed form; recorded as skipped);
 - ``evaluate``: the run's test rows (SASRec, the combiner, base, fused, p values);
 - ``publish``: the collaborative models fitted on the whole snapshot
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from training.retrain import RetrainConfig
 
 OWNED = ("dataset", "features_dir", "out_dir")  # the job sets these
+RECIPE = Path(__file__).parent / "configs" / "hidden-head-smollm2.yaml"  # sft_config default
 ROWSETS = ("valid", "test")  # besides the head's training row sets
 
 
@@ -71,7 +73,7 @@ class FusedStages:
 
         return load_config(
             HiddenHeadConfig,
-            self.job.sft_config,
+            self.job.sft_config or RECIPE,
             {
                 "model_path": str(default_base_dir()),
                 **self.job.sft_overrides,

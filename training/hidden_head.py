@@ -28,7 +28,6 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,11 +37,9 @@ import numpy as np
 from baselines.combiner import ListwiseCombiner, fit_linear_listwise, hits_at_1, listwise_nll
 from baselines.features import FeatureSet
 from common.errors import UserInputError
-from evaluation.ranker import Case
-from reasoning.compact import POOLINGS, HiddenHead, line_states
-from training.choice_logits import ChoiceLogits
-from training.compact_prompt import item_lookup, letter_reader, render_compact
-from training.listwise import ListwiseConfig, load_rowset
+from reasoning.compact import POOLINGS, HiddenHead
+from training.hidden_states import StateCache
+from training.listwise import ListwiseConfig
 from training.ranking_report import report_rows, write_report
 
 log = logging.getLogger(__name__)
@@ -68,7 +65,7 @@ class HiddenHeadConfig:
     )
     test_rowset: str = field(default="test", metadata={"help": "Row set scored once at the end."})
     layers: tuple[int, ...] = field(
-        default=(10, 20, 30), metadata={"help": "Hidden-state layers cached (0 = embeddings)."}
+        default=(10, 20), metadata={"help": "Hidden-state layers cached (0 = embeddings)."}
     )
     pca_grid: tuple[int, ...] = field(
         default=(16, 64, 0), metadata={"help": "PCA sizes tried on valid (0: no PCA)."}
@@ -85,11 +82,21 @@ class HiddenHeadConfig:
         metadata={"help": "Features the service computes itself: the servable fusion base."},
     )
     max_rows: int = field(default=0, metadata={"help": "First N cases of each row set (0: all)."})
-    threads: int = field(default=1, metadata={"help": "torch intra-op threads."})
+    threads: int = field(default=1, metadata={"help": "torch intra-op threads per process."})
+    workers: int = field(
+        default=1,
+        metadata={
+            "help": "Processes extracting missing row sets' states side by side (each loads "
+            "the model; 2 on a 2-core CPU, with threads=1)."
+        },
+    )
     device: str = field(default="cpu", metadata={"help": "cpu, or cuda for the extraction."})
     dtype: str = field(
-        default="bfloat16",
-        metadata={"help": "Forward dtype: bfloat16 (2x faster on AVX512-BF16 CPUs) or float32."},
+        default="float32",
+        metadata={
+            "help": "Forward dtype: float32, or bfloat16 on a GPU or an AVX512-BF16 CPU (it is "
+            "emulated, 10x slower, elsewhere)."
+        },
     )
 
     def __post_init__(self) -> None:
@@ -99,49 +106,14 @@ class HiddenHeadConfig:
             raise UserInputError("valid/test row sets cannot be fitted on")
         if self.dtype not in ("bfloat16", "float32"):
             raise UserInputError(f"dtype must be bfloat16 or float32, got {self.dtype!r}")
+        if self.workers < 1 or self.threads < 1:
+            raise UserInputError("workers and threads must be at least 1")
 
     def prompt(self) -> ListwiseConfig:
         """The listwise prompt settings this run renders with."""
         return ListwiseConfig(
             history_items=self.history_items, title_chars=self.title_chars, genres=self.genres
         )
-
-
-# ---------------------------------------------------------------------------- extraction
-def extract_states(
-    model: Any, encoder: ChoiceLogits, cases: list[Case], lookup: dict, config: HiddenHeadConfig
-) -> tuple[np.ndarray, float]:
-    """(n, 20, layers, 2, d) float16 states per candidate line (pooling last, mean) and the
-    mean prompt length in tokens (`reasoning.compact.line_states`, batched)."""
-    identity = np.arange(20)
-    prompt = config.prompt()
-    parts, tokens = [], 0
-    for start in range(0, len(cases), config.batch_size):
-        chunk = cases[start : start + config.batch_size]
-        texts = [encoder.text(render_compact(c, identity, lookup, prompt)) for c in chunk]
-        states, read = line_states(model, encoder.tokenizer, texts, 20, config.layers)
-        parts.append(states)
-        tokens += read
-        log.info("states: %d / %d cases", start + len(chunk), len(cases))
-    d = model.config.hidden_size
-    empty = np.zeros((0, 20, len(config.layers), len(POOLINGS), d), dtype=np.float16)
-    return (np.concatenate(parts) if parts else empty), tokens / max(1, len(cases))
-
-
-def cached_states(
-    model_loader: Any, rowset: str, cases: list[Case], lookup: dict, config: HiddenHeadConfig
-) -> tuple[np.ndarray, float]:
-    """The row set's states from out_dir/hidden_<rowset>.npz, extracted when missing."""
-    path = Path(config.out_dir) / f"hidden_{rowset}.npz"
-    if path.is_file():
-        saved = np.load(path)
-        if saved["states"].shape[0] == len(cases):
-            return saved["states"], float(saved["tokens"])
-    start = time.perf_counter()
-    model, encoder = model_loader()
-    states, tokens = extract_states(model, encoder, cases, lookup, config)
-    np.savez(path, states=states, tokens=tokens, seconds=time.perf_counter() - start)
-    return states, tokens
 
 
 # ---------------------------------------------------------------------------- head
@@ -268,33 +240,17 @@ def run_hidden_head(config: HiddenHeadConfig) -> dict[str, Any]:
     once; write out_dir/{summary.json, r2rec.json, r2rec.md}."""
     import torch
 
-    from recdata import load_dataset
-
     if not config.model_path or not config.features_dir or not config.out_dir:
         raise UserInputError("model_path, features_dir and out_dir are required")
     torch.set_num_threads(config.threads)
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    lookup = item_lookup(load_dataset(config.dataset).items, config.prompt())
-    loaded: dict[str, Any] = {}
-
-    def model_loader() -> tuple[Any, ChoiceLogits]:
-        if not loaded:
-            from transformers import AutoModelForCausalLM, AutoTokenizer
-
-            tokenizer = AutoTokenizer.from_pretrained(config.model_path)
-            model: Any = AutoModelForCausalLM.from_pretrained(
-                config.model_path, dtype=getattr(torch, config.dtype)
-            )
-            model.to(config.device)
-            loaded["pair"] = (model.eval(), letter_reader(tokenizer))
-        return loaded["pair"]
+    cache = StateCache(config)
+    cache.fill([*config.train_rowsets, config.select_rowset, config.test_rowset])
 
     def rowset(name: str) -> tuple[FeatureSet, np.ndarray, float]:
-        feats = load_rowset(config.features_dir, name)
-        if config.max_rows:
-            feats = feats.head(config.max_rows)
-        states, tokens = cached_states(model_loader, name, feats.cases, lookup, config)
+        feats = cache.rowset(name)
+        states, tokens = cache.states(name, feats.cases)
         return feats, states, tokens
 
     train_parts = [rowset(r) for r in config.train_rowsets]

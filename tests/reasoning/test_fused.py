@@ -26,7 +26,8 @@ from reasoning.recommender import Recommender, RecommenderConfig
 from recdata.schema import Dataset
 from tests.factories import TINY_FEATURE_CONFIGS
 from training.compact_prompt import item_lookup, letter_reader, render_compact
-from training.hidden_head import HiddenHeadConfig, extract_states
+from training.hidden_head import HiddenHeadConfig
+from training.hidden_states import extract_states
 
 
 def _head(d: int, seed: int = 0) -> HiddenHead:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from recdata import load_dataset
 from tests.training.test_listwise import _cases, _write_features
 from training.compact_prompt import item_lookup, render_compact
 from training.hidden_head import FittedHead, HiddenHeadConfig, run_hidden_head, select_head
+from training.hidden_states import StateCache
 
 
 def test_candidate_spans_cover_each_candidate_line(tiny_model_dir: Path) -> None:
@@ -98,3 +100,51 @@ def test_tiny_run_end_to_end(tmp_path: Path, tiny_model_dir: Path) -> None:
     assert saved.shape[:4] == (6, 20, 2, 2) and np.isfinite(saved).all()
     # a second run reuses the cached states and gives the same table
     assert run_hidden_head(config)["rows"] == summary["rows"]
+
+
+def test_row_sets_extracted_in_two_processes_equal_one_process(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    _write_features(tmp_path / "features")
+    one = HiddenHeadConfig(
+        model_path=str(tiny_model_dir),
+        features_dir=str(tmp_path / "features"),
+        out_dir=str(tmp_path / "one"),
+        layers=(1, 2),
+        pca_grid=(4,),
+        l2_grid=(0.1,),
+        batch_size=4,
+        dtype="float32",
+    )
+    two = replace(one, out_dir=str(tmp_path / "two"), workers=2)
+    StateCache(two).fill(["train3", "valid", "test"])  # all three, side by side
+    for rowset in ("train3", "valid", "test"):
+        assert (tmp_path / "two" / f"hidden_{rowset}.npz").is_file()
+    assert run_hidden_head(two)["rows"] == run_hidden_head(one)["rows"]
+    for rowset in ("train3", "valid", "test"):
+        a = np.load(tmp_path / "one" / f"hidden_{rowset}.npz")["states"]
+        b = np.load(tmp_path / "two" / f"hidden_{rowset}.npz")["states"]
+        np.testing.assert_array_equal(a, b)
+
+
+def test_cached_states_of_other_layers_are_extracted_again(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    _write_features(tmp_path / "features")
+    config = HiddenHeadConfig(
+        model_path=str(tiny_model_dir),
+        features_dir=str(tmp_path / "features"),
+        out_dir=str(tmp_path / "run"),
+        layers=(1, 2),
+        batch_size=4,
+        dtype="float32",
+    )
+    cache = StateCache(config)
+    cases = cache.rowset("valid").cases
+    first, _ = cache.states("valid", cases)
+    assert cache.cached("valid", len(cases)) is not None
+    other = StateCache(replace(config, layers=(2, 1)))  # same count, other layers
+    assert other.cached("valid", len(cases)) is None
+    swapped, _ = other.states("valid", cases)
+    np.testing.assert_array_equal(swapped[:, :, 0], first[:, :, 1])
+    assert StateCache(config).cached("valid", len(cases) + 1) is None  # other cases
