@@ -32,7 +32,7 @@ from common.files import write_json_atomic
 from training.config import GRPOConfig
 from training.device import resolve_device
 from training.rows import TrainingRow
-from training.run_folder import last_checkpoint, save_outputs, start_model_path
+from training.run_folder import start_model_path, train_and_save
 from training.sft import load_model, peft_config, run_callbacks, tokens_seen, trainer_common
 from training.stages import run_stage
 from training.tasks import get_task
@@ -86,11 +86,7 @@ def train_grpo(config: GRPOConfig, folder: Path, rows: Sequence[TrainingRow]) ->
         peft_config=peft_config(config) if config.lora else None,
         callbacks=run_callbacks(config.time_limit_minutes),
     )
-    resume = last_checkpoint(folder)
-    if resume:
-        log.info("resuming from %s", resume)
-    output = trainer.train(resume_from_checkpoint=resume)
-    save_outputs(trainer.model, tokenizer, folder, config.lora)
+    output = train_and_save(trainer, tokenizer, folder, config.lora)
     history = trainer.state.log_history
     rewards = [e["reward"] for e in history if "reward" in e]
     stats = {

@@ -98,6 +98,17 @@ def last_checkpoint(folder: Path) -> str | None:
     return get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
 
 
+def train_and_save(trainer: Any, tokenizer: Any, folder: Path, lora: bool) -> Any:
+    """Run a TRL trainer, resuming from the folder's last checkpoint when there is one,
+    then write its outputs (`save_outputs`); returns what ``trainer.train`` returned."""
+    resume = last_checkpoint(folder)
+    if resume:
+        log.info("resuming from %s", resume)
+    output = trainer.train(resume_from_checkpoint=resume)
+    save_outputs(trainer.model, tokenizer, folder, lora)
+    return output
+
+
 def save_outputs(trained: Any, tokenizer: Any, folder: Path, lora: bool) -> Path:
     """Write ``adapter/`` (LoRA) and the merged ``model/`` folder atomically."""
     import torch

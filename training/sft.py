@@ -32,7 +32,7 @@ from common.files import write_json_atomic
 from training.config import SFTConfig
 from training.device import resolve_device
 from training.rows import TrainingRow
-from training.run_folder import last_checkpoint, save_outputs, start_model_path
+from training.run_folder import start_model_path, train_and_save
 from training.stages import report_progress, run_stage
 
 log = logging.getLogger("r2rec.training")
@@ -157,11 +157,7 @@ def train_sft(config: SFTConfig, folder: Path, rows: Sequence[TrainingRow]) -> d
         peft_config=peft_config(config) if config.lora else None,
         callbacks=run_callbacks(config.time_limit_minutes),
     )
-    resume = last_checkpoint(folder)
-    if resume:
-        log.info("resuming from %s", resume)
-    output = trainer.train(resume_from_checkpoint=resume)
-    save_outputs(trainer.model, tokenizer, folder, config.lora)
+    output = train_and_save(trainer, tokenizer, folder, config.lora)
     stats = {
         "global_step": output.global_step,
         "train_loss": output.training_loss,
