@@ -8,6 +8,8 @@ with a ChatML chat template) that both transformers and vLLM load:
   model hub here). CLI: ``r2rec model prepare-base [--out DIR]``; default output
   ``$R2REC_HOME/models/smollm2-135m-instruct``. Idempotent (a complete folder is kept) and
   atomic (built in a temporary sibling folder, then renamed into place).
+* :func:`load_model_folder` loads one (or a LoRA adapter folder over its base) for the
+  in-process backend.
 * :func:`build_tiny_model` writes a tiny random Qwen2 (hidden 64, 2 heads of size 32,
   1 KV head, 2 layers) with a byte-level BPE tokenizer trained in well under a second.
   Head size 32 is one vLLM's CPU attention accepts. Used by tests of the backends and
@@ -144,6 +146,33 @@ def _convert_gguf(gguf_path: Path, out: Path, dtype: str) -> None:
         tokenizer.chat_template = CHATML_TEMPLATE
     tokenizer.save_pretrained(out)
     fresh.generation_config.save_pretrained(out)
+
+
+def load_model_folder(
+    model_path: str, adapter_path: str | None, dtype: Any, device: Any
+) -> tuple[Any, Any]:
+    """(model in eval mode on ``device``, tokenizer) of a model folder. A folder holding
+    only a LoRA adapter loads its base (``base_model_name_or_path``) with the adapter
+    merged in; so does ``adapter_path`` over ``model_path``. The tokenizer is the adapter's
+    when it saved one. Raises ValueError for a missing folder."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder, adapter = Path(model_path), adapter_path
+    if not folder.is_dir():
+        raise ValueError(f"{folder}: model folder not found")
+    if (folder / "adapter_config.json").is_file() and not (folder / "config.json").is_file():
+        adapter = str(folder)
+        adapter_config = json.loads((folder / "adapter_config.json").read_text())
+        folder = Path(adapter_config["base_model_name_or_path"])
+    has_tokenizer = adapter and (Path(adapter) / "tokenizer_config.json").is_file()
+    tokenizer = AutoTokenizer.from_pretrained(str(adapter if has_tokenizer else folder))
+    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype)
+    if adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    cast(Any, model).to(device).eval()
+    return model, tokenizer
 
 
 def build_tiny_model(out_dir: Path, config: TinyModelConfig | None = None) -> Path:

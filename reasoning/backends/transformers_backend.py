@@ -34,7 +34,6 @@ The model is a full model folder, or a base folder plus a PEFT LoRA adapter
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -57,6 +56,7 @@ from reasoning.backends.base import (
     validate_conversation,
 )
 from reasoning.backends.constrained import TokenTexts, constrained_decode
+from reasoning.backends.model_folders import load_model_folder
 from reasoning.backends.reasoned import AnswerSpec, Reasoned, ThoughtObserver
 from reasoning.backends.stopping import StopCheck, Stopped, stop_hooks
 
@@ -96,7 +96,9 @@ class TransformersBackend:
     def __init__(self, config: LocalBackendConfig) -> None:
         self.config = config
         self.device = _resolve_device(config.device)
-        self.model, self.tokenizer = _load(config, self.device)
+        self.model, self.tokenizer = load_model_folder(
+            config.model_path, config.adapter_path, DTYPES[config.dtype], self.device
+        )
         self._prepare_tokenizer()
 
     @classmethod
@@ -391,34 +393,3 @@ def _resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' requested but torch sees no CUDA device")
     return torch.device(name)
-
-
-def _load(config: LocalBackendConfig, device: torch.device) -> tuple[Any, Any]:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model_path, adapter_path = Path(config.model_path), config.adapter_path
-    if not model_path.is_dir():
-        raise ValueError(f"{model_path}: model folder not found")
-    if (model_path / "adapter_config.json").is_file() and not (
-        model_path / "config.json"
-    ).is_file():
-        adapter_path = str(model_path)
-        base = json.loads((model_path / "adapter_config.json").read_text())[
-            "base_model_name_or_path"
-        ]
-        model_path = Path(base)
-    tokenizer_source = (
-        adapter_path if adapter_path and _has_tokenizer(Path(adapter_path)) else model_path
-    )
-    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_source))
-    model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=DTYPES[config.dtype])
-    if adapter_path:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, adapter_path).merge_and_unload()
-    cast(Any, model).to(device).eval()
-    return model, tokenizer
-
-
-def _has_tokenizer(folder: Path) -> bool:
-    return (folder / "tokenizer_config.json").is_file()
