@@ -76,7 +76,8 @@ def test_valid_and_test_are_never_fitted_on() -> None:
         HiddenHeadConfig(dtype="int8")
 
 
-def test_tiny_run_end_to_end(tmp_path: Path, tiny_model_dir: Path) -> None:
+def _tiny_config(tmp_path: Path, tiny_model_dir: Path, **changes: object) -> HiddenHeadConfig:
+    """A run of the tiny model over six-case row sets written into ``tmp_path``."""
     _write_features(tmp_path / "features")
     config = HiddenHeadConfig(
         model_path=str(tiny_model_dir),
@@ -88,6 +89,11 @@ def test_tiny_run_end_to_end(tmp_path: Path, tiny_model_dir: Path) -> None:
         batch_size=4,
         dtype="float32",
     )
+    return replace(config, **changes)  # type: ignore[arg-type]
+
+
+def test_tiny_run_end_to_end(tmp_path: Path, tiny_model_dir: Path) -> None:
+    config = _tiny_config(tmp_path, tiny_model_dir)
     summary = run_hidden_head(config)
     rows = json.loads((tmp_path / "run" / "r2rec.json").read_text())
     assert [r["model"] for r in rows][:2] == ["sasrec", "combiner"]
@@ -105,17 +111,7 @@ def test_tiny_run_end_to_end(tmp_path: Path, tiny_model_dir: Path) -> None:
 def test_row_sets_extracted_in_two_processes_equal_one_process(
     tmp_path: Path, tiny_model_dir: Path
 ) -> None:
-    _write_features(tmp_path / "features")
-    one = HiddenHeadConfig(
-        model_path=str(tiny_model_dir),
-        features_dir=str(tmp_path / "features"),
-        out_dir=str(tmp_path / "one"),
-        layers=(1, 2),
-        pca_grid=(4,),
-        l2_grid=(0.1,),
-        batch_size=4,
-        dtype="float32",
-    )
+    one = _tiny_config(tmp_path, tiny_model_dir, out_dir=str(tmp_path / "one"))
     two = replace(one, out_dir=str(tmp_path / "two"), workers=2)
     StateCache(two).fill(["train3", "valid", "test"])  # all three, side by side
     for rowset in ("train3", "valid", "test"):
@@ -130,15 +126,7 @@ def test_row_sets_extracted_in_two_processes_equal_one_process(
 def test_cached_states_of_other_layers_are_extracted_again(
     tmp_path: Path, tiny_model_dir: Path
 ) -> None:
-    _write_features(tmp_path / "features")
-    config = HiddenHeadConfig(
-        model_path=str(tiny_model_dir),
-        features_dir=str(tmp_path / "features"),
-        out_dir=str(tmp_path / "run"),
-        layers=(1, 2),
-        batch_size=4,
-        dtype="float32",
-    )
+    config = _tiny_config(tmp_path, tiny_model_dir)
     cache = StateCache(config)
     cases = cache.rowset("valid").cases
     first, _ = cache.states("valid", cases)
