@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,19 +73,34 @@ class StateCache:
         feats = load_rowset(self.config.features_dir, name)
         return feats.head(self.config.max_rows) if self.config.max_rows else feats
 
-    def cached(self, rowset: str, n_cases: int) -> tuple[np.ndarray, float] | None:
-        """The saved states when they cover ``n_cases`` cases and this run's layers."""
+    def is_cached(self, rowset: str, n_cases: int) -> bool:
+        """Whether the saved states cover ``n_cases`` cases and this run's layers (read
+        from the file's headers; the states themselves are not loaded)."""
         path = self.path(rowset)
         if not path.is_file():
+            return False
+        with zipfile.ZipFile(path) as archive:
+            with archive.open("states.npy") as member:
+                major, _ = np.lib.format.read_magic(member)
+                read_header = (
+                    np.lib.format.read_array_header_1_0
+                    if major == 1
+                    else np.lib.format.read_array_header_2_0
+                )
+                shape = read_header(member)[0]
+            names = archive.namelist()
+        if shape[0] != n_cases or shape[2] != len(self.config.layers):
+            return False
+        if "layers.npy" in names:
+            return tuple(np.load(path)["layers"]) == self.config.layers
+        return True
+
+    def cached(self, rowset: str, n_cases: int) -> tuple[np.ndarray, float] | None:
+        """The saved states when they cover ``n_cases`` cases and this run's layers."""
+        if not self.is_cached(rowset, n_cases):
             return None
-        saved = np.load(path)
-        layers = tuple(saved["layers"]) if "layers" in saved else None
-        states = saved["states"]
-        if states.shape[0] != n_cases or states.shape[2] != len(self.config.layers):
-            return None
-        if layers is not None and layers != self.config.layers:
-            return None
-        return states, float(saved["tokens"])
+        saved = np.load(self.path(rowset))
+        return saved["states"], float(saved["tokens"])
 
     def states(self, rowset: str, cases: list[Case]) -> tuple[np.ndarray, float]:
         """(n, 20, layers, poolings, d) states and the mean prompt tokens of ``cases``."""
@@ -118,7 +134,7 @@ class StateCache:
 
     def fill(self, rowsets: list[str]) -> None:
         """Extract the missing row sets in ``config.workers`` processes side by side."""
-        missing = [r for r in rowsets if self.cached(r, len(self.rowset(r).cases)) is None]
+        missing = [r for r in rowsets if not self.is_cached(r, len(self.rowset(r).cases))]
         if self.config.workers < 2 or len(missing) < 2:
             return  # extracted one after the other, when first read
         import multiprocessing
