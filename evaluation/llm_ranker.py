@@ -26,7 +26,7 @@ from rich.progress import Progress
 from evaluation.explanations import ExplanationCheck, check_explanation
 from evaluation.ranker import Case, RankResult
 from graph_store.memory import MemoryGraphStore
-from reasoning.backends import LLMBackend
+from reasoning.backends import LLMBackend, make_backend
 from reasoning.fused import FusedRanker
 from reasoning.outcomes import Recommendation
 from reasoning.recommender import Recommender, RecommenderConfig
@@ -69,7 +69,10 @@ class LLMRanker:
         if self._graph is None:
             raise RuntimeError("LLMRanker.rank called before fit")
         llm = self.make_llm()
-        recommender = Recommender(self._graph, llm, self.config, self.fused)
+        explainer = None
+        if self.fused is not None and self.fused.explainer and self.config.thoughts == "model":
+            explainer = make_backend("local", model_path=str(self.fused.explainer))
+        recommender = Recommender(self._graph, llm, self.config, self.fused, explainer)
         scores = np.zeros((len(cases), len(cases[0].candidates) if cases else 0))
         valid = np.zeros(len(cases), dtype=bool)
         extras: list[dict[str, object]] = []
@@ -97,7 +100,13 @@ class LLMRanker:
                     progress.advance(task, len(chunk))
         finally:
             await llm.aclose()
-        return RankResult(scores=scores, valid=valid, extras=extras)
+            if explainer is not None:
+                await explainer.aclose()
+        shares = {}
+        if explainer is not None:
+            counts = recommender.explainer_counts
+            shares["explainer served"] = counts["served"] / max(sum(counts.values()), 1)
+        return RankResult(scores=scores, valid=valid, extras=extras, shares=shares)
 
     def _check(self, case: Case, rec: Recommendation) -> ExplanationCheck:
         """The explanation checks of one case: titles shown are the history's, the

@@ -70,6 +70,7 @@ class RankResult:
     scores: np.ndarray
     valid: np.ndarray
     extras: list[dict[str, object]] = field(default_factory=list)
+    shares: dict[str, float] = field(default_factory=dict)  # reported beside the metrics
 
     @classmethod
     def all_valid(cls, scores: np.ndarray) -> RankResult:

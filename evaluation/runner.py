@@ -95,6 +95,7 @@ def evaluate(
     checks = [e["explanation"] for e in result.extras if "explanation" in e]
     if checks:
         metrics.update(summarise_checks([ExplanationCheck(**c) for c in checks]))  # type: ignore[arg-type]
+    metrics.update(result.shares)
     return EvalResult(
         model=ranker.name,
         dataset=dataset.name,

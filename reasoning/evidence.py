@@ -64,11 +64,12 @@ def _genres(item: Item) -> list[str]:
     return genres_of(item_info(item))
 
 
-def _chain_thought(chain: Chain) -> str:
+def chain_thought(chain: Chain, next_item: str = "it") -> str:
+    """What one chain says, ending with ``next_item`` (the item it reaches)."""
     w = chain.words
     verb = f"went on to {w.base}" if chain.went_on else f"also {w.past}"
     shared = _quoted([s.title for s in chain.shared])
-    return f"you {w.past} {shared}; someone who also {w.past} them {verb} it"
+    return f"you {w.past} {shared}; someone who also {w.past} them {verb} {next_item}"
 
 
 def _genre_thought(item: Item, history: Sequence[HistoryEntry]) -> str | None:
@@ -123,7 +124,7 @@ def evidence_thoughts(
             key=lambda c: (-len(c.shared), not c.went_on, c.neighbour_id),
         )
         lead = f'"{item.title}" ranks {_ordinal(rank)}: '
-        steps = [_chain_thought(reaching[0])] if reaching else []
+        steps = [chain_thought(reaching[0])] if reaching else []
         if rank == 1 and len(reaching) > 1:
             steps.append(f"{len(reaching)} of the {len(chains)} chains shown end at it")
         if not reaching:

@@ -10,6 +10,8 @@ and published together as one folder (``r2rec model publish-fused``):
     folder/manifest.json      base model, prompt shape, head settings, where each part came from
     folder/collaborative/     `reasoning.collaborative.CollaborativeBundle`
     folder/head.npz           `reasoning.compact.HiddenHead` (absent: the base alone ranks)
+    folder/explainer/         optional: the explainer model folder (`reasoning.explainer`,
+                              ``r2rec model publish-explainer``) that writes the thoughts
 
     fused = FusedRanker.load(folder)
     scores = await fused.scores(llm, requests)      # one (k,) array per request
@@ -36,6 +38,7 @@ from reasoning.compact import HiddenHead, PromptShape, render_compact_messages, 
 from reasoning.prompt import ItemInfo
 
 MANIFEST = "manifest.json"
+EXPLAINER = "explainer"  # sub-folder holding the explainer model
 FORMAT = 1
 
 
@@ -78,6 +81,7 @@ class FusedRanker:
     head: HiddenHead | None
     shape: PromptShape
     manifest: dict[str, Any]
+    explainer: Path | None = None  # the explainer's model folder, when one is published
 
     @property
     def history_needed(self) -> int:
@@ -155,9 +159,11 @@ class FusedRanker:
         if manifest.get("format") != FORMAT:
             raise ValueError(f"{folder}: fused ranking format {manifest.get('format')!r}")
         head_path = folder / "head.npz"
+        explainer = folder / EXPLAINER
         return cls(
             bundle=CollaborativeBundle.load(folder / "collaborative"),
             head=HiddenHead.load(head_path) if head_path.is_file() else None,
             shape=PromptShape(**manifest["prompt"]),
             manifest=manifest,
+            explainer=explainer if (explainer / "config.json").is_file() else None,
         )

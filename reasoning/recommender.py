@@ -16,7 +16,10 @@ Modes:
   at ``"Answer:"``), then the answer is generated under a regex constraint that admits
   only candidate letters. Candidates the answer leaves out are ranked after it by
   next-token log-probability. For a model trained to reason; an untuned small model
-  writes thoughts that repeat themselves.
+  writes thoughts that repeat themselves. With a fused ranker, ``thoughts="model"``
+  means its explainer (`reasoning.explainer`) writes them about the fused ranking; a
+  generation that fails its checks is replaced by the evidence thoughts (counted in
+  `Recommender.explainer_counts`).
 
 Degradation: a user with no history gets popular items (``cold_start``) without asking
 the LLM. When the LLM fails in any way (`LLMError`: down, slow, rejecting the request,
@@ -38,6 +41,7 @@ follow in graph order.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections.abc import Sequence
@@ -54,6 +58,7 @@ from reasoning.evidence import (
     evidence_thoughts,
 )
 from reasoning.explain import RecommendationListener, think_and_answer
+from reasoning.explainer import explain_rankings
 from reasoning.fused import FusedRanker, log_softmax
 from reasoning.outcomes import (
     LLMOutcome,
@@ -68,6 +73,8 @@ from reasoning.prompt import (
     answer_letter_tokens,
 )
 from recdata.vocabulary import FILMS, Vocabulary
+
+log = logging.getLogger("r2rec.reasoning")
 
 
 @dataclass(frozen=True)
@@ -120,15 +127,21 @@ class Recommender:
         llm: LLMBackend | None,
         config: RecommenderConfig,
         fused: FusedRanker | None = None,
+        explainer: LLMBackend | None = None,
     ) -> None:
         """``llm`` None: no model to ask (nothing trained yet); every ranking is the graph
         scorer's, flagged ``fallback`` with reason `NO_MODEL`. ``fused``: rank with the
         collaborative base + the LLM's hidden-state head (`reasoning.fused`) instead of
-        the letters' log-probabilities; its base alone is then the fallback."""
+        the letters' log-probabilities; its base alone is then the fallback. ``explainer``
+        (with ``fused`` and ``thoughts="model"``): writes explain=true's thoughts about
+        the fused ranking (`reasoning.explainer`); a generation that fails its checks,
+        or an explainer error, gives the thoughts written from the evidence instead."""
         self.graph = graph
         self.llm = llm
         self.config = config
         self.fused = fused
+        self.explainer = explainer
+        self.explainer_counts = {"served": 0, "rejected": 0, "failed": 0}
         self.last_llm: LLMOutcome | None = None  # None until the LLM is first asked
 
     def _model(self) -> LLMBackend:
@@ -263,12 +276,14 @@ class Recommender:
         else:
             fused = await self.fused.scores(self.llm, [p.fused_request() for p in batch])
             letter_logprobs = [log_softmax(s) for s in fused]
+        orders = [sorted(range(len(v)), key=lambda j: (-v[j], j)) for v in letter_logprobs]
+        rankings = [[p.candidates[j] for j in o] for p, o in zip(batch, orders, strict=True)]
+        written = await self._thoughts(batch, rankings) if explain else [()] * len(batch)
         out = []
         heard = listeners or [None] * len(batch)
-        for prep, values, listener in zip(batch, letter_logprobs, heard, strict=True):
-            order = sorted(range(len(values)), key=lambda j: (-values[j], j))
-            ordered = [prep.candidates[j] for j in order]
-            thoughts = evidence_thoughts(prep.history, prep.chains, ordered) if explain else ()
+        for prep, values, order, ordered, thoughts, listener in zip(
+            batch, letter_logprobs, orders, rankings, written, heard, strict=True
+        ):
             if listener is not None and listener.wanted:
                 for number, thought in enumerate(thoughts, start=1):
                     listener.thought_text(f"{number}. {thought}\n")
@@ -285,6 +300,33 @@ class Recommender:
                 )
             )
         return out
+
+    async def _thoughts(
+        self, batch: Sequence[RequestContext], rankings: Sequence[Sequence[Item]]
+    ) -> list[tuple[str, ...]]:
+        """explain=true's thoughts about each ranking: the explainer's where it has one
+        and they pass `reasoning.explainer.check_thoughts`, else from the evidence."""
+        written = [
+            evidence_thoughts(p.history, p.chains, r) for p, r in zip(batch, rankings, strict=True)
+        ]
+        if self.explainer is None or self.fused is None or self.config.thoughts != "model":
+            return written
+        evidence = [(p.history, p.chains, r) for p, r in zip(batch, rankings, strict=True) if r]
+        try:
+            checked = await explain_rankings(self.explainer, evidence, self.config.vocabulary)
+        except LLMError as err:
+            log.warning("explainer failed, thoughts from the evidence: %s", err)
+            self.explainer_counts["failed"] += len(batch)
+            return written
+        asked = iter(checked)
+        for index, ranking in enumerate(rankings):
+            if not ranking:
+                continue
+            thoughts, check = next(asked)
+            if check.accepted:
+                written[index] = thoughts
+            self.explainer_counts["served" if check.accepted else "rejected"] += 1
+        return written
 
     async def _explain(
         self,

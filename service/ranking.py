@@ -1,6 +1,7 @@
 """What ranks: the published fused ranker, else the published LLM, else the graph scorer.
 
 - `open_fused`: the fused ranker, when one is published (or configured);
+- `open_explainer`: its explainer, which writes explain=true's thoughts (``thoughts=model``);
 - `open_llm`: the LLM backend and the version string of what answers (`resolve_model_path`:
   the in-process checkpoint; `GRAPH_SCORER` while nothing is published);
 - `StartupError`: these settings cannot serve; the message says what to fix.
@@ -52,6 +53,19 @@ def open_fused(settings: Settings) -> FusedRanker | None:
         )
     log.info("ranking with the fused ranker at %s (%s)", folder, fused.label)
     return fused
+
+
+def open_explainer(settings: Settings, fused: FusedRanker | None) -> LLMBackend | None:
+    """The fused ranker's explainer (`reasoning.explainer`), in process, when one is
+    published and ``thoughts=model``; else None (the thoughts are written from the
+    evidence)."""
+    if fused is None or fused.explainer is None or settings.thoughts != "model":
+        return None
+    if settings.llm_backend != "local":
+        log.warning("the explainer runs in process only: with vLLM the evidence writes thoughts")
+        return None
+    log.info("explain=true thoughts by the explainer at %s", fused.explainer)
+    return make_backend("local", model_path=str(fused.explainer))
 
 
 def fused_model_path(fused: FusedRanker, settings: Settings) -> Path:

@@ -28,7 +28,13 @@ from recdata.store import dataset_vocabulary
 from service.batching import RecommendBatcher
 from service.cache import RecommendationCache
 from service.metrics import Metrics
-from service.ranking import StartupError, open_fused, open_llm, published_version
+from service.ranking import (
+    StartupError,
+    open_explainer,
+    open_fused,
+    open_llm,
+    published_version,
+)
 from service.rate.model import (
     RatingModel,
     RatingModelError,
@@ -254,6 +260,8 @@ class Runtime:
             await self.cache.close()
         if self.llm is not None:
             await self.llm.aclose()
+        if self.recommender.explainer is not None:
+            await self.recommender.explainer.aclose()
         if self.rating is not None:
             await self.rating.aclose()
         await self.graph.close()
@@ -302,7 +310,7 @@ async def _slot(
         llm_timeout_s=settings.llm_timeout_s,
         vocabulary=dataset_vocabulary(settings.dataset),
     )
-    recommender = Recommender(graph, llm, config, fused)
+    recommender = Recommender(graph, llm, config, fused, open_explainer(settings, fused))
     batcher = None
     if settings.llm_backend == "local":
         generates = settings.thoughts == "model"  # else explain=true is one scoring pass
@@ -327,3 +335,5 @@ async def _retire(old: ModelSlot, poll_s: float = 0.05) -> None:
         await asyncio.sleep(poll_s)
     if old.llm is not None:
         await old.llm.aclose()
+    if old.recommender.explainer is not None:
+        await old.recommender.explainer.aclose()

@@ -56,7 +56,7 @@ from common.files import stable_json
 from common.paths import data_root
 from evaluation.protocol import sample_negatives, training_log
 from graph_store.memory import MemoryGraphStore
-from graph_store.types import ChainParams
+from graph_store.types import Chain, ChainParams, HistoryEntry, Item
 from reasoning.evidence import chain_view, item_info
 from reasoning.prompt import evidence_titles, render_messages
 from recdata.schema import Dataset
@@ -141,16 +141,31 @@ def _with_from_end(log: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-async def _round_examples(
+@dataclass(frozen=True)
+class RoundCase:
+    """One training target as the graph of its round shows it (what a prompt is made of)."""
+
+    user_id: str
+    round: int
+    target: str
+    candidate_ids: list[str]  # the target and its negatives, shuffled (letter order)
+    history: list[HistoryEntry]  # oldest first
+    items: dict[str, Item]  # the candidates
+    chains: list[Chain]  # every chain ending at a candidate
+    graph_order: list[str]  # candidates the graph scores by co-interaction, best first
+    graph_score: dict[str, float]
+
+
+async def round_cases(
     config: DataConfig,
     round_: int,
     log: pd.DataFrame,
     dataset: Dataset,
     users: list[str],
     seen: dict[str, set[str]],
-) -> AsyncIterator[RankBase]:
-    """Examples whose target is each user's ``round_``-th last training interaction, in
-    the order of ``users``."""
+) -> AsyncIterator[RoundCase]:
+    """The cases whose target is each user's ``round_``-th last training interaction, in
+    the order of ``users``, read from a graph holding nothing at or after the target."""
     graph = MemoryGraphStore.from_frames(
         log.loc[log["from_end"] >= round_, ["user_id", "item_id", "timestamp", "rating"]],
         dataset.items,
@@ -172,28 +187,50 @@ async def _round_examples(
         target = str(targets[user])
         pool = [target, *negatives]
         candidate_ids = [pool[i] for i in rng.permutation(len(pool))]
-        items = await graph.items(candidate_ids)
         found = await graph.chains(user, chain_params, seed=config.seed, candidates=candidate_ids)
-        chains = [replace(c, words=words) for c in found]
         scored = await graph.candidates(user, len(candidate_ids), among=candidate_ids)
-        graph_order = [c.item.item_id for c in scored if c.source == "co-interaction"]
-        score_of = {c.item.item_id: float(c.score) for c in scored if c.source == "co-interaction"}
-        hist_infos = [item_info(h.item) for h in history]
-        cand_infos = [item_info(items[i]) for i in candidate_ids]
-        views = [chain_view(c) for c in chains]
+        co = [c for c in scored if c.source == "co-interaction"]
+        yield RoundCase(
+            user_id=user,
+            round=round_,
+            target=target,
+            candidate_ids=candidate_ids,
+            history=history,
+            items=await graph.items(candidate_ids),
+            chains=[replace(c, words=words) for c in found],
+            graph_order=[c.item.item_id for c in co],
+            graph_score={c.item.item_id: float(c.score) for c in co},
+        )
+
+
+async def _round_examples(
+    config: DataConfig,
+    round_: int,
+    log: pd.DataFrame,
+    dataset: Dataset,
+    users: list[str],
+    seen: dict[str, set[str]],
+) -> AsyncIterator[RankBase]:
+    """The base examples of `round_cases`: prompt, trace, answer."""
+    words = vocabulary_of(dataset)
+    async for case in round_cases(config, round_, log, dataset, users, seen):
+        candidate_ids = case.candidate_ids
+        hist_infos = [item_info(h.item) for h in case.history]
+        cand_infos = [item_info(case.items[i]) for i in candidate_ids]
+        views = [chain_view(c) for c in case.chains]
         trace = build_trace(
-            cand_infos[candidate_ids.index(target)],
+            cand_infos[candidate_ids.index(case.target)],
             hist_infos,
-            chains,
+            case.chains,
             candidate_ids,
-            graph_order,
-            score_of.get(target, 0.0),
+            case.graph_order,
+            case.graph_score.get(case.target, 0.0),
             config.max_chain_thoughts,
         )
         base: RankBase = {
-            "user_id": user,
+            "user_id": case.user_id,
             "round": round_,
-            "target": target,
+            "target": case.target,
             "candidates": candidate_ids,
             "evidence_titles": evidence_titles(hist_infos, views, cand_infos),
             "prompt": render_messages(hist_infos, views, cand_infos, words),
@@ -236,7 +273,7 @@ def expand_variants(base: RankBase, masked: bool) -> list[RankRow]:
 Rewriter = Callable[[list[RankBase]], list[RankBase]]
 
 
-def _shard(
+def shard_log(
     config: DataConfig, dataset: Dataset, shard: int, shards: int
 ) -> tuple[pd.DataFrame, list[str], dict[str, set[str]]]:
     """The training log, the shard's users (sorted ids) and what each has seen."""
@@ -262,7 +299,7 @@ def shard_bases(
     """The base examples of every ``shards``-th user from the ``shard``-th (users in
     sorted id order, after ``limit_users``): the unit of work a distributed build hands
     to one worker (`training.distributed`); the shards' union is the whole build."""
-    log, users, seen = _shard(config, dataset, shard, shards)
+    log, users, seen = shard_log(config, dataset, shard, shards)
 
     async def collect(round_: int) -> list[RankBase]:
         return [b async for b in _round_examples(config, round_, log, dataset, users, seen)]
@@ -278,7 +315,7 @@ def stream_bases(
     they are made, and the rounds' files are merged. Memory holds one round's graph and
     one example per round. The spill files (about 5 KB per example) go under
     ``spill_dir`` (default: the system's temporary folder) and are removed at the end."""
-    log, users, seen = _shard(config, dataset, 0, 1)
+    log, users, seen = shard_log(config, dataset, 0, 1)
 
     async def spill(round_: int, path: Path) -> None:
         with path.open("w", encoding="utf-8") as out:

@@ -35,7 +35,7 @@ from common.files import replace_dir, staging_dir
 from common.paths import published_fused_dir
 from reasoning.collaborative import FEATURE_NAMES, CollaborativeBundle
 from reasoning.compact import HiddenHead, PromptShape
-from reasoning.fused import FusedRanker
+from reasoning.fused import EXPLAINER, FusedRanker
 
 VARIANTS = {"all": "all features", "service": "service features"}
 
@@ -95,3 +95,25 @@ def publish_fused(
         replace_dir(staging, target)
     why = "forced" if force else f"valid cross-entropy {nll['base']:.4f} -> {nll['fused']:.4f}"
     return {"published": True, "reason": why, "run": str(run), "manifest": manifest}
+
+
+def publish_explainer(run: Path, fused_dir: Path | None = None) -> Path:
+    """Copy an explainer run's merged model (``r2rec train explainer``) into a fused
+    ranker's folder (default: the served one) as ``explainer/``; returns that folder.
+    The service writes explain=true's thoughts with it when ``R2REC_THOUGHTS=model``."""
+    import shutil
+
+    model = run / "model"
+    if not (model / "config.json").is_file():
+        raise UserInputError(f"{run} holds no trained explainer (model/config.json)")
+    folder = fused_dir or published_fused_dir()
+    if not (folder / "manifest.json").is_file():
+        raise UserInputError(f"{folder} holds no fused ranker: publish one first")
+    target = folder / EXPLAINER
+    with staging_dir(target) as staging:
+        shutil.copytree(model, staging, dirs_exist_ok=True)
+        summary = run / "explainer.json"
+        if summary.is_file():
+            shutil.copy2(summary, staging / "explainer.json")
+        replace_dir(staging, target)
+    return target

@@ -9,6 +9,8 @@
         serve a rating-head run at POST /rate (training.rating.publish)
     r2rec model publish-fused RUN_DIR BUNDLE_DIR [--variant all|service] [--force] [--out DIR]
         rank with a hidden-head run on top of a collaborative bundle (training.fused_publish)
+    r2rec model publish-explainer RUN_DIR [--fused DIR]
+        write explain=true's thoughts with an explainer run (R2REC_THOUGHTS=model)
 
 Registered in ``r2rec/cli.py`` as ``app.add_typer(model_app, name="model")``. Heavy
 imports (torch, transformers) happen inside the commands.
@@ -101,3 +103,18 @@ def publish_fused_command(
     decision = publish_fused(run, bundle, variant=variant, force=force, out=out)
     verb = "published" if decision["published"] else "not published"
     typer.echo(f"{run}: {verb}: {decision['reason']}")
+
+
+@model_app.command("publish-explainer")
+def publish_explainer_command(
+    run: Annotated[Path, typer.Argument(help="An explainer run folder (r2rec train explainer).")],
+    fused: Annotated[
+        Path | None,
+        typer.Option(help="The fused ranker folder to add it to (default: the served one)."),
+    ] = None,
+) -> None:
+    """Write explain=true's thoughts with this explainer (R2REC_THOUGHTS=model): its merged
+    model is copied into the fused ranker's folder as explainer/."""
+    from training.fused_publish import publish_explainer
+
+    typer.echo(f"{run}: published to {publish_explainer(run, fused)}")

@@ -5,6 +5,7 @@
     r2rec train grpo [--config FILE] --init-run SFT_RUN [--set key=value]
     r2rec train listwise [--config FILE] [--set key=value]     # fused letter-logit LoRA
     r2rec train hidden-head [--config FILE] [--set key=value]  # fused hidden-state head
+    r2rec train explainer [--config FILE] [--set key=value]    # its explainer (thoughts)
     r2rec train rating-head [--config FILE] [--set key=value]  # rating at <rate>, one pass
     r2rec train data --task rating --dataset ml-100k               # rating data
     r2rec train grpo --task rating --init base|sft --name N        # RecZero | RecOne
@@ -258,6 +259,22 @@ def hidden_head_command(
         return
     summary = run_hidden_head(resolved)
     typer.echo(json.dumps(summary["rows"], indent=2))
+
+
+@train_app.command("explainer")
+def explainer_command(
+    config: ConfigOpt = None,
+    sets: SetOpt = None,
+    show_config: Annotated[bool, typer.Option(help="Print every field and exit.")] = False,
+) -> None:
+    """The explainer beside the fused ranker (training.explainer): LoRA with the language
+    loss on short evidence thoughts about a given ranking; the run folder is out_dir."""
+    from training.explainer import ExplainerConfig, train_explainer
+
+    resolved = _experiment_config(ExplainerConfig, config, sets, show_config)
+    if resolved is None:
+        return
+    typer.echo(json.dumps(train_explainer(resolved), indent=2, default=str))
 
 
 @train_app.command("rating-head")

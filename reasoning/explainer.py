@@ -1,0 +1,179 @@
+"""The explainer: a language model (a LoRA-tuned copy of the base) that writes explain=true's
+thoughts about a ranking it is given, trained beside the fused ranker (`training.explainer`).
+
+The fused ranker ranks in one pass without text; the explainer is then shown a short
+prompt (`explainer_messages`: the newest history items, the evidence chains that end at the
+ranking's best items, and those items in rank order) and writes at most `MAX_THOUGHTS`
+numbered thoughts, best-ranked item first, each resting on one chain or one fact of the
+prompt. It learnt to write them from `reasoning.evidence.evidence_thoughts` (its training
+target, `explainer_target`), so the text is its own but the grammar is that one.
+
+The service uses a generation only if it passes `check_thoughts` (every quoted title was
+shown, no thought repeats another, the first item named is the returned top item, at most
+`MAX_THOUGHTS` thoughts); otherwise the thoughts are written from the evidence and the
+rejection is counted, never served.
+
+    messages = explainer_messages(history, chains, ranking)
+    thoughts = await explain_rankings(explainer_llm, [(history, chains, ranking)], params)
+    # thoughts[0]: the accepted thoughts, or None (rejected: write them from the evidence)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from graph_store.types import Chain, HistoryEntry, Item
+from reasoning.backends.base import GenerationParams, LLMBackend
+from reasoning.evidence import MAX_THOUGHTS, chain_thought, evidence_thoughts, item_info
+from reasoning.parse import parse_thoughts
+from reasoning.prompt import LETTERS, clean_title, describe_item
+from reasoning.rewards import is_known_title, normalize_title, title_mentions
+from recdata.vocabulary import FILMS, Vocabulary
+
+HISTORY_SHOWN = 5  # newest history items in the explainer's prompt
+MAX_CHAINS_SHOWN = 8
+MAX_EXPLAINER_TOKENS = 200  # five thoughts of about 30 tokens, with room to spare
+
+Evidence = tuple[Sequence[HistoryEntry], Sequence[Chain], Sequence[Item]]
+
+
+def explainer_system(vocab: Vocabulary = FILMS) -> str:
+    return (
+        f"Explain the ranked {vocab.noun}s: at most {MAX_THOUGHTS} numbered thoughts in rank "
+        'order, each: "Title" ranks Nth: one chain or the genres it shares with the history.'
+    )
+
+
+def shown_history(history: Sequence[HistoryEntry]) -> list[HistoryEntry]:
+    """The newest `HISTORY_SHOWN` history items, oldest first."""
+    return list(history)[-HISTORY_SHOWN:]
+
+
+def _q(title: str) -> str:
+    return f'"{clean_title(title)}"'
+
+
+def shown_chains(chains: Sequence[Chain], ranking: Sequence[Item]) -> list[Chain]:
+    """The chains that end at one of the best-ranked items, best-ranked item first."""
+    rank_of = {item.item_id: r for r, item in enumerate(ranking[:MAX_THOUGHTS])}
+    reaching = [c for c in chains if c.next_item_id in rank_of]
+    reaching.sort(key=lambda c: rank_of[c.next_item_id or ""])
+    return reaching[:MAX_CHAINS_SHOWN]
+
+
+def explainer_messages(
+    history: Sequence[HistoryEntry],
+    chains: Sequence[Chain],
+    ranking: Sequence[Item],
+    vocab: Vocabulary = FILMS,
+) -> list[dict[str, str]]:
+    """The explainer's prompt: system, then the history, the chains and the ranked items.
+
+    >>> msgs = explainer_messages([], [], [Item("1", "Heat", {"genres": "Crime"})])
+    >>> msgs[1]["content"].splitlines()[-1]
+    '(A) "Heat" [Crime]'
+    """
+    top = list(ranking[:MAX_THOUGHTS])
+    letter_of = {item.item_id: LETTERS[i] for i, item in enumerate(top)}
+    recent = [describe_item(item_info(h.item)) for h in shown_history(history)]
+    lines = ["History (oldest to newest):", *(f"- {d}" for d in recent or ["(none)"])]
+    lines += ["", "Evidence chains:"]
+    lines += [
+        f"({letter_of[c.next_item_id or '']}) {chain_thought(c, _q(c.next_title))}."
+        for c in shown_chains(chains, top)
+    ] or ["(none)"]
+    lines += ["", "Ranked, best first:"]
+    lines += [f"({letter_of[item.item_id]}) {describe_item(item_info(item))}" for item in top]
+    return [
+        {"role": "system", "content": explainer_system(vocab)},
+        {"role": "user", "content": "\n".join(lines)},
+    ]
+
+
+def explainer_target(
+    history: Sequence[HistoryEntry], chains: Sequence[Chain], ranking: Sequence[Item]
+) -> tuple[str, ...]:
+    """The thoughts the explainer learns to write (from the chains it is shown)."""
+    return evidence_thoughts(shown_history(history), shown_chains(chains, ranking), ranking)
+
+
+def render_thoughts(thoughts: Sequence[str]) -> str:
+    """'1. first\\n2. second' (the completion text the explainer writes)."""
+    return "\n".join(f"{n}. {t}" for n, t in enumerate(thoughts, start=1))
+
+
+def shown_titles(
+    history: Sequence[HistoryEntry], chains: Sequence[Chain], ranking: Sequence[Item]
+) -> list[str]:
+    """Every title the explainer's prompt shows (what its thoughts may quote)."""
+    titles = [h.item.title for h in shown_history(history)]
+    for chain in shown_chains(chains, ranking):
+        titles += [s.title for s in chain.shared] + [chain.next_title]
+    return titles + [item.title for item in ranking[:MAX_THOUGHTS]]
+
+
+_LEAD = re.compile(r'^\s*"([^"]{1,300})"')
+
+
+@dataclass(frozen=True)
+class ThoughtCheck:
+    """Why a generation is served or not (all four must hold to be served)."""
+
+    grounded: bool  # every quoted title was shown
+    repeated: bool  # two thoughts with the same text
+    agrees: bool  # the first thought leads with the returned top item
+    bounded: bool  # 1..MAX_THOUGHTS thoughts
+
+    @property
+    def accepted(self) -> bool:
+        return self.grounded and not self.repeated and self.agrees and self.bounded
+
+
+def _key(text: str) -> str:
+    return re.sub(r"[\W_]+", " ", text.casefold()).strip()
+
+
+def check_thoughts(thoughts: Sequence[str], shown: Sequence[str], top: Item) -> ThoughtCheck:
+    """Check a generation against what its prompt showed and the ranking it explains.
+
+    >>> heat = Item("1", "Heat")
+    >>> check_thoughts(['"Heat" ranks 1st: it is Crime, like "Fargo"'], ["Heat", "Fargo"], heat)
+    ThoughtCheck(grounded=True, repeated=False, agrees=True, bounded=True)
+    >>> check_thoughts(['"Alien" ranks 1st', '"Heat" ranks 2nd'], ["Heat"], heat).accepted
+    False
+    """
+    known = [k for k in dict.fromkeys(map(normalize_title, shown)) if k]
+    mentions = [m for t in thoughts for m in title_mentions(t)]
+    keys = [k for k in map(_key, thoughts) if k]
+    lead = _LEAD.match(thoughts[0]) if thoughts else None
+    return ThoughtCheck(
+        grounded=all(is_known_title(m, known) for m in mentions),
+        repeated=len(set(keys)) < len(keys),
+        agrees=lead is not None and is_known_title(lead.group(1), [normalize_title(top.title)]),
+        bounded=0 < len(thoughts) <= MAX_THOUGHTS,
+    )
+
+
+def explainer_params(max_tokens: int = MAX_EXPLAINER_TOKENS) -> GenerationParams:
+    """Greedy, bounded: the explainer's thoughts are read, not sampled."""
+    return GenerationParams(max_tokens=max_tokens, temperature=0.0)
+
+
+async def explain_rankings(
+    llm: LLMBackend,
+    evidence: Sequence[Evidence],
+    vocab: Vocabulary = FILMS,
+    params: GenerationParams | None = None,
+) -> list[tuple[tuple[str, ...], ThoughtCheck]]:
+    """One generation per (history, chains, ranking), parsed and checked. Raises the
+    backend's `LLMError` when it cannot answer (the caller writes from the evidence)."""
+    batch = [explainer_messages(h, c, r, vocab) for h, c, r in evidence]
+    generations = await llm.generate(batch, params or explainer_params())
+    out = []
+    for (history, chains, ranking), gen in zip(evidence, generations, strict=True):
+        thoughts = parse_thoughts(gen.text)
+        shown = shown_titles(history, chains, ranking)
+        out.append((thoughts, check_thoughts(thoughts, shown, ranking[0])))
+    return out

@@ -1,0 +1,156 @@
+"""reasoning.explainer: what the explainer is shown, what it learns, what the service serves.
+
+- The training target (the evidence thoughts over the explainer's own prompt) passes the
+  same checks the service applies to a generation, on real ML-100K cases: grounded in
+  the prompt, no repeat, the top item first.
+- The Recommender serves an explainer's thoughts only when they pass; a hallucinated
+  title, a repeat, a wrong first item or an explainer error gives the evidence thoughts,
+  and the ranking is the fused one either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from baselines.features import rowset_cases
+from graph_store.memory import MemoryGraphStore
+from graph_store.types import Item
+from reasoning.backends.base import Generation, GenerationParams, LLMUnavailable
+from reasoning.collaborative import CollaborativeBundle
+from reasoning.compact import PromptShape
+from reasoning.evidence import evidence_thoughts
+from reasoning.explainer import (
+    check_thoughts,
+    explainer_messages,
+    explainer_target,
+    render_thoughts,
+    shown_titles,
+)
+from reasoning.fused import FusedRanker
+from reasoning.recommender import Recommender, RecommenderConfig
+from recdata.schema import Dataset
+from training.data import DataConfig, RoundCase, round_cases, shard_log
+from training.explainer import masked_rows, ranking_to_explain
+
+
+def _round_cases(dataset: Dataset, n: int = 25) -> list[RoundCase]:
+    config = DataConfig(dataset=dataset.name, targets_per_user=1)
+    log, users, seen = shard_log(config, dataset, 0, 1)
+
+    async def collect() -> list[RoundCase]:
+        return [c async for c in round_cases(config, 1, log, dataset, users[:n], seen)]
+
+    return asyncio.run(collect())
+
+
+def test_training_targets_pass_the_served_checks(ml100k_slice: Dataset) -> None:
+    cases = _round_cases(ml100k_slice)
+    assert len(cases) >= 20
+    with_chain = 0
+    for case in cases:
+        ranking = [case.items[i] for i in ranking_to_explain(case)]
+        thoughts = explainer_target(case.history, case.chains, ranking)
+        shown = shown_titles(case.history, case.chains, ranking)
+        check = check_thoughts(thoughts, shown, ranking[0])
+        assert check.accepted, (thoughts, check)
+        prompt = explainer_messages(case.history, case.chains, ranking)[1]["content"]
+        for title in shown:
+            assert title.split(",")[0] in prompt  # what may be quoted is what is shown
+        with_chain += any("someone who also" in t for t in thoughts)
+    assert with_chain > 0  # chain thoughts are exercised, not only genre facts
+
+
+def test_masked_rows_rebuild_the_full_target() -> None:
+    thoughts = ('"Heat" ranks 1st: a', '"Alien" ranks 2nd: b', '"Fargo" ranks 3rd: c')
+    rows = list(masked_rows(thoughts, masked=True))
+    assert [k for _, _, k in rows] == [0, 1, 2]
+    for given, completion, _ in rows:
+        assert given + completion == render_thoughts(thoughts)
+    assert len(list(masked_rows(thoughts, masked=False))) == 1
+
+
+def test_check_thoughts_names_each_failure() -> None:
+    heat, shown = Item("1", "Heat"), ["Heat", "Fargo"]
+    assert check_thoughts(['"Heat" ranks 1st: like "Fargo"'], shown, heat).accepted
+    assert not check_thoughts(['"Heat" ranks 1st: like "Alien"'], shown, heat).grounded
+    assert check_thoughts(['"Heat" ranks 1st', '"heat"  ranks 1st.'], shown, heat).repeated
+    assert not check_thoughts(['"Fargo" ranks 1st', '"Heat" ranks 2nd'], shown, heat).agrees
+    assert not check_thoughts([f'"Heat" ranks {i}' for i in range(6)], shown, heat).bounded
+    assert not check_thoughts([], shown, heat).accepted
+
+
+class _Scripted:
+    """An explainer whose text is scripted per call (what a trained one may write, good or
+    bad): the tiny test model cannot be trained to write either on demand."""
+
+    name = "scripted"
+
+    def __init__(self, write: object) -> None:
+        self.write = write
+        self.seen: list[list[dict[str, str]]] = []
+
+    async def generate(
+        self, batch: Sequence[list[dict[str, str]]], params: GenerationParams | None = None
+    ) -> list[Generation]:
+        self.seen += list(batch)
+        if isinstance(self.write, Exception):
+            raise self.write
+        return [Generation(self.write(m), "stop", 1, 1, 0.0) for m in batch]  # type: ignore[operator]
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _fused_recommender(
+    slice_bundle: tuple[CollaborativeBundle, MemoryGraphStore], explainer: object
+) -> Recommender:
+    bundle, store = slice_bundle
+    fused = FusedRanker(bundle, None, PromptShape(), {})  # the base alone ranks: no LLM needed
+    config = RecommenderConfig(thoughts="model")
+    return Recommender(store, object(), config, fused=fused, explainer=explainer)  # type: ignore[arg-type]
+
+
+def _first_title(messages: list[dict[str, str]]) -> str:
+    ranked = messages[1]["content"].split("Ranked, best first:\n")[1]
+    return ranked.splitlines()[0].split('"')[1]
+
+
+@pytest.mark.parametrize(
+    ("write", "served"),
+    [
+        (lambda m: f'1. "{_first_title(m)}" ranks 1st: the model says so', True),
+        (lambda m: f'1. "{_first_title(m)}" ranks 1st: like "Not A Shown Film"', False),
+        (lambda m: f'1. "{_first_title(m)}" ranks 1st\n2. "{_first_title(m)}" ranks 1st', False),
+        (lambda m: '1. "Star Wars" ranks 1st: it is shown nowhere', False),
+        (LLMUnavailable("explainer down"), False),
+    ],
+    ids=["good", "hallucinated", "repeated", "wrong-first", "error"],
+)
+def test_the_explainer_is_served_only_when_its_thoughts_pass(
+    ml100k_slice: Dataset,
+    slice_bundle: tuple[CollaborativeBundle, MemoryGraphStore],
+    write: object,
+    served: bool,
+) -> None:
+    explainer = _Scripted(write)
+    rec = _fused_recommender(slice_bundle, explainer)
+    cases = rowset_cases(ml100k_slice, "test")[:3]
+    got = asyncio.run(rec.recommend_many([(c.user_id, c.candidates) for c in cases], True))
+    assert len(explainer.seen) == 3  # one prompt per request, in one call
+    for case, result in zip(cases, got, strict=True):
+        assert not result.fallback and result.valid
+        prep = asyncio.run(rec.prepare(case.user_id, case.candidates))
+        base = rec.fused.base(prep.fused_request())  # type: ignore[union-attr]
+        order = [prep.candidates[j] for j in np.argsort(-base, kind="stable")]
+        assert [i.item_id for i in result.items] == [i.item_id for i in order]
+        if served:
+            assert result.thoughts == (f'"{order[0].title}" ranks 1st: the model says so',)
+        else:
+            assert result.thoughts == evidence_thoughts(prep.history, prep.chains, order)
+    counts = rec.explainer_counts
+    key = "served" if served else ("failed" if isinstance(write, Exception) else "rejected")
+    assert counts[key] == 3 and sum(counts.values()) == 3

@@ -1,0 +1,206 @@
+"""`r2rec train explainer`: fine-tune the explainer (`reasoning.explainer`) beside the fused ranker.
+
+    r2rec train explainer --config training/configs/explainer-smollm2.yaml \
+        --set dataset=ml-latest-small --set out_dir=.r2rec/runs/explainer-mls
+
+The fused ranker ranks without text; the explainer writes the thoughts about its ranking.
+This stage trains it with the language loss (LoRA on the base model; the ranker's head
+keeps reading the base model's states, so the explainer cannot move the ranking):
+
+1. Cases: each user's last ``targets_per_user`` interactions of the training log of
+   ``split`` (valid by default: no valid or test target is ever trained on), each read
+   from a graph that holds nothing at or after it (`training.data.round_cases`, as the
+   ranker's SFT data).
+2. The ranking to explain: the target first, then the graph's co-interaction order, then
+   the other candidates (a good ranking, as the fused ranker's are).
+3. Target text: `reasoning.explainer.explainer_target` (at most 5 thoughts, each one chain
+   or one fact of the explainer's prompt), numbered.
+4. Progressive masking, as the ranker's traces: a case with n thoughts gives n rows, row k
+   (k = 0..n-1) hands thoughts 1..k to the model as the start of its answer and trains
+   only on the rest.
+5. Training: `training.sft.train_sft` (TRL SFTTrainer, loss on the completion only), into
+   ``out_dir``: ``adapter/``, the merged ``model/`` (what the service loads), ``trained.json``
+   and ``explainer.json`` (rows, tokens per example, wall time).
+
+`r2rec model publish-explainer RUN` copies ``model/`` into the published fused ranker's
+folder (``explainer/``); the service then writes explain=true's thoughts with it when
+``R2REC_THOUGHTS=model``, and `r2rec eval --explain --thoughts model --fused FOLDER`
+measures it (grounded titles, repeated thoughts, pick agreement).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from common.errors import UserInputError
+from common.files import write_json_atomic
+from reasoning.explainer import explainer_messages, explainer_target, render_thoughts
+from recdata.schema import Dataset
+from recdata.vocabulary import vocabulary_of
+from training.config import SFTConfig
+from training.data import DataConfig, RoundCase, round_cases, shard_log
+
+log = logging.getLogger("r2rec.training")
+
+
+@dataclass(frozen=True)
+class ExplainerConfig:
+    """One explainer run: which cases, the LoRA and its optimiser, where it goes."""
+
+    dataset: str = field(default="ml-latest-small", metadata={"help": "Dataset name."})
+    split: str = field(
+        default="valid", metadata={"help": "Train on the log before this split's targets."}
+    )
+    targets_per_user: int = field(default=1, metadata={"help": "Cases per user (last N)."})
+    limit_users: int | None = field(
+        default=None, metadata={"help": "Only the first N users (sorted ids); None = all."}
+    )
+    max_cases: int | None = field(
+        default=None, metadata={"help": "At most this many cases (spread over the users)."}
+    )
+    masked: bool = field(default=True, metadata={"help": "Progressively masked rows (k >= 1)."})
+    out_dir: str = field(default="", metadata={"help": "Run folder (required)."})
+    base_model: str | None = field(
+        default=None, metadata={"help": "Model folder; None = the prepared base model."}
+    )
+    lora_r: int = field(default=8, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha."})
+    learning_rate: float = field(default=3e-4, metadata={"help": "Peak learning rate."})
+    batch_size: int = field(default=4, metadata={"help": "Rows per optimiser step."})
+    max_steps: int = field(default=100, metadata={"help": "Optimiser steps."})
+    max_length: int = field(default=768, metadata={"help": "Longest row, tokens."})
+    time_limit_minutes: float | None = field(
+        default=None, metadata={"help": "Stop training after this many minutes."}
+    )
+    seed: int = field(default=0, metadata={"help": "Seeds negatives, chains and training."})
+    device: str = field(default="auto", metadata={"help": "cpu, cuda or auto."})
+
+    def __post_init__(self) -> None:
+        if not self.out_dir:
+            raise UserInputError("out_dir is required")
+        if self.max_cases is not None and self.max_cases < 1:
+            raise UserInputError(f"max_cases must be >= 1, got {self.max_cases}")
+
+    def data_config(self) -> DataConfig:
+        return DataConfig(
+            dataset=self.dataset,
+            split=self.split,
+            targets_per_user=self.targets_per_user,
+            limit_users=self.limit_users,
+            seed=self.seed,
+        )
+
+    def sft_config(self) -> SFTConfig:
+        return SFTConfig(
+            name=Path(self.out_dir).name,
+            dataset=self.dataset,
+            base_model=self.base_model,
+            lora_r=self.lora_r,
+            lora_alpha=self.lora_alpha,
+            learning_rate=self.learning_rate,
+            batch_size=self.batch_size,
+            max_steps=self.max_steps,
+            max_length=self.max_length,
+            time_limit_minutes=self.time_limit_minutes,
+            save_steps=max(self.max_steps, 1),
+            seed=self.seed,
+            device=self.device,
+        )
+
+
+def ranking_to_explain(case: RoundCase) -> list[str]:
+    """The target, then the graph's co-interaction order, then the other candidates."""
+    return list(dict.fromkeys([case.target, *case.graph_order, *case.candidate_ids]))
+
+
+def masked_rows(thoughts: tuple[str, ...], masked: bool) -> Iterator[tuple[str, str, int]]:
+    """(given prefix, completion, k) for k = 0 (and 1..n-1 when ``masked``).
+
+    >>> [(p, c) for p, c, _ in masked_rows(("a", "b"), True)]
+    [('', '1. a\\n2. b'), ('1. a\\n', '2. b')]
+    """
+    text = render_thoughts(thoughts)
+    lines = text.split("\n")
+    for k in range(len(thoughts) if masked else min(1, len(thoughts))):
+        given = "".join(line + "\n" for line in lines[:k])
+        yield given, "\n".join(lines[k:]), k
+
+
+def case_rows(case: RoundCase, masked: bool, vocab: Any) -> list[dict[str, Any]]:
+    """The training rows of one case (prompt messages, completion, variant)."""
+    ranking = [case.items[i] for i in ranking_to_explain(case)]
+    thoughts = explainer_target(case.history, case.chains, ranking)
+    messages = explainer_messages(case.history, case.chains, ranking, vocab)
+    rows = []
+    for given, completion, k in masked_rows(thoughts, masked):
+        prompt = [*messages, {"role": "assistant", "content": given}] if given else messages
+        rows.append(
+            {
+                "id": f"explain-u{case.user_id}-r{case.round}-k{k}",
+                "prompt": prompt,
+                "completion": [{"role": "assistant", "content": completion}],
+                "variant": k,
+            }
+        )
+    return rows
+
+
+def explainer_rows(config: ExplainerConfig, dataset: Dataset | None = None) -> list[dict[str, Any]]:
+    """Every training row, cases in (round, user) order, capped at ``max_cases`` cases
+    (``dataset``: default, the one named by the config)."""
+    from recdata.store import load_dataset
+
+    dataset = dataset or load_dataset(config.dataset)
+    data = config.data_config()
+    log_, users, seen = shard_log(data, dataset, 0, 1)
+    vocab = vocabulary_of(dataset)
+
+    async def collect(round_: int) -> list[RoundCase]:
+        return [c async for c in round_cases(data, round_, log_, dataset, users, seen)]
+
+    cases = [c for r in range(1, data.targets_per_user + 1) for c in asyncio.run(collect(r))]
+    if config.max_cases is not None and len(cases) > config.max_cases:
+        step = len(cases) / config.max_cases
+        cases = [cases[int(i * step)] for i in range(config.max_cases)]
+    return [row for case in cases for row in case_rows(case, config.masked, vocab)]
+
+
+def train_explainer(config: ExplainerConfig) -> dict[str, Any]:
+    """Build the rows, train, write the run folder; returns its summary (explainer.json).
+    A finished run (``model/`` and ``explainer.json`` present) is returned as it is."""
+    from common.files import read_json
+    from training.sft import train_sft
+
+    folder = Path(config.out_dir)
+    done = folder / "explainer.json"
+    if done.is_file() and (folder / "model" / "config.json").is_file():
+        log.info("explainer run %s is finished: skipped", folder)
+        return dict(read_json(done))
+    folder.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    rows = explainer_rows(config)
+    if not rows:
+        raise UserInputError(f"no training case in {config.dataset} ({config.split} log)")
+    built = time.monotonic() - started
+    stats = train_sft(config.sft_config(), folder, rows)  # type: ignore[arg-type]
+    summary = {
+        "config": asdict(config),
+        "cases": sum(r["variant"] == 0 for r in rows),
+        "rows": len(rows),
+        "rows_seen": stats["global_step"] * config.batch_size,
+        "data_s": round(built, 1),
+        "train_s": round(time.monotonic() - started - built, 1),
+        "train_loss": stats["train_loss"],
+        "tokens_seen": stats["num_tokens"],
+        "tokens_per_row": stats["num_tokens"] / max(stats["global_step"] * config.batch_size, 1)
+        if stats["num_tokens"]
+        else None,
+    }
+    write_json_atomic(done, summary)
+    return summary
