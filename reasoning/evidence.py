@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Literal, get_args
 
 from graph_store.types import Chain, HistoryEntry, Item
-from reasoning.prompt import ChainView, ItemInfo
+from reasoning.prompt import ChainView, ItemInfo, clean_title
 from reasoning.rating_template import genres_of
 
 
@@ -42,7 +42,7 @@ def chains_explanation(chains: Sequence[Chain], ranking: Sequence[Item]) -> str:
     relevant = sorted(
         (c for c in chains if c.next_item_id in rank_of), key=lambda c: rank_of[c.next_item_id]
     )
-    lead = f'"{ranking[0].title}" ranks first.'
+    lead = f'"{clean_title(ranking[0].title)}" ranks first.'
     if not relevant:
         return lead + " Ranked by how often people with overlapping histories chose each item."
     sentences = list(dict.fromkeys(chain.sentence() for chain in relevant))  # no repeats
@@ -56,7 +56,9 @@ MAX_THOUGHTS = 5
 
 
 def _quoted(titles: Sequence[str]) -> str:
-    quoted = [f'"{t}"' for t in titles]
+    """Titles in double quotes, cleaned as the prompt shows them (a title's own double
+    quotes become single ones, so a quote always closes where the title ends)."""
+    quoted = [f'"{clean_title(t)}"' for t in titles]
     return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
@@ -123,7 +125,7 @@ def evidence_thoughts(
             (c for c in chains if c.next_item_id == item.item_id),
             key=lambda c: (-len(c.shared), not c.went_on, c.neighbour_id),
         )
-        lead = f'"{item.title}" ranks {_ordinal(rank)}: '
+        lead = f"{_quoted([item.title])} ranks {_ordinal(rank)}: "
         steps = [chain_thought(reaching[0])] if reaching else []
         if rank == 1 and len(reaching) > 1:
             steps.append(f"{len(reaching)} of the {len(chains)} chains shown end at it")

@@ -110,3 +110,18 @@ def test_genre_facts_name_only_the_quoted_items_genres_never_placeholders_or_its
         '"Heat (1995)" ranks 1st: no chain or shared genre reaches it; this is the '
         "model's own call",
     )
+
+
+def test_a_title_with_double_quotes_is_quoted_as_the_prompt_shows_it() -> None:
+    from evaluation.explanations import check_explanation
+
+    odd = Item("c9", "11'09\"01 - September 11", {"genres": "Drama"})
+    history = [HistoryEntry(Item("h1", '"Great Performances" Cats', {"genres": "Drama"}), 1, None)]
+    thoughts = evidence_thoughts(history, [], [odd])
+    assert thoughts == (
+        "\"11'09'01 - September 11\" ranks 1st: it is Drama, like "
+        "\"'Great Performances' Cats\" in your history",
+    )
+    shown = [odd.title, history[0].item.title]
+    check = check_explanation(thoughts, shown, [("c9", odd.title)], top_id="c9")
+    assert check.quoted == check.grounded == 2 and check.agrees
