@@ -23,13 +23,20 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from graph_store.types import Chain, HistoryEntry, Item
 from reasoning.backends.base import GenerationParams, LLMBackend
 from reasoning.evidence import MAX_THOUGHTS, chain_thought, evidence_thoughts, item_info
 from reasoning.parse import parse_thoughts
 from reasoning.prompt import LETTERS, clean_title, describe_item
-from reasoning.rewards import is_known_title, normalize_title, title_mentions
+from reasoning.rewards import (
+    Completion,
+    completion_text,
+    is_known_title,
+    normalize_title,
+    title_mentions,
+)
 from recdata.vocabulary import FILMS, Vocabulary
 
 HISTORY_SHOWN = 5  # newest history items in the explainer's prompt
@@ -154,6 +161,28 @@ def check_thoughts(thoughts: Sequence[str], shown: Sequence[str], top: Item) -> 
         agrees=lead is not None and is_known_title(lead.group(1), [normalize_title(top.title)]),
         bounded=0 < len(thoughts) <= MAX_THOUGHTS,
     )
+
+
+def explainer_reward(
+    completions: Sequence[Completion],
+    *,
+    shown: Sequence[Sequence[str]],
+    top: Sequence[str],
+    **_: Any,
+) -> list[float]:
+    """GRPO reward (TRL signature): the share of the four served checks a completion
+    passes (1.0: the service would serve it). ``shown``: the titles its prompt showed;
+    ``top``: the title of the ranking's first item.
+
+    >>> explainer_reward(['1. "Heat" ranks 1st: like "Fargo"', '1. "Alien" ranks 1st'],
+    ...                  shown=[["Heat", "Fargo"]] * 2, top=["Heat"] * 2)
+    [1.0, 0.5]
+    """
+    out = []
+    for completion, titles, first in zip(completions, shown, top, strict=True):
+        check = check_thoughts(parse_thoughts(completion_text(completion)), titles, Item("", first))
+        out.append((check.grounded + (not check.repeated) + check.agrees + check.bounded) / 4)
+    return out
 
 
 def explainer_params(max_tokens: int = MAX_EXPLAINER_TOKENS) -> GenerationParams:

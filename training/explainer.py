@@ -36,11 +36,17 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from common.errors import UserInputError
 from common.files import write_json_atomic
-from reasoning.explainer import explainer_messages, explainer_target, render_thoughts
+from reasoning.explainer import (
+    explainer_messages,
+    explainer_reward,
+    explainer_target,
+    render_thoughts,
+    shown_titles,
+)
 from recdata.schema import Dataset
 from recdata.vocabulary import vocabulary_of
 from training.config import SFTConfig
@@ -201,6 +207,139 @@ def train_explainer(config: ExplainerConfig) -> dict[str, Any]:
         "tokens_per_row": stats["num_tokens"] / max(stats["global_step"] * config.batch_size, 1)
         if stats["num_tokens"]
         else None,
+    }
+    write_json_atomic(done, summary)
+    return summary
+
+
+@dataclass(frozen=True)
+class ExplainerGRPOConfig:
+    """GRPO on a trained explainer: sampled thoughts rewarded by the served checks."""
+
+    init_run: str = field(default="", metadata={"help": "The explainer run to start from."})
+    out_dir: str = field(default="", metadata={"help": "Run folder (required)."})
+    dataset: str = field(default="ml-latest-small", metadata={"help": "Dataset name."})
+    split: str = field(default="valid", metadata={"help": "Prompts from this split's log."})
+    max_cases: int = field(default=64, metadata={"help": "Prompts (cases) to sample from."})
+    seed: int = field(
+        default=1, metadata={"help": "Seeds negatives, chains (1: not the SFT draws) and RL."}
+    )
+    num_generations: int = field(default=4, metadata={"help": "Completions per prompt."})
+    max_completion_length: int = field(default=200, metadata={"help": "Tokens per completion."})
+    temperature: float = field(default=1.0, metadata={"help": "Sampling temperature."})
+    beta: float = field(default=0.0, metadata={"help": "KL coefficient (0: no reference)."})
+    learning_rate: float = field(default=1e-5, metadata={"help": "Peak learning rate."})
+    batch_size: int = field(default=4, metadata={"help": "Completions per step."})
+    max_steps: int = field(default=20, metadata={"help": "Optimiser steps."})
+    lora_r: int = field(default=8, metadata={"help": "LoRA rank of the fresh adapter."})
+    time_limit_minutes: float | None = field(default=None, metadata={"help": "Stop after."})
+    device: str = field(default="auto", metadata={"help": "cpu, cuda or auto."})
+
+    def __post_init__(self) -> None:
+        if not self.out_dir or not self.init_run:
+            raise UserInputError("init_run and out_dir are required")
+        if self.batch_size % self.num_generations:
+            raise UserInputError("batch_size must be a multiple of num_generations")
+
+
+def grpo_rows(config: ExplainerGRPOConfig, dataset: Dataset | None = None) -> list[dict[str, Any]]:
+    """One prompt per case, with the columns `explainer_reward` reads."""
+    from recdata.store import load_dataset
+
+    dataset = dataset or load_dataset(config.dataset)
+    cases_config = ExplainerConfig(
+        dataset=config.dataset,
+        split=config.split,
+        max_cases=config.max_cases,
+        masked=False,
+        out_dir=config.out_dir,
+        seed=config.seed,
+    )
+    data = cases_config.data_config()
+    log_, users, seen = shard_log(data, dataset, 0, 1)
+    vocab = vocabulary_of(dataset)
+
+    async def collect() -> list[RoundCase]:
+        return [c async for c in round_cases(data, 1, log_, dataset, users, seen)]
+
+    cases = asyncio.run(collect())
+    step = max(len(cases) / config.max_cases, 1.0)
+    rows = []
+    for i in range(min(config.max_cases, len(cases))):
+        case = cases[int(i * step)]
+        ranking = [case.items[j] for j in ranking_to_explain(case)]
+        rows.append(
+            {
+                "prompt": explainer_messages(case.history, case.chains, ranking, vocab),
+                "shown": shown_titles(case.history, case.chains, ranking),
+                "top": ranking[0].title,
+            }
+        )
+    return rows
+
+
+def grpo_explainer(config: ExplainerGRPOConfig) -> dict[str, Any]:
+    """GRPO from ``init_run``'s merged model with a fresh LoRA; writes ``out_dir`` as an
+    explainer run (``model/``, ``explainer.json``), so it publishes the same way."""
+    from datasets import Dataset as HFDataset
+    from trl import GRPOConfig as TRLGRPOConfig
+    from trl import GRPOTrainer
+
+    from common.files import read_json
+    from training.config import GRPOConfig
+    from training.device import resolve_device
+    from training.run_folder import train_and_save
+    from training.sft import load_model, peft_config, run_callbacks, trainer_common
+
+    folder = Path(config.out_dir)
+    done = folder / "explainer.json"
+    if done.is_file() and (folder / "model" / "config.json").is_file():
+        return dict(read_json(done))
+    start = Path(config.init_run) / "model"
+    if not (start / "config.json").is_file():
+        raise UserInputError(f"{config.init_run} holds no trained explainer (model/)")
+    folder.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    rows = grpo_rows(config)
+    run = GRPOConfig(
+        name=folder.name,
+        lora_r=config.lora_r,
+        lora_alpha=2 * config.lora_r,
+        learning_rate=config.learning_rate,
+        batch_size=config.batch_size,
+        max_steps=config.max_steps,
+        save_steps=max(config.max_steps, 1),
+        logging_steps=1,
+        seed=config.seed,
+        device=config.device,
+    )
+    device = resolve_device(config.device)
+    model, tokenizer = load_model(start, device)
+    args = TRLGRPOConfig(
+        **trainer_common(run, folder, device),
+        num_generations=config.num_generations,
+        max_completion_length=config.max_completion_length,
+        temperature=config.temperature,
+        beta=config.beta,
+    )
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=cast(Any, [explainer_reward]),
+        args=args,
+        train_dataset=HFDataset.from_list(rows),
+        processing_class=tokenizer,
+        peft_config=peft_config(run),
+        callbacks=run_callbacks(config.time_limit_minutes),
+    )
+    output = train_and_save(trainer, tokenizer, folder, lora=True)
+    rewards = [e["reward"] for e in trainer.state.log_history if "reward" in e]
+    summary = {
+        "config": asdict(config),
+        "prompts": len(rows),
+        "steps": output.global_step,
+        "completions_seen": output.global_step * config.batch_size,
+        "reward_by_step": rewards,
+        "train_s": round(time.monotonic() - started, 1),
     }
     write_json_atomic(done, summary)
     return summary

@@ -6,6 +6,7 @@
     r2rec train listwise [--config FILE] [--set key=value]     # fused letter-logit LoRA
     r2rec train hidden-head [--config FILE] [--set key=value]  # fused hidden-state head
     r2rec train explainer [--config FILE] [--set key=value]    # its explainer (thoughts)
+    r2rec train explainer-grpo --set init_run=RUN --set out_dir=DIR  # GRPO on it
     r2rec train rating-head [--config FILE] [--set key=value]  # rating at <rate>, one pass
     r2rec train data --task rating --dataset ml-100k               # rating data
     r2rec train grpo --task rating --init base|sft --name N        # RecZero | RecOne
@@ -275,6 +276,22 @@ def explainer_command(
     if resolved is None:
         return
     typer.echo(json.dumps(train_explainer(resolved), indent=2, default=str))
+
+
+@train_app.command("explainer-grpo")
+def explainer_grpo_command(
+    config: ConfigOpt = None,
+    sets: SetOpt = None,
+    show_config: Annotated[bool, typer.Option(help="Print every field and exit.")] = False,
+) -> None:
+    """GRPO on a trained explainer (training.explainer): sampled thoughts rewarded by the
+    checks the service applies before serving them; the run folder is out_dir."""
+    from training.explainer import ExplainerGRPOConfig, grpo_explainer
+
+    resolved = _experiment_config(ExplainerGRPOConfig, config, sets, show_config)
+    if resolved is None:
+        return
+    typer.echo(json.dumps(grpo_explainer(resolved), indent=2, default=str))
 
 
 @train_app.command("rating-head")

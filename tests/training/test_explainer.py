@@ -21,10 +21,18 @@ from reasoning.backends import make_backend
 from reasoning.collaborative import CollaborativeBundle
 from reasoning.compact import PromptShape
 from reasoning.evidence import evidence_thoughts
+from reasoning.explainer import explainer_reward
 from reasoning.fused import FusedRanker
 from reasoning.recommender import Recommender, RecommenderConfig
 from recdata.schema import Dataset
-from training.explainer import ExplainerConfig, explainer_rows, train_explainer
+from training.explainer import (
+    ExplainerConfig,
+    ExplainerGRPOConfig,
+    explainer_rows,
+    grpo_explainer,
+    grpo_rows,
+    train_explainer,
+)
 from training.fused_publish import publish_explainer
 
 
@@ -96,3 +104,50 @@ def test_tiny_run_publish_and_serve(
     assert got.thoughts == evidence_thoughts(prep.history, prep.chains, order)
     assert not got.fallback
     asyncio.run(explainer.aclose())
+
+
+def test_grpo_rows_carry_what_the_reward_reads(ml100k_slice: Dataset, tmp_path: Path) -> None:
+    config = ExplainerGRPOConfig(
+        init_run=str(tmp_path), out_dir=str(tmp_path / "g"), dataset="ml-100k", max_cases=3
+    )
+    rows = grpo_rows(config, ml100k_slice)
+    assert len(rows) == 3
+    for row in rows:
+        prompt = row["prompt"][1]["content"]
+        assert f'(A) "{row["top"]}' in prompt  # the ranking's first item is the one to lead
+        assert all(title.split(",")[0] in prompt for title in row["shown"])
+        good = [f'1. "{row["top"]}" ranks 1st: the model says so']
+        assert explainer_reward(good, shown=[row["shown"]], top=[row["top"]]) == [1.0]
+
+
+def test_tiny_grpo_run(tiny_model_dir: Path, tmp_path: Path) -> None:
+    sft = ExplainerConfig(
+        dataset="ml-100k",
+        limit_users=4,
+        max_cases=2,
+        masked=False,
+        out_dir=str(tmp_path / "sft"),
+        base_model=str(tiny_model_dir),
+        batch_size=2,
+        max_steps=1,
+        max_length=4096,
+        device="cpu",
+    )
+    train_explainer(sft)
+    config = ExplainerGRPOConfig(
+        init_run=sft.out_dir,
+        out_dir=str(tmp_path / "grpo"),
+        dataset="ml-100k",
+        max_cases=2,
+        num_generations=2,
+        max_completion_length=8,
+        batch_size=2,
+        max_steps=1,
+        device="cpu",
+    )
+    summary = grpo_explainer(config)
+    assert summary["steps"] == 1 and summary["prompts"] == 2
+    assert len(summary["reward_by_step"]) == 1 and 0 <= summary["reward_by_step"][0] <= 1
+    assert (tmp_path / "grpo" / "model" / "config.json").is_file()
+    with pytest.raises(UserInputError, match="multiple"):
+        ExplainerGRPOConfig(init_run="a", out_dir="b", batch_size=3, num_generations=2)
