@@ -177,9 +177,10 @@ def explainer_rows(config: ExplainerConfig, dataset: Dataset | None = None) -> l
     return [row for case in cases for row in case_rows(case, config.masked, vocab)]
 
 
-def train_explainer(config: ExplainerConfig) -> dict[str, Any]:
-    """Build the rows, train, write the run folder; returns its summary (explainer.json).
-    A finished run (``model/`` and ``explainer.json`` present) is returned as it is."""
+def train_explainer(config: ExplainerConfig, dataset: Dataset | None = None) -> dict[str, Any]:
+    """Build the rows (from ``dataset``, default the one the config names), train, write
+    the run folder; returns its summary (explainer.json). A finished run (``model/`` and
+    ``explainer.json`` present) is returned as it is."""
     from common.files import read_json
     from training.sft import train_sft
 
@@ -190,7 +191,7 @@ def train_explainer(config: ExplainerConfig) -> dict[str, Any]:
         return dict(read_json(done))
     folder.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    rows = explainer_rows(config)
+    rows = explainer_rows(config, dataset)
     if not rows:
         raise UserInputError(f"no training case in {config.dataset} ({config.split} log)")
     built = time.monotonic() - started

@@ -14,12 +14,17 @@ stage is skipped when the job runs again, the LLM states are cached per row set)
   once, into ``runs/<job>-hidden``; its keys come from ``sft_config`` (default: `RECIPE`,
   ``training/configs/hidden-head-smollm2.yaml``) and ``sft_overrides`` (`HiddenHeadConfig`
   fields, e.g. ``layers=[10]``); the job sets `OWNED` itself;
-- ``grpo``: none (the head is fitted in closed form; recorded as skipped);
+- ``grpo``: the head is fitted in closed form, so this stage trains the explainer that
+  writes explain=true's thoughts about the fused ranking (`training.explainer`: LoRA with
+  the language loss on short evidence thoughts, progressively masked) from the snapshot,
+  into ``runs/<job>-explainer``; its keys come from ``grpo_config`` (default:
+  `EXPLAINER_RECIPE`) and ``grpo_overrides`` (`ExplainerConfig` fields); ``grpo=false``
+  skips it;
 - ``evaluate``: the run's test rows (SASRec, the combiner, base, fused, p values);
 - ``publish``: the collaborative models fitted on the whole snapshot
   (``runs/<job>/bundle``), joined with the run's base weights and head and published
   for the service if the head lowers its base's valid cross-entropy
-  (`training.fused_publish`).
+  (`training.fused_publish`), with the explainer beside them when one was trained.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from common.files import read_json
 from common.paths import runs_root
 from recdata.schema import Dataset
 from training.config import load_config
+from training.explainer import ExplainerConfig
 from training.hidden_head import HiddenHeadConfig
 
 if TYPE_CHECKING:
@@ -42,13 +48,14 @@ if TYPE_CHECKING:
 
 OWNED = ("dataset", "features_dir", "out_dir")  # the job sets these
 RECIPE = Path(__file__).parent / "configs" / "hidden-head-smollm2.yaml"  # sft_config default
+EXPLAINER_RECIPE = Path(__file__).parent / "configs" / "explainer-smollm2.yaml"  # grpo_config
 ROWSETS = ("valid", "test")  # besides the head's training row sets
 
 
-def check_overrides(overrides: dict[str, Any]) -> None:
+def check_overrides(overrides: dict[str, Any], what: str = "hidden-head") -> None:
     owned = sorted(set(overrides) & set(OWNED))
     if owned:
-        raise UserInputError(f"hidden-head settings {owned} are set by the job")
+        raise UserInputError(f"{what} settings {owned} are set by the job")
 
 
 def limited(dataset: Dataset, limit_users: int | None) -> Dataset:
@@ -83,8 +90,23 @@ class FusedStages:
             },
         )
 
+    def explainer_config(self) -> ExplainerConfig | None:
+        """The explainer's settings; None with ``grpo=false``."""
+        if not self.job.grpo:
+            return None
+        check_overrides(self.job.grpo_overrides, "explainer")
+        return load_config(
+            ExplainerConfig,
+            self.job.grpo_config or EXPLAINER_RECIPE,
+            {
+                **self.job.grpo_overrides,
+                "dataset": self.job.dataset,
+                "out_dir": str(runs_root() / f"{self.job.job}-explainer"),
+            },
+        )
+
     def settings(self) -> dict[str, Any]:
-        return {"sft": self.head_config(), "grpo": None}
+        return {"sft": self.head_config(), "grpo": self.explainer_config()}
 
     def _overrides(self) -> dict[str, dict[str, Any]]:
         from baselines.features import tuned_overrides
@@ -115,6 +137,15 @@ class FusedStages:
         summary = run_hidden_head(config)
         return {"run": config.out_dir, "train_rows": summary["train_rows"]}
 
+    def explainer(self) -> dict[str, Any]:
+        from training.explainer import train_explainer
+
+        config = self.explainer_config()
+        if config is None:
+            return {"skipped": True, "reason": "grpo=false: no explainer"}
+        data = limited(self.snapshot(), self.job.limit_users)
+        return {"run": config.out_dir, **train_explainer(config, data)}
+
     def evaluate(self) -> dict[str, Any]:
         run = self.head_config().out_dir
         summary = read_json(Path(run) / "summary.json")
@@ -124,7 +155,7 @@ class FusedStages:
 
     def publish(self) -> dict[str, Any]:
         from baselines.bundle import fit_bundle
-        from training.fused_publish import publish_fused
+        from training.fused_publish import publish_explainer, publish_fused
 
         data = limited(self.snapshot(), self.job.limit_users)
         bundle_dir = self.folder / "bundle"
@@ -134,14 +165,18 @@ class FusedStages:
             bundle = fit_bundle(data.interactions, data.items, self._overrides(), weights, meta)
             bundle.save(bundle_dir)
         run = Path(self.head_config().out_dir)
-        return publish_fused(run, bundle_dir, force=self.job.publish_force)
+        decision = publish_fused(run, bundle_dir, force=self.job.publish_force)
+        explainer = self.explainer_config()
+        if decision["published"] and explainer is not None:
+            decision["explainer"] = str(publish_explainer(Path(explainer.out_dir)))
+        return decision
 
     def work(self, export: Callable[[], dict[str, Any]]) -> dict[str, Callable[[], dict[str, Any]]]:
         return {
             "export": export,
             "data": self.features,
             "sft": self.head,
-            "grpo": lambda: {"skipped": True, "reason": "the fused head has no GRPO stage"},
+            "grpo": self.explainer,
             "evaluate": self.evaluate,
             "publish": self.publish,
         }

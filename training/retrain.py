@@ -379,6 +379,7 @@ def validate_job(config: RetrainConfig) -> None:
         if config.task != "rank":
             raise UserInputError("rank_recipe=fused is for task=rank")
         fused_job.check_overrides(config.sft_overrides)
+        fused_job.check_overrides(config.grpo_overrides, "explainer")
     if config.init not in ("sft", "base"):
         raise UserInputError(f"init must be sft or base, got {config.init!r}")
     if config.task == "rank" and config.init != "sft":

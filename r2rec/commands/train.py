@@ -15,6 +15,7 @@
     r2rec retrain --config training/configs/retrain-quick.yaml    # the quick profile
     r2rec retrain --dataset ml-latest-small --rank-recipe fused \
         --feature-results results/ml-latest-small/baselines.json   # training.fused_job
+        # (its grpo stage trains the explainer: --grpo-set max_steps=50, --no-grpo skips it)
     r2rec retrain --task rating --init sft|base [--grpo-set max_train_seconds=1800]
         # RecOne | RecZero at the rating token, published for /rate (training.rating.head_job)
 
@@ -355,7 +356,8 @@ def retrain_command(
         str | None,
         typer.Option(
             help="rank: llm (SFT + GRPO, default) or fused (collaborative base + the LLM's "
-            "hidden-state head; --sft-set takes `r2rec train hidden-head` keys)."
+            "hidden-state head; --sft-set takes `r2rec train hidden-head` keys; the GRPO "
+            "stage trains its explainer, --grpo-set takes `r2rec train explainer` keys)."
         ),
     ] = None,
     feature_results: Annotated[

@@ -30,26 +30,38 @@ def test_retrain_runs_the_fused_recipe_and_publishes_it(
         rank_recipe="fused",
         feature_results=table,
         sft_overrides={**head, "l2_grid": "0.1", "dtype": "float32"},
+        grpo_overrides={  # the explainer: one step of the tiny model on 2 cases
+            "base_model": str(tiny_model_dir),
+            "max_cases": 2,
+            "max_steps": 1,
+            "batch_size": 2,
+            "max_length": 4096,
+            "time_limit_minutes": None,
+        },
         publish_force=True,  # 40 valid cases: the gate's verdict is noise
     )
     validate_job(job)
     record = run_retrain(job)
     assert [s for s in STAGES if stage_done(job.job, s)] == list(STAGES)
     assert record["published"] is True and record["manifest"]["dataset"] == "ml-100k"
-    assert (stage_done(job.job, "grpo") or {})["skipped"] is True
+    explainer = stage_done(job.job, "grpo") or {}
+    assert explainer["cases"] == 2 and explainer["rows_seen"] == 2
     rows = (stage_done(job.job, "evaluate") or {})["rows"]
     assert {row["n"] for row in rows} == {40} and rows[0]["model"] == "sasrec"
     fused = FusedRanker.load(published_fused_dir())
     assert fused.head is not None and fused.head.layer == 1
     assert fused.bundle.meta["fit_log"] == "ml-100k" and len(fused.bundle.user_ids) == 40
     settings = json.loads((job_dir(job.job) / "job.json").read_text())
-    assert settings["sft"]["layers"] == [1] and settings["grpo"] is None
+    assert settings["sft"]["layers"] == [1] and settings["grpo"]["max_steps"] == 1
+    assert fused.explainer is not None and fused.explainer.name == "explainer"
     assert run_retrain(job)["published"] is True  # every stage done: nothing runs again
 
 
 def test_the_fused_job_owns_its_folders_and_is_for_ranking() -> None:
     with pytest.raises(UserInputError, match="set by the job"):
         validate_job(RetrainConfig(rank_recipe="fused", sft_overrides={"out_dir": "x"}))
+    with pytest.raises(UserInputError, match="explainer settings"):
+        validate_job(RetrainConfig(rank_recipe="fused", grpo_overrides={"dataset": "x"}))
     with pytest.raises(UserInputError, match="rank_recipe=fused is for task=rank"):
         validate_job(RetrainConfig(rank_recipe="fused", task="rating"))
     with pytest.raises(UserInputError, match="rank_recipe must be"):
