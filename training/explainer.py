@@ -226,7 +226,7 @@ class ExplainerGRPOConfig:
         default=1, metadata={"help": "Seeds negatives, chains (1: not the SFT draws) and RL."}
     )
     num_generations: int = field(default=4, metadata={"help": "Completions per prompt."})
-    max_completion_length: int = field(default=200, metadata={"help": "Tokens per completion."})
+    max_completion_length: int = field(default=320, metadata={"help": "Tokens per completion."})
     temperature: float = field(default=1.0, metadata={"help": "Sampling temperature."})
     beta: float = field(default=0.0, metadata={"help": "KL coefficient (0: no reference)."})
     learning_rate: float = field(default=1e-5, metadata={"help": "Peak learning rate."})
