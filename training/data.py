@@ -60,7 +60,7 @@ from graph_store.types import Chain, ChainParams, HistoryEntry, Item
 from reasoning.evidence import chain_view, item_info
 from reasoning.prompt import evidence_titles, render_messages
 from recdata.schema import Dataset
-from recdata.vocabulary import vocabulary_of
+from recdata.vocabulary import Vocabulary, vocabulary_of
 from training.datasets import BuiltData, DatasetSpec, dataset_folder, write_versioned
 from training.rows import RankBase, RankRow
 from training.traces import build_trace, masked_variants
@@ -203,43 +203,44 @@ async def round_cases(
         )
 
 
-async def _round_examples(
-    config: DataConfig,
-    round_: int,
-    log: pd.DataFrame,
-    dataset: Dataset,
-    users: list[str],
-    seen: dict[str, set[str]],
-) -> AsyncIterator[RankBase]:
-    """The base examples of `round_cases`: prompt, trace, answer."""
-    words = vocabulary_of(dataset)
-    async for case in round_cases(config, round_, log, dataset, users, seen):
-        candidate_ids = case.candidate_ids
-        hist_infos = [item_info(h.item) for h in case.history]
-        cand_infos = [item_info(case.items[i]) for i in candidate_ids]
-        views = [chain_view(c) for c in case.chains]
-        trace = build_trace(
-            cand_infos[candidate_ids.index(case.target)],
-            hist_infos,
-            case.chains,
-            candidate_ids,
-            case.graph_order,
-            case.graph_score.get(case.target, 0.0),
-            config.max_chain_thoughts,
-        )
-        base: RankBase = {
-            "user_id": case.user_id,
-            "round": round_,
-            "target": case.target,
-            "candidates": candidate_ids,
-            "evidence_titles": evidence_titles(hist_infos, views, cand_infos),
-            "prompt": render_messages(hist_infos, views, cand_infos, words),
-            "target_reached": trace.target_reached,
-            "thoughts": list(trace.thoughts),
-            "ranked_ids": list(trace.ranked_ids),
-            "source": "graph",
-        }
-        yield base
+def base_example(config: DataConfig, case: RoundCase, words: Vocabulary) -> RankBase:
+    """The base example of one case: prompt, trace, answer."""
+    candidate_ids = case.candidate_ids
+    hist_infos = [item_info(h.item) for h in case.history]
+    cand_infos = [item_info(case.items[i]) for i in candidate_ids]
+    views = [chain_view(c) for c in case.chains]
+    trace = build_trace(
+        cand_infos[candidate_ids.index(case.target)],
+        hist_infos,
+        case.chains,
+        candidate_ids,
+        case.graph_order,
+        case.graph_score.get(case.target, 0.0),
+        config.max_chain_thoughts,
+    )
+    return {
+        "user_id": case.user_id,
+        "round": case.round,
+        "target": case.target,
+        "candidates": candidate_ids,
+        "evidence_titles": evidence_titles(hist_infos, views, cand_infos),
+        "prompt": render_messages(hist_infos, views, cand_infos, words),
+        "target_reached": trace.target_reached,
+        "thoughts": list(trace.thoughts),
+        "ranked_ids": list(trace.ranked_ids),
+        "source": "graph",
+    }
+
+
+def collect_cases(config: DataConfig, dataset: Dataset) -> list[RoundCase]:
+    """Every round's cases, held (round by round, users in id order): for builds small
+    enough to keep in memory (the explainer's)."""
+    log, users, seen = shard_log(config, dataset, 0, 1)
+
+    async def collect(round_: int) -> list[RoundCase]:
+        return [c async for c in round_cases(config, round_, log, dataset, users, seen)]
+
+    return [c for r in range(1, config.targets_per_user + 1) for c in asyncio.run(collect(r))]
 
 
 def expand_variants(base: RankBase, masked: bool) -> list[RankRow]:
@@ -301,8 +302,11 @@ def shard_bases(
     to one worker (`training.distributed`); the shards' union is the whole build."""
     log, users, seen = shard_log(config, dataset, shard, shards)
 
+    words = vocabulary_of(dataset)
+
     async def collect(round_: int) -> list[RankBase]:
-        return [b async for b in _round_examples(config, round_, log, dataset, users, seen)]
+        cases = round_cases(config, round_, log, dataset, users, seen)
+        return [base_example(config, c, words) async for c in cases]
 
     return [b for r in range(1, config.targets_per_user + 1) for b in asyncio.run(collect(r))]
 
@@ -317,10 +321,12 @@ def stream_bases(
     ``spill_dir`` (default: the system's temporary folder) and are removed at the end."""
     log, users, seen = shard_log(config, dataset, 0, 1)
 
+    words = vocabulary_of(dataset)
+
     async def spill(round_: int, path: Path) -> None:
         with path.open("w", encoding="utf-8") as out:
-            async for base in _round_examples(config, round_, log, dataset, users, seen):
-                out.write(stable_json(base) + "\n")
+            async for case in round_cases(config, round_, log, dataset, users, seen):
+                out.write(stable_json(base_example(config, case, words)) + "\n")
 
     with tempfile.TemporaryDirectory(prefix=".r2rec-bases-", dir=spill_dir) as folder:
         paths = [Path(folder) / f"round-{r}.jsonl" for r in range(1, config.targets_per_user + 1)]

@@ -30,7 +30,6 @@ measures it (grounded titles, repeated thoughts, pick agreement).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Iterator
@@ -50,7 +49,7 @@ from reasoning.explainer import (
 from recdata.schema import Dataset
 from recdata.vocabulary import vocabulary_of
 from training.config import SFTConfig
-from training.data import DataConfig, RoundCase, round_cases, shard_log
+from training.data import DataConfig, RoundCase, collect_cases
 
 log = logging.getLogger("r2rec.training")
 
@@ -125,6 +124,14 @@ def ranking_to_explain(case: RoundCase) -> list[str]:
     return list(dict.fromkeys([case.target, *case.graph_order, *case.candidate_ids]))
 
 
+def spread(cases: list[RoundCase], most: int | None) -> list[RoundCase]:
+    """At most ``most`` cases, evenly spread over the list (all when None)."""
+    if most is None or len(cases) <= most:
+        return cases
+    step = len(cases) / most
+    return [cases[int(i * step)] for i in range(most)]
+
+
 def masked_rows(thoughts: tuple[str, ...], masked: bool) -> Iterator[tuple[str, str, int]]:
     """(given prefix, completion, k) for k = 0 (and 1..n-1 when ``masked``).
 
@@ -163,17 +170,8 @@ def explainer_rows(config: ExplainerConfig, dataset: Dataset | None = None) -> l
     from recdata.store import load_dataset
 
     dataset = dataset or load_dataset(config.dataset)
-    data = config.data_config()
-    log_, users, seen = shard_log(data, dataset, 0, 1)
+    cases = spread(collect_cases(config.data_config(), dataset), config.max_cases)
     vocab = vocabulary_of(dataset)
-
-    async def collect(round_: int) -> list[RoundCase]:
-        return [c async for c in round_cases(data, round_, log_, dataset, users, seen)]
-
-    cases = [c for r in range(1, data.targets_per_user + 1) for c in asyncio.run(collect(r))]
-    if config.max_cases is not None and len(cases) > config.max_cases:
-        step = len(cases) / config.max_cases
-        cases = [cases[int(i * step)] for i in range(config.max_cases)]
     return [row for case in cases for row in case_rows(case, config.masked, vocab)]
 
 
@@ -248,26 +246,12 @@ def grpo_rows(config: ExplainerGRPOConfig, dataset: Dataset | None = None) -> li
     from recdata.store import load_dataset
 
     dataset = dataset or load_dataset(config.dataset)
-    cases_config = ExplainerConfig(
-        dataset=config.dataset,
-        split=config.split,
-        max_cases=config.max_cases,
-        masked=False,
-        out_dir=config.out_dir,
-        seed=config.seed,
+    data = DataConfig(
+        dataset=config.dataset, split=config.split, targets_per_user=1, seed=config.seed
     )
-    data = cases_config.data_config()
-    log_, users, seen = shard_log(data, dataset, 0, 1)
     vocab = vocabulary_of(dataset)
-
-    async def collect() -> list[RoundCase]:
-        return [c async for c in round_cases(data, 1, log_, dataset, users, seen)]
-
-    cases = asyncio.run(collect())
-    step = max(len(cases) / config.max_cases, 1.0)
     rows = []
-    for i in range(min(config.max_cases, len(cases))):
-        case = cases[int(i * step)]
+    for case in spread(collect_cases(data, dataset), config.max_cases):
         ranking = [case.items[j] for j in ranking_to_explain(case)]
         rows.append(
             {

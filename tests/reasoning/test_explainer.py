@@ -33,18 +33,14 @@ from reasoning.explainer import (
 from reasoning.fused import FusedRanker
 from reasoning.recommender import Recommender, RecommenderConfig
 from recdata.schema import Dataset
-from training.data import DataConfig, RoundCase, round_cases, shard_log
+from training.data import DataConfig, RoundCase, collect_cases
 from training.explainer import masked_rows, ranking_to_explain
 
 
 def _round_cases(dataset: Dataset, n: int = 25) -> list[RoundCase]:
-    config = DataConfig(dataset=dataset.name, targets_per_user=1)
-    log, users, seen = shard_log(config, dataset, 0, 1)
-
-    async def collect() -> list[RoundCase]:
-        return [c async for c in round_cases(config, 1, log, dataset, users[:n], seen)]
-
-    return asyncio.run(collect())
+    return collect_cases(
+        DataConfig(dataset=dataset.name, limit_users=n, targets_per_user=1), dataset
+    )
 
 
 def test_training_targets_pass_the_served_checks(ml100k_slice: Dataset) -> None:
