@@ -70,8 +70,10 @@ def test_tiny_run_publish_and_serve(
         max_steps=2,
         max_length=4096,  # the tiny byte-level tokenizer spends about 1 token per byte
         device="cpu",
+        validate_cases=2,
     )
     summary = train_explainer(config)
+    assert summary["valid"]["cases"] == 2 and summary["valid"]["served"] == 0.0  # random
     assert summary["cases"] == 4 and summary["rows"] >= 4
     assert summary["rows_seen"] == 4 and summary["train_loss"] > 0
     assert (tmp_path / "run" / "model" / "config.json").is_file()
@@ -132,6 +134,7 @@ def test_tiny_grpo_run(tiny_model_dir: Path, tmp_path: Path) -> None:
         max_steps=1,
         max_length=4096,
         device="cpu",
+        validate_cases=0,
     )
     train_explainer(sft)
     config = ExplainerGRPOConfig(
@@ -144,6 +147,7 @@ def test_tiny_grpo_run(tiny_model_dir: Path, tmp_path: Path) -> None:
         batch_size=2,
         max_steps=1,
         device="cpu",
+        validate_cases=0,
     )
     summary = grpo_explainer(config)
     assert summary["steps"] == 1 and summary["prompts"] == 2

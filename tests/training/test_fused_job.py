@@ -37,6 +37,7 @@ def test_retrain_runs_the_fused_recipe_and_publishes_it(
             "batch_size": 2,
             "max_length": 4096,
             "time_limit_minutes": None,
+            "validate_cases": 2,
         },
         publish_force=True,  # 40 valid cases: the gate's verdict is noise
     )
@@ -46,6 +47,7 @@ def test_retrain_runs_the_fused_recipe_and_publishes_it(
     assert record["published"] is True and record["manifest"]["dataset"] == "ml-100k"
     explainer = stage_done(job.job, "grpo") or {}
     assert explainer["cases"] == 2 and explainer["rows_seen"] == 2
+    assert explainer["valid"]["cases"] == 2  # held-out cases scored after training
     rows = (stage_done(job.job, "evaluate") or {})["rows"]
     assert {row["n"] for row in rows} == {40} and rows[0]["model"] == "sasrec"
     fused = FusedRanker.load(published_fused_dir())
