@@ -53,6 +53,7 @@ def chains_explanation(chains: Sequence[Chain], ranking: Sequence[Item]) -> str:
 ThoughtSource = Literal["evidence", "model"]  # who writes explain=true's thoughts
 THOUGHT_SOURCES: tuple[str, ...] = get_args(ThoughtSource)
 MAX_THOUGHTS = 5
+NO_EVIDENCE = "no chain or shared genre reaches it; this is the model's own call"
 
 
 def _quoted(titles: Sequence[str]) -> str:
@@ -74,7 +75,7 @@ def chain_thought(chain: Chain, next_item: str = "it") -> str:
     return f"you {w.past} {shared}; someone who also {w.past} them {verb} {next_item}"
 
 
-def _genre_thought(item: Item, history: Sequence[HistoryEntry]) -> str | None:
+def genre_thought(item: Item, history: Sequence[HistoryEntry]) -> str | None:
     """The genres ``item`` shares with its two most recent history items that share any."""
     genres = _genres(item)
     alike = [
@@ -88,10 +89,33 @@ def _genre_thought(item: Item, history: Sequence[HistoryEntry]) -> str | None:
     return f"it is {' and '.join(common)}, like {_quoted([h.title for h in alike])} in your history"
 
 
-def _ordinal(n: int) -> str:
+def ordinal(n: int) -> str:
     """1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, 21st."""
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
+
+
+def thought_lead(item: Item, rank: int) -> str:
+    """'"Title" ranks 2nd: ', how every thought about a ranked item starts."""
+    return f"{_quoted([item.title])} ranks {ordinal(rank)}: "
+
+
+def supported_steps(
+    item: Item, rank: int, history: Sequence[HistoryEntry], chains: Sequence[Chain]
+) -> set[str]:
+    """Every step a thought about ``item`` at ``rank`` may rest on, given what was shown:
+    any chain that reaches it, the count of those (top item), the genres it shares with
+    the history, or (top item, nothing else) that no evidence reaches it."""
+    reaching = [c for c in chains if c.next_item_id == item.item_id]
+    steps = {chain_thought(c) for c in reaching}
+    if rank == 1 and len(reaching) > 1:
+        steps.add(f"{len(reaching)} of the {len(chains)} chains shown end at it")
+    fact = genre_thought(item, history)
+    if fact is not None:
+        steps.add(fact)
+    if rank == 1 and not steps:
+        steps.add(NO_EVIDENCE)
+    return steps
 
 
 def evidence_thoughts(
@@ -125,16 +149,16 @@ def evidence_thoughts(
             (c for c in chains if c.next_item_id == item.item_id),
             key=lambda c: (-len(c.shared), not c.went_on, c.neighbour_id),
         )
-        lead = f"{_quoted([item.title])} ranks {_ordinal(rank)}: "
+        lead = thought_lead(item, rank)
         steps = [chain_thought(reaching[0])] if reaching else []
         if rank == 1 and len(reaching) > 1:
             steps.append(f"{len(reaching)} of the {len(chains)} chains shown end at it")
         if not reaching:
-            fact = _genre_thought(item, history)
+            fact = genre_thought(item, history)
             if fact is not None:
                 steps.append(fact)
             elif rank == 1:
-                steps.append("no chain or shared genre reaches it; this is the model's own call")
+                steps.append(NO_EVIDENCE)
         for step in steps:
             if len(thoughts) < limit:
                 thoughts.append(lead + step)

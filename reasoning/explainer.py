@@ -20,14 +20,22 @@ rejection is counted, never served.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from graph_store.types import Chain, HistoryEntry, Item
+from graph_store.types import Chain, HistoryEntry, Item, SharedItem
 from reasoning.backends.base import GenerationParams, LLMBackend
-from reasoning.evidence import MAX_THOUGHTS, chain_thought, evidence_thoughts, item_info
+from reasoning.evidence import (
+    MAX_THOUGHTS,
+    chain_thought,
+    evidence_thoughts,
+    item_info,
+    supported_steps,
+    thought_lead,
+)
 from reasoning.parse import parse_thoughts
 from reasoning.prompt import LETTERS, clean_title, describe_item
 from reasoning.rewards import (
@@ -126,28 +134,56 @@ _LEAD = re.compile(r'^\s*"([^"]{1,300})"')
 
 @dataclass(frozen=True)
 class ThoughtCheck:
-    """Why a generation is served or not (all four must hold to be served)."""
+    """Why a generation is served or not (all five must hold to be served)."""
 
     grounded: bool  # every quoted title was shown
     repeated: bool  # two thoughts with the same text
     agrees: bool  # the first thought leads with the returned top item
     bounded: bool  # 1..MAX_THOUGHTS thoughts
+    supported: bool = True  # each thought: a ranked item, its rank, one step shown for it
 
     @property
     def accepted(self) -> bool:
-        return self.grounded and not self.repeated and self.agrees and self.bounded
+        return (
+            self.grounded and not self.repeated and self.agrees and self.bounded and self.supported
+        )
+
+    @property
+    def passed(self) -> int:
+        """How many of the five checks hold (GRPO's reward counts them)."""
+        return self.grounded + (not self.repeated) + self.agrees + self.bounded + self.supported
 
 
 def _key(text: str) -> str:
     return re.sub(r"[\W_]+", " ", text.casefold()).strip()
 
 
-def check_thoughts(thoughts: Sequence[str], shown: Sequence[str], top: Item) -> ThoughtCheck:
-    """Check a generation against what its prompt showed and the ranking it explains.
+def supported(thought: str, evidence: Evidence) -> bool:
+    """Whether ``thought`` is 'lead + step' for one of the ranking's best items: its
+    title and rank as `thought_lead` writes them, and a step `supported_steps` allows
+    for it over what the explainer's prompt showed (case, spaces, final period ignored)."""
+    history, chains, ranking = evidence
+    shown = shown_history(history)
+    reaching = shown_chains(chains, ranking)
+    text = _key(thought)
+    for rank, item in enumerate(ranking[:MAX_THOUGHTS], start=1):
+        lead = _key(thought_lead(item, rank))
+        if text.startswith(lead + " ") or text == lead:
+            steps = supported_steps(item, rank, shown, reaching)
+            if text[len(lead) :].strip() in {_key(step) for step in steps}:
+                return True
+    return False
+
+
+def check_thoughts(
+    thoughts: Sequence[str], shown: Sequence[str], top: Item, evidence: Evidence | None = None
+) -> ThoughtCheck:
+    """Check a generation against what its prompt showed and the ranking it explains
+    (``evidence``: the history, chains and ranking it was shown, for `supported`).
 
     >>> heat = Item("1", "Heat")
     >>> check_thoughts(['"Heat" ranks 1st: it is Crime, like "Fargo"'], ["Heat", "Fargo"], heat)
-    ThoughtCheck(grounded=True, repeated=False, agrees=True, bounded=True)
+    ThoughtCheck(grounded=True, repeated=False, agrees=True, bounded=True, supported=True)
     >>> check_thoughts(['"Alien" ranks 1st', '"Heat" ranks 2nd'], ["Heat"], heat).accepted
     False
     """
@@ -160,28 +196,78 @@ def check_thoughts(thoughts: Sequence[str], shown: Sequence[str], top: Item) -> 
         repeated=len(set(keys)) < len(keys),
         agrees=lead is not None and is_known_title(lead.group(1), [normalize_title(top.title)]),
         bounded=0 < len(thoughts) <= MAX_THOUGHTS,
+        supported=evidence is None or all(supported(t, evidence) for t in thoughts),
     )
 
 
-def explainer_reward(
-    completions: Sequence[Completion],
-    *,
-    shown: Sequence[Sequence[str]],
-    top: Sequence[str],
-    **_: Any,
-) -> list[float]:
-    """GRPO reward (TRL signature): the share of the four served checks a completion
-    passes (1.0: the service would serve it). ``shown``: the titles its prompt showed;
-    ``top``: the title of the ranking's first item.
+def reward_column(
+    history: Sequence[HistoryEntry], chains: Sequence[Chain], ranking: Sequence[Item]
+) -> str:
+    """What `explainer_reward` needs of one case, as a JSON string (a dataset column):
+    the history, chains and ranked items the explainer's prompt shows."""
+    top = list(ranking[:MAX_THOUGHTS])
 
-    >>> explainer_reward(['1. "Heat" ranks 1st: like "Fargo"', '1. "Alien" ranks 1st'],
-    ...                  shown=[["Heat", "Fargo"]] * 2, top=["Heat"] * 2)
-    [1.0, 0.5]
+    def item(i: Item) -> list[Any]:
+        return [i.item_id, i.title, dict(i.attributes)]
+
+    return json.dumps(
+        {
+            "history": [item(h.item) for h in shown_history(history)],
+            "chains": [
+                [
+                    [s.title for s in c.shared],
+                    c.next_item_id,
+                    c.next_title,
+                    c.went_on,
+                    c.words.past,
+                    c.words.base,
+                ]
+                for c in shown_chains(chains, top)
+            ],
+            "ranking": [item(i) for i in top],
+        }
+    )
+
+
+def evidence_from_column(column: str) -> Evidence:
+    """`reward_column`'s case back as (history, chains, ranking)."""
+    data = json.loads(column)
+    history = [HistoryEntry(Item(i, t, a), 0, None) for i, t, a in data["history"]]
+    chains = [
+        Chain(
+            "",
+            tuple(SharedItem("", title, 0, 0) for title in shared),
+            "",
+            len(shared),
+            next_id,
+            next_title,
+            0,
+            went_on,
+            Vocabulary(past=past, base=base),
+        )
+        for shared, next_id, next_title, went_on, past, base in data["chains"]
+    ]
+    return history, chains, [Item(i, t, a) for i, t, a in data["ranking"]]
+
+
+def explainer_reward(
+    completions: Sequence[Completion], *, evidence: Sequence[str], **_: Any
+) -> list[float]:
+    """GRPO reward (TRL signature): the share of the five served checks a completion
+    passes (1.0: the service would serve it). ``evidence``: each case's `reward_column`.
+
+    >>> heat, fargo = Item("1", "Heat", {"genres": "Crime"}), Item("2", "Fargo")
+    >>> history = [HistoryEntry(Item("3", "Casino", {"genres": "Crime"}), 1, None)]
+    >>> column = reward_column(history, [], [heat, fargo])
+    >>> good = '1. "Heat" ranks 1st: it is Crime, like "Casino" in your history'
+    >>> explainer_reward([good, '1. "Fargo" ranks 1st: trust me'], evidence=[column] * 2)
+    [1.0, 0.6]
     """
     out = []
-    for completion, titles, first in zip(completions, shown, top, strict=True):
-        check = check_thoughts(parse_thoughts(completion_text(completion)), titles, Item("", first))
-        out.append((check.grounded + (not check.repeated) + check.agrees + check.bounded) / 4)
+    for completion, column in zip(completions, evidence, strict=True):
+        case = evidence_from_column(column)
+        thoughts = parse_thoughts(completion_text(completion))
+        out.append(check_thoughts(thoughts, shown_titles(*case), case[2][0], case).passed / 5)
     return out
 
 
@@ -204,5 +290,6 @@ async def explain_rankings(
     for (history, chains, ranking), gen in zip(evidence, generations, strict=True):
         thoughts = parse_thoughts(gen.text)
         shown = shown_titles(history, chains, ranking)
-        out.append((thoughts, check_thoughts(thoughts, shown, ranking[0])))
+        check = check_thoughts(thoughts, shown, ranking[0], (history, chains, ranking))
+        out.append((thoughts, check))
     return out

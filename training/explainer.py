@@ -45,7 +45,7 @@ from reasoning.explainer import (
     explainer_reward,
     explainer_target,
     render_thoughts,
-    shown_titles,
+    reward_column,
 )
 from recdata.schema import Dataset
 from recdata.vocabulary import vocabulary_of
@@ -268,8 +268,7 @@ def grpo_rows(config: ExplainerGRPOConfig, dataset: Dataset | None = None) -> li
         rows.append(
             {
                 "prompt": explainer_messages(case.history, case.chains, ranking, vocab),
-                "shown": shown_titles(case.history, case.chains, ranking),
-                "top": ranking[0].title,
+                "evidence": reward_column(case.history, case.chains, ranking),
             }
         )
     return rows

@@ -22,15 +22,20 @@ from graph_store.types import Item
 from reasoning.backends.base import Generation, GenerationParams, LLMUnavailable
 from reasoning.collaborative import CollaborativeBundle
 from reasoning.compact import PromptShape
-from reasoning.evidence import evidence_thoughts
+from reasoning.evidence import NO_EVIDENCE, evidence_thoughts
 from reasoning.explainer import (
+    Evidence,
     check_thoughts,
+    evidence_from_column,
     explainer_messages,
+    explainer_reward,
     explainer_target,
     render_thoughts,
+    reward_column,
     shown_titles,
 )
 from reasoning.fused import FusedRanker
+from reasoning.parse import parse_thoughts
 from reasoning.recommender import Recommender, RecommenderConfig
 from recdata.schema import Dataset
 from training.data import DataConfig, RoundCase, collect_cases
@@ -51,7 +56,7 @@ def test_training_targets_pass_the_served_checks(ml100k_slice: Dataset) -> None:
         ranking = [case.items[i] for i in ranking_to_explain(case)]
         thoughts = explainer_target(case.history, case.chains, ranking)
         shown = shown_titles(case.history, case.chains, ranking)
-        check = check_thoughts(thoughts, shown, ranking[0])
+        check = check_thoughts(thoughts, shown, ranking[0], (case.history, case.chains, ranking))
         assert check.accepted, (thoughts, check)
         prompt = explainer_messages(case.history, case.chains, ranking)[1]["content"]
         for title in shown:
@@ -77,6 +82,10 @@ def test_check_thoughts_names_each_failure() -> None:
     assert not check_thoughts(['"Fargo" ranks 1st', '"Heat" ranks 2nd'], shown, heat).agrees
     assert not check_thoughts([f'"Heat" ranks {i}' for i in range(6)], shown, heat).bounded
     assert not check_thoughts([], shown, heat).accepted
+    evidence: Evidence = ([], [], [heat])
+    assert check_thoughts(['"Heat" ranks 1st: trust me'], shown, heat, evidence).supported is False
+    no_evidence = '"Heat" ranks 1st: ' + NO_EVIDENCE
+    assert check_thoughts([no_evidence], shown, heat, evidence).accepted
 
 
 class _Scripted:
@@ -115,38 +124,63 @@ def _first_title(messages: list[dict[str, str]]) -> str:
     return ranked.splitlines()[0].split('"')[1]
 
 
-@pytest.mark.parametrize(
-    ("write", "served"),
-    [
-        (lambda m: f'1. "{_first_title(m)}" ranks 1st: the model says so', True),
-        (lambda m: f'1. "{_first_title(m)}" ranks 1st: like "Not A Shown Film"', False),
-        (lambda m: f'1. "{_first_title(m)}" ranks 1st\n2. "{_first_title(m)}" ranks 1st', False),
-        (lambda m: '1. "Star Wars" ranks 1st: it is shown nowhere', False),
-        (LLMUnavailable("explainer down"), False),
-    ],
-    ids=["good", "hallucinated", "repeated", "wrong-first", "error"],
-)
+WRITERS = {  # what an explainer may write, from the best (served) to the useless
+    "good": lambda target, top: target,
+    "unsupported": lambda target, top: f'1. "{top}" ranks 1st: the model says so',
+    "hallucinated": lambda target, top: f'1. "{top}" ranks 1st: like "Not A Shown Film"',
+    "repeated": lambda target, top: target.split("\n")[0] + "\n2." + target.split("\n")[0][2:],
+    "wrong-first": lambda target, top: '1. "Star Wars" ranks 1st: it is shown nowhere',
+    "error": None,
+}
+
+
+@pytest.mark.parametrize("mode", list(WRITERS))
 def test_the_explainer_is_served_only_when_its_thoughts_pass(
-    ml100k_slice: Dataset,
-    slice_bundle: tuple[CollaborativeBundle, MemoryGraphStore],
-    write: object,
-    served: bool,
+    ml100k_slice: Dataset, slice_bundle: tuple[CollaborativeBundle, MemoryGraphStore], mode: str
 ) -> None:
-    explainer = _Scripted(write)
-    rec = _fused_recommender(slice_bundle, explainer)
     cases = rowset_cases(ml100k_slice, "test")[:3]
-    got = asyncio.run(rec.recommend_many([(c.user_id, c.candidates) for c in cases], True))
-    assert len(explainer.seen) == 3  # one prompt per request, in one call
-    for case, result in zip(cases, got, strict=True):
-        assert not result.fallback and result.valid
+    rec = _fused_recommender(slice_bundle, None)
+    orders, targets = [], {}
+    for case in cases:
         prep = asyncio.run(rec.prepare(case.user_id, case.candidates))
         base = rec.fused.base(prep.fused_request())  # type: ignore[union-attr]
         order = [prep.candidates[j] for j in np.argsort(-base, kind="stable")]
+        orders.append((prep, order))
+        targets[order[0].title] = render_thoughts(
+            explainer_target(prep.history, prep.chains, order)
+        )
+    writer = WRITERS[mode]
+    write = (
+        LLMUnavailable("explainer down")
+        if writer is None
+        else lambda m: writer(targets[_first_title(m)], _first_title(m))
+    )
+    explainer = _Scripted(write)
+    rec.explainer = explainer  # type: ignore[assignment]
+    got = asyncio.run(rec.recommend_many([(c.user_id, c.candidates) for c in cases], True))
+    assert len(explainer.seen) == 3  # one prompt per request, in one call
+    for (prep, order), result in zip(orders, got, strict=True):
+        assert not result.fallback and result.valid
         assert [i.item_id for i in result.items] == [i.item_id for i in order]
-        if served:
-            assert result.thoughts == (f'"{order[0].title}" ranks 1st: the model says so',)
+        if mode == "good":
+            assert result.thoughts == parse_thoughts(targets[order[0].title])
         else:
             assert result.thoughts == evidence_thoughts(prep.history, prep.chains, order)
     counts = rec.explainer_counts
-    key = "served" if served else ("failed" if isinstance(write, Exception) else "rejected")
+    key = {"good": "served", "error": "failed"}.get(mode, "rejected")
     assert counts[key] == 3 and sum(counts.values()) == 3
+
+
+def test_the_reward_counts_the_checks_and_survives_its_column(ml100k_slice: Dataset) -> None:
+    case = _round_cases(ml100k_slice, 5)[0]
+    ranking = [case.items[i] for i in ranking_to_explain(case)]
+    column = reward_column(case.history, case.chains, ranking)
+    target = render_thoughts(explainer_target(case.history, case.chains, ranking))
+    history, chains, ranked = evidence_from_column(column)
+    assert explainer_target(history, chains, ranked) == explainer_target(
+        case.history, case.chains, ranking
+    )
+    top = ranking[0].title
+    assert explainer_reward([target], evidence=[column]) == [1.0]
+    made_up = f'1. "{top}" ranks 1st: the model says so'  # unsupported only
+    assert explainer_reward([made_up], evidence=[column]) == [0.8]

@@ -21,7 +21,12 @@ from reasoning.backends import make_backend
 from reasoning.collaborative import CollaborativeBundle
 from reasoning.compact import PromptShape
 from reasoning.evidence import evidence_thoughts
-from reasoning.explainer import explainer_reward
+from reasoning.explainer import (
+    evidence_from_column,
+    explainer_reward,
+    explainer_target,
+    render_thoughts,
+)
 from reasoning.fused import FusedRanker
 from reasoning.recommender import Recommender, RecommenderConfig
 from recdata.schema import Dataset
@@ -115,11 +120,11 @@ def test_grpo_rows_carry_what_the_reward_reads(ml100k_slice: Dataset, tmp_path: 
     rows = grpo_rows(config, ml100k_slice)
     assert len(rows) == 3
     for row in rows:
+        history, chains, ranking = evidence_from_column(row["evidence"])
         prompt = row["prompt"][1]["content"]
-        assert f'(A) "{row["top"]}' in prompt  # the ranking's first item is the one to lead
-        assert all(title.split(",")[0] in prompt for title in row["shown"])
-        good = [f'1. "{row["top"]}" ranks 1st: the model says so']
-        assert explainer_reward(good, shown=[row["shown"]], top=[row["top"]]) == [1.0]
+        assert f'(A) "{ranking[0].title}' in prompt  # the ranking's first item leads
+        good = render_thoughts(explainer_target(history, chains, ranking))
+        assert explainer_reward([good], evidence=[row["evidence"]]) == [1.0]
 
 
 def test_tiny_grpo_run(tiny_model_dir: Path, tmp_path: Path) -> None:
