@@ -380,4 +380,5 @@ def validate_explainer(
         "repeated": sum(c.repeated for c in checks) / n,
         "agrees": sum(c.agrees for c in checks) / n,
         "bounded": sum(c.bounded for c in checks) / n,
+        "supported": sum(c.supported for c in checks) / n,
     }
