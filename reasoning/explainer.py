@@ -21,13 +21,14 @@ rejection is counted, never served.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from graph_store.types import Chain, HistoryEntry, Item, SharedItem
-from reasoning.backends.base import GenerationParams, LLMBackend
+from reasoning.backends.base import GenerationParams, LLMBackend, LLMError
 from reasoning.evidence import (
     MAX_THOUGHTS,
     chain_thought,
@@ -50,6 +51,8 @@ from recdata.vocabulary import FILMS, Vocabulary
 HISTORY_SHOWN = 5  # newest history items in the explainer's prompt
 MAX_CHAINS_SHOWN = 8
 MAX_EXPLAINER_TOKENS = 320  # five thoughts: 200 tokens on average, 272 at most (ML-latest-small)
+
+log = logging.getLogger("r2rec.reasoning")
 
 Evidence = tuple[Sequence[HistoryEntry], Sequence[Chain], Sequence[Item]]
 
@@ -293,3 +296,27 @@ async def explain_rankings(
         check = check_thoughts(thoughts, shown, ranking[0], (history, chains, ranking))
         out.append((thoughts, check))
     return out
+
+
+async def served_thoughts(
+    llm: LLMBackend,
+    evidence: Sequence[Evidence],
+    counts: dict[str, int],
+    vocab: Vocabulary = FILMS,
+) -> list[tuple[str, ...]]:
+    """The thoughts served for each (history, chains, ranking): the explainer's when they
+    pass `check_thoughts`, else those written from the evidence. ``counts`` gains one
+    "served", "rejected" or "failed" (explainer error) per ranking it was asked about."""
+    written = [evidence_thoughts(*e) for e in evidence]
+    asked = [i for i, e in enumerate(evidence) if e[2]]
+    try:
+        checked = await explain_rankings(llm, [evidence[i] for i in asked], vocab)
+    except LLMError as err:
+        log.warning("explainer failed, thoughts from the evidence: %s", err)
+        counts["failed"] += len(asked)
+        return written
+    for index, (thoughts, check) in zip(asked, checked, strict=True):
+        if check.accepted:
+            written[index] = thoughts
+        counts["served" if check.accepted else "rejected"] += 1
+    return written

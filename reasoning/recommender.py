@@ -41,7 +41,6 @@ follow in graph order.
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 import time
 from collections.abc import Sequence
@@ -58,7 +57,7 @@ from reasoning.evidence import (
     evidence_thoughts,
 )
 from reasoning.explain import RecommendationListener, think_and_answer
-from reasoning.explainer import explain_rankings
+from reasoning.explainer import served_thoughts
 from reasoning.fused import FusedRanker, log_softmax
 from reasoning.outcomes import (
     LLMOutcome,
@@ -73,8 +72,6 @@ from reasoning.prompt import (
     answer_letter_tokens,
 )
 from recdata.vocabulary import FILMS, Vocabulary
-
-log = logging.getLogger("r2rec.reasoning")
 
 
 @dataclass(frozen=True)
@@ -304,29 +301,14 @@ class Recommender:
     async def _thoughts(
         self, batch: Sequence[RequestContext], rankings: Sequence[Sequence[Item]]
     ) -> list[tuple[str, ...]]:
-        """explain=true's thoughts about each ranking: the explainer's where it has one
-        and they pass `reasoning.explainer.check_thoughts`, else from the evidence."""
-        written = [
-            evidence_thoughts(p.history, p.chains, r) for p, r in zip(batch, rankings, strict=True)
-        ]
+        """explain=true's thoughts about each ranking: the explainer's where there is one
+        (fused ranker, ``thoughts="model"``) and they pass its checks, else the evidence's."""
+        evidence = [(p.history, p.chains, r) for p, r in zip(batch, rankings, strict=True)]
         if self.explainer is None or self.fused is None or self.config.thoughts != "model":
-            return written
-        evidence = [(p.history, p.chains, r) for p, r in zip(batch, rankings, strict=True) if r]
-        try:
-            checked = await explain_rankings(self.explainer, evidence, self.config.vocabulary)
-        except LLMError as err:
-            log.warning("explainer failed, thoughts from the evidence: %s", err)
-            self.explainer_counts["failed"] += len(batch)
-            return written
-        asked = iter(checked)
-        for index, ranking in enumerate(rankings):
-            if not ranking:
-                continue
-            thoughts, check = next(asked)
-            if check.accepted:
-                written[index] = thoughts
-            self.explainer_counts["served" if check.accepted else "rejected"] += 1
-        return written
+            return [evidence_thoughts(*e) for e in evidence]
+        return await served_thoughts(
+            self.explainer, evidence, self.explainer_counts, self.config.vocabulary
+        )
 
     async def _explain(
         self,
