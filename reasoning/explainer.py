@@ -8,14 +8,17 @@ numbered thoughts, best-ranked item first, each resting on one chain or one fact
 prompt. It learnt to write them from `reasoning.evidence.evidence_thoughts` (its training
 target, `explainer_target`), so the text is its own but the grammar is that one.
 
-The service uses a generation only if it passes `check_thoughts` (every quoted title was
-shown, no thought repeats another, the first item named is the returned top item, at most
-`MAX_THOUGHTS` thoughts); otherwise the thoughts are written from the evidence and the
-rejection is counted, never served.
+The service uses a generation only if it passes `check_thoughts`: every quoted title was
+shown, no thought repeats another, the first thought leads with the returned top item,
+1 to `MAX_THOUGHTS` thoughts, and each thought is *supported* (a ranked item, its rank,
+and one chain or fact shown for it, as `reasoning.evidence.supported_steps` states it).
+Otherwise the thoughts are written from the evidence and the rejection is counted.
+`explainer_reward` turns the same checks into GRPO's reward.
 
     messages = explainer_messages(history, chains, ranking)
-    thoughts = await explain_rankings(explainer_llm, [(history, chains, ranking)], params)
-    # thoughts[0]: the accepted thoughts, or None (rejected: write them from the evidence)
+    checked = await explain_rankings(explainer_llm, [(history, chains, ranking)])
+    thoughts, check = checked[0]                  # check.accepted: servable
+    served = await served_thoughts(explainer_llm, evidence, counts)   # what the service does
 """
 
 from __future__ import annotations
