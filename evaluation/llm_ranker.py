@@ -29,6 +29,7 @@ from graph_store.memory import MemoryGraphStore
 from reasoning.backends import LLMBackend, make_backend
 from reasoning.fused import FusedRanker
 from reasoning.outcomes import Recommendation
+from reasoning.prompt import clean_title
 from reasoning.recommender import Recommender, RecommenderConfig
 
 
@@ -110,11 +111,12 @@ class LLMRanker:
 
     def _check(self, case: Case, rec: Recommendation) -> ExplanationCheck:
         """The explanation checks of one case: titles shown are the history's, the
-        chains' and the candidates' (the prompt's letter order is the case's order)."""
+        chains' and the candidates', as the prompt shows them (`clean_title`: an empty
+        title reads "untitled"; the prompt's letter order is the case's order)."""
         shown = [self._titles.get(i, "") for i in case.history]
         for chain in rec.chains:
             shown += [s.title for s in chain.shared] + [chain.next_title]
-        candidates = [(c, self._titles.get(c, "")) for c in case.candidates]
-        shown += [title for _, title in candidates]
+        candidates = [(c, clean_title(self._titles.get(c, ""))) for c in case.candidates]
+        shown = [clean_title(t) for t in shown] + [title for _, title in candidates]
         top = rec.items[0].item_id if rec.items else ""
         return check_explanation(rec.thoughts, shown, candidates, top)

@@ -125,3 +125,16 @@ def test_a_title_with_double_quotes_is_quoted_as_the_prompt_shows_it() -> None:
     shown = [odd.title, history[0].item.title]
     check = check_explanation(thoughts, shown, [("c9", odd.title)], top_id="c9")
     assert check.quoted == check.grounded == 2 and check.agrees
+
+
+def test_an_untitled_item_is_quoted_as_the_prompt_shows_it() -> None:
+    from evaluation.explanations import check_explanation
+    from reasoning.prompt import clean_title
+
+    blank = Item("c8", "", {"genres": "Drama"})
+    history = [HistoryEntry(Item("h1", "Heat", {"genres": "Drama"}), 1, None)]
+    thoughts = evidence_thoughts(history, [], [blank])
+    assert thoughts[0].startswith('"untitled" ranks 1st')
+    shown = [clean_title(blank.title), "Heat"]  # what the evaluator compares with
+    check = check_explanation(thoughts, shown, [("c8", clean_title(blank.title))], top_id="c8")
+    assert check.quoted == check.grounded == 2 and check.agrees
