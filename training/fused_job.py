@@ -24,7 +24,8 @@ stage is skipped when the job runs again, the LLM states are cached per row set)
 - ``publish``: the collaborative models fitted on the whole snapshot
   (``runs/<job>/bundle``), joined with the run's base weights and head and published
   for the service if the head lowers its base's valid cross-entropy
-  (`training.fused_publish`), with the explainer beside them when one was trained.
+  (`training.fused_publish`), with the explainer beside them when one was trained and
+  its held-out cases were served at least once.
 """
 
 from __future__ import annotations
@@ -155,7 +156,7 @@ class FusedStages:
 
     def publish(self) -> dict[str, Any]:
         from baselines.bundle import fit_bundle
-        from training.fused_publish import publish_explainer, publish_fused
+        from training.fused_publish import publish_fused
 
         data = limited(self.snapshot(), self.job.limit_users)
         bundle_dir = self.folder / "bundle"
@@ -168,8 +169,19 @@ class FusedStages:
         decision = publish_fused(run, bundle_dir, force=self.job.publish_force)
         explainer = self.explainer_config()
         if decision["published"] and explainer is not None:
-            decision["explainer"] = str(publish_explainer(Path(explainer.out_dir)))
+            decision["explainer"] = self._publish_explainer(Path(explainer.out_dir))
         return decision
+
+    @staticmethod
+    def _publish_explainer(run: Path) -> str:
+        """Publish the explainer beside the ranker unless its held-out cases say it would
+        never be served (served share 0: the evidence would write every thought anyway)."""
+        from training.fused_publish import publish_explainer
+
+        valid = (read_json(run / "explainer.json") or {}).get("valid")
+        if valid is not None and not valid["served"] > 0:
+            return f"not published: served on 0 of {valid['cases']} held-out cases"
+        return f"published to {publish_explainer(run)}"
 
     def work(self, export: Callable[[], dict[str, Any]]) -> dict[str, Callable[[], dict[str, Any]]]:
         return {
