@@ -33,13 +33,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from reasoning.prompt import LETTERS
-from reasoning.rewards import is_known_title, normalize_title, title_mentions
+from reasoning.rewards import (
+    has_repeat,
+    is_known_title,
+    normalize_title,
+    title_keys,
+    title_mentions,
+)
 
 SUMMARY_COLUMNS = ("grounded titles", "repeated thought", "pick agreement", "explained")
 
 _LETTER_REF = re.compile(r"\(([A-T])\)")
 _QUOTED = re.compile(r"\"([^\"]{1,300})\"|\u201c([^\u201d]{1,300})\u201d")
-_NOT_WORD = re.compile(r"[\W_]+")
 
 
 @dataclass(frozen=True)
@@ -80,17 +85,6 @@ def first_pick(thoughts: Sequence[str], candidates: Sequence[tuple[str, str]]) -
     return None
 
 
-def has_repeat(thoughts: Sequence[str]) -> bool:
-    """Whether two thoughts say the same thing (case, spaces and punctuation ignored).
-
-    >>> has_repeat(['"Kingpin" (Chain 1)', '"kingpin"  (chain 1).'])
-    True
-    """
-    keys = [_NOT_WORD.sub(" ", t.casefold()).strip() for t in thoughts]
-    keys = [k for k in keys if k]
-    return len(set(keys)) < len(keys)
-
-
 def check_explanation(
     thoughts: Sequence[str],
     shown_titles: Sequence[str],
@@ -98,7 +92,7 @@ def check_explanation(
     top_id: str,
 ) -> ExplanationCheck:
     """Check one response's thoughts against what its prompt showed and what it ranked."""
-    known = list(dict.fromkeys(k for k in map(normalize_title, shown_titles) if k))
+    known = title_keys(shown_titles)
     mentions = [m for t in thoughts for m in title_mentions(t)]
     pick = first_pick(thoughts, candidates)
     return ExplanationCheck(

@@ -45,8 +45,11 @@ from reasoning.prompt import LETTERS, clean_title, describe_item
 from reasoning.rewards import (
     Completion,
     completion_text,
+    has_repeat,
     is_known_title,
     normalize_title,
+    text_key,
+    title_keys,
     title_mentions,
 )
 from recdata.vocabulary import FILMS, Vocabulary
@@ -160,10 +163,6 @@ class ThoughtCheck:
         return self.grounded + (not self.repeated) + self.agrees + self.bounded + self.supported
 
 
-def _key(text: str) -> str:
-    return re.sub(r"[\W_]+", " ", text.casefold()).strip()
-
-
 def supported(thought: str, evidence: Evidence) -> bool:
     """Whether ``thought`` is 'lead + step' for one of the ranking's best items: its
     title and rank as `thought_lead` writes them, and a step `supported_steps` allows
@@ -171,12 +170,12 @@ def supported(thought: str, evidence: Evidence) -> bool:
     history, chains, ranking = evidence
     shown = shown_history(history)
     reaching = shown_chains(chains, ranking)
-    text = _key(thought)
+    text = text_key(thought)
     for rank, item in enumerate(ranking[:MAX_THOUGHTS], start=1):
-        lead = _key(thought_lead(item, rank))
+        lead = text_key(thought_lead(item, rank))
         if text.startswith(lead + " ") or text == lead:
             steps = supported_steps(item, rank, shown, reaching)
-            if text[len(lead) :].strip() in {_key(step) for step in steps}:
+            if text[len(lead) :].strip() in {text_key(step) for step in steps}:
                 return True
     return False
 
@@ -193,13 +192,12 @@ def check_thoughts(
     >>> check_thoughts(['"Alien" ranks 1st', '"Heat" ranks 2nd'], ["Heat"], heat).accepted
     False
     """
-    known = [k for k in dict.fromkeys(map(normalize_title, shown)) if k]
+    known = title_keys(shown)
     mentions = [m for t in thoughts for m in title_mentions(t)]
-    keys = [k for k in map(_key, thoughts) if k]
     lead = _LEAD.match(thoughts[0]) if thoughts else None
     return ThoughtCheck(
         grounded=all(is_known_title(m, known) for m in mentions),
-        repeated=len(set(keys)) < len(keys),
+        repeated=has_repeat(thoughts),
         agrees=lead is not None and is_known_title(lead.group(1), [normalize_title(top.title)]),
         bounded=0 < len(thoughts) <= MAX_THOUGHTS,
         supported=evidence is None or all(supported(t, evidence) for t in thoughts),

@@ -202,6 +202,27 @@ def normalize_title(title: str) -> str:
     return _LEADING_ARTICLE.sub("", text)
 
 
+def title_keys(titles: Sequence[str]) -> list[str]:
+    """The distinct non-empty `normalize_title` keys of ``titles`` (what
+    `is_known_title` compares a mention with)."""
+    return list(dict.fromkeys(k for k in map(normalize_title, titles) if k))
+
+
+def text_key(text: str) -> str:
+    """A thought as compared with another: case-folded, words only, single spaces."""
+    return _NON_WORD.sub(" ", text.casefold()).strip()
+
+
+def has_repeat(thoughts: Sequence[str]) -> bool:
+    """Whether two thoughts say the same thing (case, spaces and punctuation ignored).
+
+    >>> has_repeat(['"Kingpin" (Chain 1)', '"kingpin"  (chain 1).'])
+    True
+    """
+    keys = [k for k in map(text_key, thoughts) if k]
+    return len(set(keys)) < len(keys)
+
+
 def title_mentions(text: str) -> list[str]:
     """Titles a text mentions: every span in straight or curly double quotes."""
     return [(m.group(1) or m.group(2)).strip() for m in _MENTION.finditer(text)]
@@ -253,7 +274,7 @@ def grounding_reward(
         if not mentions:
             rewards.append(0.0)
             continue
-        keys = list(dict.fromkeys(k for k in map(normalize_title, titles) if k))
+        keys = title_keys(titles)
         grounded = sum(is_known_title(m, keys) for m in mentions)
         rewards.append(grounded / len(mentions))
     return rewards
