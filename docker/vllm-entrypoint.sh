@@ -8,8 +8,23 @@
 # The choice is made at start: restart this container after a new model is published.
 # Extra flags are passed to vLLM unchanged. The module path is used rather than
 # `vllm serve` because the CPU build's `vllm serve` entry point does not start.
+# MODEL_ROLE=states: serve instead the published fused ranker's states/ folder (the base
+# model cut at its head's layer) as a pooling model returning every token's hidden state,
+# which the service reads with R2REC_STATES_URL (reasoning/backends/vllm_states.py).
 set -eu
 root="${MODEL_ROOT:-/checkpoints}"
+if [ "${MODEL_ROLE:-generate}" = "states" ]; then
+  model="$root/models/fused/states"
+  if [ ! -f "$model/config.json" ]; then
+    echo "vllm-entrypoint: no $model: publish a fused ranker whose head vLLM can serve" \
+         "(r2rec model publish-fused; state_scale rms, last-token pooling)" >&2
+    exit 2
+  fi
+  echo "vllm-entrypoint: serving the fused ranker's states model $model" >&2
+  exec python3 -m vllm.entrypoints.openai.api_server --model "$model" \
+    --host 0.0.0.0 --port 8000 --runner pooling --convert embed \
+    --pooler-config '{"task": "token_embed", "tok_pooling_type": "ALL"}' "$@"
+fi
 model="$root/models/published"
 if [ ! -f "$model/config.json" ]; then
   model="$root/models/smollm2-135m-instruct"

@@ -13,7 +13,10 @@ renders the same text from the graph store's items.
 
 The hidden-state head (`HiddenHead`) scores each candidate from its line's state, on top
 of a collaborative base score: ``score_j = base_j + z(h_j) . w``, with ``z`` the state
-centred on the case's mean, standardised and projected (`HiddenHead.residual`).
+centred on the case's mean, standardised and projected (`HiddenHead.residual`). A head of
+``scale="rms"`` first scales each state to unit root-mean-square (`unit_rms`): that is
+what a model cut at the head's layer, with a unit final norm, returns per token, so vLLM
+can serve it as a pooling model (`reasoning.backends.vllm_states`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,24 @@ from reasoning.prompt import ANSWER_PREFIX, ItemInfo, answer_letter_tokens, clea
 
 COMPACT_SYSTEM = "Movie recommender: give the letter of the candidate the user watches next."
 POOLINGS = ("last", "mean")  # a candidate line's state: its last token, or the mean of its tokens
+STATE_SCALES = ("raw", "rms")  # the layer's state as is, or scaled to unit RMS (`unit_rms`)
+TINY = 1e-30  # keeps an all-zero state at zero
+
+
+def unit_rms(states: np.ndarray) -> np.ndarray:
+    """Each state (last axis) divided by its root-mean-square. A model's RMSNorm of unit
+    weight returns ``h / sqrt(mean(h^2) + eps)``; scaling that again gives exactly
+    ``unit_rms(h)`` whatever the model's ``eps``, so the raw states read in process and
+    the normed ones vLLM returns meet here.
+
+    >>> unit_rms(np.array([[3.0, 4.0]])).round(3).tolist()
+    [[0.849, 1.131]]
+    >>> bool(np.allclose(unit_rms(np.array([[3.0, 4.0]]) / np.sqrt(12.5 + 0.1)),
+    ...                  unit_rms(np.array([[3.0, 4.0]]))))
+    True
+    """
+    x = np.asarray(states, dtype=np.float64)
+    return x / np.sqrt((x * x).mean(axis=-1, keepdims=True) + TINY)
 
 
 @dataclass(frozen=True)
@@ -162,7 +183,8 @@ def line_states(
 @dataclass
 class HiddenHead:
     """score = base + ((h - case mean) - mu) / sd @ basis @ weights, on one layer and
-    pooling of the candidate lines' states; basis a PCA basis (or scaled identity)."""
+    pooling of the candidate lines' states (scaled to unit RMS first with ``scale="rms"``);
+    basis a PCA basis (or scaled identity)."""
 
     layer: int
     pooling: str
@@ -172,16 +194,27 @@ class HiddenHead:
     sd: np.ndarray
     basis: np.ndarray
     weights: np.ndarray
+    scale: str = "raw"  # one of STATE_SCALES
 
     @staticmethod
-    def design(states: np.ndarray) -> np.ndarray:
-        """Centre each candidate's state on its case's mean state; (..., k, d)."""
-        x = states.astype(np.float64)
+    def design(states: np.ndarray, scale: str = "raw") -> np.ndarray:
+        """Each candidate's state (scaled to unit RMS with ``scale="rms"``) centred on its
+        case's mean state; (..., k, d)."""
+        if scale not in STATE_SCALES:
+            raise ValueError(f"state scale must be one of {STATE_SCALES}, got {scale!r}")
+        x = unit_rms(states) if scale == "rms" else states.astype(np.float64)
         return x - x.mean(axis=-2, keepdims=True)
 
+    @property
+    def reads_unit_rms_tokens(self) -> bool:
+        """Whether a reader that returns unit-RMS token states (a model cut at the layer,
+        served by vLLM) gives exactly what this head reads: unit-RMS scale, last token."""
+        return self.scale == "rms" and self.pooling == "last"
+
     def residual(self, states: np.ndarray) -> np.ndarray:
-        """The head's (..., k) scores, added to the base; ``states`` (..., k, d)."""
-        x = self.design(states)
+        """The head's (..., k) scores, added to the base; ``states`` (..., k, d), raw or
+        already unit-RMS (scaling again changes nothing)."""
+        x = self.design(states, self.scale)
         return np.asarray(((x - self.mu) / self.sd) @ self.basis @ self.weights)
 
     def save(self, path: Path) -> None:
@@ -195,6 +228,7 @@ class HiddenHead:
             sd=self.sd,
             basis=self.basis,
             weights=self.weights,
+            scale=self.scale,
         )
 
     @classmethod
@@ -209,4 +243,5 @@ class HiddenHead:
             sd=saved["sd"],
             basis=saved["basis"],
             weights=saved["weights"],
+            scale=str(saved["scale"]) if "scale" in saved.files else "raw",
         )

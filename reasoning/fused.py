@@ -12,14 +12,19 @@ and published together as one folder (``r2rec model publish-fused``):
     folder/head.npz           `reasoning.compact.HiddenHead` (absent: the base alone ranks)
     folder/explainer/         optional: the explainer model folder (`reasoning.explainer`,
                               ``r2rec model publish-explainer``) that writes the thoughts
+    folder/states/            optional: the base model cut at the head's layer, with a unit
+                              final norm (`cut_for_states`), for a vLLM pooling server
 
     fused = FusedRanker.load(folder)
     scores = await fused.scores(llm, requests)      # one (k,) array per request
     base = fused.base(request)                      # the collaborative score alone
 
-The LLM must expose its hidden states (`StateReader`: the in-process backend does; the
-vLLM client does not), else `scores` raises `LLMUnavailable` and the Recommender serves
-the collaborative base, flagged ``fallback``.
+The LLM must expose its hidden states (`StateReader`): the in-process backend reads them
+itself; with vLLM, `reasoning.backends.vllm_states.VLLMStates` asks a vLLM pooling server
+that serves ``folder/states/`` (the base model cut at the head's layer, written by
+``r2rec model publish-fused`` for a unit-RMS, last-token head). Without a reader `scores`
+raises `LLMUnavailable` and the Recommender serves the collaborative base, flagged
+``fallback``.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from reasoning.prompt import ItemInfo
 
 MANIFEST = "manifest.json"
 EXPLAINER = "explainer"  # sub-folder holding the explainer model
+STATES = "states"  # sub-folder holding the base model cut at the head's layer (for vLLM)
 FORMAT = 1
 
 
@@ -63,6 +69,12 @@ class StateReader(Protocol):
         ...
 
 
+def unit_rms_only(reader: object) -> bool:
+    """Whether ``reader`` returns unit-RMS token states only (a vLLM pooling model),
+    which serve only heads that read them (`HiddenHead.reads_unit_rms_tokens`)."""
+    return bool(getattr(reader, "unit_rms_tokens", False))
+
+
 @dataclass(frozen=True)
 class FusedRequest:
     """What one ranking reads: the user, their items oldest first, the candidates (with
@@ -82,6 +94,7 @@ class FusedRanker:
     shape: PromptShape
     manifest: dict[str, Any]
     explainer: Path | None = None  # the explainer's model folder, when one is published
+    states: Path | None = None  # the cut model vLLM serves as a pooling model, when published
 
     @property
     def history_needed(self) -> int:
@@ -116,6 +129,11 @@ class FusedRanker:
             return bases
         if not isinstance(llm, StateReader):
             raise LLMUnavailable("this LLM backend cannot return hidden states for the head")
+        if unit_rms_only(llm) and not self.head.reads_unit_rms_tokens:
+            raise LLMUnavailable(
+                f"the head reads {self.head.scale} {self.head.pooling}-pooled states; this "
+                "reader returns unit-RMS token states only"
+            )
         out = list(bases)
         groups: dict[int, list[int]] = {}
         for index, request in enumerate(requests):
@@ -146,7 +164,12 @@ class FusedRanker:
             },
             "head": None
             if self.head is None
-            else {"layer": self.head.layer, "pooling": self.head.pooling, "pca": self.head.pca},
+            else {
+                "layer": self.head.layer,
+                "pooling": self.head.pooling,
+                "scale": self.head.scale,
+                "pca": self.head.pca,
+            },
         }
         (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
 
@@ -159,11 +182,12 @@ class FusedRanker:
         if manifest.get("format") != FORMAT:
             raise ValueError(f"{folder}: fused ranking format {manifest.get('format')!r}")
         head_path = folder / "head.npz"
-        explainer = folder / EXPLAINER
+        explainer, states = folder / EXPLAINER, folder / STATES
         return cls(
             bundle=CollaborativeBundle.load(folder / "collaborative"),
             head=HiddenHead.load(head_path) if head_path.is_file() else None,
             shape=PromptShape(**manifest["prompt"]),
             manifest=manifest,
             explainer=explainer if (explainer / "config.json").is_file() else None,
+            states=states if (states / "config.json").is_file() else None,
         )

@@ -58,7 +58,7 @@ from reasoning.evidence import (
 )
 from reasoning.explain import RecommendationListener, think_and_answer
 from reasoning.explainer import served_thoughts
-from reasoning.fused import FusedRanker, log_softmax
+from reasoning.fused import FusedRanker, StateReader, log_softmax
 from reasoning.outcomes import (
     LLMOutcome,
     RankedItem,
@@ -125,6 +125,7 @@ class Recommender:
         config: RecommenderConfig,
         fused: FusedRanker | None = None,
         explainer: LLMBackend | None = None,
+        states: StateReader | None = None,
     ) -> None:
         """``llm`` None: no model to ask (nothing trained yet); every ranking is the graph
         scorer's, flagged ``fallback`` with reason `NO_MODEL`. ``fused``: rank with the
@@ -132,12 +133,15 @@ class Recommender:
         the letters' log-probabilities; its base alone is then the fallback. ``explainer``
         (with ``fused`` and ``thoughts="model"``): writes explain=true's thoughts about
         the fused ranking (`reasoning.explainer`); a generation that fails its checks,
-        or an explainer error, gives the thoughts written from the evidence instead."""
+        or an explainer error, gives the thoughts written from the evidence instead.
+        ``states``: what reads the hidden states ``fused``'s head scores (default ``llm``;
+        with vLLM, `reasoning.backends.vllm_states.VLLMStates`)."""
         self.graph = graph
         self.llm = llm
         self.config = config
         self.fused = fused
         self.explainer = explainer
+        self.states = states
         self.explainer_counts = {"served": 0, "rejected": 0, "failed": 0}
         self.last_llm: LLMOutcome | None = None  # None until the LLM is first asked
 
@@ -271,7 +275,8 @@ class Recommender:
         if self.fused is None:
             letter_logprobs = await self._letter_logprobs(batch, [ANSWER_PREFIX] * len(batch))
         else:
-            fused = await self.fused.scores(self.llm, [p.fused_request() for p in batch])
+            reader = self.states or self.llm
+            fused = await self.fused.scores(reader, [p.fused_request() for p in batch])
             letter_logprobs = [log_softmax(s) for s in fused]
         orders = [sorted(range(len(v)), key=lambda j: (-v[j], j)) for v in letter_logprobs]
         rankings = [[p.candidates[j] for j in o] for p, o in zip(batch, orders, strict=True)]

@@ -2,6 +2,7 @@
 
 - `open_fused`: the fused ranker, when one is published (or configured);
 - `open_explainer`: its explainer, which writes explain=true's thoughts (``thoughts=model``);
+- `open_states`: with vLLM, the pooling server that reads the hidden states its head scores;
 - `open_llm`: the LLM backend and the version string of what answers (`resolve_model_path`:
   the in-process checkpoint; `GRAPH_SCORER` while nothing is published);
 - `StartupError`: these settings cannot serve; the message says what to fix.
@@ -22,7 +23,7 @@ import sys
 from pathlib import Path
 
 from reasoning.backends import LLMBackend, make_backend
-from reasoning.fused import FusedRanker
+from reasoning.fused import FusedRanker, StateReader
 from service.settings import Settings
 
 log = logging.getLogger("r2rec.service")
@@ -66,6 +67,40 @@ def open_explainer(settings: Settings, fused: FusedRanker | None) -> LLMBackend 
         return None
     log.info("explain=true thoughts by the explainer at %s", fused.explainer)
     return make_backend("local", model_path=str(fused.explainer))
+
+
+def open_states(settings: Settings, fused: FusedRanker | None) -> StateReader | None:
+    """With the vLLM backend and a fused head: the vLLM pooling server of ``states_url``
+    serving the folder's ``states/`` model (`reasoning.backends.vllm_states`); None when
+    the in-process backend reads the states itself, or when no ``states_url`` is set (the
+    collaborative base then ranks, flagged fallback). A head that server cannot give
+    the states of is refused (`StartupError` naming the fix)."""
+    if settings.llm_backend != "vllm" or fused is None or fused.head is None:
+        return None
+    if settings.states_url is None:
+        log.warning(
+            "the vLLM backend returns no hidden states and R2REC_STATES_URL is unset: the "
+            "collaborative base ranks"
+        )
+        return None
+    if fused.states is None or not fused.head.reads_unit_rms_tokens:
+        raise StartupError(
+            f"the fused ranker's head reads {fused.head.scale} {fused.head.pooling}-pooled "
+            "states, which vLLM cannot serve: publish a head of state_scale rms and last-token "
+            "pooling (its folder then holds states/), or unset R2REC_STATES_URL"
+        )
+    from reasoning.backends.vllm_states import VLLMStates, VLLMStatesConfig
+
+    log.info("the LLM head reads its states from the vLLM pooling server %s", settings.states_url)
+    return VLLMStates(
+        VLLMStatesConfig(
+            base_url=settings.states_url,
+            states_dir=fused.states,
+            model=settings.states_model,
+            api_key=settings.llm_api_key.get_secret_value(),
+            timeout_s=settings.llm_timeout_s,
+        )
+    )
 
 
 def fused_model_path(fused: FusedRanker, settings: Settings) -> Path:
@@ -132,8 +167,7 @@ def open_llm(settings: Settings, fused: FusedRanker | None = None) -> tuple[LLMB
             timeout_s=settings.llm_timeout_s,
             max_retries=settings.llm_max_retries,
         )
-        if fused is not None:
-            log.warning("the vLLM backend returns no hidden states: the collaborative base ranks")
+        if fused is not None:  # its head's states come from `open_states`
             return llm, settings.model_version or fused_version(fused)
         return llm, settings.model_version or settings.llm_model
     if fused is not None:

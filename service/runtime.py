@@ -33,6 +33,7 @@ from service.ranking import (
     open_explainer,
     open_fused,
     open_llm,
+    open_states,
     published_version,
 )
 from service.rate.model import (
@@ -260,8 +261,7 @@ class Runtime:
             await self.cache.close()
         if self.llm is not None:
             await self.llm.aclose()
-        if self.recommender.explainer is not None:
-            await self.recommender.explainer.aclose()
+        await _close_helpers(self.recommender)
         if self.rating is not None:
             await self.rating.aclose()
         await self.graph.close()
@@ -310,7 +310,9 @@ async def _slot(
         llm_timeout_s=settings.llm_timeout_s,
         vocabulary=dataset_vocabulary(settings.dataset),
     )
-    recommender = Recommender(graph, llm, config, fused, open_explainer(settings, fused))
+    recommender = Recommender(
+        graph, llm, config, fused, open_explainer(settings, fused), open_states(settings, fused)
+    )
     batcher = None
     if settings.llm_backend == "local":
         generates = settings.thoughts == "model"  # else explain=true is one scoring pass
@@ -335,5 +337,13 @@ async def _retire(old: ModelSlot, poll_s: float = 0.05) -> None:
         await asyncio.sleep(poll_s)
     if old.llm is not None:
         await old.llm.aclose()
-    if old.recommender.explainer is not None:
-        await old.recommender.explainer.aclose()
+    await _close_helpers(old.recommender)
+
+
+async def _close_helpers(recommender: Recommender) -> None:
+    """Close what the recommender asks besides its LLM: the explainer, the states server."""
+    if recommender.explainer is not None:
+        await recommender.explainer.aclose()
+    states = recommender.states
+    if states is not None and states is not recommender.llm and hasattr(states, "aclose"):
+        await states.aclose()

@@ -64,6 +64,12 @@ class Settings(BaseSettings):
         None,
         description="Fused ranker folder (default: the published one, $R2REC_HOME/models/fused)",
     )
+    states_url: str | None = Field(
+        None,
+        description="With the vLLM backend: the vLLM pooling server that serves the fused "
+        "ranker's states/ folder, so its LLM head ranks (unset: the collaborative base ranks)",
+    )
+    states_model: str = Field("states", description="Served model name at the states URL")
     serve_base_model: bool = Field(
         False,
         description="With nothing published and no model_path: serve the untuned base model "

@@ -33,12 +33,23 @@ def make_dataset(rows: list[tuple[str, str, int]], n_items: int, name: str = "to
     return Dataset.from_frames(name, interactions, items)
 
 
-def write_hidden_head_run(run: Path, d: int, dataset: str, model_path: Path) -> None:
-    """A hidden-head run folder as `training.hidden_head` writes it (summary + head)."""
+def write_hidden_head_run(
+    run: Path, d: int, dataset: str, model_path: Path, scale: str = "raw"
+) -> None:
+    """A hidden-head run folder as `training.hidden_head` writes it (summary + a last-token
+    head at layer 1 reading ``scale`` states)."""
     rng = np.random.default_rng(3)
     run.mkdir(parents=True)
     HiddenHead(
-        1, "last", 0, 0.01, np.zeros(d), np.ones(d), np.eye(d) / np.sqrt(d), rng.normal(size=d)
+        1,
+        "last",
+        0,
+        0.01,
+        np.zeros(d),
+        np.ones(d),
+        np.eye(d) / np.sqrt(d),
+        rng.normal(size=d),
+        scale,
     ).save(run / "head-all.npz")
     weights = dict(zip(FEATURE_NAMES, [1.0, 0.4, 0.6, -0.2, 0.1], strict=True))
     row = {"model": "fused", "HR@1": 0.5}

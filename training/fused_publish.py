@@ -10,7 +10,10 @@ service serves. Publishing joins them into `reasoning.fused.FusedRanker`'s folde
 - the run's head (``head-all.npz``: base of all five features; ``head-service.npz``: of
   the graph score and popularity only);
 - a manifest: dataset, base model, prompt shape, where each part came from, the run's
-  valid cross-entropy of base and fused, and its test row.
+  valid cross-entropy of base and fused, and its test row;
+- for a head a vLLM pooling server can serve (unit-RMS states, last token), ``states/``:
+  the base model cut at the head's layer with a unit final norm (`cut_for_states`), so
+  vLLM returns per token exactly the states the head reads.
 
 Gate: the head must lower the valid cross-entropy of its base (else the head learnt
 nothing usable and the base would serve as well); ``force`` skips it.
@@ -32,10 +35,10 @@ import numpy as np
 
 from common.errors import UserInputError
 from common.files import replace_dir, staging_dir
-from common.paths import published_fused_dir
+from common.paths import models_dir, published_fused_dir
 from reasoning.collaborative import FEATURE_NAMES, CollaborativeBundle
 from reasoning.compact import HiddenHead, PromptShape
-from reasoning.fused import EXPLAINER, FusedRanker
+from reasoning.fused import EXPLAINER, STATES, FusedRanker
 
 VARIANTS = {"all": "all features", "service": "service features"}
 
@@ -92,9 +95,47 @@ def publish_fused(
     target = out or published_fused_dir()
     with staging_dir(target) as staging:
         FusedRanker(bundle, head, shape, manifest).save(staging)
+        if head.reads_unit_rms_tokens:
+            cut_for_states(base_model_dir(config["model_path"]), head.layer, staging / STATES)
         replace_dir(staging, target)
     why = "forced" if force else f"valid cross-entropy {nll['base']:.4f} -> {nll['fused']:.4f}"
     return {"published": True, "reason": why, "run": str(run), "manifest": manifest}
+
+
+def base_model_dir(model_path: str) -> Path:
+    """The run's base model folder, else the prepared one of the same name (a job's run may
+    have read it from a scratch home that is gone)."""
+    folder = Path(model_path)
+    if not (folder / "config.json").is_file():
+        folder = models_dir() / folder.name
+    if not (folder / "config.json").is_file():
+        raise UserInputError(
+            f"the base model {model_path} is missing: run `r2rec model prepare-base`"
+        )
+    return folder
+
+
+def cut_for_states(model_dir: Path, layer: int, out: Path) -> Path:
+    """Save ``model_dir``'s first ``layer`` decoder layers, its embeddings and a final norm
+    of unit weight (plus the tokenizer) to ``out``. Its per-token output is then the
+    layer's hidden state scaled to unit RMS (`reasoning.compact.unit_rms`), which vLLM
+    returns as a pooling model (``--runner pooling --convert embed``, tokenwise ``ALL``)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype="auto")
+    blocks = model.model.layers
+    if not 0 < layer <= len(blocks):
+        raise UserInputError(f"layer {layer} is outside the model's {len(blocks)} layers")
+    model.model.layers = blocks[:layer]
+    model.config.num_hidden_layers = layer
+    if getattr(model.config, "layer_types", None):
+        model.config.layer_types = model.config.layer_types[:layer]
+    with torch.no_grad():
+        model.model.norm.weight.fill_(1.0)
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(model_dir).save_pretrained(out)
+    return out
 
 
 def publish_explainer(run: Path, fused_dir: Path | None = None) -> Path:

@@ -14,7 +14,9 @@ A linear head then scores candidates from those states, on top of the combiner:
 ``base`` is the non-LLM combiner fitted on the training row sets, and ``w`` is fitted by
 listwise cross-entropy on the training row sets (residual: the head only has to learn
 what the collaborative scores miss). The layer, the pooling, a PCA size and the L2
-strength are chosen on the validation row set; test is scored once with the choice.
+strength are chosen on the validation row set; test is scored once with the choice. By
+default the states are scaled to unit RMS and read at each line's last token
+(``state_scale``, ``poolings``): the head vLLM can serve (`reasoning.backends.vllm_states`).
 
     config = HiddenHeadConfig(model_path="...", features_dir=".r2rec/features/ml-100k",
                               out_dir=".r2rec/runs/hidden-ml100k")
@@ -37,7 +39,7 @@ import numpy as np
 from baselines.combiner import ListwiseCombiner, fit_linear_listwise, hits_at_1, listwise_nll
 from baselines.features import FeatureSet
 from common.errors import UserInputError
-from reasoning.compact import POOLINGS, HiddenHead
+from reasoning.compact import POOLINGS, STATE_SCALES, HiddenHead
 from training.hidden_states import StateCache
 from training.listwise import ListwiseConfig
 from training.ranking_report import report_rows, write_report
@@ -66,6 +68,21 @@ class HiddenHeadConfig:
     test_rowset: str = field(default="test", metadata={"help": "Row set scored once at the end."})
     layers: tuple[int, ...] = field(
         default=(10, 20), metadata={"help": "Hidden-state layers cached (0 = embeddings)."}
+    )
+    poolings: tuple[str, ...] = field(
+        default=("last",),
+        metadata={
+            "help": "Line poolings tried on valid: last (the line's last token) and/or mean "
+            "(its tokens' mean). Only a last-token head of state_scale rms is served by vLLM."
+        },
+    )
+    state_scale: str = field(
+        default="rms",
+        metadata={
+            "help": "raw: the layer's states as they are; rms: each state scaled to unit RMS, "
+            "as a model cut at the layer returns it, so vLLM can serve the head as a pooling "
+            "model (reasoning.backends.vllm_states)."
+        },
     )
     pca_grid: tuple[int, ...] = field(
         default=(16, 64, 0), metadata={"help": "PCA sizes tried on valid (0: no PCA)."}
@@ -108,6 +125,12 @@ class HiddenHeadConfig:
             raise UserInputError(f"dtype must be bfloat16 or float32, got {self.dtype!r}")
         if self.workers < 1 or self.threads < 1:
             raise UserInputError("workers and threads must be at least 1")
+        if not self.poolings or not set(self.poolings) <= set(POOLINGS):
+            raise UserInputError(f"poolings must be among {POOLINGS}, got {self.poolings!r}")
+        if self.state_scale not in STATE_SCALES:
+            raise UserInputError(
+                f"state_scale must be one of {STATE_SCALES}, got {self.state_scale!r}"
+            )
 
     def prompt(self) -> ListwiseConfig:
         """The listwise prompt settings this run renders with."""
@@ -122,11 +145,11 @@ class FittedHead(HiddenHead):
 
     @classmethod
     def project(
-        cls, states: np.ndarray, pca: int
+        cls, states: np.ndarray, pca: int, scale: str = "raw"
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The standardised, PCA-projected design of ``states`` (n, 20, d) and how it was
         made: (mu, sd, basis, z); shared by every L2 of one layer, pooling and PCA size."""
-        x = cls.design(states)
+        x = cls.design(states, scale)
         flat = x.reshape(-1, x.shape[2])
         mu, sd = flat.mean(axis=0), flat.std(axis=0) + 1e-6
         flat = (flat - mu) / sd
@@ -150,12 +173,13 @@ class FittedHead(HiddenHead):
         pca: int,
         l2: float,
         projected: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
+        scale: str = "raw",
     ) -> FittedHead:
         """``states``: (n, 20, d) for one layer and pooling; ``projected``: `project`'s
-        result for them, when already computed."""
-        mu, sd, basis, z = projected or cls.project(states, pca)
+        result for them (with the same ``scale``), when already computed."""
+        mu, sd, basis, z = projected or cls.project(states, pca, scale)
         weights = fit_linear_listwise(z, target, l2, offset=base)
-        return cls(layer, pooling, pca, l2, mu, sd, basis, weights)
+        return cls(layer, pooling, pca, l2, mu, sd, basis, weights, scale)
 
 
 def pick(states: np.ndarray, config: HiddenHeadConfig, layer: int, pooling: str) -> np.ndarray:
@@ -171,12 +195,13 @@ def select_head(
     target) and keep the one with the lowest listwise cross-entropy on ``select``."""
     trials = []
     best: tuple[float, HiddenHead] | None = None
-    grid = itertools.product(config.layers, POOLINGS, config.pca_grid)
+    grid = itertools.product(config.layers, config.poolings, config.pca_grid)
+    scale = config.state_scale
     for layer, pooling, pca in grid:
         states = pick(train[0], config, layer, pooling)
-        projected = FittedHead.project(states, pca)  # one SVD for every L2
+        projected = FittedHead.project(states, pca, scale)  # one SVD for every L2
         for l2 in config.l2_grid:
-            head = FittedHead.fit(states, *train[1:], layer, pooling, pca, l2, projected)
+            head = FittedHead.fit(states, *train[1:], layer, pooling, pca, l2, projected, scale)
             fused = select[1] + head.residual(pick(select[0], config, layer, pooling))
             nll = listwise_nll(fused, select[2])
             hr = float(hits_at_1(fused, select[2]).mean())
@@ -284,13 +309,19 @@ def run_hidden_head(config: HiddenHeadConfig) -> dict[str, Any]:
             (f"base: combiner of {label}, fitted on {'+'.join(config.train_rowsets)}", t_base),
             (
                 f"fused: that base + LLM hidden-state head (layer {head.layer}, {head.pooling}, "
-                f"pca {head.pca or 'none'}, l2 {head.l2:g})",
+                f"{head.scale} states, pca {head.pca or 'none'}, l2 {head.l2:g})",
                 fused,
             ),
         ]
         variants[label] = {
             "base": base.describe(),
-            "head": {"layer": head.layer, "pooling": head.pooling, "pca": head.pca, "l2": head.l2},
+            "head": {
+                "layer": head.layer,
+                "pooling": head.pooling,
+                "scale": head.scale,
+                "pca": head.pca,
+                "l2": head.l2,
+            },
             "head_file": head_file,
             "select_nll": {
                 "base": listwise_nll(s_base, select.target),

@@ -34,7 +34,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, cast, runtime_checkable
 
 Message = dict[str, str]
 Conversation = list[Message]
@@ -159,6 +159,22 @@ class LLMBackend(Protocol):
 def continue_with(messages: Conversation, assistant_prefix: str) -> Conversation:
     """``messages`` plus an assistant message ``assistant_prefix`` that the model continues."""
     return [*messages, {"role": "assistant", "content": assistant_prefix}]
+
+
+def render_chat(tokenizer: Any, messages: Conversation) -> str:
+    """The prompt text exactly as ``tokenizer``'s chat template (and vLLM) renders
+    ``messages``: a last assistant message is continued, else the assistant turn opens."""
+    validate_conversation(messages)
+    continuing = messages[-1]["role"] == "assistant"
+    return cast(
+        str,
+        tokenizer.apply_chat_template(
+            messages,
+            tokenize=False,
+            add_generation_prompt=not continuing,
+            continue_final_message=continuing,
+        ),
+    )
 
 
 def validate_conversation(messages: Conversation) -> None:

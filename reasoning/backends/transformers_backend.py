@@ -39,7 +39,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -52,6 +52,7 @@ from reasoning.backends.base import (
     LLMRequestError,
     LLMTimeout,
     continue_with,
+    render_chat,
     validate_choices,
     validate_conversation,
 )
@@ -193,17 +194,7 @@ class TransformersBackend:
 
     def render(self, messages: Conversation) -> str:
         """The prompt text exactly as the chat template (and vLLM) renders ``messages``."""
-        validate_conversation(messages)
-        continuing = messages[-1]["role"] == "assistant"
-        return cast(
-            str,
-            self.tokenizer.apply_chat_template(
-                messages,
-                tokenize=False,
-                add_generation_prompt=not continuing,
-                continue_final_message=continuing,
-            ),
-        )
+        return render_chat(self.tokenizer, messages)
 
     async def _run(self, work: Callable[[StopCheck], T]) -> T:
         timeout = self.config.timeout_s

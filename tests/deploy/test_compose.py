@@ -221,3 +221,17 @@ def test_cpu_override_builds_vllm_cpu_and_cpu_torch(
     # everything else of the base file survives the override
     for key in ("entrypoint", "networks", "volumes", "healthcheck", "depends_on"):
         assert vllm[key] == services(gpu_config)["vllm"][key], key
+
+
+@pytest.mark.parametrize("files", [(BASE,), (BASE, CPU)], ids=["gpu", "gpu+cpu"])
+def test_the_fused_profile_serves_the_states_the_service_asks_for(files: tuple[Path, ...]) -> None:
+    config = compose_config(*files, profiles=["fused"])
+    states = services(config)["vllm-states"]
+    service_env = services(config)["service"]["environment"]
+    assert states["environment"]["MODEL_ROLE"] == "states"  # vllm-entrypoint.sh's pooling mode
+    assert flag_value(states["command"], "--served-model-name") == service_env["R2REC_STATES_MODEL"]
+    assert states["environment"]["VLLM_API_KEY"] == service_env["R2REC_LLM_API_KEY"]
+    assert set(states["networks"]) == {"backend"} and not states.get("ports")
+    assert [m["read_only"] for m in volume_mounts(states, CHECKPOINTS_VOLUME)] == [True]
+    assert bool(gpu_devices(states)) == (files == (BASE,))
+    assert "vllm-states" not in services(compose_config(*files, profiles=["trainer"]))

@@ -152,10 +152,11 @@ class TestVllmEntrypoint:
         fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
         fake.chmod(0o755)
 
-        def run(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        def run(root: Path, *args: str, role: str = "") -> subprocess.CompletedProcess[str]:
+            env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "MODEL_ROOT": str(root)}
             return subprocess.run(
                 ["sh", str(DOCKER_DIR / "vllm-entrypoint.sh"), *args],
-                env={"PATH": f"{bin_dir}:/usr/bin:/bin", "MODEL_ROOT": str(root)},
+                env={**env, "MODEL_ROLE": role} if role else env,
                 capture_output=True,
                 text=True,
                 timeout=30,
@@ -195,3 +196,20 @@ class TestVllmEntrypoint:
         assert done.returncode == 2
         assert done.stdout == ""
         assert "model-init" in done.stderr
+
+    def test_the_states_role_serves_the_fused_states_as_a_pooling_model(
+        self, run: Runner, tmp_path: Path
+    ) -> None:
+        from reasoning.backends.vllm_states import POOLING_FLAGS
+
+        self.model(tmp_path, "published")
+        missing = run(tmp_path, role="states")
+        assert missing.returncode == 2 and "publish-fused" in missing.stderr
+        states = self.model(tmp_path, "fused/states")
+        done = run(tmp_path, "--served-model-name", "states", role="states")
+        assert done.returncode == 0, done.stderr
+        argv = done.stdout.splitlines()
+        assert argv[argv.index("--model") + 1] == str(states)
+        flags = argv[argv.index("--runner") : argv.index("--runner") + len(POOLING_FLAGS)]
+        assert tuple(flags) == POOLING_FLAGS
+        assert argv[-2:] == ["--served-model-name", "states"]

@@ -10,6 +10,7 @@ the collaborative base.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -104,3 +105,29 @@ def test_without_hidden_states_the_collaborative_base_ranks_as_fallback(
     request = asyncio.run(rec.prepare(case.user_id, case.candidates)).fused_request()
     with pytest.raises(LLMUnavailable):
         asyncio.run(fused.scores(_NoStates(), [request]))
+
+
+class _UnitRMSStates:
+    """A reader of unit-RMS token states only, as the vLLM pooling server is."""
+
+    name = "unit-rms"
+    unit_rms_tokens = True
+
+    async def line_states(self, messages_batch: object, n: int, layers: object) -> np.ndarray:
+        raise AssertionError("a head it cannot serve must be refused before any call")
+
+
+def test_a_unit_rms_reader_refuses_a_head_reading_raw_or_mean_states(
+    ml100k_slice: Dataset, slice_bundle: tuple[CollaborativeBundle, MemoryGraphStore]
+) -> None:
+    bundle, store = slice_bundle
+    case = rowset_cases(ml100k_slice, "test")[0]
+    for head in (_head(8), replace(_head(8), scale="rms")):  # mean-pooled, raw or unit-RMS
+        fused = FusedRanker(bundle, head, PromptShape(), {})
+        request = asyncio.run(
+            Recommender(store, None, RecommenderConfig(), fused=fused).prepare(
+                case.user_id, case.candidates
+            )
+        ).fused_request()
+        with pytest.raises(LLMUnavailable, match="unit-RMS token states only"):
+            asyncio.run(fused.scores(_UnitRMSStates(), [request]))

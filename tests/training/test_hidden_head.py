@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from common.errors import UserInputError
-from reasoning.compact import candidate_spans
+from reasoning.compact import POOLINGS, HiddenHead, candidate_spans
 from recdata import load_dataset
 from tests.training.test_listwise import _cases, _write_features
 from training.compact_prompt import item_lookup, render_compact
@@ -49,7 +49,9 @@ def _planted(n: int, seed: int, d: int = 12) -> tuple[np.ndarray, np.ndarray, np
 
 
 def test_the_head_learns_a_planted_direction_on_top_of_the_base() -> None:
-    config = HiddenHeadConfig(layers=(7,), pca_grid=(4, 0), l2_grid=(1e-3, 10.0))
+    config = HiddenHeadConfig(
+        layers=(7,), poolings=POOLINGS, state_scale="raw", pca_grid=(4, 0), l2_grid=(1e-3, 10.0)
+    )
     train = _planted(300, 0)
     select = _planted(200, 1)
     head, trials = select_head(train, select, config)
@@ -59,6 +61,26 @@ def test_the_head_learns_a_planted_direction_on_top_of_the_base() -> None:
     base_hits = (select[1].argmax(axis=1) == select[2]).mean()
     assert hits > base_hits + 0.3
     assert head.l2 == 1e-3  # the strong L2 fits the planted signal worse on valid
+
+
+def test_a_unit_rms_head_learns_it_too_and_reads_raw_or_normed_states_alike(
+    tmp_path: Path,
+) -> None:
+    config = HiddenHeadConfig(layers=(7,), pca_grid=(0,), l2_grid=(1e-3,))  # rms, last
+    train, select = _planted(300, 0), _planted(200, 1)
+    head, trials = select_head(train, select, config)
+    assert (head.scale, head.pooling, len(trials)) == ("rms", "last", 1)
+    assert head.reads_unit_rms_tokens
+    raw = select[0][:, :, 0, 0].astype(np.float64)
+    fused = select[1] + head.residual(raw)
+    assert (fused.argmax(axis=1) == select[2]).mean() > (
+        select[1].argmax(axis=1) == select[2]
+    ).mean() + 0.3
+    # what vLLM returns (an RMSNorm with its own eps) scores exactly as the raw state does
+    normed = raw / np.sqrt((raw * raw).mean(axis=-1, keepdims=True) + 1e-2)
+    np.testing.assert_allclose(head.residual(normed), head.residual(raw), atol=1e-9)
+    head.save(tmp_path / "head.npz")
+    assert HiddenHead.load(tmp_path / "head.npz").scale == "rms"
 
 
 def test_a_head_on_pure_noise_stays_near_the_base() -> None:
@@ -74,6 +96,10 @@ def test_valid_and_test_are_never_fitted_on() -> None:
         HiddenHeadConfig(train_rowsets=("train3", "test"))
     with pytest.raises(UserInputError):
         HiddenHeadConfig(dtype="int8")
+    with pytest.raises(UserInputError, match="poolings"):
+        HiddenHeadConfig(poolings=("max",))
+    with pytest.raises(UserInputError, match="state_scale"):
+        HiddenHeadConfig(state_scale="layernorm")
 
 
 def _tiny_config(tmp_path: Path, tiny_model_dir: Path, **changes: object) -> HiddenHeadConfig:
@@ -99,7 +125,8 @@ def test_tiny_run_end_to_end(tmp_path: Path, tiny_model_dir: Path) -> None:
     assert [r["model"] for r in rows][:2] == ["sasrec", "combiner"]
     assert all(r["n"] == 6 for r in rows)
     for variant in summary["variants"].values():
-        assert len(variant["trials_on_select"]) == 2 * 2  # layers x poolings
+        assert len(variant["trials_on_select"]) == 2  # layers x the one pooling (last)
+        assert variant["head"]["scale"] == "rms"
     service = summary["variants"]["service features"]["base"]["weights"]
     assert set(service) == {"graph-fallback", "popularity"}  # what the service can compute
     saved = np.load(tmp_path / "run" / "hidden_test.npz")["states"]
