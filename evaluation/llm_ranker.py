@@ -27,7 +27,7 @@ from evaluation.explanations import ExplanationCheck, check_explanation
 from evaluation.ranker import Case, RankResult
 from graph_store.memory import MemoryGraphStore
 from reasoning.backends import LLMBackend, make_backend
-from reasoning.fused import FusedRanker
+from reasoning.fused import FusedRanker, StateReader
 from reasoning.outcomes import Recommendation
 from reasoning.prompt import clean_title
 from reasoning.recommender import Recommender, RecommenderConfig
@@ -45,8 +45,10 @@ class LLMRanker:
         name: str = "llm",
         show_progress: bool = True,
         fused: FusedRanker | None = None,
+        make_states: Callable[[], StateReader] | None = None,
     ) -> None:
-        """``fused``: rank with it (`reasoning.fused`) instead of the answer letters."""
+        """``fused``: rank with it (`reasoning.fused`) instead of the answer letters;
+        ``make_states``: what reads its head's states (default: the LLM backend)."""
         self.make_llm = make_llm
         self.explain = explain
         self.config = replace(config or RecommenderConfig(), fallback_on_llm_error=False)
@@ -54,6 +56,7 @@ class LLMRanker:
         self.name = f"{name} ({'explain' if explain else 'score'})"
         self.show_progress = show_progress
         self.fused = fused
+        self.make_states = make_states
         self._graph: MemoryGraphStore | None = None
         self._titles: dict[str, str] = {}
 
@@ -73,7 +76,8 @@ class LLMRanker:
         explainer = None
         if self.fused is not None and self.fused.explainer and self.config.thoughts == "model":
             explainer = make_backend("local", model_path=str(self.fused.explainer))
-        recommender = Recommender(self._graph, llm, self.config, self.fused, explainer)
+        states = self.make_states() if self.make_states is not None else None
+        recommender = Recommender(self._graph, llm, self.config, self.fused, explainer, states)
         scores = np.zeros((len(cases), len(cases[0].candidates) if cases else 0))
         valid = np.zeros(len(cases), dtype=bool)
         extras: list[dict[str, object]] = []
@@ -103,6 +107,8 @@ class LLMRanker:
             await llm.aclose()
             if explainer is not None:
                 await explainer.aclose()
+            if states is not None and hasattr(states, "aclose"):
+                await states.aclose()
         shares = {}
         if explainer is not None:
             counts = recommender.explainer_counts

@@ -74,6 +74,7 @@ class EvalRequest:
     max_reasoning_tokens: int
     thoughts: str
     fused: Path | None = None
+    states_url: str | None = None
 
 
 def _llm_ranker(req: EvalRequest) -> Ranker:
@@ -102,7 +103,26 @@ def _llm_ranker(req: EvalRequest) -> Ranker:
                 f"not {req.dataset!r}"
             )
         name = f"fused {req.fused.name}"
-    return LLMRanker(make, req.explain, config, batch_size=req.batch_size, name=name, fused=fused)
+    make_states = None
+    if req.states_url is not None:
+        if fused is None or fused.states is None:
+            raise UserInputError(
+                "--states-url reads the states of a fused ranker folder holding states/: "
+                "give --fused with one (r2rec model publish-fused writes it for a unit-RMS head)"
+            )
+        from reasoning.backends.vllm_states import VLLMStates, VLLMStatesConfig
+
+        config_ = VLLMStatesConfig(req.states_url, fused.states)
+        make_states = lambda: VLLMStates(config_)  # noqa: E731
+    return LLMRanker(
+        make,
+        req.explain,
+        config,
+        batch_size=req.batch_size,
+        name=name,
+        fused=fused,
+        make_states=make_states,
+    )
 
 
 def _rank_eval(req: EvalRequest) -> None:
@@ -218,6 +238,13 @@ def eval_command(
             "as the service does; its bundle must be fitted on the split's training log"
         ),
     ] = None,
+    states_url: Annotated[
+        str | None,
+        typer.Option(
+            help="llm --fused: the vLLM pooling server serving the folder's states/ (served "
+            "as 'states'), which then reads the head's states instead of the LLM backend"
+        ),
+    ] = None,
 ) -> None:
     """Evaluate one model or every baseline on the protocol; prints a Markdown table."""
     if split not in SPLITS:
@@ -249,5 +276,6 @@ def eval_command(
             max_reasoning_tokens=max_reasoning_tokens,
             thoughts=thoughts,
             fused=fused,
+            states_url=states_url,
         )
     )

@@ -182,3 +182,33 @@ def test_a_head_vllm_cannot_serve_stops_the_start(
     )
     with pytest.raises(Exception, match=r"reads raw last-pooled states.*state_scale rms"):
         TestClient(create_app(settings)).__enter__()
+
+
+def test_eval_reads_the_states_from_vllm_as_the_service_does(
+    states_server: VLLMServer, vllm_server: VLLMServer, fused_folder: Path, tiny_model_dir: Path
+) -> None:
+    """`r2rec eval --fused DIR --backend vllm --states-url URL` scores the cases as the
+    in-process `--fused DIR` run does; --states-url without a states/ folder is refused."""
+    args = ["eval", "--model", "llm", "--limit", "4", "--fused", str(fused_folder)]
+    results = []
+    for extra in (
+        ["--checkpoint", str(tiny_model_dir)],
+        ["--backend", "vllm", "--llm-url", vllm_server.base_url, "--served-model", "tiny"]
+        + ["--states-url", states_server.base_url],
+    ):
+        out = fused_folder.parent / f"eval-{len(results)}.json"
+        done = CliRunner().invoke(app, [*args, *extra, "--out", str(out)])
+        assert done.exit_code == 0, done.output
+        results.append(json.loads(out.read_text())[0]["metrics"])
+    assert results[0]["cases"] == results[1]["cases"] == 4
+    assert results[1] == pytest.approx(results[0])
+    raw = fused_folder.parent / "no-states"
+    raw.mkdir(exist_ok=True)
+    for part in ("manifest.json", "head.npz", "collaborative"):
+        (raw / part).symlink_to(fused_folder / part)
+    refused = CliRunner().invoke(
+        app,
+        [*args[:-1], str(raw), "--checkpoint", str(tiny_model_dir)]
+        + ["--states-url", states_server.base_url],
+    )
+    assert refused.exit_code != 0 and "states/" in str(refused.exception)
