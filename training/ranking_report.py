@@ -24,16 +24,20 @@ def _p(a: np.ndarray, b: np.ndarray) -> float:
     return mcnemar_exact(a, b).p_value
 
 
+REFS = ("sasrec", "combiner")  # the rows every other row is tested against
+
+
 def report_rows(named: list[tuple[str, np.ndarray]], target: np.ndarray) -> list[dict[str, Any]]:
     """Metrics rows for each (name, scores) with McNemar p on HR@1 against the rows named
     ``sasrec`` and ``combiner`` (when present)."""
-    hits = {name: hits_at_1(scores, target) for name, scores in named}
+    hits = [hits_at_1(scores, target) for _, scores in named]
+    refs = {ref: [i for i, (name, _) in enumerate(named) if name == ref][:1] for ref in REFS}
     rows = []
-    for name, scores in named:
+    for index, (name, scores) in enumerate(named):
         row: dict[str, Any] = metrics_row(name, scores, target)
-        for ref in ("sasrec", "combiner"):
+        for ref, found in refs.items():
             row[f"p_vs_{ref}"] = (
-                None if ref not in hits or ref == name else _p(hits[name], hits[ref])
+                None if not found or found[0] == index else _p(hits[index], hits[found[0]])
             )
         rows.append(row)
     return rows
