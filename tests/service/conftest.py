@@ -135,3 +135,39 @@ def partner_fitted(client: TestClient, timeout_s: float = 60.0) -> None:
     while client.app.state.runtime.rating.fitted_unix is None:  # type: ignore[attr-defined]
         assert time.monotonic() < deadline, "the rating partner was not fitted in time"
         time.sleep(0.1)
+
+
+def assert_fused_as_in_process(
+    settings: Settings, folder: Path, tiny_model_dir: Path, candidates: list[str], atol: float
+) -> None:
+    """/recommend under ``settings`` ranks user 1's ``candidates`` with the fused ranker at
+    ``folder`` exactly as a Recommender in process does, on the same log and model, with
+    scores equal to ``atol``."""
+    import asyncio
+
+    import numpy as np
+
+    from graph_store.memory import MemoryGraphStore
+    from reasoning.backends.transformers_backend import LocalBackendConfig, TransformersBackend
+    from reasoning.fused import FusedRanker
+    from reasoning.recommender import Recommender, RecommenderConfig
+    from recdata import load_dataset
+
+    with TestClient(create_app(settings)) as client:
+        request = {"user_id": "1", "candidates": candidates, "explain": True}
+        answer = client.post("/recommend", json=request)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+    assert body["model"].startswith("fused:run@")
+    assert not body["fallback"] and body["valid"] and body["thoughts"]
+    served = {i["item_id"]: i["score"] for i in body["items"]}
+    data = load_dataset("ml-100k")
+    store = MemoryGraphStore.from_frames(data.interactions, data.items)
+    local = TransformersBackend(LocalBackendConfig(model_path=str(tiny_model_dir)))
+    fused = FusedRanker.load(folder)
+    again = asyncio.run(
+        Recommender(store, local, RecommenderConfig(), fused).recommend("1", candidates, False)
+    )
+    top = again.items[: len(body["items"])]  # the response keeps the top k
+    assert [i.item_id for i in top] == [i["item_id"] for i in body["items"]]
+    np.testing.assert_allclose([served[i.item_id] for i in top], [i.score for i in top], atol=atol)

@@ -8,11 +8,9 @@ fitted for another dataset stops the start with a message naming both.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -22,11 +20,9 @@ from r2rec.cli import app
 from reasoning.backends.transformers_backend import LocalBackendConfig, TransformersBackend
 from reasoning.collaborative import CollaborativeBundle
 from reasoning.fused import FusedRanker
-from reasoning.recommender import Recommender, RecommenderConfig
-from recdata import load_dataset
 from service.main import create_app
 from tests.factories import write_hidden_head_run
-from tests.service.conftest import settings_for
+from tests.service.conftest import assert_fused_as_in_process, settings_for
 
 
 @pytest.fixture
@@ -62,24 +58,9 @@ def test_recommend_ranks_with_the_published_fused_ranker(
     fused = FusedRanker.load(folder)
     assert fused.bundle.weights.tolist() == [1.0, 0.4, 0.6, -0.2, 0.1]  # the run's base
     candidates = [str(i) for i in range(300, 320)]
-    with TestClient(create_app(settings_for(tiny_model_dir))) as client:
-        request = {"user_id": "1", "candidates": candidates, "explain": True}
-        answer = client.post("/recommend", json=request)
-        assert answer.status_code == 200, answer.text
-        body = answer.json()
-    assert body["model"].startswith("fused:run@")
-    assert not body["fallback"] and body["valid"] and body["thoughts"]
-    served = {i["item_id"]: i["score"] for i in body["items"]}
-    # the same request outside the service, from the same log and model: the same scores
-    data = load_dataset("ml-100k")
-    store = MemoryGraphStore.from_frames(data.interactions, data.items)
-    local = TransformersBackend(LocalBackendConfig(model_path=str(tiny_model_dir)))
-    again = asyncio.run(
-        Recommender(store, local, RecommenderConfig(), fused).recommend("1", candidates, False)
+    assert_fused_as_in_process(
+        settings_for(tiny_model_dir), folder, tiny_model_dir, candidates, 1e-6
     )
-    top = again.items[: len(body["items"])]  # the response keeps the top k
-    assert [i.item_id for i in top] == [i["item_id"] for i in body["items"]]
-    np.testing.assert_allclose([served[i.item_id] for i in top], [i.score for i in top], atol=1e-6)
 
 
 def test_a_fused_ranker_for_another_dataset_stops_the_start(

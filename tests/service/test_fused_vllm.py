@@ -33,7 +33,7 @@ from service.main import create_app
 from tests.factories import write_hidden_head_run
 from tests.harness.net import free_port
 from tests.harness.vllm import VLLMServer, require_vllm, run_vllm_server
-from tests.service.conftest import vllm_settings
+from tests.service.conftest import assert_fused_as_in_process, vllm_settings
 
 CANDIDATES = [str(i) for i in range(300, 320)]
 
@@ -122,25 +122,8 @@ def test_the_service_ranks_with_the_head_through_vllm(
         states_url=states_server.base_url,
         states_model="states",
     )
-    with TestClient(create_app(settings)) as client:
-        request = {"user_id": "1", "candidates": CANDIDATES, "explain": True}
-        answer = client.post("/recommend", json=request)
-        assert answer.status_code == 200, answer.text
-        body = answer.json()
-    assert body["model"].startswith("fused:run@")
-    assert not body["fallback"] and body["valid"] and body["thoughts"]
-    served = {i["item_id"]: i["score"] for i in body["items"]}
-    # the same request in process, from the same log and model: the same ranking and scores
-    data = load_dataset("ml-100k")
-    store = MemoryGraphStore.from_frames(data.interactions, data.items)
-    local = TransformersBackend(LocalBackendConfig(model_path=str(tiny_model_dir)))
-    fused = FusedRanker.load(fused_folder)
-    again = asyncio.run(
-        Recommender(store, local, RecommenderConfig(), fused).recommend("1", CANDIDATES, False)
-    )
-    top = again.items[: len(body["items"])]
-    assert [i.item_id for i in top] == [i["item_id"] for i in body["items"]]
-    np.testing.assert_allclose([served[i.item_id] for i in top], [i.score for i in top], atol=1e-3)
+    # the same ranking and scores as in process, from the same log and model
+    assert_fused_as_in_process(settings, fused_folder, tiny_model_dir, CANDIDATES, 1e-3)
 
 
 def test_a_states_server_that_is_down_gives_the_base_flagged_fallback(
@@ -190,11 +173,13 @@ def test_eval_reads_the_states_from_vllm_as_the_service_does(
     """`r2rec eval --fused DIR --backend vllm --states-url URL` scores the cases as the
     in-process `--fused DIR` run does; --states-url without a states/ folder is refused."""
     args = ["eval", "--model", "llm", "--limit", "4", "--fused", str(fused_folder)]
-    results = []
+    results: list[dict[str, float]] = []
     for extra in (
         ["--checkpoint", str(tiny_model_dir)],
-        ["--backend", "vllm", "--llm-url", vllm_server.base_url, "--served-model", "tiny"]
-        + ["--states-url", states_server.base_url],
+        [
+            *("--backend", "vllm", "--llm-url", vllm_server.base_url, "--served-model", "tiny"),
+            *("--states-url", states_server.base_url),
+        ],
     ):
         out = fused_folder.parent / f"eval-{len(results)}.json"
         done = CliRunner().invoke(app, [*args, *extra, "--out", str(out)])
@@ -208,7 +193,9 @@ def test_eval_reads_the_states_from_vllm_as_the_service_does(
         (raw / part).symlink_to(fused_folder / part)
     refused = CliRunner().invoke(
         app,
-        [*args[:-1], str(raw), "--checkpoint", str(tiny_model_dir)]
-        + ["--states-url", states_server.base_url],
+        [
+            *(*args[:-1], str(raw), "--checkpoint", str(tiny_model_dir)),
+            *("--states-url", states_server.base_url),
+        ],
     )
     assert refused.exit_code != 0 and "states/" in str(refused.exception)
