@@ -134,6 +134,18 @@ class VLLMStates:
             raise LLMUnavailable(f"{where}: {response.status_code} {response.text[:300]}")
         return decode_pooled(response, [len(i) for i in ids], where)
 
+    async def ping(self) -> None:
+        """Raise `LLMUnavailable` (or `LLMTimeout`) unless the server answers /health."""
+        where = f"{self._client.base_url}/health"
+        try:
+            response = await self._client.get("/health")
+        except httpx.TimeoutException as err:
+            raise LLMTimeout(f"{where}: no answer in {self.config.timeout_s:g} s") from err
+        except httpx.HTTPError as err:
+            raise LLMUnavailable(f"{where}: {err}") from err
+        if response.status_code != 200:
+            raise LLMUnavailable(f"{where}: {response.status_code}")
+
     async def aclose(self) -> None:
         await self._client.aclose()
 

@@ -122,6 +122,9 @@ async def _llm(runtime: Runtime) -> str:
     if runtime.llm is None:
         return "none published yet: the graph scorer ranks"
     await runtime.llm.ping()  # its answer names the server: not reported
+    states = runtime.recommender.states  # the vLLM server of the fused head's states
+    if states is not None and states is not runtime.llm and hasattr(states, "ping"):
+        await states.ping()
     last = runtime.recommender.last_llm
     if last is not None and not last.ok:
         ago = max(0.0, time.time() - last.at)

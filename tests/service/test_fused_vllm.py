@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from graph_store.memory import MemoryGraphStore
 from r2rec.cli import app
+from reasoning.backends.base import LLMUnavailable
 from reasoning.backends.transformers_backend import LocalBackendConfig, TransformersBackend
 from reasoning.backends.vllm_states import POOLING_FLAGS, VLLMStates, VLLMStatesConfig
 from reasoning.collaborative import CollaborativeBundle
@@ -137,9 +138,11 @@ def test_a_states_server_that_is_down_gives_the_base_flagged_fallback(
     )
     fused = FusedRanker.load(fused_folder)
     with TestClient(create_app(settings)) as client:
+        ready = client.get("/readyz").json()  # before any ranking: the states server is pinged
         body = client.post(
             "/recommend", json={"user_id": "1", "candidates": CANDIDATES, "explain": False}
         ).json()
+    assert ready["status"] == "degraded" and ready["checks"]["llm"]["ok"] is False
     assert body["fallback"] is True and body["model"].startswith("fused:")
     data = load_dataset("ml-100k")
     store = MemoryGraphStore.from_frames(data.interactions, data.items)
@@ -199,3 +202,18 @@ def test_eval_reads_the_states_from_vllm_as_the_service_does(
         ],
     )
     assert refused.exit_code != 0 and "states/" in str(refused.exception)
+
+
+def test_ping_tells_a_live_states_server_from_a_dead_one(
+    states_server: VLLMServer, fused_folder: Path
+) -> None:
+    async def ping(url: str) -> None:
+        reader = VLLMStates(VLLMStatesConfig(url, fused_folder / STATES, timeout_s=5))
+        try:
+            await reader.ping()
+        finally:
+            await reader.aclose()
+
+    asyncio.run(ping(states_server.base_url))  # the /v1 suffix is dropped
+    with pytest.raises(LLMUnavailable):
+        asyncio.run(ping(f"http://127.0.0.1:{free_port()}"))
