@@ -83,11 +83,16 @@ def open_states(settings: Settings, fused: FusedRanker | None) -> StateReader | 
             "collaborative base ranks"
         )
         return None
-    if fused.states is None or not fused.head.reads_unit_rms_tokens:
+    if not fused.head.reads_unit_rms_tokens:
         raise StartupError(
             f"the fused ranker's head reads {fused.head.scale} {fused.head.pooling}-pooled "
             "states, which vLLM cannot serve: publish a head of state_scale rms and last-token "
             "pooling (its folder then holds states/), or unset R2REC_STATES_URL"
+        )
+    if fused.states is None:
+        raise StartupError(
+            "the fused ranker's folder holds no states/ for the vLLM states server: publish "
+            "it again (r2rec model publish-fused writes it), or unset R2REC_STATES_URL"
         )
     from reasoning.backends.vllm_states import VLLMStates, VLLMStatesConfig
 

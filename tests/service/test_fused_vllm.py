@@ -217,3 +217,21 @@ def test_ping_tells_a_live_states_server_from_a_dead_one(
     asyncio.run(ping(states_server.base_url))  # the /v1 suffix is dropped
     with pytest.raises(LLMUnavailable):
         asyncio.run(ping(f"http://127.0.0.1:{free_port()}"))
+
+
+def test_open_states_reads_only_where_vllm_can_serve_the_head(
+    fused_folder: Path, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    from service.ranking import StartupError, open_states
+    from tests.service.conftest import settings_for
+
+    fused = FusedRanker.load(fused_folder)
+    vllm = {"llm_backend": "vllm", "states_url": "http://127.0.0.1:9"}
+    assert open_states(settings_for(tiny_model_dir), fused) is None  # in process: itself
+    assert open_states(settings_for(tiny_model_dir, llm_backend="vllm"), fused) is None
+    reader = open_states(settings_for(tiny_model_dir, **vllm), fused)
+    assert isinstance(reader, VLLMStates) and reader.layer == 1
+    asyncio.run(reader.aclose())
+    fused.states = None  # a folder published before states/ existed
+    with pytest.raises(StartupError, match="holds no states/"):
+        open_states(settings_for(tiny_model_dir, **vllm), fused)
