@@ -121,9 +121,21 @@ class VLLMStates:
             "embed_dtype": "float32",
             "add_special_tokens": False,
         }
-        where = f"{self._client.base_url}/pooling"
+        response = await self._send("POST", "/pooling", body)
+        return decode_pooled(response, [len(i) for i in ids], f"{self._client.base_url}/pooling")
+
+    async def ping(self) -> None:
+        """Raise `LLMUnavailable` (or `LLMTimeout`) unless the server answers /health."""
+        await self._send("GET", "/health")
+
+    async def _send(
+        self, method: str, path: str, body: dict[str, Any] | None = None
+    ) -> httpx.Response:
+        """The server's answer to one request; its failures as the backends' typed errors
+        (4xx: `LLMRequestError`; no answer, 5xx: `LLMUnavailable`; too slow: `LLMTimeout`)."""
+        where = f"{self._client.base_url}{path}"
         try:
-            response = await self._client.post("/pooling", json=body)
+            response = await self._client.request(method, path, json=body)
         except httpx.TimeoutException as err:
             raise LLMTimeout(f"{where}: no answer in {self.config.timeout_s:g} s") from err
         except httpx.HTTPError as err:
@@ -132,19 +144,7 @@ class VLLMStates:
             raise LLMRequestError(f"{where}: {response.status_code} {response.text[:300]}")
         if response.status_code >= 500:
             raise LLMUnavailable(f"{where}: {response.status_code} {response.text[:300]}")
-        return decode_pooled(response, [len(i) for i in ids], where)
-
-    async def ping(self) -> None:
-        """Raise `LLMUnavailable` (or `LLMTimeout`) unless the server answers /health."""
-        where = f"{self._client.base_url}/health"
-        try:
-            response = await self._client.get("/health")
-        except httpx.TimeoutException as err:
-            raise LLMTimeout(f"{where}: no answer in {self.config.timeout_s:g} s") from err
-        except httpx.HTTPError as err:
-            raise LLMUnavailable(f"{where}: {err}") from err
-        if response.status_code != 200:
-            raise LLMUnavailable(f"{where}: {response.status_code}")
+        return response
 
     async def aclose(self) -> None:
         await self._client.aclose()
