@@ -1,6 +1,6 @@
 """The fused ranker the service serves: the collaborative base plus the LLM's hidden-state head.
 
-    score_j = combiner(sasrec, itemknn, bpr, popularity, graph score)_j + head(h_j)
+    score_j = combiner(sasrec, itemknn, bpr, popularity, graph score [, content])_j + head(h_j)
 
 ``h_j`` is the frozen LLM's hidden state at candidate j's line of the compact prompt
 (`reasoning.compact`), read in one forward pass without decoding; the head and the
@@ -10,6 +10,9 @@ and published together as one folder (``r2rec model publish-fused``):
     folder/manifest.json      base model, prompt shape, head settings, where each part came from
     folder/collaborative/     `reasoning.collaborative.CollaborativeBundle`
     folder/head.npz           `reasoning.compact.HiddenHead` (absent: the base alone ranks)
+    folder/items.npz          optional: `reasoning.item_content.ItemContent`, the content
+                              columns the base also weighs (their weights: the manifest's
+                              ``content``)
     folder/explainer/         optional: the explainer model folder (`reasoning.explainer`,
                               ``r2rec model publish-explainer``) that writes the thoughts
     folder/states/            optional: the base model cut at the head's layer, with a unit
@@ -38,13 +41,15 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from reasoning.backends.base import Conversation, LLMUnavailable
-from reasoning.collaborative import CollaborativeBundle
+from reasoning.collaborative import CollaborativeBundle, zscore_per_case
 from reasoning.compact import HiddenHead, PromptShape, render_compact_messages, shorten
+from reasoning.item_content import ItemContent
 from reasoning.prompt import ItemInfo
 
 MANIFEST = "manifest.json"
 EXPLAINER = "explainer"  # sub-folder holding the explainer model
 STATES = "states"  # sub-folder holding the base model cut at the head's layer (for vLLM)
+ITEMS = "items.npz"  # the item content the base's content columns read
 FORMAT = 1
 
 
@@ -95,6 +100,15 @@ class FusedRanker:
     manifest: dict[str, Any]
     explainer: Path | None = None  # the explainer's model folder, when one is published
     states: Path | None = None  # the cut model vLLM serves as a pooling model, when published
+    content: ItemContent | None = None  # the base's content columns, when it weighs them
+    content_weights: np.ndarray | None = None  # one per ``content.names``
+
+    def __post_init__(self) -> None:
+        if (self.content is None) != (self.content_weights is None):
+            raise ValueError("content and content_weights go together")
+        if self.content is not None and self.content_weights is not None:
+            if len(self.content.names) != len(self.content_weights):
+                raise ValueError(f"{len(self.content_weights)} weights for {self.content.names}")
 
     @property
     def history_needed(self) -> int:
@@ -106,14 +120,18 @@ class FusedRanker:
         return "collaborative base + LLM head" if self.head else "collaborative base"
 
     def base(self, request: FusedRequest) -> np.ndarray:
-        """The collaborative combiner's score of each candidate."""
+        """The combiner's score of each candidate: collaborative columns, plus the
+        content columns when the base weighs them (z-scored per column, so the sum is
+        the offline combiner over all columns)."""
+        candidates = [c.item_id for c in request.candidates]
         features = self.bundle.features(
-            request.user_id,
-            request.sequence,
-            [c.item_id for c in request.candidates],
-            request.graph_scores,
+            request.user_id, request.sequence, candidates, request.graph_scores
         )
-        return self.bundle.score(features)
+        score = self.bundle.score(features)
+        if self.content is not None and self.content_weights is not None:
+            columns = self.content.features(request.sequence, candidates)
+            score = score + zscore_per_case(columns) @ self.content_weights
+        return np.asarray(score)
 
     def messages(self, request: FusedRequest) -> Conversation:
         """The compact prompt of ``request`` (candidates in the request's order)."""
@@ -154,8 +172,17 @@ class FusedRanker:
         self.bundle.save(folder / "collaborative")
         if self.head is not None:
             self.head.save(folder / "head.npz")
+        content = None
+        if self.content is not None and self.content_weights is not None:
+            self.content.save(folder / ITEMS)
+            content = {
+                "names": list(self.content.names),
+                "weights": [float(w) for w in self.content_weights],
+                "layer": self.content.layer,
+            }
         manifest = {
             **self.manifest,
+            "content": content,
             "format": FORMAT,
             "prompt": {
                 "history_items": self.shape.history_items,
@@ -183,6 +210,12 @@ class FusedRanker:
             raise ValueError(f"{folder}: fused ranking format {manifest.get('format')!r}")
         head_path = folder / "head.npz"
         explainer, states = folder / EXPLAINER, folder / STATES
+        content, weights = None, None
+        if manifest.get("content"):
+            content = ItemContent.load(folder / ITEMS)
+            if list(content.names) != manifest["content"]["names"]:
+                raise ValueError(f"{folder}: {ITEMS} does not hold the manifest's columns")
+            weights = np.asarray(manifest["content"]["weights"], dtype=np.float64)
         return cls(
             bundle=CollaborativeBundle.load(folder / "collaborative"),
             head=HiddenHead.load(head_path) if head_path.is_file() else None,
@@ -190,4 +223,6 @@ class FusedRanker:
             manifest=manifest,
             explainer=explainer if (explainer / "config.json").is_file() else None,
             states=states if (states / "config.json").is_file() else None,
+            content=content,
+            content_weights=weights,
         )

@@ -8,7 +8,8 @@ service serves. Publishing joins them into `reasoning.fused.FusedRanker`'s folde
 
 - the bundle's models, with the run's base weights (the base the head was fitted on);
 - the run's head (``head-all.npz``: base of all five features; ``head-service.npz``: of
-  the graph score and popularity only);
+  the graph score and popularity only; ``head-content.npz`` and ``head-item-vector.npz``:
+  of the five plus the content columns, ``items.npz``, of a run with ``item_layers``);
 - a manifest: dataset, base model, prompt shape, where each part came from, the run's
   valid cross-entropy of base and fused, and its test row;
 - for a head a vLLM pooling server can serve (unit-RMS states, last token), ``states/``:
@@ -21,7 +22,8 @@ nothing usable and the base would serve as well); ``force`` skips it.
     decision = publish_fused(Path(".r2rec/runs/hidden-mls"), Path(".r2rec/models/collab-mls"))
     decision["published"], decision["reason"]
 
-Command line: ``r2rec model publish-fused RUN BUNDLE [--variant all|service] [--force]``.
+Command line: ``r2rec model publish-fused RUN BUNDLE [--variant all|service|content|item-vector]
+[--force]``.
 """
 
 from __future__ import annotations
@@ -39,17 +41,42 @@ from common.paths import models_dir, published_fused_dir
 from reasoning.collaborative import FEATURE_NAMES, CollaborativeBundle
 from reasoning.compact import HiddenHead, PromptShape
 from reasoning.fused import EXPLAINER, STATES, FusedRanker
+from reasoning.item_content import METADATA_NAMES, VECTOR_NAMES, ItemContent
+from training.item_vectors import CACHE
 
-VARIANTS = {"all": "all features", "service": "service features"}
+VARIANTS = {
+    "all": "all features",
+    "service": "service features",
+    "content": "content features",
+    "item-vector": "item-vector features",
+}
 
 
-def base_weights(described: dict[str, Any]) -> np.ndarray:
-    """A run's base combiner weights over FEATURE_NAMES (0 for a feature it did not use)."""
+def base_weights(described: dict[str, Any]) -> tuple[np.ndarray, dict[str, float]]:
+    """A run's base combiner weights: over FEATURE_NAMES (0 for a feature it did not
+    use), and over the content columns it weighs (`reasoning.item_content`), by name."""
     weights = described["weights"]
-    unknown = set(weights) - set(FEATURE_NAMES)
+    content_names = METADATA_NAMES + VECTOR_NAMES
+    unknown = set(weights) - set(FEATURE_NAMES) - set(content_names)
     if unknown:
         raise UserInputError(f"the run's base uses unknown features {sorted(unknown)}")
-    return np.asarray([float(weights.get(name, 0.0)) for name in FEATURE_NAMES])
+    collaborative = np.asarray([float(weights.get(name, 0.0)) for name in FEATURE_NAMES])
+    return collaborative, {n: float(weights[n]) for n in content_names if n in weights}
+
+
+def run_content(run: Path, summary: dict[str, Any], names: dict[str, float]) -> ItemContent:
+    """The item content a run's base read: the catalogue's metadata, and the run's cached
+    item vectors at its chosen layer when the base weighs the LLM similarities."""
+    from recdata import load_dataset
+
+    items = load_dataset(summary["config"]["dataset"]).items
+    if not set(names) & set(VECTOR_NAMES):
+        return ItemContent.from_items(items)
+    layer = int(summary["items"]["layer"])
+    cache = run / CACHE
+    if not cache.is_file():
+        raise UserInputError(f"{cache}: the run's item vectors are missing")
+    return ItemContent.from_items(items, np.load(cache)[f"l{layer}"], layer)
 
 
 def publish_fused(
@@ -78,7 +105,11 @@ def publish_fused(
     if not force and not nll["fused"] < nll["base"]:
         why = f"valid cross-entropy {nll['fused']:.4f} does not beat the base's {nll['base']:.4f}"
         return {"published": False, "reason": why, "run": str(run)}
-    bundle.weights = base_weights(chosen["base"])
+    bundle.weights, named = base_weights(chosen["base"])
+    content = run_content(run, summary, named) if named else None
+    content_weights = None
+    if content is not None:
+        content_weights = np.asarray([named.get(n, 0.0) for n in content.names])
     head = HiddenHead.load(run / chosen["head_file"])
     manifest = {
         "dataset": config["dataset"],
@@ -94,7 +125,9 @@ def publish_fused(
     shape = PromptShape(config["history_items"], config["title_chars"], config["genres"])
     target = out or published_fused_dir()
     with staging_dir(target) as staging:
-        FusedRanker(bundle, head, shape, manifest).save(staging)
+        FusedRanker(
+            bundle, head, shape, manifest, content=content, content_weights=content_weights
+        ).save(staging)
         if head.reads_unit_rms_tokens:
             cut_for_states(base_model_dir(config["model_path"]), head.layer, staging / STATES)
         replace_dir(staging, target)

@@ -30,7 +30,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +39,11 @@ import numpy as np
 from baselines.combiner import ListwiseCombiner, fit_linear_listwise, hits_at_1, listwise_nll
 from baselines.features import FeatureSet
 from common.errors import UserInputError
+from evaluation.ranker import Case
 from reasoning.compact import POOLINGS, STATE_SCALES, HiddenHead
+from reasoning.item_content import METADATA_NAMES, VECTOR_NAMES, ItemContent
 from training.hidden_states import StateCache
+from training.item_vectors import item_vectors
 from training.listwise import ListwiseConfig
 from training.ranking_report import report_rows, write_report
 
@@ -94,6 +97,14 @@ class HiddenHeadConfig:
     title_chars: int = field(default=18, metadata={"help": "Titles are cut to this many chars."})
     genres: int = field(default=1, metadata={"help": "Genres shown per item (0: none)."})
     batch_size: int = field(default=8, metadata={"help": "Cases per forward pass."})
+    item_layers: tuple[int, ...] = field(
+        default=(),
+        metadata={
+            "help": "LLM layers whose item readings are tried on valid for the content "
+            "columns (reasoning.item_content: genre overlap, year gap, year, and the LLM "
+            "item similarities); empty: collaborative bases only."
+        },
+    )
     service_features: tuple[str, ...] = field(
         default=("graph-fallback", "popularity"),
         metadata={"help": "Features the service computes itself: the servable fusion base."},
@@ -222,6 +233,7 @@ class _Split:
     scores: np.ndarray  # (n, 20, features)
     states: np.ndarray  # (n, 20, layers, poolings, d)
     target: np.ndarray
+    cases: list[Case]
 
     @classmethod
     def join(cls, feats: list[FeatureSet], states: np.ndarray) -> _Split:
@@ -230,6 +242,18 @@ class _Split:
             np.concatenate([f.scores for f in feats]),
             states,
             np.concatenate([f.target_index for f in feats]),
+            [c for f in feats for c in f.cases],
+        )
+
+    def content(self, items: ItemContent) -> np.ndarray:
+        """(n, 20, len(items.names)) content columns of every case."""
+        return np.stack([items.features(c.history, c.candidates) for c in self.cases])
+
+    def with_content(self, items: ItemContent) -> _Split:
+        """This split with ``items``' columns appended to its scores."""
+        extra = self.content(items)
+        return replace(
+            self, names=self.names + items.names, scores=np.concatenate([self.scores, extra], 2)
         )
 
     def column(self, name: str) -> np.ndarray:
@@ -259,6 +283,47 @@ def _fit_base(train: _Split, columns: tuple[str, ...]) -> ListwiseCombiner:
     return ListwiseCombiner.fit_cv(train.pick_scores(columns), train.target, names=names)
 
 
+def choose_item_layer(
+    config: HiddenHeadConfig, train: _Split, select: _Split
+) -> tuple[ItemContent | None, list[dict[str, Any]]]:
+    """The item content (`reasoning.item_content`) whose LLM layer gives the lowest valid
+    cross-entropy of the base over the collaborative and all content columns (None when
+    ``config.item_layers`` is empty), and each layer's trial."""
+    if not config.item_layers:
+        return None, []
+    from recdata import load_dataset
+
+    items = load_dataset(config.dataset).items
+    vectors = item_vectors(config, items)
+    best: tuple[float, ItemContent] | None = None
+    trials = []
+    for layer in config.item_layers:
+        content = ItemContent.from_items(items, vectors[layer], layer)
+        fit_on, chosen_on = train.with_content(content), select.with_content(content)
+        base = _fit_base(fit_on, fit_on.names)
+        scores = base.score(chosen_on.scores)
+        nll = listwise_nll(scores, chosen_on.target)
+        hr = float(hits_at_1(scores, chosen_on.target).mean())
+        trials.append({"layer": layer, "nll": nll, "HR@1": hr})
+        log.info("item layer %d: valid NLL %.4f, HR@1 %.4f", layer, nll, hr)
+        if best is None or nll < best[0]:
+            best = (nll, content)
+    assert best is not None
+    return best[1], trials
+
+
+def variants_of(
+    config: HiddenHeadConfig, collaborative: tuple[str, ...], content: bool
+) -> dict[str, tuple[str, ...]]:
+    """Each fused variant's base columns, by label (its first word names its head file)."""
+    out = {"all features": collaborative}
+    if content:
+        out["content features"] = collaborative + METADATA_NAMES
+        out["item-vector features"] = collaborative + METADATA_NAMES + VECTOR_NAMES
+    out["service features"] = config.service_features
+    return out
+
+
 # ---------------------------------------------------------------------------- run
 def run_hidden_head(config: HiddenHeadConfig) -> dict[str, Any]:
     """Extract (or reuse) states for every row set, choose the head on valid, score test
@@ -284,19 +349,25 @@ def run_hidden_head(config: HiddenHeadConfig) -> dict[str, Any]:
     test_feats, test_states, test_tokens = rowset(config.test_rowset)
     select = _Split.join([select_feats], select_states)
     test = _Split.join([test_feats], test_states)
+    collaborative = train.names
+    content, item_trials = choose_item_layer(config, train, select)
+    if content is not None:
+        train, select, test = (s.with_content(content) for s in (train, select, test))
 
     alone, _ = select_head(train.with_base(None), select.with_base(None), config)
-    yardstick = ListwiseCombiner.fit_cv(select.scores, select.target, names=select.names)
+    yardstick = ListwiseCombiner.fit_cv(
+        select.pick_scores(collaborative), select.target, names=collaborative
+    )
     named = [
         ("sasrec", test.column("sasrec")),
-        ("combiner", yardstick.score(test.scores)),
+        ("combiner", yardstick.score(test.pick_scores(collaborative))),
         (
             "LLM hidden-state head alone",
             alone.residual(pick(test.states, config, alone.layer, alone.pooling)),
         ),
     ]
     variants: dict[str, Any] = {}
-    for label, columns in (("all features", ()), ("service features", config.service_features)):
+    for label, columns in variants_of(config, collaborative, content is not None).items():
         base = _fit_base(train, columns)
         head, trials = select_head(train.with_base(base), select.with_base(base), config)
         head_file = f"head-{label.split()[0]}.npz"  # head-all.npz, head-service.npz
@@ -308,8 +379,8 @@ def run_hidden_head(config: HiddenHeadConfig) -> dict[str, Any]:
         named += [
             (f"base: combiner of {label}, fitted on {'+'.join(config.train_rowsets)}", t_base),
             (
-                f"fused: that base + LLM hidden-state head (layer {head.layer}, {head.pooling}, "
-                f"{head.scale} states, pca {head.pca or 'none'}, l2 {head.l2:g})",
+                f"fused: the {label} base + LLM hidden-state head (layer {head.layer}, "
+                f"{head.pooling}, {head.scale} states, pca {head.pca or 'none'}, l2 {head.l2:g})",
                 fused,
             ),
         ]
@@ -335,6 +406,9 @@ def run_hidden_head(config: HiddenHeadConfig) -> dict[str, Any]:
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()},
         "train_rows": len(train.target),
         "prompt_tokens_test": test_tokens,
+        "items": None
+        if content is None
+        else {"layer": content.layer, "names": list(content.names), "trials": item_trials},
         "alone": {"layer": alone.layer, "pooling": alone.pooling, "pca": alone.pca, "l2": alone.l2},
         "variants": variants,
         "yardstick_combiner": yardstick.describe(),

@@ -7,7 +7,7 @@
         a tiny random Qwen2 with a byte-level BPE tokenizer, for tests and smoke runs
     r2rec model publish-rating RUN_DIR [--force]
         serve a rating-head run at POST /rate (training.rating.publish)
-    r2rec model publish-fused RUN_DIR BUNDLE_DIR [--variant all|service] [--force] [--out DIR]
+    r2rec model publish-fused RUN_DIR BUNDLE_DIR [--variant V] [--force] [--out DIR]
         rank with a hidden-head run on top of a collaborative bundle (training.fused_publish)
     r2rec model publish-explainer RUN_DIR [--fused DIR]
         write explain=true's thoughts with an explainer run (R2REC_THOUGHTS=model)
@@ -88,7 +88,11 @@ def publish_fused_command(
         Path, typer.Argument(help="A collaborative bundle folder (python -m baselines.bundle).")
     ],
     variant: Annotated[
-        str, typer.Option(help="all: the base of all five features; service: graph + popularity.")
+        str,
+        typer.Option(
+            help="all: the base of all five features; service: graph + popularity; content: "
+            "the five + genre/year columns; item-vector: those + the LLM item similarities."
+        ),
     ] = "all",
     force: Annotated[bool, typer.Option(help="Publish even if the head does not help.")] = False,
     out: Annotated[

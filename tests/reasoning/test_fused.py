@@ -20,9 +20,10 @@ from baselines.features import compute_features, rowset_cases
 from graph_store.memory import MemoryGraphStore
 from reasoning.backends.base import LLMUnavailable
 from reasoning.backends.transformers_backend import LocalBackendConfig, TransformersBackend
-from reasoning.collaborative import CollaborativeBundle
+from reasoning.collaborative import CollaborativeBundle, zscore_per_case
 from reasoning.compact import HiddenHead, PromptShape
 from reasoning.fused import FusedRanker, log_softmax
+from reasoning.item_content import ItemContent
 from reasoning.recommender import Recommender, RecommenderConfig
 from recdata.schema import Dataset
 from tests.factories import TINY_FEATURE_CONFIGS
@@ -81,6 +82,40 @@ def test_served_fused_scores_equal_the_offline_ones(
     # the served prompt is the offline one, letter for letter
     request = asyncio.run(rec.prepare(cases[0].user_id, cases[0].candidates)).fused_request()
     assert fused.messages(request) == render_compact(cases[0], np.arange(20), lookup, config)
+
+
+def test_served_content_columns_equal_the_offline_ones(
+    ml100k_slice: Dataset,
+    slice_bundle: tuple[CollaborativeBundle, MemoryGraphStore],
+    local: TransformersBackend,
+    tmp_path: Path,
+) -> None:
+    bundle, store = slice_bundle
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(size=(len(ml100k_slice.items), 16))
+    content = ItemContent.from_items(ml100k_slice.items, vectors=vectors, layer=1)
+    weights = np.array([0.7, 0.3, 0.2, 0.9, 0.4, 0.5])
+    saved = FusedRanker(
+        bundle, None, PromptShape(), {}, content=content, content_weights=weights
+    )
+    saved.save(tmp_path / "fused")
+    fused = FusedRanker.load(tmp_path / "fused")
+    assert fused.manifest["content"]["names"] == list(content.names)
+    cases = rowset_cases(ml100k_slice, "test")[:6]
+    features = compute_features(ml100k_slice, "test", TINY_FEATURE_CONFIGS, cases=cases)
+    columns = np.stack([content.features(c.history, c.candidates) for c in cases])
+    part = zscore_per_case(columns) @ weights
+    assert part.std(axis=1).min() > 0.1  # the content columns move the ranking
+    offline = bundle.score(features.scores) + part
+    rec = Recommender(store, local, RecommenderConfig(), fused=fused)
+    served = asyncio.run(rec.recommend_many([(c.user_id, c.candidates) for c in cases], False))
+    for case, expected, got in zip(cases, offline, served, strict=True):
+        probs = {i.item_id: i.score for i in got.items}
+        np.testing.assert_allclose(
+            [probs[c] for c in case.candidates], np.exp(log_softmax(expected)), atol=1e-6
+        )
+    with pytest.raises(ValueError, match="go together"):
+        FusedRanker(bundle, None, PromptShape(), {}, content=content)
 
 
 class _NoStates:

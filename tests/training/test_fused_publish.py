@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from common.errors import UserInputError
@@ -12,6 +13,7 @@ from common.paths import published_fused_dir
 from graph_store.memory import MemoryGraphStore
 from reasoning.collaborative import CollaborativeBundle
 from reasoning.fused import FusedRanker
+from reasoning.item_content import METADATA_NAMES, VECTOR_NAMES
 from tests.factories import write_hidden_head_run
 from training.fused_publish import base_weights, publish_fused
 
@@ -54,8 +56,51 @@ def test_publish_joins_the_runs_base_and_head_with_the_bundles_models(
     assert fused.head is not None and fused.head.layer == 1
     assert fused.manifest["test_rows"][1]["HR@1"] == 0.5
     # a base over two features gets zero weights for the others
-    two = base_weights({"weights": {"popularity": 0.5, "graph-fallback": 1.0}})
-    assert two.tolist() == [0.0, 0.0, 0.0, 0.5, 1.0]
+    two, content = base_weights({"weights": {"popularity": 0.5, "graph-fallback": 1.0}})
+    assert two.tolist() == [0.0, 0.0, 0.0, 0.5, 1.0] and content == {}
+    assert fused.content is None and fused.manifest["content"] is None
+
+
+def _with_content_variants(run: Path) -> None:
+    """Add the variants of a run with ``item_layers`` (layer 1 chosen) to ``run``."""
+    from recdata import load_dataset
+
+    ids = [str(i) for i in load_dataset("ml-100k").items["item_id"]]
+    vectors = np.random.default_rng(0).normal(size=(len(ids), 8))
+    np.savez(run / "item_vectors.npz", item_ids=np.asarray(ids), l1=vectors)
+    summary = json.loads((run / "summary.json").read_text())
+    collaborative = summary["variants"]["all features"]["base"]["weights"]
+    for label, extra in (
+        ("content features", dict(zip(METADATA_NAMES, [0.2, 0.1, 0.05], strict=True))),
+        ("item-vector features", dict(zip(VECTOR_NAMES, [0.3, 0.1, 0.2], strict=True))),
+    ):
+        variant = dict(summary["variants"]["all features"])
+        variant["base"] = {"l2": 0.01, "weights": {**collaborative, **extra}}
+        summary["variants"][label] = variant
+    summary["variants"]["item-vector features"]["base"]["weights"].update(
+        summary["variants"]["content features"]["base"]["weights"]
+    )
+    summary["items"] = {"layer": 1}
+    (run / "summary.json").write_text(json.dumps(summary))
+
+
+def test_publish_of_a_content_variant_carries_the_item_content(
+    parts: tuple[Path, Path], tmp_path: Path
+) -> None:
+    run, bundle = parts
+    _with_content_variants(run)
+    assert publish_fused(run, bundle, variant="item-vector")["published"]
+    fused = FusedRanker.load(published_fused_dir())
+    assert fused.content is not None and fused.content_weights is not None
+    assert fused.content.names == METADATA_NAMES + VECTOR_NAMES and fused.content.layer == 1
+    assert fused.content_weights.tolist() == [0.2, 0.1, 0.05, 0.3, 0.1, 0.2]
+    assert fused.bundle.weights.tolist() == [1.0, 0.4, 0.6, -0.2, 0.1]
+    publish_fused(run, bundle, variant="content", out=tmp_path / "content")
+    metadata = FusedRanker.load(tmp_path / "content")
+    assert metadata.content is not None and metadata.content.names == METADATA_NAMES
+    (run / "item_vectors.npz").unlink()
+    with pytest.raises(UserInputError, match="item vectors are missing"):
+        publish_fused(run, bundle, variant="item-vector", out=tmp_path / "again")
 
 
 def test_refusals_name_the_problem(parts: tuple[Path, Path], tmp_path: Path) -> None:

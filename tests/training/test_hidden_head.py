@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from common.errors import UserInputError
+from reasoning.collaborative import FEATURE_NAMES
 from reasoning.compact import POOLINGS, HiddenHead, candidate_spans
+from reasoning.item_content import METADATA_NAMES, VECTOR_NAMES
 from recdata import load_dataset
 from tests.training.test_listwise import _cases, _write_features
 from training.compact_prompt import item_lookup, render_compact
@@ -133,6 +135,32 @@ def test_tiny_run_end_to_end(tmp_path: Path, tiny_model_dir: Path) -> None:
     assert saved.shape[:4] == (6, 20, 2, 2) and np.isfinite(saved).all()
     # a second run reuses the cached states and gives the same table
     assert run_hidden_head(config)["rows"] == summary["rows"]
+
+
+def test_tiny_run_with_item_layers_adds_the_content_variants(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    config = _tiny_config(tmp_path, tiny_model_dir, item_layers=(1, 2))
+    summary = run_hidden_head(config)
+    items = summary["items"]
+    assert items["layer"] in (1, 2) and [t["layer"] for t in items["trials"]] == [1, 2]
+    assert list(summary["variants"]) == [
+        "all features",
+        "content features",
+        "item-vector features",
+        "service features",
+    ]
+    weights = {k: set(v["base"]["weights"]) for k, v in summary["variants"].items()}
+    assert weights["all features"] == set(FEATURE_NAMES)
+    assert weights["content features"] == set(FEATURE_NAMES) | set(METADATA_NAMES)
+    assert weights["item-vector features"] == weights["content features"] | set(VECTOR_NAMES)
+    for label in ("content", "item-vector"):
+        assert (tmp_path / "run" / f"head-{label}.npz").is_file()
+    cached = np.load(tmp_path / "run" / "item_vectors.npz")
+    assert cached["l1"].shape[0] == len(cached["item_ids"]) > 1000  # the whole catalogue
+    # the yardstick combiner stays the collaborative one
+    assert set(summary["yardstick_combiner"]["weights"]) == set(FEATURE_NAMES)
+    assert len(summary["rows"]) == 3 + 2 * 4
 
 
 def test_row_sets_extracted_in_two_processes_equal_one_process(
