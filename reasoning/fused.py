@@ -106,9 +106,9 @@ class FusedRanker:
     def __post_init__(self) -> None:
         if (self.content is None) != (self.content_weights is None):
             raise ValueError("content and content_weights go together")
-        if self.content is not None and self.content_weights is not None:
-            if len(self.content.names) != len(self.content_weights):
-                raise ValueError(f"{len(self.content_weights)} weights for {self.content.names}")
+        names = () if self.content is None else self.content.names
+        if self.content_weights is not None and len(names) != len(self.content_weights):
+            raise ValueError(f"{len(self.content_weights)} weights for {names}")
 
     @property
     def history_needed(self) -> int:
@@ -117,7 +117,8 @@ class FusedRanker:
     @property
     def label(self) -> str:
         """What ranks, for logs and the version string."""
-        return "collaborative base + LLM head" if self.head else "collaborative base"
+        base = "collaborative base" if self.content is None else "collaborative + content base"
+        return f"{base} + LLM head" if self.head else base
 
     def base(self, request: FusedRequest) -> np.ndarray:
         """The combiner's score of each candidate: collaborative columns, plus the

@@ -22,8 +22,9 @@ nothing usable and the base would serve as well); ``force`` skips it.
     decision = publish_fused(Path(".r2rec/runs/hidden-mls"), Path(".r2rec/models/collab-mls"))
     decision["published"], decision["reason"]
 
-Command line: ``r2rec model publish-fused RUN BUNDLE [--variant all|service|content|item-vector]
-[--force]``.
+Command line: ``r2rec model publish-fused RUN BUNDLE [--variant V] [--force]``, V one of
+``best`` (the default: the variant with the lowest fused valid cross-entropy), ``all``,
+``service``, ``content``, ``item-vector``.
 """
 
 from __future__ import annotations
@@ -50,6 +51,15 @@ VARIANTS = {
     "content": "content features",
     "item-vector": "item-vector features",
 }
+
+
+BEST = "best"  # the variant whose fused valid cross-entropy is lowest
+
+
+def best_variant(summary: dict[str, Any]) -> str:
+    """The label of the run's variant with the lowest fused valid cross-entropy."""
+    variants = summary["variants"]
+    return min(variants, key=lambda label: variants[label]["select_nll"]["fused"])
 
 
 def base_weights(described: dict[str, Any]) -> tuple[np.ndarray, dict[str, float]]:
@@ -80,18 +90,22 @@ def run_content(run: Path, summary: dict[str, Any], names: dict[str, float]) -> 
 
 
 def publish_fused(
-    run: Path, bundle_dir: Path, variant: str = "all", force: bool = False, out: Path | None = None
+    run: Path, bundle_dir: Path, variant: str = BEST, force: bool = False, out: Path | None = None
 ) -> dict[str, Any]:
     """Gate and publish (see the module docstring) to ``out`` (default: the served
     folder); the decision as a dict with ``published`` and ``reason`` (and the manifest
     when published)."""
-    if variant not in VARIANTS:
-        raise UserInputError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}")
+    if variant != BEST and variant not in VARIANTS:
+        choices = sorted([*VARIANTS, BEST])
+        raise UserInputError(f"variant must be one of {choices}, got {variant!r}")
     summary_path = run / "summary.json"
     if not summary_path.is_file():
         raise UserInputError(f"{run} holds no hidden-head run (summary.json)")
     summary = json.loads(summary_path.read_text())
-    chosen = summary["variants"][VARIANTS[variant]]
+    label = best_variant(summary) if variant == BEST else VARIANTS[variant]
+    if label not in summary["variants"]:
+        raise UserInputError(f"{run}: the run has no {label!r} variant (item_layers unset?)")
+    chosen = summary["variants"][label]
     config = summary["config"]
     try:
         bundle = CollaborativeBundle.load(bundle_dir)
@@ -116,7 +130,7 @@ def publish_fused(
         "base_model": Path(config["model_path"]).name,
         "run": str(run.resolve()),
         "bundle": str(bundle_dir.resolve()),
-        "variant": VARIANTS[variant],
+        "variant": label,
         "select_nll": nll,
         "test_rows": [summary["rows"][i] for i in chosen["test_rows"]],
         "forced": force,

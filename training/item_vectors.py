@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from common.errors import UserInputError
 from reasoning.item_content import item_text
 
 if TYPE_CHECKING:
@@ -52,6 +53,9 @@ def read_items(
         batch = {k: v.to(device) for k, v in batch.items()}
         with torch.no_grad():
             hidden = model(**batch, output_hidden_states=True).hidden_states
+        deepest = len(hidden) - 1
+        if max(layers) > deepest or min(layers) < 0:
+            raise UserInputError(f"item_layers {list(layers)}: the model has layers 0-{deepest}")
         mask = batch["attention_mask"].unsqueeze(-1).to(hidden[0].dtype)
         for k in layers:
             mean = (hidden[k] * mask).sum(dim=1) / mask.sum(dim=1)

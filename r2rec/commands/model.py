@@ -90,10 +90,11 @@ def publish_fused_command(
     variant: Annotated[
         str,
         typer.Option(
-            help="all: the base of all five features; service: graph + popularity; content: "
-            "the five + genre/year columns; item-vector: those + the LLM item similarities."
+            help="best: the variant with the lowest fused valid cross-entropy; all: the base "
+            "of all five features; service: graph + popularity; content: the five + genre/year "
+            "columns; item-vector: those + the LLM item similarities."
         ),
-    ] = "all",
+    ] = "best",
     force: Annotated[bool, typer.Option(help="Publish even if the head does not help.")] = False,
     out: Annotated[
         Path | None,

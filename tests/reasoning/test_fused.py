@@ -95,9 +95,7 @@ def test_served_content_columns_equal_the_offline_ones(
     vectors = rng.normal(size=(len(ml100k_slice.items), 16))
     content = ItemContent.from_items(ml100k_slice.items, vectors=vectors, layer=1)
     weights = np.array([0.7, 0.3, 0.2, 0.9, 0.4, 0.5])
-    saved = FusedRanker(
-        bundle, None, PromptShape(), {}, content=content, content_weights=weights
-    )
+    saved = FusedRanker(bundle, None, PromptShape(), {}, content=content, content_weights=weights)
     saved.save(tmp_path / "fused")
     fused = FusedRanker.load(tmp_path / "fused")
     assert fused.manifest["content"]["names"] == list(content.names)

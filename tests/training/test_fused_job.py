@@ -22,7 +22,12 @@ def test_retrain_runs_the_fused_recipe_and_publishes_it(
     table.write_text(
         json.dumps([{"model": k, "config": v} for k, v in TINY_FEATURE_CONFIGS.items()])
     )
-    head = {"model_path": str(tiny_model_dir), "layers": "1", "pca_grid": "0"}
+    head = {
+        "model_path": str(tiny_model_dir),
+        "layers": "1",
+        "pca_grid": "0",
+        "item_layers": "1,2",
+    }
     job = RetrainConfig(
         dataset="ml-100k",
         name="fused",
@@ -52,6 +57,11 @@ def test_retrain_runs_the_fused_recipe_and_publishes_it(
     assert {row["n"] for row in rows} == {40} and rows[0]["model"] == "sasrec"
     fused = FusedRanker.load(published_fused_dir())
     assert fused.head is not None and fused.head.layer == 1
+    summary = json.loads((Path(fused.manifest["run"]) / "summary.json").read_text())
+    assert fused.manifest["variant"] == min(
+        summary["variants"], key=lambda v: summary["variants"][v]["select_nll"]["fused"]
+    )
+    assert "item-vector features" in summary["variants"]
     assert fused.bundle.meta["fit_log"] == "ml-100k" and len(fused.bundle.user_ids) == 40
     settings = json.loads((job_dir(job.job) / "job.json").read_text())
     assert settings["sft"]["layers"] == [1] and settings["grpo"]["max_steps"] == 1

@@ -80,6 +80,7 @@ def _with_content_variants(run: Path) -> None:
     summary["variants"]["item-vector features"]["base"]["weights"].update(
         summary["variants"]["content features"]["base"]["weights"]
     )
+    summary["variants"]["item-vector features"]["select_nll"] = {"base": 1.95, "fused": 1.8}
     summary["items"] = {"layer": 1}
     (run / "summary.json").write_text(json.dumps(summary))
 
@@ -88,9 +89,12 @@ def test_publish_of_a_content_variant_carries_the_item_content(
     parts: tuple[Path, Path], tmp_path: Path
 ) -> None:
     run, bundle = parts
+    with pytest.raises(UserInputError, match="no 'content features' variant"):
+        publish_fused(run, bundle, variant="content")
     _with_content_variants(run)
-    assert publish_fused(run, bundle, variant="item-vector")["published"]
+    assert publish_fused(run, bundle)["published"]  # best: item-vector's valid NLL is lowest
     fused = FusedRanker.load(published_fused_dir())
+    assert fused.manifest["variant"] == "item-vector features"
     assert fused.content is not None and fused.content_weights is not None
     assert fused.content.names == METADATA_NAMES + VECTOR_NAMES and fused.content.layer == 1
     assert fused.content_weights.tolist() == [0.2, 0.1, 0.05, 0.3, 0.1, 0.2]

@@ -161,6 +161,9 @@ def test_tiny_run_with_item_layers_adds_the_content_variants(
     # the yardstick combiner stays the collaborative one
     assert set(summary["yardstick_combiner"]["weights"]) == set(FEATURE_NAMES)
     assert len(summary["rows"]) == 3 + 2 * 4
+    assert len({row["model"] for row in summary["rows"]}) == len(summary["rows"])  # distinct
+    with pytest.raises(UserInputError, match="the model has layers 0-"):
+        run_hidden_head(replace(config, item_layers=(1, 99), out_dir=str(tmp_path / "deep")))
 
 
 def test_row_sets_extracted_in_two_processes_equal_one_process(
