@@ -8,6 +8,7 @@ the best. Never touches test. Run: .venv/bin/python scripts/probe_head_interacti
 
 import itertools
 import json
+from typing import Any
 
 import numpy as np
 
@@ -47,7 +48,7 @@ def design(S, X, li, pi, mu, sd, basis, inter):
     return np.concatenate(cols, axis=2)
 
 
-results = []
+results: list[dict[str, Any]] = []
 for li, pi, k in itertools.product([0, 1], [0, 1], [16, 32, 64]):
     x = Str[:, :, li, pi].astype(np.float64)
     x = x - x.mean(axis=1, keepdims=True)

@@ -8,6 +8,7 @@ the best. Never touches test. Run: .venv/bin/python scripts/probe_head_views.py
 """
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 
@@ -22,7 +23,7 @@ NAMES = ("sasrec", "itemknn", "bpr", "popularity", "graph-fallback")
 
 
 def load(names: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    feats = [FeatureSet.load(f"{F}/{n}.npz") for n in names]
+    feats = [FeatureSet.load(Path(F) / f"{n}.npz") for n in names]
     states = np.concatenate([np.load(f"{H}/hidden_{n}.npz")["states"] for n in names])
     scores = np.concatenate([f.scores for f in feats])
     return scores, states, np.concatenate([f.target_index for f in feats])
