@@ -414,6 +414,9 @@ def run_hidden_head(config: HiddenHeadConfig) -> dict[str, Any]:
         "yardstick_combiner": yardstick.describe(),
         "test_nll": {name: listwise_nll(s, test.target) for name, s in named},
         "rows": rows,
+        # per test case, whether each row ranked the target first: for paired tests
+        # between any two rows (evaluation.significance.mcnemar_exact)
+        "test_hits": [hits_at_1(scores, test.target).astype(int).tolist() for _, scores in named],
     }
     write_report(out, summary, rows)
     log.info("done: %s", json.dumps(rows))

@@ -48,8 +48,10 @@ def read_items(
         tokenizer.pad_token = tokenizer.eos_token
     parts: dict[int, list[np.ndarray]] = {k: [] for k in layers}
     device = next(model.parameters()).device
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # little padding per batch
     for start in range(0, len(texts), batch_size):
-        batch = tokenizer(texts[start : start + batch_size], return_tensors="pt", padding=True)
+        chunk = [texts[i] for i in order[start : start + batch_size]]
+        batch = tokenizer(chunk, return_tensors="pt", padding=True)
         batch = {k: v.to(device) for k, v in batch.items()}
         with torch.no_grad():
             hidden = model(**batch, output_hidden_states=True).hidden_states
@@ -62,7 +64,10 @@ def read_items(
             parts[k].append(mean.float().cpu().numpy())
         log.info("item vectors: %d / %d", min(start + batch_size, len(texts)), len(texts))
     d = model.config.hidden_size
-    return {k: np.concatenate(v) if v else np.zeros((0, d), np.float32) for k, v in parts.items()}
+    back = np.argsort(np.asarray(order, dtype=np.int64))  # rows back in the texts' order
+    return {
+        k: np.concatenate(v)[back] if v else np.zeros((0, d), np.float32) for k, v in parts.items()
+    }
 
 
 def item_vectors(config: HiddenHeadConfig, items: Any) -> dict[int, np.ndarray]:

@@ -162,6 +162,8 @@ def test_tiny_run_with_item_layers_adds_the_content_variants(
     assert set(summary["yardstick_combiner"]["weights"]) == set(FEATURE_NAMES)
     assert len(summary["rows"]) == 3 + 2 * 4
     assert len({row["model"] for row in summary["rows"]}) == len(summary["rows"])  # distinct
+    for row, hits in zip(summary["rows"], summary["test_hits"], strict=True):
+        assert len(hits) == 6 and np.mean(hits) == pytest.approx(row["HR@1"])
     with pytest.raises(UserInputError, match="the model has layers 0-"):
         run_hidden_head(replace(config, item_layers=(1, 99), out_dir=str(tmp_path / "deep")))
 
