@@ -134,7 +134,8 @@ class StateCache:
 
     def fill(self, rowsets: list[str]) -> None:
         """Extract the missing row sets in ``config.workers`` processes side by side."""
-        missing = [r for r in rowsets if not self.is_cached(r, len(self.rowset(r).cases))]
+        distinct = list(dict.fromkeys(rowsets))  # a row set named twice is extracted once
+        missing = [r for r in distinct if not self.is_cached(r, len(self.rowset(r).cases))]
         if self.config.workers < 2 or len(missing) < 2:
             return  # extracted one after the other, when first read
         import multiprocessing

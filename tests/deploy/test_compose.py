@@ -235,3 +235,5 @@ def test_the_fused_profile_serves_the_states_the_service_asks_for(files: tuple[P
     assert [m["read_only"] for m in volume_mounts(states, CHECKPOINTS_VOLUME)] == [True]
     assert bool(gpu_devices(states)) == (files == (BASE,))
     assert "vllm-states" not in services(compose_config(*files, profiles=["trainer"]))
+    waits = services(config)["service"]["depends_on"]["vllm-states"]
+    assert waits["condition"] == "service_healthy" and waits["required"] is False

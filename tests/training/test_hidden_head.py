@@ -169,11 +169,13 @@ def test_tiny_run_with_item_layers_adds_the_content_variants(
 
 
 def test_row_sets_extracted_in_two_processes_equal_one_process(
-    tmp_path: Path, tiny_model_dir: Path
+    tmp_path: Path, tiny_model_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     one = _tiny_config(tmp_path, tiny_model_dir, out_dir=str(tmp_path / "one"))
     two = replace(one, out_dir=str(tmp_path / "two"), workers=2)
-    StateCache(two).fill(["train3", "valid", "test"])  # all three, side by side
+    with caplog.at_level("INFO", logger="training.hidden_states"):
+        StateCache(two).fill(["train3", "valid", "test", "valid"])  # side by side
+    assert "extracting ['train3', 'valid', 'test'] in 2 processes" in caplog.text  # valid once
     for rowset in ("train3", "valid", "test"):
         assert (tmp_path / "two" / f"hidden_{rowset}.npz").is_file()
     assert run_hidden_head(two)["rows"] == run_hidden_head(one)["rows"]
