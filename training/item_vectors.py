@@ -3,8 +3,8 @@
 Each item's text (`reasoning.item_content.item_text`: ``"Title (1995): Drama, War"``) is
 read once, in batches, without the chat template; an item's vector at layer L is the mean
 of its tokens' states there. `reasoning.item_content.ItemContent` turns the vectors of one
-layer into the ``llm-sim-*`` columns. About 1.5 min for ML-100K's 1,682 items on 2 CPU
-cores (float32).
+layer into the ``llm-sim-*`` columns. ML-100K's 1,682 items took 190 s on one core of
+this 2-core CPU (float32, another job on the other core).
 
     vectors = item_vectors(config, items)   # {layer: (n_items, d)}, cached in
                                             # out_dir/item_vectors.npz
