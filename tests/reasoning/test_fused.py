@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from baselines.features import compute_features, rowset_cases
+from evaluation.ranker import Case
 from graph_store.memory import MemoryGraphStore
 from reasoning.backends.base import LLMUnavailable
 from reasoning.backends.transformers_backend import LocalBackendConfig, TransformersBackend
@@ -51,27 +52,8 @@ def local(tiny_model_dir: Path) -> TransformersBackend:
     return TransformersBackend(LocalBackendConfig(model_path=str(tiny_model_dir), batch_size=4))
 
 
-def test_served_fused_scores_equal_the_offline_ones(
-    ml100k_slice: Dataset,
-    slice_bundle: tuple[CollaborativeBundle, MemoryGraphStore],
-    local: TransformersBackend,
-    tmp_path: Path,
-) -> None:
-    bundle, store = slice_bundle
-    head = _head(local.model.config.hidden_size)
-    FusedRanker(bundle, head, PromptShape(), {"base_model": "tiny"}).save(tmp_path / "fused")
-    fused = FusedRanker.load(tmp_path / "fused")
-    cases = rowset_cases(ml100k_slice, "test")[:6]
-    # offline: features, combiner, states of the case's own prompt, head
-    features = compute_features(ml100k_slice, "test", TINY_FEATURE_CONFIGS, cases=cases)
-    config = HiddenHeadConfig(layers=(1,), batch_size=4, dtype="float32")
-    lookup = item_lookup(ml100k_slice.items, config.prompt())
-    states, _ = extract_states(local.model, letter_reader(local.tokenizer), cases, lookup, config)
-    residual = head.residual(states[:, :, 0, 1].astype(float))
-    assert residual.std(axis=1).min() > 0.3  # the head moves the ranking: its part is tested
-    offline = bundle.score(features.scores) + residual
-    # served: the recommender reads the user from the store and asks the same model
-    rec = Recommender(store, local, RecommenderConfig(), fused=fused)
+def _assert_served(rec: Recommender, cases: list[Case], offline: np.ndarray) -> None:
+    """The Recommender's ranking of ``cases`` has the softmax of the ``offline`` scores."""
     served = asyncio.run(rec.recommend_many([(c.user_id, c.candidates) for c in cases], False))
     for case, expected, got in zip(cases, offline, served, strict=True):
         assert not got.fallback and got.valid
@@ -79,41 +61,66 @@ def test_served_fused_scores_equal_the_offline_ones(
         np.testing.assert_allclose(
             [probs[c] for c in case.candidates], np.exp(log_softmax(expected)), atol=1e-6
         )
+
+
+@pytest.mark.parametrize("with_content", [False, True], ids=["collaborative", "content"])
+def test_served_fused_scores_equal_the_offline_ones(
+    ml100k_slice: Dataset,
+    slice_bundle: tuple[CollaborativeBundle, MemoryGraphStore],
+    local: TransformersBackend,
+    tmp_path: Path,
+    with_content: bool,
+) -> None:
+    bundle, store = slice_bundle
+    head = _head(local.model.config.hidden_size)
+    content, weights = None, None
+    if with_content:  # the base also weighs the content columns (LLM readings made up here)
+        vectors = np.random.default_rng(1).normal(size=(len(ml100k_slice.items), 16))
+        content = ItemContent.from_items(ml100k_slice.items, vectors=vectors, layer=1)
+        weights = np.array([0.7, 0.3, 0.2, 0.9, 0.4, 0.5])
+    FusedRanker(
+        bundle,
+        head,
+        PromptShape(),
+        {"base_model": "tiny"},
+        content=content,
+        content_weights=weights,
+    ).save(tmp_path / "fused")
+    fused = FusedRanker.load(tmp_path / "fused")
+    cases = rowset_cases(ml100k_slice, "test")[:6]
+    # offline: features, combiner, states of the case's own prompt, head
+    features = compute_features(ml100k_slice, "test", TINY_FEATURE_CONFIGS, cases=cases)
+    base = bundle.score(features.scores)
+    if content is not None and weights is not None:
+        assert fused.manifest["content"]["names"] == list(content.names)
+        columns = np.stack([content.features(c.history, c.candidates) for c in cases])
+        part = zscore_per_case(columns) @ weights
+        assert part.std(axis=1).min() > 0.1  # the content columns move the ranking
+        base = base + part
+    config = HiddenHeadConfig(layers=(1,), batch_size=4, dtype="float32")
+    lookup = item_lookup(ml100k_slice.items, config.prompt())
+    states, _ = extract_states(local.model, letter_reader(local.tokenizer), cases, lookup, config)
+    residual = head.residual(states[:, :, 0, 1].astype(float))
+    assert residual.std(axis=1).min() > 0.3  # the head moves the ranking: its part is tested
+    offline = base + residual
+    # served: the recommender reads the user from the store and asks the same model
+    rec = Recommender(store, local, RecommenderConfig(), fused=fused)
+    _assert_served(rec, cases, offline)
     # the served prompt is the offline one, letter for letter
     request = asyncio.run(rec.prepare(cases[0].user_id, cases[0].candidates)).fused_request()
     assert fused.messages(request) == render_compact(cases[0], np.arange(20), lookup, config)
 
 
-def test_served_content_columns_equal_the_offline_ones(
-    ml100k_slice: Dataset,
-    slice_bundle: tuple[CollaborativeBundle, MemoryGraphStore],
-    local: TransformersBackend,
-    tmp_path: Path,
+def test_content_weights_come_with_content(
+    ml100k_slice: Dataset, slice_bundle: tuple[CollaborativeBundle, MemoryGraphStore]
 ) -> None:
-    bundle, store = slice_bundle
-    rng = np.random.default_rng(1)
-    vectors = rng.normal(size=(len(ml100k_slice.items), 16))
-    content = ItemContent.from_items(ml100k_slice.items, vectors=vectors, layer=1)
-    weights = np.array([0.7, 0.3, 0.2, 0.9, 0.4, 0.5])
-    saved = FusedRanker(bundle, None, PromptShape(), {}, content=content, content_weights=weights)
-    saved.save(tmp_path / "fused")
-    fused = FusedRanker.load(tmp_path / "fused")
-    assert fused.manifest["content"]["names"] == list(content.names)
-    cases = rowset_cases(ml100k_slice, "test")[:6]
-    features = compute_features(ml100k_slice, "test", TINY_FEATURE_CONFIGS, cases=cases)
-    columns = np.stack([content.features(c.history, c.candidates) for c in cases])
-    part = zscore_per_case(columns) @ weights
-    assert part.std(axis=1).min() > 0.1  # the content columns move the ranking
-    offline = bundle.score(features.scores) + part
-    rec = Recommender(store, local, RecommenderConfig(), fused=fused)
-    served = asyncio.run(rec.recommend_many([(c.user_id, c.candidates) for c in cases], False))
-    for case, expected, got in zip(cases, offline, served, strict=True):
-        probs = {i.item_id: i.score for i in got.items}
-        np.testing.assert_allclose(
-            [probs[c] for c in case.candidates], np.exp(log_softmax(expected)), atol=1e-6
-        )
+    content = ItemContent.from_items(ml100k_slice.items)
     with pytest.raises(ValueError, match="go together"):
-        FusedRanker(bundle, None, PromptShape(), {}, content=content)
+        FusedRanker(slice_bundle[0], None, PromptShape(), {}, content=content)
+    with pytest.raises(ValueError, match="2 weights for"):
+        FusedRanker(
+            slice_bundle[0], None, PromptShape(), {}, content=content, content_weights=np.ones(2)
+        )
 
 
 class _NoStates:
