@@ -10,8 +10,10 @@ stage is skipped when the job runs again, the LLM states are cached per row set)
   row sets (`baselines.features`, models fitted per row set; configs from
   ``feature_results``, the baselines table, when given) into ``runs/<job>/features``;
 - ``sft``: the hidden-state head (`training.hidden_head`): the frozen LLM's states per
-  row set, the base and head fitted on the training row sets, chosen on valid, test scored
-  once, into ``runs/<job>-hidden``; its keys come from ``sft_config`` (default: `RECIPE`,
+  row set and its reading of every catalogue item (the content columns,
+  `reasoning.item_content`, with the config's ``item_layers``), each variant's base and
+  head fitted on the training row sets, chosen on valid, test scored once, into
+  ``runs/<job>-hidden``; its keys come from ``sft_config`` (default: `RECIPE`,
   ``training/configs/hidden-head-smollm2.yaml``) and ``sft_overrides`` (`HiddenHeadConfig`
   fields, e.g. ``layers=[10]``); the job sets `OWNED` itself;
 - ``grpo``: the head is fitted in closed form, so this stage trains the explainer that
@@ -22,8 +24,9 @@ stage is skipped when the job runs again, the LLM states are cached per row set)
   skips it;
 - ``evaluate``: the run's test rows (SASRec, the combiner, base, fused, p values);
 - ``publish``: the collaborative models fitted on the whole snapshot
-  (``runs/<job>/bundle``), joined with the run's base weights and head and published
-  for the service if the head lowers its base's valid cross-entropy
+  (``runs/<job>/bundle``), joined with the base weights and head of the run's variant
+  with the lowest fused valid cross-entropy (and its ``items.npz``) and published for
+  the service if the head lowers its base's valid cross-entropy
   (`training.fused_publish`), with the explainer beside them when one was trained and
   its held-out cases were served at least once.
 """
