@@ -10,10 +10,17 @@ item layer, as ``r2rec train hidden-head`` with ``item_layers`` fits it on train
 3. a learned bilinear term e_j^T W m (e: PCA-k item readings, m: the history's mean),
    fitted listwise on top of base C for k in 8/16/24 and four L2 strengths.
 
+4. other readings of the items (base over the 5 collaborative + 6 content columns, as
+   the run's layer choice): the text prefixed "Movie: ", or inside the chat template
+   ("Describe the film ..."), pooled by the tokens' mean or at the last token, layers
+   10/20/30 (``--texts``; reads the 1,682 items 2 x, about 4 min on 2 cores).
+
 Prints valid NLL and HR@1 per line; never touches test. Needs the run of
-``results/ml-100k/r2rec.md`` (session 17). Run: .venv/bin/python scripts/probe_item_similarity.py
+``results/ml-100k/r2rec.md`` (session 17).
+Run: .venv/bin/python scripts/probe_item_similarity.py [--texts]
 """
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,11 +30,13 @@ from baselines.features import FeatureSet
 from evaluation.protocol import ProtocolConfig, positions
 from reasoning.item_content import ItemContent, unit_rows
 from recdata import load_dataset
+from training.item_vectors import catalogue_texts
 
 F = Path(".r2rec/features/ml-100k")
 RUN = Path(".r2rec/runs/hidden-ml100k-items")
 TRAIN = {"train3": 3, "train4": 4, "train5": 5}
 LAYER = 10  # the item layer the run chose on valid
+MODEL = ".r2rec/models/smollm2-135m-instruct"
 
 
 def report(label: str, scores: np.ndarray, target: np.ndarray) -> None:
@@ -113,5 +122,66 @@ def main() -> None:
             report(f"base C + bilinear k={k}, L2 {l2:g}", base_v + xv @ w, valid.target_index)
 
 
+def reread(texts: list[str]) -> dict[str, np.ndarray]:
+    """{"mean 10": (n, d), "last 10": ..., ...} readings of ``texts`` at layers 10/20/30."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(MODEL)
+    tok.padding_side = "right"
+    model = AutoModelForCausalLM.from_pretrained(MODEL, dtype=torch.float32).eval()
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    parts: dict[str, list[np.ndarray]] = {}
+    for start in range(0, len(texts), 64):
+        batch = tok(
+            [texts[i] for i in order[start : start + 64]], return_tensors="pt", padding=True
+        )
+        with torch.no_grad():
+            hidden = model(**batch, output_hidden_states=True).hidden_states
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        last = batch["attention_mask"].sum(1) - 1
+        for k in (10, 20, 30):
+            mean = (hidden[k] * mask).sum(1) / mask.sum(1)
+            parts.setdefault(f"mean {k}", []).append(mean.numpy())
+            parts.setdefault(f"last {k}", []).append(
+                hidden[k][torch.arange(len(last)), last].numpy()
+            )
+    back = np.argsort(np.asarray(order))
+    return {name: np.concatenate(v)[back] for name, v in parts.items()}
+
+
+def texts_probe() -> None:
+    from transformers import AutoTokenizer
+
+    data = load_dataset("ml-100k")
+    train = [FeatureSet.load(F / f"{n}.npz") for n in TRAIN]
+    valid = FeatureSet.load(F / "valid.npz")
+    t_target = np.concatenate([f.target_index for f in train])
+    texts = catalogue_texts(data.items)
+    tok = AutoTokenizer.from_pretrained(MODEL)
+    chat = [
+        str(
+            tok.apply_chat_template(
+                [{"role": "user", "content": f"Describe the film {t}."}], tokenize=False
+            )
+        )
+        for t in texts
+    ]
+    for label, variant in (("movie prefix", [f"Movie: {t}" for t in texts]), ("chat", chat)):
+        for name, vectors in reread(variant).items():
+            content = ItemContent.from_items(data.items, vectors, 0)
+
+            def columns(feats: FeatureSet, content: ItemContent = content) -> np.ndarray:
+                extra = np.stack([content.features(c.history, c.candidates) for c in feats.cases])
+                return np.concatenate([feats.scores, extra], axis=2)
+
+            xt = np.concatenate([columns(f) for f in train])
+            model = ListwiseCombiner.fit_cv(xt, t_target)
+            report(f"{label}, {name}", model.score(columns(valid)), valid.target_index)
+
+
 if __name__ == "__main__":
-    main()
+    if "--texts" in sys.argv:
+        texts_probe()
+    else:
+        main()
