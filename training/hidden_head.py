@@ -245,13 +245,9 @@ class _Split:
             [c for f in feats for c in f.cases],
         )
 
-    def content(self, items: ItemContent) -> np.ndarray:
-        """(n, 20, len(items.names)) content columns of every case."""
-        return np.stack([items.features(c.history, c.candidates) for c in self.cases])
-
     def with_content(self, items: ItemContent) -> _Split:
-        """This split with ``items``' columns appended to its scores."""
-        extra = self.content(items)
+        """This split with ``items``' columns of every case appended to its scores."""
+        extra = np.stack([items.features(c.history, c.candidates) for c in self.cases])
         return replace(
             self, names=self.names + items.names, scores=np.concatenate([self.scores, extra], 2)
         )
@@ -285,17 +281,18 @@ def _fit_base(train: _Split, columns: tuple[str, ...]) -> ListwiseCombiner:
 
 def choose_item_layer(
     config: HiddenHeadConfig, train: _Split, select: _Split
-) -> tuple[ItemContent | None, list[dict[str, Any]]]:
+) -> tuple[tuple[ItemContent, _Split, _Split] | None, list[dict[str, Any]]]:
     """The item content (`reasoning.item_content`) whose LLM layer gives the lowest valid
-    cross-entropy of the base over the collaborative and all content columns (None when
-    ``config.item_layers`` is empty), and each layer's trial."""
+    cross-entropy of the base over the collaborative and all content columns, with
+    ``train`` and ``select`` carrying its columns (None when ``config.item_layers`` is
+    empty), and each layer's trial."""
     if not config.item_layers:
         return None, []
     from recdata import load_dataset
 
     items = load_dataset(config.dataset).items
     vectors = item_vectors(config, items)
-    best: tuple[float, ItemContent] | None = None
+    best: tuple[float, tuple[ItemContent, _Split, _Split]] | None = None
     trials = []
     for layer in config.item_layers:
         content = ItemContent.from_items(items, vectors[layer], layer)
@@ -307,7 +304,7 @@ def choose_item_layer(
         trials.append({"layer": layer, "nll": nll, "HR@1": hr})
         log.info("item layer %d: valid NLL %.4f, HR@1 %.4f", layer, nll, hr)
         if best is None or nll < best[0]:
-            best = (nll, content)
+            best = (nll, (content, fit_on, chosen_on))
     assert best is not None
     return best[1], trials
 
@@ -350,9 +347,11 @@ def run_hidden_head(config: HiddenHeadConfig) -> dict[str, Any]:
     select = _Split.join([select_feats], select_states)
     test = _Split.join([test_feats], test_states)
     collaborative = train.names
-    content, item_trials = choose_item_layer(config, train, select)
-    if content is not None:
-        train, select, test = (s.with_content(content) for s in (train, select, test))
+    chosen, item_trials = choose_item_layer(config, train, select)
+    content = None
+    if chosen is not None:  # train and select already carry the chosen columns
+        content, train, select = chosen
+        test = test.with_content(content)
 
     alone, _ = select_head(train.with_base(None), select.with_base(None), config)
     yardstick = ListwiseCombiner.fit_cv(
