@@ -120,15 +120,41 @@ class _Data:
         self.trainable = np.array([u for u, s in enumerate(self.seqs) if len(s) >= 2], np.int64)
 
 
+@dataclass(frozen=True)
+class ItemReadings:
+    """Fixed vectors per item id that the item embeddings add a learned projection of
+    (`reasoning.sasrec_net.SASRecNet`'s ``readings``): the LLM's reading of each item."""
+
+    item_ids: tuple[str, ...]
+    vectors: np.ndarray  # (len(item_ids), d)
+
+    def aligned(self, catalog: Catalog) -> torch.Tensor:
+        """(n_items + 1, d) rows in model-index order; padding and items without a
+        reading are zero."""
+        row = {item: n for n, item in enumerate(self.item_ids)}
+        out = np.zeros((catalog.n_items + 1, self.vectors.shape[1]), np.float32)
+        for index, item in enumerate(catalog.item_ids):
+            if item in row:
+                out[index + 1] = self.vectors[row[item]]
+        return torch.from_numpy(out)
+
+
 class SASRecRanker:
-    """Self-attentive sequential recommendation, tuned on the validation split."""
+    """Self-attentive sequential recommendation, tuned on the validation split; with
+    ``readings``, its item embeddings also read the LLM's item vectors."""
 
     name = "sasrec"
     generative = False
 
-    def __init__(self, config: SASRecConfig | None = None, grid: SASRecGrid | None = None) -> None:
+    def __init__(
+        self,
+        config: SASRecConfig | None = None,
+        grid: SASRecGrid | None = None,
+        readings: ItemReadings | None = None,
+    ) -> None:
         self.config = config or SASRecConfig()
         self.grid = grid or SASRecGrid()
+        self.readings = readings
         self.trials: list[TrialResult] = []
         self.epoch_losses: list[float] = []
         self.fit_seconds = 0.0
@@ -149,14 +175,20 @@ class SASRecRanker:
             raise ValueError("tune() needs validation cases")
         data = _Data(train, items)
         self.trials = []
+        nets = []
         for point in self.grid.points(self.config):
             start = time.perf_counter()
-            _, trial = self._train(data, point, cases)
+            net, trial = self._train(data, point, cases)
             assert trial is not None
             trial.seconds = time.perf_counter() - start
             self.trials.append(trial)
-        best = max(self.trials, key=lambda t: (t.ndcg10, t.hr1))
-        self.config = replace(best.config, epochs=best.best_epoch)
+            nets.append(net)
+        best = max(
+            range(len(self.trials)), key=lambda t: (self.trials[t].ndcg10, self.trials[t].hr1)
+        )
+        self.config = replace(self.trials[best].config, epochs=self.trials[best].best_epoch)
+        # the best point's net at its best epoch: what `fit` on this log would train
+        self._net, self._data = nets[best], data
         return self.config
 
     def fitted(self) -> tuple[SASRecNet, _Data]:
@@ -180,8 +212,15 @@ class SASRecRanker:
         """Train ``cfg``; with ``valid`` cases, early-stop on them and restore the best weights."""
         torch.manual_seed(cfg.seed)
         rng = np.random.default_rng(cfg.seed)
+        readings = None if self.readings is None else self.readings.aligned(data.catalog)
         net = SASRecNet(
-            data.catalog.n_items, cfg.hidden, cfg.blocks, cfg.heads, cfg.dropout, cfg.max_len
+            data.catalog.n_items,
+            cfg.hidden,
+            cfg.blocks,
+            cfg.heads,
+            cfg.dropout,
+            cfg.max_len,
+            readings,
         )
         optimiser = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(0.9, 0.98))
         loss_fn = nn.BCEWithLogitsLoss(reduction="none")
@@ -211,7 +250,7 @@ class SASRecRanker:
                 )
                 loss = loss_all[mask].mean()
                 if cfg.l2_emb > 0:
-                    loss = loss + cfg.l2_emb * net.item_emb(torch.from_numpy(pos)).pow(2).sum()
+                    loss = loss + cfg.l2_emb * net.embed(torch.from_numpy(pos)).pow(2).sum()
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()

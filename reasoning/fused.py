@@ -13,6 +13,8 @@ and published together as one folder (``r2rec model publish-fused``):
     folder/items.npz          optional: `reasoning.item_content.ItemContent`, the content
                               columns the base also weighs (their weights: the manifest's
                               ``content``)
+    folder/llm_sasrec/        optional: `reasoning.llm_sasrec.LLMSASRec`, one more content
+                              column (``llm-sasrec``, last among the manifest's names)
     folder/explainer/         optional: the explainer model folder (`reasoning.explainer`,
                               ``r2rec model publish-explainer``) that writes the thoughts
     folder/states/            optional: the base model cut at the head's layer, with a unit
@@ -43,7 +45,10 @@ import numpy as np
 from reasoning.backends.base import Conversation, LLMUnavailable
 from reasoning.collaborative import CollaborativeBundle, zscore_per_case
 from reasoning.compact import HiddenHead, PromptShape, render_compact_messages, shorten
-from reasoning.item_content import ItemContent
+from reasoning.item_content import HISTORY, ItemContent
+from reasoning.llm_sasrec import FOLDER as LLM_SASREC_FOLDER
+from reasoning.llm_sasrec import NAME as LLM_SASREC
+from reasoning.llm_sasrec import LLMSASRec
 from reasoning.prompt import ItemInfo
 
 MANIFEST = "manifest.json"
@@ -101,18 +106,33 @@ class FusedRanker:
     explainer: Path | None = None  # the explainer's model folder, when one is published
     states: Path | None = None  # the cut model vLLM serves as a pooling model, when published
     content: ItemContent | None = None  # the base's content columns, when it weighs them
-    content_weights: np.ndarray | None = None  # one per ``content.names``
+    content_weights: np.ndarray | None = None  # one per ``content_names``
+    llm_sasrec: LLMSASRec | None = None  # the last content column, when the base weighs it
 
     def __post_init__(self) -> None:
         if (self.content is None) != (self.content_weights is None):
             raise ValueError("content and content_weights go together")
-        names = () if self.content is None else self.content.names
+        if self.llm_sasrec is not None and self.content is None:
+            raise ValueError("the llm-sasrec column is a content column: content is missing")
+        names = self.content_names
         if self.content_weights is not None and len(names) != len(self.content_weights):
             raise ValueError(f"{len(self.content_weights)} weights for {names}")
 
     @property
+    def content_names(self) -> tuple[str, ...]:
+        """The content columns the base weighs, in weight order."""
+        names = () if self.content is None else self.content.names
+        return names if self.llm_sasrec is None else (*names, LLM_SASREC)
+
+    @property
     def history_needed(self) -> int:
-        return self.bundle.history_needed
+        """How many of the user's newest items the base reads."""
+        needed = self.bundle.history_needed
+        if self.content is not None:
+            needed = max(needed, HISTORY)
+        if self.llm_sasrec is not None:
+            needed = max(needed, int(self.llm_sasrec.net.max_len))
+        return needed
 
     @property
     def label(self) -> str:
@@ -131,6 +151,9 @@ class FusedRanker:
         score = self.bundle.score(features)
         if self.content is not None and self.content_weights is not None:
             columns = self.content.features(request.sequence, candidates)
+            if self.llm_sasrec is not None:
+                column = self.llm_sasrec.scores(request.sequence, candidates)
+                columns = np.concatenate([columns, column[:, None]], axis=1)
             score = score + zscore_per_case(columns) @ self.content_weights
         return np.asarray(score)
 
@@ -177,10 +200,12 @@ class FusedRanker:
         if self.content is not None and self.content_weights is not None:
             self.content.save(folder / ITEMS)
             content = {
-                "names": list(self.content.names),
+                "names": list(self.content_names),
                 "weights": [float(w) for w in self.content_weights],
                 "layer": self.content.layer,
             }
+            if self.llm_sasrec is not None:
+                self.llm_sasrec.save(folder / LLM_SASREC_FOLDER)
         manifest = {
             **self.manifest,
             "content": content,
@@ -211,10 +236,14 @@ class FusedRanker:
             raise ValueError(f"{folder}: fused ranking format {manifest.get('format')!r}")
         head_path = folder / "head.npz"
         explainer, states = folder / EXPLAINER, folder / STATES
-        content, weights = None, None
+        content, weights, llm_sasrec = None, None, None
         if manifest.get("content"):
             content = ItemContent.load(folder / ITEMS)
-            if list(content.names) != manifest["content"]["names"]:
+            names = list(content.names)
+            if manifest["content"]["names"][-1] == LLM_SASREC:
+                llm_sasrec = LLMSASRec.load(folder / LLM_SASREC_FOLDER)
+                names.append(LLM_SASREC)
+            if names != manifest["content"]["names"]:
                 raise ValueError(f"{folder}: {ITEMS} does not hold the manifest's columns")
             weights = np.asarray(manifest["content"]["weights"], dtype=np.float64)
         return cls(
@@ -226,4 +255,5 @@ class FusedRanker:
             states=states if (states / "config.json").is_file() else None,
             content=content,
             content_weights=weights,
+            llm_sasrec=llm_sasrec,
         )

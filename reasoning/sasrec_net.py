@@ -6,6 +6,10 @@ position-wise feed-forward net, both with dropout and residual connections; padd
 positions are zeroed after every block, and a final layer norm gives the hidden states.
 A position's score for item i is ``<h_t, E[i]>`` with the shared item embedding E.
 
+With ``readings`` (fixed per-item vectors, row 0 for padding: the LLM's reading of each
+item, `reasoning.item_content`), E[i] = id_emb[i] + P r_i with a learned projection P,
+so an item is also placed by what its title, year and genres say.
+
     net = SASRecNet(n_items=1682, hidden=64, blocks=2, heads=1, dropout=0.2, max_len=200)
     h = net(seqs)                       # (batch, max_len, hidden)
     logits = net.score(h[:, -1], items) # items: (batch, k) -> (batch, k)
@@ -65,8 +69,17 @@ class _Block(nn.Module):
 class SASRecNet(nn.Module):
     """Embeddings + positional embeddings + causal transformer blocks + final layer norm."""
 
+    readings: torch.Tensor  # (n_items + 1, d) buffer, only with ``readings``
+
     def __init__(
-        self, n_items: int, hidden: int, blocks: int, heads: int, dropout: float, max_len: int
+        self,
+        n_items: int,
+        hidden: int,
+        blocks: int,
+        heads: int,
+        dropout: float,
+        max_len: int,
+        readings: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         self.max_len = max_len
@@ -78,6 +91,19 @@ class SASRecNet(nn.Module):
         self.scale = hidden**0.5
         nn.init.xavier_normal_(self.item_emb.weight[1:])
         nn.init.xavier_normal_(self.pos_emb.weight)
+        self.reading_proj: nn.Linear | None = None
+        if readings is not None:
+            if readings.shape[0] != n_items + 1:
+                raise ValueError(f"readings have {readings.shape[0]} rows, need {n_items + 1}")
+            self.register_buffer("readings", readings.float())
+            self.reading_proj = nn.Linear(readings.shape[1], hidden, bias=False)
+
+    def embed(self, items: torch.Tensor) -> torch.Tensor:
+        """E[items]: the id embedding, plus the projected reading when the net has them."""
+        out = self.item_emb(items)
+        if self.reading_proj is not None:
+            out = out + self.reading_proj(self.readings[items])
+        return out
 
     def forward(self, seqs: torch.Tensor) -> torch.Tensor:
         """Hidden states (batch, L, hidden) for left-padded item index sequences (batch, L)."""
@@ -86,7 +112,7 @@ class SASRecNet(nn.Module):
             raise ValueError(f"sequence length {length} exceeds max_len {self.max_len}")
         keep = (seqs > 0).unsqueeze(-1).to(self.item_emb.weight.dtype)
         positions = torch.arange(self.max_len - length, self.max_len, device=seqs.device)
-        x = self.item_emb(seqs) * self.scale + self.pos_emb(positions)
+        x = self.embed(seqs) * self.scale + self.pos_emb(positions)
         x = self.emb_drop(x) * keep
         causal = torch.ones(length, length, dtype=torch.bool, device=seqs.device).tril()
         # a query may see earlier real items; a padded query sees itself (its output is
@@ -100,7 +126,7 @@ class SASRecNet(nn.Module):
 
     def score(self, hidden: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """<hidden, E[items]> for hidden (..., H) and items (..., k) -> (..., k)."""
-        return (self.item_emb(items) * hidden.unsqueeze(-2)).sum(-1)
+        return (self.embed(items) * hidden.unsqueeze(-2)).sum(-1)
 
 
 def left_pad(rows: Sequence[np.ndarray], length: int) -> np.ndarray:

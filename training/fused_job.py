@@ -50,7 +50,7 @@ from training.hidden_head import HiddenHeadConfig
 if TYPE_CHECKING:
     from training.retrain import RetrainConfig
 
-OWNED = ("dataset", "features_dir", "out_dir")  # the job sets these
+OWNED = ("dataset", "features_dir", "out_dir", "sasrec_results")  # the job sets these
 RECIPE = Path(__file__).parent / "configs" / "hidden-head-smollm2.yaml"  # sft_config default
 EXPLAINER_RECIPE = Path(__file__).parent / "configs" / "explainer-smollm2.yaml"  # grpo_config
 ROWSETS = ("valid", "test")  # besides the head's training row sets
@@ -91,6 +91,7 @@ class FusedStages:
                 "dataset": self.job.dataset,  # titles; the snapshot adds interactions only
                 "features_dir": str(self.folder / "features"),
                 "out_dir": str(runs_root() / f"{self.job.job}-hidden"),
+                "sasrec_results": str(self.job.feature_results or ""),
             },
         )
 
@@ -138,7 +139,7 @@ class FusedStages:
         from training.hidden_head import run_hidden_head
 
         config = self.head_config()
-        summary = run_hidden_head(config)
+        summary = run_hidden_head(config, limited(self.snapshot(), self.job.limit_users))
         return {"run": config.out_dir, "train_rows": summary["train_rows"]}
 
     def explainer(self) -> dict[str, Any]:
@@ -169,7 +170,7 @@ class FusedStages:
             bundle = fit_bundle(data.interactions, data.items, self._overrides(), weights, meta)
             bundle.save(bundle_dir)
         run = Path(self.head_config().out_dir)
-        decision = publish_fused(run, bundle_dir, force=self.job.publish_force)
+        decision = publish_fused(run, bundle_dir, force=self.job.publish_force, data=data)
         explainer = self.explainer_config()
         if decision["published"] and explainer is not None:
             decision["explainer"] = self._publish_explainer(Path(explainer.out_dir))

@@ -9,7 +9,9 @@ service serves. Publishing joins them into `reasoning.fused.FusedRanker`'s folde
 - the bundle's models, with the run's base weights (the base the head was fitted on);
 - the run's head (``head-all.npz``: base of all five features; ``head-service.npz``: of
   the graph score and popularity only; ``head-content.npz`` and ``head-item-vector.npz``:
-  of the five plus the content columns, ``items.npz``, of a run with ``item_layers``);
+  of the five plus the content columns, ``items.npz``, of a run with ``item_layers``;
+  ``head-llm-sasrec.npz``: of those plus the LLM-reading SASRec, ``llm_sasrec/``, fitted
+  here on the bundle's log, of a run with ``llm_sasrec``);
 - a manifest: dataset, base model, prompt shape, where each part came from, the run's
   valid cross-entropy of base and fused, and its test row;
 - for a head a vLLM pooling server can serve (unit-RMS states, last token), ``states/``:
@@ -24,7 +26,7 @@ nothing usable and the base would serve as well); ``force`` skips it.
 
 Command line: ``r2rec model publish-fused RUN BUNDLE [--variant V] [--force]``, V one of
 ``best`` (the default: the variant with the lowest fused valid cross-entropy), ``all``,
-``service``, ``content``, ``item-vector``.
+``service``, ``content``, ``item-vector``, ``llm-sasrec``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from common.errors import UserInputError
 from common.files import replace_dir, staging_dir
@@ -43,13 +46,17 @@ from reasoning.collaborative import FEATURE_NAMES, CollaborativeBundle
 from reasoning.compact import HiddenHead, PromptShape
 from reasoning.fused import EXPLAINER, STATES, FusedRanker
 from reasoning.item_content import METADATA_NAMES, VECTOR_NAMES, ItemContent
+from reasoning.llm_sasrec import NAME as LLM_SASREC
+from recdata.schema import Dataset
 from training.item_vectors import CACHE
+from training.llm_sasrec import fit_served
 
 VARIANTS = {
     "all": "all features",
     "service": "service features",
     "content": "content features",
     "item-vector": "item-vector features",
+    "llm-sasrec": "llm-sasrec features",
 }
 
 
@@ -66,7 +73,7 @@ def base_weights(described: dict[str, Any]) -> tuple[np.ndarray, dict[str, float
     """A run's base combiner weights: over FEATURE_NAMES (0 for a feature it did not
     use), and over the content columns it weighs (`reasoning.item_content`), by name."""
     weights = described["weights"]
-    content_names = METADATA_NAMES + VECTOR_NAMES
+    content_names = (*METADATA_NAMES, *VECTOR_NAMES, LLM_SASREC)
     unknown = set(weights) - set(FEATURE_NAMES) - set(content_names)
     if unknown:
         raise UserInputError(f"the run's base uses unknown features {sorted(unknown)}")
@@ -89,12 +96,37 @@ def run_content(run: Path, summary: dict[str, Any], names: dict[str, float]) -> 
     return ItemContent.from_items(items, np.load(cache)[f"l{layer}"], layer)
 
 
+def bundle_log(bundle: CollaborativeBundle, data: Dataset | None) -> tuple[Dataset, pd.DataFrame]:
+    """The dataset and log the bundle was fitted on: ``data``'s interactions when given
+    (a retrain job's snapshot), else the dataset's, cut as the bundle's ``fit_log`` says
+    (``all`` or a row set, `baselines.bundle`)."""
+    from baselines.features import rowset_training_log
+    from recdata import load_dataset
+
+    if data is not None:
+        return data, data.interactions
+    dataset = load_dataset(str(bundle.meta["dataset"]))
+    fit_log = str(bundle.meta.get("fit_log", "all"))
+    if fit_log == "all":
+        return dataset, dataset.interactions
+    try:
+        return dataset, rowset_training_log(dataset, fit_log)
+    except ValueError as err:
+        raise UserInputError(f"the bundle's fit log {fit_log!r} cannot be rebuilt") from err
+
+
 def publish_fused(
-    run: Path, bundle_dir: Path, variant: str = BEST, force: bool = False, out: Path | None = None
+    run: Path,
+    bundle_dir: Path,
+    variant: str = BEST,
+    force: bool = False,
+    out: Path | None = None,
+    data: Dataset | None = None,
 ) -> dict[str, Any]:
     """Gate and publish (see the module docstring) to ``out`` (default: the served
     folder); the decision as a dict with ``published`` and ``reason`` (and the manifest
-    when published)."""
+    when published). An ``llm-sasrec`` base's model is fitted here on the bundle's log
+    (``data``'s interactions when given)."""
     if variant != BEST and variant not in VARIANTS:
         choices = sorted([*VARIANTS, BEST])
         raise UserInputError(f"variant must be one of {choices}, got {variant!r}")
@@ -121,9 +153,13 @@ def publish_fused(
         return {"published": False, "reason": why, "run": str(run)}
     bundle.weights, named = base_weights(chosen["base"])
     content = run_content(run, summary, named) if named else None
-    content_weights = None
+    content_weights, llm_sasrec = None, None
+    if LLM_SASREC in named and content is not None:
+        dataset, log = bundle_log(bundle, data)
+        llm_sasrec = fit_served(log, dataset.items, content, summary["items"]["llm_sasrec"])
     if content is not None:
-        content_weights = np.asarray([named.get(n, 0.0) for n in content.names])
+        names = content.names if llm_sasrec is None else (*content.names, LLM_SASREC)
+        content_weights = np.asarray([named.get(n, 0.0) for n in names])
     head = HiddenHead.load(run / chosen["head_file"])
     manifest = {
         "dataset": config["dataset"],
@@ -140,7 +176,13 @@ def publish_fused(
     target = out or published_fused_dir()
     with staging_dir(target) as staging:
         FusedRanker(
-            bundle, head, shape, manifest, content=content, content_weights=content_weights
+            bundle,
+            head,
+            shape,
+            manifest,
+            content=content,
+            content_weights=content_weights,
+            llm_sasrec=llm_sasrec,
         ).save(staging)
         if head.reads_unit_rms_tokens:
             cut_for_states(base_model_dir(config["model_path"]), head.layer, staging / STATES)

@@ -42,9 +42,12 @@ from common.errors import UserInputError
 from evaluation.ranker import Case
 from reasoning.compact import POOLINGS, STATE_SCALES, HiddenHead
 from reasoning.item_content import METADATA_NAMES, VECTOR_NAMES, ItemContent
+from reasoning.llm_sasrec import NAME as LLM_SASREC
+from recdata.schema import Dataset
 from training.hidden_states import StateCache
 from training.item_vectors import item_vectors
 from training.listwise import ListwiseConfig
+from training.llm_sasrec import llm_sasrec_columns
 from training.ranking_report import report_rows, write_report
 
 log = logging.getLogger(__name__)
@@ -105,6 +108,25 @@ class HiddenHeadConfig:
             "item similarities); empty: collaborative bases only."
         },
     )
+    llm_sasrec: bool = field(
+        default=False,
+        metadata={
+            "help": "Also fit the LLM-reading SASRec (reasoning.llm_sasrec: item embeddings "
+            "plus a projection of the chosen layer's item readings) per row set, as one more "
+            "column; adds the 'llm-sasrec features' variant. Needs item_layers."
+        },
+    )
+    llm_sasrec_max_epochs: int = field(
+        default=200,
+        metadata={"help": "Most epochs for the LLM-reading SASRec (early stopping on valid)."},
+    )
+    sasrec_results: str = field(
+        default="",
+        metadata={
+            "help": "baselines.json whose tuned SASRec architecture the LLM-reading SASRec "
+            "takes (empty: baselines.sasrec defaults)."
+        },
+    )
     service_features: tuple[str, ...] = field(
         default=("graph-fallback", "popularity"),
         metadata={"help": "Features the service computes itself: the servable fusion base."},
@@ -138,6 +160,8 @@ class HiddenHeadConfig:
             raise UserInputError("workers and threads must be at least 1")
         if not self.poolings or not set(self.poolings) <= set(POOLINGS):
             raise UserInputError(f"poolings must be among {POOLINGS}, got {self.poolings!r}")
+        if self.llm_sasrec and not self.item_layers:
+            raise UserInputError("llm_sasrec reads the item readings: set item_layers too")
         if self.state_scale not in STATE_SCALES:
             raise UserInputError(
                 f"state_scale must be one of {STATE_SCALES}, got {self.state_scale!r}"
@@ -252,6 +276,11 @@ class _Split:
             self, names=self.names + items.names, scores=np.concatenate([self.scores, extra], 2)
         )
 
+    def with_column(self, name: str, values: np.ndarray) -> _Split:
+        """This split with one more (n, 20) column."""
+        scores = np.concatenate([self.scores, values[:, :, None]], 2)
+        return replace(self, names=(*self.names, name), scores=scores)
+
     def column(self, name: str) -> np.ndarray:
         return self.scores[:, :, self.names.index(name)]
 
@@ -310,21 +339,25 @@ def choose_item_layer(
 
 
 def variants_of(
-    config: HiddenHeadConfig, collaborative: tuple[str, ...], content: bool
+    config: HiddenHeadConfig, collaborative: tuple[str, ...], columns: tuple[str, ...]
 ) -> dict[str, tuple[str, ...]]:
-    """Each fused variant's base columns, by label (its first word names its head file)."""
+    """Each fused variant's base columns, by label (its first word names its head file),
+    given all the split's ``columns``."""
     out = {"all features": collaborative}
-    if content:
+    if set(VECTOR_NAMES) <= set(columns):
         out["content features"] = collaborative + METADATA_NAMES
         out["item-vector features"] = collaborative + METADATA_NAMES + VECTOR_NAMES
+    if LLM_SASREC in columns:
+        out["llm-sasrec features"] = out["item-vector features"] + (LLM_SASREC,)
     out["service features"] = config.service_features
     return out
 
 
 # ---------------------------------------------------------------------------- run
-def run_hidden_head(config: HiddenHeadConfig) -> dict[str, Any]:
+def run_hidden_head(config: HiddenHeadConfig, data: Dataset | None = None) -> dict[str, Any]:
     """Extract (or reuse) states for every row set, choose the head on valid, score test
-    once; write out_dir/{summary.json, r2rec.json, r2rec.md}."""
+    once; write out_dir/{summary.json, r2rec.json, r2rec.md}. ``data``: the log the
+    feature row sets came from (default: the dataset by name), for ``llm_sasrec``."""
     import torch
 
     if not config.model_path or not config.features_dir or not config.out_dir:
@@ -352,6 +385,18 @@ def run_hidden_head(config: HiddenHeadConfig) -> dict[str, Any]:
     if chosen is not None:  # train and select already carry the chosen columns
         content, train, select = chosen
         test = test.with_content(content)
+    llm_sasrec = None
+    if config.llm_sasrec and content is not None:
+        from recdata import load_dataset
+
+        splits = {config.select_rowset: select, config.test_rowset: test}
+        parts = dict(zip(config.train_rowsets, (p[0].cases for p in train_parts), strict=True))
+        rowsets = {**parts, **{name: split.cases for name, split in splits.items()}}
+        data = data or load_dataset(config.dataset)
+        scored, llm_sasrec = llm_sasrec_columns(config, data, content, rowsets)
+        train = train.with_column(LLM_SASREC, np.concatenate([scored[r] for r in parts]))
+        select = select.with_column(LLM_SASREC, scored[config.select_rowset])
+        test = test.with_column(LLM_SASREC, scored[config.test_rowset])
 
     alone, _ = select_head(train.with_base(None), select.with_base(None), config)
     yardstick = ListwiseCombiner.fit_cv(
@@ -366,7 +411,7 @@ def run_hidden_head(config: HiddenHeadConfig) -> dict[str, Any]:
         ),
     ]
     variants: dict[str, Any] = {}
-    for label, columns in variants_of(config, collaborative, content is not None).items():
+    for label, columns in variants_of(config, collaborative, train.names).items():
         base = _fit_base(train, columns)
         head, trials = select_head(train.with_base(base), select.with_base(base), config)
         head_file = f"head-{label.split()[0]}.npz"  # head-all.npz, head-service.npz
@@ -407,7 +452,12 @@ def run_hidden_head(config: HiddenHeadConfig) -> dict[str, Any]:
         "prompt_tokens_test": test_tokens,
         "items": None
         if content is None
-        else {"layer": content.layer, "names": list(content.names), "trials": item_trials},
+        else {
+            "layer": content.layer,
+            "names": list(content.names),
+            "trials": item_trials,
+            "llm_sasrec": llm_sasrec,
+        },
         "alone": {"layer": alone.layer, "pooling": alone.pooling, "pca": alone.pca, "l2": alone.l2},
         "variants": variants,
         "yardstick_combiner": yardstick.describe(),

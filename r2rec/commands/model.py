@@ -92,7 +92,8 @@ def publish_fused_command(
         typer.Option(
             help="best: the variant with the lowest fused valid cross-entropy; all: the base "
             "of all five features; service: graph + popularity; content: the five + genre/year "
-            "columns; item-vector: those + the LLM item similarities."
+            "columns; item-vector: those + the LLM item similarities; llm-sasrec: those + "
+            "the LLM-reading SASRec."
         ),
     ] = "best",
     force: Annotated[bool, typer.Option(help="Publish even if the head does not help.")] = False,

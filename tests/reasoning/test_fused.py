@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from baselines.features import compute_features, rowset_cases
+from baselines.features import compute_features, rowset_cases, rowset_training_log
 from evaluation.ranker import Case
 from graph_store.memory import MemoryGraphStore
 from reasoning.backends.base import LLMUnavailable
@@ -31,6 +31,7 @@ from tests.factories import TINY_FEATURE_CONFIGS
 from training.compact_prompt import item_lookup, letter_reader, render_compact
 from training.hidden_head import HiddenHeadConfig
 from training.hidden_states import extract_states
+from training.llm_sasrec import fit_served, llm_sasrec_columns
 
 
 def _head(d: int, seed: int = 0) -> HiddenHead:
@@ -63,21 +64,32 @@ def _assert_served(rec: Recommender, cases: list[Case], offline: np.ndarray) -> 
         )
 
 
-@pytest.mark.parametrize("with_content", [False, True], ids=["collaborative", "content"])
+@pytest.mark.parametrize("base", ["collaborative", "content", "llm-sasrec"])
 def test_served_fused_scores_equal_the_offline_ones(
     ml100k_slice: Dataset,
     slice_bundle: tuple[CollaborativeBundle, MemoryGraphStore],
     local: TransformersBackend,
     tmp_path: Path,
-    with_content: bool,
+    base: str,
 ) -> None:
     bundle, store = slice_bundle
     head = _head(local.model.config.hidden_size)
-    content, weights = None, None
-    if with_content:  # the base also weighs the content columns (LLM readings made up here)
+    cases = rowset_cases(ml100k_slice, "test")[:6]
+    content, weights, llm_sasrec, column = None, None, None, None
+    if base != "collaborative":  # the base also weighs the content columns (made-up readings)
         vectors = np.random.default_rng(1).normal(size=(len(ml100k_slice.items), 16))
         content = ItemContent.from_items(ml100k_slice.items, vectors=vectors, layer=1)
         weights = np.array([0.7, 0.3, 0.2, 0.9, 0.4, 0.5])
+    if base == "llm-sasrec" and content is not None:  # fitted on the bundle's log, as offline
+        run = HiddenHeadConfig(
+            out_dir=str(tmp_path), item_layers=(1,), llm_sasrec=True, llm_sasrec_max_epochs=2
+        )
+        rowsets = {"valid": rowset_cases(ml100k_slice, "valid")[:6], "test": cases}
+        scored, info = llm_sasrec_columns(run, ml100k_slice, content, rowsets)
+        column = scored["test"][:, :, None]
+        train = rowset_training_log(ml100k_slice, "test")
+        llm_sasrec = fit_served(train, ml100k_slice.items, content, info)
+        weights = np.array([0.7, 0.3, 0.2, 0.9, 0.4, 0.5, 0.8])
     FusedRanker(
         bundle,
         head,
@@ -85,24 +97,27 @@ def test_served_fused_scores_equal_the_offline_ones(
         {"base_model": "tiny"},
         content=content,
         content_weights=weights,
+        llm_sasrec=llm_sasrec,
     ).save(tmp_path / "fused")
     fused = FusedRanker.load(tmp_path / "fused")
-    cases = rowset_cases(ml100k_slice, "test")[:6]
+    assert (fused.llm_sasrec is not None) == (base == "llm-sasrec")
     # offline: features, combiner, states of the case's own prompt, head
     features = compute_features(ml100k_slice, "test", TINY_FEATURE_CONFIGS, cases=cases)
-    base = bundle.score(features.scores)
+    offline_base = bundle.score(features.scores)
     if content is not None and weights is not None:
-        assert fused.manifest["content"]["names"] == list(content.names)
+        assert fused.manifest["content"]["names"] == list(fused.content_names)
         columns = np.stack([content.features(c.history, c.candidates) for c in cases])
+        if column is not None:
+            columns = np.concatenate([columns, column], axis=2)
         part = zscore_per_case(columns) @ weights
         assert part.std(axis=1).min() > 0.1  # the content columns move the ranking
-        base = base + part
+        offline_base = offline_base + part
     config = HiddenHeadConfig(layers=(1,), batch_size=4, dtype="float32")
     lookup = item_lookup(ml100k_slice.items, config.prompt())
     states, _ = extract_states(local.model, letter_reader(local.tokenizer), cases, lookup, config)
     residual = head.residual(states[:, :, 0, 1].astype(float))
     assert residual.std(axis=1).min() > 0.3  # the head moves the ranking: its part is tested
-    offline = base + residual
+    offline = offline_base + residual
     # served: the recommender reads the user from the store and asks the same model
     rec = Recommender(store, local, RecommenderConfig(), fused=fused)
     _assert_served(rec, cases, offline)

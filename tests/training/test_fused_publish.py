@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from baselines.sasrec import SASRecConfig
 from common.errors import UserInputError
 from common.paths import published_fused_dir
 from graph_store.memory import MemoryGraphStore
 from reasoning.collaborative import CollaborativeBundle
 from reasoning.fused import FusedRanker
 from reasoning.item_content import METADATA_NAMES, VECTOR_NAMES
+from reasoning.llm_sasrec import NAME as LLM_SASREC
+from recdata.schema import Dataset
 from tests.factories import write_hidden_head_run
 from training.fused_publish import base_weights, publish_fused
 
@@ -105,6 +109,29 @@ def test_publish_of_a_content_variant_carries_the_item_content(
     (run / "item_vectors.npz").unlink()
     with pytest.raises(UserInputError, match="item vectors are missing"):
         publish_fused(run, bundle, variant="item-vector", out=tmp_path / "again")
+
+
+def test_publish_of_the_llm_sasrec_variant_fits_it_on_the_given_log(
+    parts: tuple[Path, Path], ml100k_slice: Dataset, tmp_path: Path
+) -> None:
+    run, bundle = parts
+    _with_content_variants(run)
+    summary = json.loads((run / "summary.json").read_text())
+    variant = json.loads(json.dumps(summary["variants"]["item-vector features"]))
+    variant["base"]["weights"][LLM_SASREC] = 0.7
+    variant["select_nll"] = {"base": 1.9, "fused": 1.7}
+    summary["variants"]["llm-sasrec features"] = variant
+    config = replace(SASRecConfig(hidden=8, blocks=1, max_len=20), epochs=1)
+    summary["items"]["llm_sasrec"] = {"layer": 1, "config": asdict(config)}
+    (run / "summary.json").write_text(json.dumps(summary))
+    assert publish_fused(run, bundle, out=tmp_path / "fused", data=ml100k_slice)["published"]
+    fused = FusedRanker.load(tmp_path / "fused")
+    assert fused.manifest["variant"] == "llm-sasrec features"
+    assert fused.llm_sasrec is not None and fused.content_weights is not None
+    assert fused.content_names == (*METADATA_NAMES, *VECTOR_NAMES, LLM_SASREC)
+    assert fused.content_weights.tolist() == [0.2, 0.1, 0.05, 0.3, 0.1, 0.2, 0.7]
+    assert fused.llm_sasrec.config["fit_log_rows"] == len(ml100k_slice.interactions)
+    assert fused.history_needed == 20  # its max_len, beyond the bundle SASRec's 12
 
 
 def test_refusals_name_the_problem(parts: tuple[Path, Path], tmp_path: Path) -> None:

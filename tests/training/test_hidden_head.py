@@ -10,11 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from baselines.features import FEATURE_MODELS, FeatureSet, feature_path, rowset_cases
 from common.errors import UserInputError
 from reasoning.collaborative import FEATURE_NAMES
 from reasoning.compact import POOLINGS, HiddenHead, candidate_spans
 from reasoning.item_content import METADATA_NAMES, VECTOR_NAMES
+from reasoning.llm_sasrec import NAME as LLM_SASREC
 from recdata import load_dataset
+from recdata.schema import Dataset
 from tests.training.test_listwise import _cases, _write_features
 from training.compact_prompt import item_lookup, render_compact
 from training.hidden_head import FittedHead, HiddenHeadConfig, run_hidden_head, select_head
@@ -166,6 +169,33 @@ def test_tiny_run_with_item_layers_adds_the_content_variants(
         assert len(hits) == 6 and np.mean(hits) == pytest.approx(row["HR@1"])
     with pytest.raises(UserInputError, match="the model has layers 0-"):
         run_hidden_head(replace(config, item_layers=(1, 99), out_dir=str(tmp_path / "deep")))
+
+
+def test_tiny_run_with_llm_sasrec_adds_its_variant_fitted_per_row_set(
+    tmp_path: Path, tiny_model_dir: Path, ml100k_slice: Dataset
+) -> None:
+    rng = np.random.default_rng(0)
+    for rowset in ("train3", "valid", "test"):  # real cases of the slice, made-up scores
+        cases = rowset_cases(ml100k_slice, rowset)[:6]
+        scores = rng.normal(size=(len(cases), 20, len(FEATURE_MODELS)))
+        FeatureSet("ml-100k", rowset, FEATURE_MODELS, cases, scores).save(
+            feature_path(tmp_path / "features", rowset)
+        )
+    config = replace(
+        _tiny_config(tmp_path, tiny_model_dir),
+        item_layers=(1,),
+        llm_sasrec=True,
+        llm_sasrec_max_epochs=2,
+    )
+    summary = run_hidden_head(config, ml100k_slice)
+    assert list(summary["variants"])[-2:] == ["llm-sasrec features", "service features"]
+    weights = summary["variants"]["llm-sasrec features"]["base"]["weights"]
+    assert LLM_SASREC in weights and set(VECTOR_NAMES) <= set(weights)
+    assert summary["items"]["llm_sasrec"]["layer"] == 1
+    assert (tmp_path / "run" / "head-llm-sasrec.npz").is_file()
+    for rowset in ("train3", "valid", "test"):
+        assert np.load(tmp_path / "run" / f"llm_sasrec_l1_{rowset}.npy").shape == (6, 20)
+    assert len(summary["rows"]) == 3 + 2 * 5
 
 
 def test_row_sets_extracted_in_two_processes_equal_one_process(
