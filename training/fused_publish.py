@@ -99,7 +99,7 @@ def run_content(run: Path, summary: dict[str, Any], names: dict[str, float]) -> 
 def bundle_log(bundle: CollaborativeBundle, data: Dataset | None) -> tuple[Dataset, pd.DataFrame]:
     """The dataset and log the bundle was fitted on: ``data``'s interactions when given
     (a retrain job's snapshot), else the dataset's, cut as the bundle's ``fit_log`` says
-    (``all`` or a row set, `baselines.bundle`)."""
+    (``all`` or the dataset's name: every interaction; a row set: its training log)."""
     from baselines.features import rowset_training_log
     from recdata import load_dataset
 
@@ -107,7 +107,7 @@ def bundle_log(bundle: CollaborativeBundle, data: Dataset | None) -> tuple[Datas
         return data, data.interactions
     dataset = load_dataset(str(bundle.meta["dataset"]))
     fit_log = str(bundle.meta.get("fit_log", "all"))
-    if fit_log == "all":
+    if fit_log in ("all", dataset.name):  # a retrain job names its snapshot by the dataset
         return dataset, dataset.interactions
     try:
         return dataset, rowset_training_log(dataset, fit_log)

@@ -27,6 +27,7 @@ def test_retrain_runs_the_fused_recipe_and_publishes_it(
         "layers": "1",
         "pca_grid": "0",
         "item_layers": "1,2",
+        "llm_sasrec_max_epochs": "5",
     }
     job = RetrainConfig(
         dataset="ml-100k",
@@ -61,7 +62,9 @@ def test_retrain_runs_the_fused_recipe_and_publishes_it(
     assert fused.manifest["variant"] == min(
         summary["variants"], key=lambda v: summary["variants"][v]["select_nll"]["fused"]
     )
-    assert "item-vector features" in summary["variants"]
+    assert {"item-vector features", "llm-sasrec features"} <= set(summary["variants"])
+    # the LLM-reading SASRec was fitted on the snapshot's logs with the job's architecture
+    assert summary["items"]["llm_sasrec"]["config"]["hidden"] == 16
     assert fused.bundle.meta["fit_log"] == "ml-100k" and len(fused.bundle.user_ids) == 40
     settings = json.loads((job_dir(job.job) / "job.json").read_text())
     assert settings["sft"]["layers"] == [1] and settings["grpo"]["max_steps"] == 1

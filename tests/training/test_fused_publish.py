@@ -19,7 +19,7 @@ from reasoning.item_content import METADATA_NAMES, VECTOR_NAMES
 from reasoning.llm_sasrec import NAME as LLM_SASREC
 from recdata.schema import Dataset
 from tests.factories import write_hidden_head_run
-from training.fused_publish import base_weights, publish_fused
+from training.fused_publish import base_weights, bundle_log, publish_fused
 
 
 @pytest.fixture
@@ -151,3 +151,19 @@ def test_refusals_name_the_problem(parts: tuple[Path, Path], tmp_path: Path) -> 
     with pytest.raises(UserInputError, match="the bundle is for 'ml-latest-small'"):
         publish_fused(run, tmp_path / "other")
     assert not published_fused_dir().exists()
+
+
+def test_the_bundles_log_is_rebuilt_from_its_manifest(
+    slice_bundle: tuple[CollaborativeBundle, MemoryGraphStore], ml100k_slice: Dataset
+) -> None:
+    from baselines.features import rowset_training_log
+    from recdata import load_dataset
+
+    bundle = replace(slice_bundle[0], meta={"dataset": "ml-100k", "fit_log": "test"})
+    dataset, log = bundle_log(bundle, None)
+    assert len(log) == len(rowset_training_log(load_dataset("ml-100k"), "test"))
+    whole = replace(bundle, meta={"dataset": "ml-100k", "fit_log": "ml-100k"})
+    assert len(bundle_log(whole, None)[1]) == len(dataset.interactions)
+    assert bundle_log(bundle, ml100k_slice)[1] is ml100k_slice.interactions  # given: used
+    with pytest.raises(UserInputError, match="fit log 'snapshot-7' cannot be rebuilt"):
+        bundle_log(replace(bundle, meta={"dataset": "ml-100k", "fit_log": "snapshot-7"}), None)
