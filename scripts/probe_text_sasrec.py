@@ -7,15 +7,18 @@ Variants (``--variant``):
   at the run's item layer, P: a learned 576 -> 64 projection);
 * ``text``: E[i] = P r_i only (no item ids: every item, rare or not, is placed by what
   the LLM reads in its title, year and genres);
-* ``ids``: the control, a second plain SASRec (seed 1) by the same recipe: does a second
-  sequential column help by itself, without the LLM's readings?
+* ``ids``/``ids2``: the controls, a second (third) plain SASRec, seed 1 (2), by the same
+  recipe: does another sequential column help by itself, without the LLM's readings?
+
+``--test`` also fits on the test row set's log (for the one test scoring of the rows of
+``results/ml-100k/r2rec.md``, session 18).
 
 For each variant: the epoch count is chosen by early stopping on the valid cases (the
 way ``baselines.sasrec`` tunes), then the same recipe is fitted on each train<k> row
 set's own training log (nothing at or after the row's target), and the scores go to
 ``OUT/<variant>/<rowset>.npy``. Prints the variant's own valid HR@1 / NDCG@10 and the
 valid NLL of base C (5 collaborative + 6 content columns) with and without the new
-column. Never touches test.
+column. Never reads test targets.
 
 Run: nice .venv/bin/python scripts/probe_text_sasrec.py --variant hybrid
 """
@@ -61,8 +64,9 @@ class ItemEmbedding(nn.Module):
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--variant", choices=("hybrid", "text", "ids"), required=True)
+    parser.add_argument("--variant", choices=("hybrid", "text", "ids", "ids2"), required=True)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--test", action="store_true", help="also fit on the test log")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
@@ -73,7 +77,7 @@ def main() -> None:
 
     def factory(n_items: int, *rest: object) -> SASRecNet:
         net = SASRecNet(n_items, *rest)  # type: ignore[arg-type]
-        if args.variant == "ids":
+        if args.variant.startswith("ids"):
             return net
         catalog = current["catalog"]
         readings = np.zeros((n_items + 1, unit.shape[1]), np.float32)
@@ -98,7 +102,9 @@ def main() -> None:
 
     out = OUT / args.variant
     out.mkdir(parents=True, exist_ok=True)
-    base = SASRecConfig(max_len=100, dropout=0.2, epochs=200, seed=int(args.variant == "ids"))
+    base = SASRecConfig(
+        max_len=100, dropout=0.2, epochs=200, seed={"ids": 1, "ids2": 2}.get(args.variant, 0)
+    )
     valid = FeatureSet.load(F / "valid.npz")
     if not (out / "valid.npy").exists():
         ranker = SASRecRanker(base, SASRecGrid(dropout=(0.2,), max_len=(100,)))
@@ -109,7 +115,7 @@ def main() -> None:
         ranker.fit(rowset_training_log(data, "valid"), data.items)  # tune() keeps no net
         np.save(out / "valid.npy", ranker.rank(valid.cases).scores)
     epochs = int((out / "epochs.txt").read_text())
-    for name in TRAIN:
+    for name in (*TRAIN, "test") if args.test else TRAIN:
         if (out / f"{name}.npy").exists():
             continue
         feats = FeatureSet.load(F / f"{name}.npz")
