@@ -9,10 +9,11 @@ readings only, no ids). Prints valid NLL and HR@1 for every set. ``--test A,B`` 
 scores the named sets on test once (with SASRec and the collaborative combiner fitted on
 valid, as in `training.hidden_head`), and McNemar p of each against the first named set.
 
-Run: .venv/bin/python scripts/report_sequence_columns.py [--test SET,SET]
+Run: .venv/bin/python scripts/report_sequence_columns.py [--test SET,SET [--json FILE]]
 """
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +78,7 @@ def columns(name: str, content: ItemContent) -> tuple[dict[str, np.ndarray], np.
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--test", default="", help="comma-separated set names to score on test")
+    parser.add_argument("--json", type=Path, help="also write the test rows here")
     args = parser.parse_args()
     data = load_dataset("ml-100k")
     content = ItemContent.from_items(data.items, np.load(RUN / "item_vectors.npz")["l10"], 10)
@@ -110,7 +112,10 @@ def main() -> None:
         named.append(
             (f"base: {label}", fitted[label].score(np.stack([test[k] for k in keep(label)], 2)))
         )
-    print(markdown(report_rows(named, target)))
+    rows = report_rows(named, target)
+    print(markdown(rows))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1) + "\n")
     first = hits_at_1(named[2][1], target)
     for name, scores in named[3:]:
         result = mcnemar_exact(hits_at_1(scores, target), first)
