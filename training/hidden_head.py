@@ -283,9 +283,8 @@ def run_hidden_head(config: HiddenHeadConfig, data: Dataset | None = None) -> di
     if config.llm_sasrec and content is not None:
         from recdata import load_dataset
 
-        splits = {config.select_rowset: select, config.test_rowset: test}
         parts = dict(zip(config.train_rowsets, (p[0].cases for p in train_parts), strict=True))
-        rowsets = {**parts, **{name: split.cases for name, split in splits.items()}}
+        rowsets = {**parts, config.select_rowset: select.cases, config.test_rowset: test.cases}
         data = data or load_dataset(config.dataset)
         scored, llm_sasrec = llm_sasrec_columns(config, data, content, rowsets)
         train = train.with_column(LLM_SASREC, np.concatenate([scored[r] for r in parts]))
