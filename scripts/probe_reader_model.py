@@ -24,6 +24,7 @@ import argparse
 import logging
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -57,7 +58,8 @@ def read_catalogue(gguf: Path, layers: tuple[int, ...], items) -> dict[int, np.n
     model.eval()
     logging.info("reader: %s, %d layers", type(model).__name__, model.config.num_hidden_layers)
     vectors = read_items(model, tokenizer, catalogue_texts(items), layers, batch_size=32)
-    np.savez(path, **{f"l{k}": v for k, v in vectors.items()})
+    arrays: dict[str, Any] = {f"l{k}": v for k, v in vectors.items()}
+    np.savez(path, **arrays)
     return vectors
 
 

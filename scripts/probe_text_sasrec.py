@@ -1,5 +1,5 @@
-"""Valid-only probe (ML-100K): a SASRec whose item embeddings include the LLM's reading
-of each item, as one more column of the fused base.
+"""Valid-only probe (ML-100K, or ``--dataset ml-latest-small``): a SASRec whose item
+embeddings include the LLM's reading of each item, as one more column of the fused base.
 
 Variants (``--variant``):
 
@@ -20,7 +20,7 @@ set's own training log (nothing at or after the row's target), and the scores go
 valid NLL of base C (5 collaborative + 6 content columns) with and without the new
 column. Never reads test targets.
 
-Run: nice .venv/bin/python scripts/probe_text_sasrec.py --variant hybrid
+Run: nice .venv/bin/python scripts/probe_text_sasrec.py --variant hybrid [--dataset D]
 """
 
 import argparse
@@ -40,9 +40,7 @@ from reasoning.item_content import ItemContent, unit_rows
 from reasoning.sasrec_net import SASRecNet
 from recdata import load_dataset
 
-F = Path(".r2rec/features/ml-100k")
-RUN = Path(".r2rec/runs/hidden-ml100k-items")
-OUT = Path(".r2rec/runs/text-sasrec-ml100k")
+SHORT = {"ml-100k": "ml100k", "ml-latest-small": "mls"}  # run folder names per dataset
 LAYER = 10
 TRAIN = ("train3", "train4", "train5")
 
@@ -67,11 +65,15 @@ def main() -> None:
     parser.add_argument("--variant", choices=("hybrid", "text", "ids", "ids2"), required=True)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--test", action="store_true", help="also fit on the test log")
+    parser.add_argument("--dataset", choices=sorted(SHORT), default="ml-100k")
     args = parser.parse_args()
+    features = Path(f".r2rec/features/{args.dataset}")
+    run = Path(f".r2rec/runs/hidden-{SHORT[args.dataset]}-items")
+    out_root = Path(f".r2rec/runs/text-sasrec-{SHORT[args.dataset]}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
-    data = load_dataset("ml-100k")
-    vectors = np.load(RUN / "item_vectors.npz")[f"l{LAYER}"]
+    data = load_dataset(args.dataset)
+    vectors = np.load(run / "item_vectors.npz")[f"l{LAYER}"]
     content = ItemContent.from_items(data.items, vectors, LAYER)
     unit = unit_rows(vectors).astype(np.float32)
 
@@ -100,31 +102,28 @@ def main() -> None:
     sasrec_module._Data = Data  # type: ignore[misc]
     sasrec_module.SASRecNet = factory  # type: ignore[assignment, misc]
 
-    out = OUT / args.variant
+    out = out_root / args.variant
     out.mkdir(parents=True, exist_ok=True)
     base = SASRecConfig(
         max_len=100, dropout=0.2, epochs=200, seed={"ids": 1, "ids2": 2}.get(args.variant, 0)
     )
-    valid = FeatureSet.load(F / "valid.npz")
+    valid = FeatureSet.load(features / "valid.npz")
     if not (out / "valid.npy").exists():
         ranker = SASRecRanker(base, SASRecGrid(dropout=(0.2,), max_len=(100,)))
-        if not (out / "epochs.txt").exists():
-            chosen = ranker.tune(rowset_training_log(data, "valid"), valid.cases, data.items)
-            (out / "epochs.txt").write_text(str(chosen.epochs))
-        ranker.config = replace(base, epochs=int((out / "epochs.txt").read_text()))
-        ranker.fit(rowset_training_log(data, "valid"), data.items)  # tune() keeps no net
-        np.save(out / "valid.npy", ranker.rank(valid.cases).scores)
+        chosen = ranker.tune(rowset_training_log(data, "valid"), valid.cases, data.items)
+        (out / "epochs.txt").write_text(str(chosen.epochs))
+        np.save(out / "valid.npy", ranker.rank(valid.cases).scores)  # tune() keeps its net
     epochs = int((out / "epochs.txt").read_text())
     for name in (*TRAIN, "test") if args.test else TRAIN:
         if (out / f"{name}.npy").exists():
             continue
-        feats = FeatureSet.load(F / f"{name}.npz")
+        feats = FeatureSet.load(features / f"{name}.npz")
         ranker = SASRecRanker(replace(base, epochs=epochs))
         ranker.fit(rowset_training_log(data, name), data.items)
         np.save(out / f"{name}.npy", ranker.rank(feats.cases).scores)
         logging.info("%s fitted (%d epochs)", name, epochs)
 
-    train = [FeatureSet.load(F / f"{n}.npz") for n in TRAIN]
+    train = [FeatureSet.load(features / f"{n}.npz") for n in TRAIN]
     target = np.concatenate([f.target_index for f in train])
 
     def columns(feats: FeatureSet) -> np.ndarray:

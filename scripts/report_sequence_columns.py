@@ -1,4 +1,5 @@
-"""ML-100K: does the LLM-reading SASRec add more than another plain SASRec would?
+"""ML-100K (or ``--dataset ml-latest-small``): does the LLM-reading SASRec add more than
+another plain SASRec would?
 
 Base combiners (listwise, L2 by 5-fold CV, fitted on train3-5) over column sets drawn
 from: the 5 collaborative features, the metadata and LLM-similarity columns of
@@ -9,7 +10,7 @@ readings only, no ids). Prints valid NLL and HR@1 for every set. ``--test A,B`` 
 scores the named sets on test once (with SASRec and the collaborative combiner fitted on
 valid, as in `training.hidden_head`), and McNemar p of each against the first named set.
 
-Run: .venv/bin/python scripts/report_sequence_columns.py [--test SET,SET [--json FILE]]
+Run: python scripts/report_sequence_columns.py [--dataset D] [--test SET,SET [--json FILE]]
 """
 
 import argparse
@@ -25,9 +26,7 @@ from reasoning.item_content import ItemContent
 from recdata import load_dataset
 from training.ranking_report import markdown, report_rows
 
-F = Path(".r2rec/features/ml-100k")
-RUN = Path(".r2rec/runs/hidden-ml100k-items")
-PROBE = Path(".r2rec/runs/text-sasrec-ml100k")
+SHORT = {"ml-100k": "ml100k", "ml-latest-small": "mls"}  # run folder names per dataset
 TRAIN = ("train3", "train4", "train5")
 GROUPS = {
     "collab": ["c0", "c1", "c2", "c3", "c4"],
@@ -59,17 +58,20 @@ def keep(label: str) -> list[str]:
     return [column for part in label.split(" + ") for column in GROUPS[part]]
 
 
-def columns(name: str, content: ItemContent) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    feats = FeatureSet.load(F / f"{name}.npz")
+def columns(
+    name: str, content: ItemContent, dataset: str
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    short = SHORT[dataset]
+    feats = FeatureSet.load(Path(f".r2rec/features/{dataset}/{name}.npz"))
     out = {f"c{i}": feats.scores[:, :, i] for i in range(5)}
     extra = np.stack([content.features(c.history, c.candidates) for c in feats.cases])
     out.update({f"m{i}": extra[:, :, i] for i in range(3)})
     out.update({f"v{i}": extra[:, :, 3 + i] for i in range(3)})
-    llm = RUN / f"llm_sasrec_l10_{name}.npy"
+    llm = Path(f".r2rec/runs/hidden-{short}-items/llm_sasrec_l10_{name}.npy")
     if llm.is_file():
         out["llm"] = np.load(llm)
     for probe in ("ids", "ids2", "text"):
-        path = PROBE / probe / f"{name}.npy"
+        path = Path(f".r2rec/runs/text-sasrec-{short}/{probe}/{name}.npy")
         if path.is_file():
             out[probe] = np.load(path)
     return out, feats.target_index
@@ -79,11 +81,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--test", default="", help="comma-separated set names to score on test")
     parser.add_argument("--json", type=Path, help="also write the test rows here")
+    parser.add_argument("--dataset", choices=sorted(SHORT), default="ml-100k")
     args = parser.parse_args()
-    data = load_dataset("ml-100k")
-    content = ItemContent.from_items(data.items, np.load(RUN / "item_vectors.npz")["l10"], 10)
-    train = [columns(n, content) for n in TRAIN]
-    valid, v_target = columns("valid", content)
+    data = load_dataset(args.dataset)
+    vectors = np.load(f".r2rec/runs/hidden-{SHORT[args.dataset]}-items/item_vectors.npz")["l10"]
+    content = ItemContent.from_items(data.items, vectors, 10)
+    train = [columns(n, content, args.dataset) for n in TRAIN]
+    valid, v_target = columns("valid", content, args.dataset)
     t_target = np.concatenate([t[1] for t in train])
     fitted = {}
     for label in SETS:
@@ -102,7 +106,7 @@ def main() -> None:
     if not args.test:
         return
     chosen = args.test.split(",")
-    test, target = columns("test", content)
+    test, target = columns("test", content, args.dataset)
     yardstick = ListwiseCombiner.fit_cv(np.stack([valid[k] for k in GROUPS["collab"]], 2), v_target)
     named = [
         ("sasrec", test["c0"]),

@@ -6,15 +6,29 @@
 # installed here and started by the test harness itself on free loopback ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
 if [ "${1:-}" = "--quick" ]; then
   shift
+  bash scripts/setup.sh
   exec .venv/bin/python -m pytest -n 2 -m "not servers and not slow" "$@"
 fi
+# vLLM's CPU build goes in its own venv, .venv-vllm, which nothing else touches: it is
+# installed side by side with the rest (mostly downloads), and waited for before pytest.
+vllm_log=$(mktemp)
+bash scripts/setup_vllm.sh >"$vllm_log" 2>&1 &
+vllm_setup=$!
+bash scripts/setup.sh
 bash scripts/setup_arcadedb.sh   # a real Bolt + Cypher server (ArcadeDB) for graph-store tests
 bash scripts/setup_redis.sh      # a real redis-server for the cache tests
-bash scripts/setup_vllm.sh       # vLLM's CPU build in its own venv, .venv-vllm
 bash scripts/setup_deploy_tools.sh  # docker compose (config checks) and hadolint
 bash scripts/setup_browser.sh    # chromium + chromium-driver for the /ui browser test
+vllm_status=0
+wait "$vllm_setup" || vllm_status=$?
+cat "$vllm_log"
+rm -f "$vllm_log"
+[ "$vllm_status" = 0 ] || { echo "[test] scripts/setup_vllm.sh failed ($vllm_status)" >&2; exit 1; }
 export R2REC_REQUIRE_SERVERS=1   # a server that cannot start fails its tests, never skips them
-.venv/bin/python -m pytest "$@"
+# Two pytest workers, each on one thread (two processes x two BLAS/OpenMP threads on two
+# cores made spin-waiting threads slow some fits 15x); the tests that talk to vLLM share
+# one worker (tests/conftest.py), so its server starts once.
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+.venv/bin/python -m pytest -n 2 --dist loadgroup "$@"

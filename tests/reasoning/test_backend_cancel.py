@@ -67,7 +67,9 @@ async def test_the_backend_deadline_stops_every_path(tiny_model_dir: Path, call:
     started = time.perf_counter()
     with pytest.raises(LLMTimeout, match=r"within 0\.3 s"):
         await call(timed)
-    assert time.perf_counter() - started < 1.5
+    # 0.3 s, then at most one forward pass; the uncancelled call is minutes of work. The
+    # bound leaves room for the other test worker sharing the two cores (scripts/test.sh).
+    assert time.perf_counter() - started < 5.0
     assert not timed._lock.locked()
 
 

@@ -8,7 +8,6 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +23,8 @@ from tests.harness.redis import RedisServer, RedisUnavailable
 from tests.service.conftest import settings_for
 
 REQUEST = {"user_id": "7", "k": 3, "explain": False}
+FAR_FUTURE = 4_102_444_800.0  # 2100-01-01: a write time no entry outlives (fixed, so every
+# xdist worker collects the same test ids)
 
 
 def _entries(url: str, user: str) -> dict[str, str]:
@@ -45,8 +46,8 @@ def _overwrite(url: str, user: str, value: bytes) -> None:
         b"[1, 2]",
         orjson.dumps({"body": {"user_id": "7"}}),  # no write time
         orjson.dumps({"at": "yesterday", "body": {}}),
-        orjson.dumps({"at": time.time() + 10**6, "body": {"user_id": "7"}}),  # fields missing
-        orjson.dumps({"at": time.time() + 10**6, "body": {"user_id": "7", "items": "none"}}),
+        orjson.dumps({"at": FAR_FUTURE, "body": {"user_id": "7"}}),  # fields missing
+        orjson.dumps({"at": FAR_FUTURE, "body": {"user_id": "7", "items": "none"}}),
     ],
 )
 def test_a_corrupt_or_incomplete_entry_is_deleted_and_recomputed(
