@@ -28,7 +28,8 @@ rm -f "$vllm_log"
 [ "$vllm_status" = 0 ] || { echo "[test] scripts/setup_vllm.sh failed ($vllm_status)" >&2; exit 1; }
 export R2REC_REQUIRE_SERVERS=1   # a server that cannot start fails its tests, never skips them
 # Two pytest workers, each on one thread (two processes x two BLAS/OpenMP threads on two
-# cores made spin-waiting threads slow some fits 15x); the tests that talk to vLLM share
-# one worker (tests/conftest.py), so its server starts once.
+# cores made spin-waiting threads slow some fits 15x). Plain load distribution: the
+# scope and group modes key tests by node id, and schemathesis gives its 12 operations
+# one node id, so they would run only one of them.
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
-.venv/bin/python -m pytest -n 2 --dist loadgroup "$@"
+.venv/bin/python -m pytest -n 2 "$@"

@@ -45,25 +45,16 @@ SERVER_FIXTURES = frozenset(
     }
 )
 SERVER_PARAMS = frozenset({"vllm", "arcadedb", "neo4j"})
-VLLM_FIXTURES = frozenset({"vllm_server", "vllm_backend", "vllm_client"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark ``servers`` each test whose fixtures or parameters start a real server, and
-    give each test an xdist group for ``-n 2 --dist loadgroup`` (scripts/test.sh): its
-    file, so a module's fixtures are built once, except that every test talking to vLLM
-    is in one group, so the session's vLLM server (~45 s to start, ~3 GB) starts once,
-    not once per worker."""
+    """Mark ``servers`` each test whose fixtures or parameters start a real server."""
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
         callspec = getattr(item, "callspec", None)
         params = {v for v in callspec.params.values() if isinstance(v, str)} if callspec else set()
         if fixtures & SERVER_FIXTURES or params & SERVER_PARAMS:
             item.add_marker(pytest.mark.servers)
-        starts_its_own = hasattr(getattr(item, "module", None), "run_vllm_server")
-        talks_to_vllm = fixtures & VLLM_FIXTURES or "vllm" in params or starts_its_own
-        group = "vllm" if talks_to_vllm else item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(autouse=True, scope="module")
