@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from probe_text_sasrec import SHORT  # run folder names per dataset (scripts/ is on sys.path)
 
 from baselines.combiner import ListwiseCombiner, hits_at_1, listwise_nll
 from baselines.features import FeatureSet
@@ -26,7 +27,6 @@ from reasoning.item_content import ItemContent
 from recdata import load_dataset
 from training.ranking_report import markdown, report_rows
 
-SHORT = {"ml-100k": "ml100k", "ml-latest-small": "mls"}  # run folder names per dataset
 TRAIN = ("train3", "train4", "train5")
 GROUPS = {
     "collab": ["c0", "c1", "c2", "c3", "c4"],

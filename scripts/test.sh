@@ -16,6 +16,8 @@ fi
 vllm_log=$(mktemp)
 bash scripts/setup_vllm.sh >"$vllm_log" 2>&1 &
 vllm_setup=$!
+# If a set-up step below fails (set -e), stop the background one and remove its log.
+trap 'pkill -P "$vllm_setup" 2>/dev/null || true; kill "$vllm_setup" 2>/dev/null || true; rm -f "$vllm_log"' EXIT
 bash scripts/setup.sh
 bash scripts/setup_arcadedb.sh   # a real Bolt + Cypher server (ArcadeDB) for graph-store tests
 bash scripts/setup_redis.sh      # a real redis-server for the cache tests
@@ -23,6 +25,7 @@ bash scripts/setup_deploy_tools.sh  # docker compose (config checks) and hadolin
 bash scripts/setup_browser.sh    # chromium + chromium-driver for the /ui browser test
 vllm_status=0
 wait "$vllm_setup" || vllm_status=$?
+trap - EXIT
 cat "$vllm_log"
 rm -f "$vllm_log"
 [ "$vllm_status" = 0 ] || { echo "[test] scripts/setup_vllm.sh failed ($vllm_status)" >&2; exit 1; }
