@@ -95,6 +95,13 @@ class FusedStages:
             },
         )
 
+    def require_base(self) -> Path:
+        """The base model the head reads, prepared on first use (`require_model`); checked
+        before the first stage, so a missing model fails the job before the features."""
+        from reasoning.backends.model_folders import require_model
+
+        return require_model(Path(self.head_config().model_path))
+
     def explainer_config(self) -> ExplainerConfig | None:
         """The explainer's settings; None with ``grpo=false``."""
         if not self.job.grpo:

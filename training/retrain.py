@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -265,6 +266,7 @@ def run_retrain(config: RetrainConfig) -> dict[str, Any]:
 
     skipped = {"skipped": True}
     heads: Any = None
+    preflight: Callable[[], object] | None = None
     if config.task == "rating" and config.rating_recipe == "head":
         from training.rating.head_job import HeadStages
 
@@ -275,6 +277,7 @@ def run_retrain(config: RetrainConfig) -> dict[str, Any]:
 
         heads = FusedStages(config, folder, lambda: _snapshot(config, folder))
         work = heads.work(lambda: _export(config, folder))
+        preflight = heads.require_base
     else:
         work = {
             "export": lambda: _export(config, folder),
@@ -287,6 +290,8 @@ def run_retrain(config: RetrainConfig) -> dict[str, Any]:
 
     stage = STAGES[0]
     try:
+        if preflight is not None:  # before any stage, so a missing input fails the job first
+            preflight()
         for stage in STAGES:
             if stage_done(job, stage):
                 log.info("%s: %s already done, skipped", job, stage)

