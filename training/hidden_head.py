@@ -39,6 +39,7 @@ import numpy as np
 from baselines.combiner import ListwiseCombiner, fit_linear_listwise, hits_at_1, listwise_nll
 from baselines.features import FeatureSet
 from common.errors import UserInputError
+from reasoning.backends.model_folders import require_model
 from reasoning.compact import POOLINGS, STATE_SCALES, HiddenHead
 from reasoning.llm_sasrec import NAME as LLM_SASREC
 from recdata.schema import Dataset
@@ -256,6 +257,7 @@ def run_hidden_head(config: HiddenHeadConfig, data: Dataset | None = None) -> di
 
     if not config.model_path or not config.features_dir or not config.out_dir:
         raise UserInputError("model_path, features_dir and out_dir are required")
+    require_model(Path(config.model_path))  # the default base is prepared on first use
     torch.set_num_threads(config.threads)
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)

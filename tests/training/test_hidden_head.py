@@ -140,6 +140,14 @@ def test_tiny_run_end_to_end(tmp_path: Path, tiny_model_dir: Path) -> None:
     assert run_hidden_head(config)["rows"] == summary["rows"]
 
 
+def test_a_run_without_its_model_names_the_folder_and_writes_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "no-model"
+    config = _tiny_config(tmp_path, missing)
+    with pytest.raises(UserInputError, match=f"no model at {missing}"):
+        run_hidden_head(config)
+    assert not (tmp_path / "run").exists()
+
+
 def test_tiny_run_with_item_layers_adds_the_content_variants(
     tmp_path: Path, tiny_model_dir: Path
 ) -> None:
