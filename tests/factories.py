@@ -52,7 +52,10 @@ def write_hidden_head_run(
         scale,
     ).save(run / "head-all.npz")
     weights = dict(zip(FEATURE_NAMES, [1.0, 0.4, 0.6, -0.2, 0.1], strict=True))
-    row = {"model": "fused", "HR@1": 0.5}
+    blank = dict.fromkeys(["HR@5", "NDCG@10", "HR@1 stderr", "p_vs_sasrec", "p_vs_combiner"])
+    rows = [
+        {"model": m, "HR@1": hr, "n": 8, **blank} for m, hr in [("base", 0.375), ("fused", 0.5)]
+    ]
     summary = {
         "config": {
             "dataset": dataset,
@@ -69,6 +72,6 @@ def write_hidden_head_run(
                 "test_rows": [0, 1],
             }
         },
-        "rows": [{"model": "base"}, row],
+        "rows": rows,
     }
     (run / "summary.json").write_text(json.dumps(summary))

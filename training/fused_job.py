@@ -177,11 +177,20 @@ class FusedStages:
             bundle = fit_bundle(data.interactions, data.items, self._overrides(), weights, meta)
             bundle.save(bundle_dir)
         run = Path(self.head_config().out_dir)
-        decision = publish_fused(run, bundle_dir, force=self.job.publish_force, data=data)
+        decision = publish_fused(
+            run, bundle_dir, force=self.job.publish_force, data=data, stage_seconds=self.timed()
+        )
         explainer = self.explainer_config()
         if decision["published"] and explainer is not None:
             decision["explainer"] = self._publish_explainer(Path(explainer.out_dir))
         return decision
+
+    def timed(self) -> dict[str, float]:
+        """The job's finished stages and their wall times, in seconds, in stage order."""
+        from training.retrain import STAGES, stage_done
+
+        records = {stage: stage_done(self.job.job, stage) for stage in STAGES}
+        return {stage: float(r["seconds"]) for stage, r in records.items() if r}
 
     @staticmethod
     def _publish_explainer(run: Path) -> str:

@@ -14,6 +14,8 @@ service serves. Publishing joins them into `reasoning.fused.FusedRanker`'s folde
   here on the bundle's log, of a run with ``llm_sasrec``);
 - a manifest: dataset, base model, prompt shape, where each part came from, the run's
   valid cross-entropy of base and fused, and its test row;
+- a model card, ``README.md``: the same in words, the test table, and (published by
+  ``r2rec retrain``) the wall time of each stage of the job on the machine that ran it;
 - for a head a vLLM pooling server can serve (unit-RMS states, last token), ``states/``:
   the base model cut at the head's layer with a unit final norm (`cut_for_states`), so
   vLLM returns per token exactly the states the head reads.
@@ -32,6 +34,7 @@ Command line: ``r2rec model publish-fused RUN BUNDLE [--variant V] [--force]``, 
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -50,6 +53,7 @@ from reasoning.llm_sasrec import NAME as LLM_SASREC
 from recdata.schema import Dataset
 from training.item_vectors import CACHE
 from training.llm_sasrec import fit_served
+from training.ranking_report import markdown
 
 VARIANTS = {
     "all": "all features",
@@ -122,11 +126,13 @@ def publish_fused(
     force: bool = False,
     out: Path | None = None,
     data: Dataset | None = None,
+    stage_seconds: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Gate and publish (see the module docstring) to ``out`` (default: the served
     folder); the decision as a dict with ``published`` and ``reason`` (and the manifest
     when published). An ``llm-sasrec`` base's model is fitted here on the bundle's log
-    (``data``'s interactions when given)."""
+    (``data``'s interactions when given). ``stage_seconds``: the retrain job's finished
+    stages and their wall times, for the manifest and the model card."""
     if variant != BEST and variant not in VARIANTS:
         choices = sorted([*VARIANTS, BEST])
         raise UserInputError(f"variant must be one of {choices}, got {variant!r}")
@@ -171,6 +177,8 @@ def publish_fused(
         "test_rows": [summary["rows"][i] for i in chosen["test_rows"]],
         "forced": force,
         "published_unix": time.time(),
+        "stage_seconds": stage_seconds or {},
+        "cpu_count": os.cpu_count(),
     }
     shape = PromptShape(config["history_items"], config["title_chars"], config["genres"])
     target = out or published_fused_dir()
@@ -186,9 +194,44 @@ def publish_fused(
         ).save(staging)
         if head.reads_unit_rms_tokens:
             cut_for_states(base_model_dir(config["model_path"]), head.layer, staging / STATES)
+        (staging / "README.md").write_text(model_card(manifest))
         replace_dir(staging, target)
     why = "forced" if force else f"valid cross-entropy {nll['base']:.4f} -> {nll['fused']:.4f}"
     return {"published": True, "reason": why, "run": str(run), "manifest": manifest}
+
+
+def model_card(manifest: dict[str, Any]) -> str:
+    """The published folder's README.md, from its manifest: what ranks, how it was chosen,
+    its test rows and, when a retrain job published it, each stage's wall time."""
+    nll = manifest["select_nll"]
+    lines = [
+        f"# Fused ranker: {manifest['dataset']}",
+        "",
+        f"The collaborative base (variant `{manifest['variant']}`) plus a linear head on the "
+        f"frozen `{manifest['base_model']}`'s states, chosen on the valid cases: valid "
+        f"cross-entropy {nll['base']:.4f} (base) -> {nll['fused']:.4f} (fused)"
+        + (", published with --force." if manifest["forced"] else "."),
+        "",
+        f"- run: `{manifest['run']}`",
+        f"- collaborative models: `{manifest['bundle']}`",
+        "",
+        "## Test, scored once",
+        "",
+        markdown(manifest["test_rows"]).rstrip(),
+    ]
+    stages = manifest.get("stage_seconds") or {}
+    if stages:
+        total = sum(stages.values())
+        lines += [
+            "",
+            f"## Training wall time ({manifest.get('cpu_count')} CPU cores)",
+            "",
+            "| stage | minutes |",
+            "|---|---:|",
+            *(f"| {stage} | {seconds / 60:.1f} |" for stage, seconds in stages.items()),
+            f"| **total before publish** | **{total / 60:.1f}** |",
+        ]
+    return "\n".join(lines) + "\n"
 
 
 def base_model_dir(model_path: str) -> Path:

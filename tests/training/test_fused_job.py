@@ -71,6 +71,10 @@ def test_retrain_runs_the_fused_recipe_and_publishes_it(
     # the random tiny explainer passes no held-out case: it is not published
     assert record["explainer"] == "not published: served on 0 of 2 held-out cases"
     assert fused.explainer is None
+    # the model card carries each stage's wall time, as the job's stage records do
+    assert list(fused.manifest["stage_seconds"]) == list(STAGES[:-1])
+    card = (published_fused_dir() / "README.md").read_text()
+    assert "| sft |" in card and "total before publish" in card
     assert run_retrain(job)["published"] is True  # every stage done: nothing runs again
 
 

@@ -63,6 +63,19 @@ def test_publish_joins_the_runs_base_and_head_with_the_bundles_models(
     two, content = base_weights({"weights": {"popularity": 0.5, "graph-fallback": 1.0}})
     assert two.tolist() == [0.0, 0.0, 0.0, 0.5, 1.0] and content == {}
     assert fused.content is None and fused.manifest["content"] is None
+    card = (published_fused_dir() / "README.md").read_text()
+    assert card.startswith(f"# Fused ranker: {fused.manifest['dataset']}")
+    assert "| fused | 0.5000 |  |" in card and "wall time" not in card  # no job: no stages
+
+
+def test_a_retrain_jobs_stage_times_go_into_the_model_card(parts: tuple[Path, Path]) -> None:
+    run, bundle = parts
+    stages = {"export": 1.5, "data": 600.0, "sft": 3000.0}
+    publish_fused(run, bundle, stage_seconds=stages)
+    assert FusedRanker.load(published_fused_dir()).manifest["stage_seconds"] == stages
+    card = (published_fused_dir() / "README.md").read_text()
+    assert "| data | 10.0 |" in card and "| sft | 50.0 |" in card
+    assert "| **total before publish** | **60.0** |" in card
 
 
 def _with_content_variants(run: Path) -> None:
